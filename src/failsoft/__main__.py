@@ -1,0 +1,3 @@
+from failsoft.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""The config file's shape: frozen dataclasses with safe defaults.
+
+`providers` and `models` alone are a complete config; every other section has defaults
+chosen so that a silent upstream can never hang a caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from failsoft.config.validate import Secret, check, positive
+from failsoft.types import Dialect, Target
+
+
+def _url(value: str) -> str | None:
+    if not value.startswith(("http://", "https://")):
+        return f"must be an http:// or https:// URL, got {value!r}"
+    if "?" in value or "#" in value:
+        return "must not contain a query or fragment"
+    return None
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else f"must be a TCP port (0-65535), got {value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds. `first_token` runs from sending the request to the first content event;
+    `idle` is the longest gap between events after it; `total` bounds the whole request,
+    all attempts included (a caller may shorten it with `x-failsoft-timeout`)."""
+
+    connect: float = check(positive, 5.0)
+    first_token: float = check(positive, 45.0)
+    idle: float = check(positive, 30.0)
+    total: float = check(positive, 600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    dialect: Literal["openai", "anthropic"]
+    base_url: str = check(_url)
+    api_key: Secret | None = None
+    status_page: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    always_stream: bool = True
+    """Ask this upstream for a stream even for non-streaming calls and assemble the answer,
+    so `first_token`/`idle` catch a silent upstream there too. Turn off for servers that
+    cannot stream; their non-streaming calls are then bounded by `deadlines.total` only."""
+    anthropic_version: str = "2023-06-01"
+    """Sent upstream when the caller gave none (Anthropic dialect only)."""
+
+    @property
+    def normalized_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = check(_port, 8080)
+    max_body_bytes: int = check(positive, 32 * 1024 * 1024)
+    """Largest request body accepted (Anthropic's own limit is 32 MB); larger gets 413."""
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualModel:
+    name: str
+    targets: tuple[Target, ...]
+    deadlines: Deadlines
+
+    def targets_for(self, providers: dict[str, ProviderConfig], dialect: Dialect) -> list[Target]:
+        return [t for t in self.targets if providers[t.provider].dialect == dialect]
+
+
+# Sections a virtual model may override; a mapping-form model accepts these plus `targets`.
+MODEL_SECTIONS = ("deadlines",)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    providers: dict[str, ProviderConfig]
+    models: dict[str, VirtualModel]
+    deadlines: Deadlines
+    server: ServerConfig
+    source: str = "<config>"
+
+    def resolve(self, name: str) -> VirtualModel | None:
+        """A virtual model by name, else `provider/model` as a one-target plan, else None."""
+        found = self.models.get(name)
+        if found is not None:
+            return found
+        provider, sep, model = name.partition("/")
+        if sep and model and provider in self.providers:
+            return VirtualModel(name, (Target(provider, model),), self.deadlines)
+        return None

@@ -1,0 +1,191 @@
+"""Anthropic Messages wire format (`/v1/messages`), pure.
+
+Error shape: `{"type": "error", "error": {"type", "message"}, "request_id"}`. Streams are
+named events (`event:` equals `data.type`): message_start, content_block_start/delta/stop,
+message_delta, message_stop, ping, error. An in-band `event: error` makes the anthropic SDK
+raise `APIStatusError`; a stream that just stops raises nothing, which is why failsoft
+must notice a missing `message_stop` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from failsoft.dialects.base import (
+    CONTENT,
+    ERROR,
+    MALFORMED,
+    PREAMBLE,
+    TERMINAL,
+    ErrorInfo,
+    merge_delta,
+    rewrite_model,
+)
+from failsoft.dialects.sse import SSEEvent, encode
+
+name = "anthropic"
+exhausted_status = 529
+exhausted_type = "overloaded_error"
+request_id_header = "request-id"
+
+_PREAMBLE_TYPES = frozenset({"message_start", "ping", "content_block_start"})
+_CONTEXT_WORDS = (
+    "prompt is too long",
+    "context window",
+    "context limit",
+    "context length",
+    "maximum context",
+)
+
+
+def error_body(
+    message: str,
+    kind: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+) -> bytes:
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    if request_id:
+        body["request_id"] = request_id
+    return orjson.dumps(body)
+
+
+def stream_error(message: str, timeout: bool = False) -> bytes:
+    """failsoft's in-band end for a broken stream; the anthropic SDK raises `APIStatusError`."""
+    return encode(error_body(message, "timeout_error" if timeout else "api_error"), "error")
+
+
+def parse_error(body: bytes) -> ErrorInfo:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ErrorInfo(message=body[:200].decode("utf-8", "replace") or None)
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(err, dict):
+        return ErrorInfo()
+    details = err.get("details")
+    code = details.get("error_code") if isinstance(details, dict) else None
+    return ErrorInfo(
+        type=_str(err.get("type")),
+        code=_str(code),
+        message=_str(err.get("message")),
+    )
+
+
+def is_context_length(info: ErrorInfo) -> bool:
+    if info.type not in (None, "invalid_request_error"):
+        return False
+    text = (info.message or "").lower()
+    return any(word in text for word in _CONTEXT_WORDS)
+
+
+def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
+    return rewrite_model(payload, body, model)
+
+
+def assembled_body(payload: dict[str, Any], model: str) -> bytes:
+    return orjson.dumps({**payload, "model": model, "stream": True})
+
+
+class Tracker:
+    """Commits at the first event after the preamble; complete at `message_stop`."""
+
+    __slots__ = ("complete", "last")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.last: Any = None
+
+    def feed(self, event: SSEEvent) -> int:
+        try:
+            obj = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return MALFORMED
+        self.last = obj
+        if not isinstance(obj, dict):
+            return MALFORMED
+        kind = obj.get("type") or event.event
+        if kind == "message_stop":
+            self.complete = True
+            return TERMINAL
+        if kind == "error":
+            return ERROR
+        if kind in _PREAMBLE_TYPES or not isinstance(kind, str):
+            return PREAMBLE
+        return CONTENT
+
+
+class Assembler:
+    """Rebuilds a `message` from its events: blocks by index, deltas folded in, usage merged."""
+
+    __slots__ = ("_blocks", "_json", "_message")
+
+    def __init__(self) -> None:
+        self._message: dict[str, Any] = {}
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._json: dict[int, list[str]] = {}
+
+    def add(self, obj: Any) -> None:
+        kind = obj.get("type")
+        if kind == "message_start":
+            self._message = dict(obj.get("message") or {})
+        elif kind == "content_block_start":
+            index = obj.get("index", len(self._blocks))
+            self._blocks[index] = dict(obj.get("content_block") or {})
+        elif kind == "content_block_delta":
+            self._delta(obj.get("index", 0), obj.get("delta") or {})
+        elif kind == "content_block_stop":
+            self._finish_block(obj.get("index", 0))
+        elif kind == "message_delta":
+            delta = obj.get("delta") or {}
+            for key, value in delta.items():
+                self._message[key] = value
+            usage = obj.get("usage")
+            if isinstance(usage, dict):
+                merged = dict(self._message.get("usage") or {})
+                merged.update({k: v for k, v in usage.items() if v is not None})
+                self._message["usage"] = merged
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> None:
+        block = self._blocks.setdefault(index, {"type": "text", "text": ""})
+        kind = delta.get("type")
+        if kind == "input_json_delta":
+            self._json.setdefault(index, []).append(delta.get("partial_json") or "")
+        elif kind == "citations_delta":
+            block.setdefault("citations", []).append(delta.get("citation"))
+        elif kind == "signature_delta":
+            block["signature"] = delta.get("signature", "")
+        else:
+            # text_delta{text}, thinking_delta{thinking} and future kinds: fold generically.
+            merge_delta(block, delta, skip=("type",))
+
+    def _finish_block(self, index: int) -> None:
+        parts = self._json.pop(index, None)
+        if parts is None:
+            return
+        text = "".join(parts)
+        # A tool_use block's input arrives as JSON fragments; `{}` when none came.
+        self._blocks[index]["input"] = orjson.loads(text) if text else {}
+
+    def result(self) -> dict[str, Any]:
+        for index in list(self._json):
+            self._finish_block(index)
+        message = dict(self._message)
+        message["content"] = [self._blocks[i] for i in sorted(self._blocks)]
+        return message
+
+
+def tracker() -> Tracker:
+    return Tracker()
+
+
+def assembler() -> Assembler:
+    return Assembler()
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

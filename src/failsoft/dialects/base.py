@@ -1,0 +1,189 @@
+"""What every wire-format module provides, and the helpers they share.
+
+A dialect module is pure (no I/O): it builds error bodies in its caller-facing shape,
+reads upstream error bodies, rewrites request bodies for a target, and tracks a stream
+event by event so the router knows when content has started and whether it ended properly.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from failsoft.dialects.sse import SSEEvent
+from failsoft.errors import InvalidRequest
+
+# What one stream event means to the router.
+PREAMBLE = 0
+"""Before any content (message_start, role chunk, ping): held back, failover still invisible."""
+CONTENT = 1
+"""Content or the end of content: the commit point for streams."""
+TERMINAL = 2
+"""The stream's proper end (`message_stop`; `[DONE]` after every choice finished)."""
+ERROR = 3
+"""An in-band error event from the upstream."""
+MALFORMED = 4
+"""The event's data is not valid JSON of the expected shape."""
+TRUNCATED = 5
+"""An end marker arrived too early (`[DONE]` before any `finish_reason`)."""
+
+
+_MODEL_VALUE = re.compile(rb'\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """The interesting fields of a provider error body (any field may be missing)."""
+
+    type: str | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+class StreamTracker(Protocol):
+    """Follows one upstream stream; `last` is the JSON of the event just fed."""
+
+    last: Any
+
+    def feed(self, event: SSEEvent) -> int: ...
+
+
+class Assembler(Protocol):
+    """Builds a non-streaming answer from the parsed events of a stream."""
+
+    def add(self, obj: Any) -> None: ...
+
+    def result(self) -> dict[str, Any]: ...
+
+
+class Wire(Protocol):
+    """The module-level API each dialect module exposes (see dialects.openai / .anthropic)."""
+
+    name: str
+    exhausted_status: int
+    """503 on the OpenAI surface, 529 on the Anthropic one: what each SDK retries."""
+    exhausted_type: str
+    request_id_header: str
+
+    def error_body(
+        self,
+        message: str,
+        kind: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+    ) -> bytes: ...
+
+    def stream_error(self, message: str, timeout: bool = False) -> bytes: ...
+
+    def parse_error(self, body: bytes) -> ErrorInfo: ...
+
+    def is_context_length(self, info: ErrorInfo) -> bool: ...
+
+    def stream_body(self, payload: dict[str, Any], body: bytes, model: str) -> bytes: ...
+
+    def assembled_body(self, payload: dict[str, Any], model: str) -> bytes: ...
+
+    def tracker(self) -> StreamTracker: ...
+
+    def assembler(self) -> Assembler: ...
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, else `retry-after` (seconds or HTTP date).
+
+    The same order the official SDKs use, so failsoft and the SDKs agree on the wait.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        value = float(ra)
+        return value if value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError, IndexError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def merge_delta(
+    target: dict[str, Any], delta: Mapping[str, Any], skip: tuple[str, ...] = ()
+) -> None:
+    """Fold one streaming delta into an accumulating object, generically.
+
+    Strings concatenate, lists extend, anything else replaces: the rule every streaming
+    format follows for fields failsoft does not know, so unknown fields survive assembly.
+    """
+    for key, value in delta.items():
+        if key in skip or value is None:
+            continue
+        old = target.get(key)
+        if isinstance(value, str) and isinstance(old, str):
+            target[key] = old + value
+        elif isinstance(value, list) and isinstance(old, list):
+            old.extend(value)
+        else:
+            target[key] = value
+
+
+def rewrite_model(payload: dict[str, Any], body: bytes, model: str) -> bytes:
+    """The caller's body with only `model` changed, byte for byte when it is safe.
+
+    Splices the new name into the original bytes when `"model"` occurs exactly once (the
+    usual case), so unknown fields, number formatting and key order pass through intact;
+    otherwise re-encodes the parsed object, which still keeps every field.
+    """
+    if body.count(b'"model"') == 1:
+        at = body.index(b'"model"') + 7
+        match = _MODEL_VALUE.match(body, at)
+        if match is not None:
+            try:
+                same = orjson.loads(match.group(1)) == payload.get("model")
+            except orjson.JSONDecodeError:
+                same = False
+            if same:
+                return body[: match.start(1)] + orjson.dumps(model) + body[match.end(1) :]
+    return orjson.dumps({**payload, "model": model})
+
+
+def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
+    """`(payload, model, stream)` of a chat request body, or `InvalidRequest` saying why not.
+
+    Only what routing needs is checked; the provider validates the rest of the request.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
+    if not isinstance(payload.get("messages"), list):
+        raise InvalidRequest("'messages' is required and must be an array", param="messages")
+    stream = payload.get("stream")
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false", param="stream")
+    return payload, model, stream

@@ -1,0 +1,80 @@
+"""Typed events the router emits; health, metrics, logs and the demo subscribe.
+
+Subscribers are plain callables run inline, so they must be cheap and must not raise
+(a failing subscriber is logged and skipped, never allowed to break a request). When no
+one subscribes, the router skips building events at all (`EventHub.active`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from failsoft.types import Dialect, Target
+
+log = logging.getLogger("failsoft.events")
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFinished:
+    """One attempt against one target ended (success or failure)."""
+
+    request_id: str
+    virtual_model: str
+    target: Target
+    outcome: str
+    """Trail token: `200`, an HTTP status, or a word such as `reset`."""
+    ok: bool
+    duration: float
+    first_token: float | None
+    """Seconds to the first content event (streams and assembled answers), if reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished:
+    """A caller's request ended; for streams, when the stream ended."""
+
+    request_id: str
+    virtual_model: str
+    dialect: Dialect
+    stream: bool
+    ok: bool
+    status: int
+    """The status the caller saw (200 for a committed stream, even if it broke later)."""
+    target: Target | None
+    attempts: int
+    duration: float
+    broken: bool = False
+    """A committed stream that ended with failsoft's in-band error event."""
+
+
+Event = AttemptFinished | RequestFinished
+E = TypeVar("E", AttemptFinished, RequestFinished)
+
+
+class EventHub:
+    def __init__(self) -> None:
+        self._subscribers: dict[type[Any], list[Callable[[Any], None]]] = {}
+        self.active = False
+
+    def subscribe(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
+        """Call `callback` for every event of `kind`; returns a function that unsubscribes."""
+        self._subscribers.setdefault(kind, []).append(callback)
+        self.active = True
+
+        def unsubscribe() -> None:
+            callbacks = self._subscribers.get(kind, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+            self.active = any(self._subscribers.values())
+
+        return unsubscribe
+
+    def emit(self, event: Event) -> None:
+        for callback in self._subscribers.get(type(event), ()):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", callback, type(event).__name__)

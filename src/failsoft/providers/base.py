@@ -1,0 +1,65 @@
+"""A provider adapter: where to send a chat request, with which headers, and how to read
+its errors. The wire format itself lives in `failsoft.dialects`; an adapter adds what is
+specific to one vendor's deployment (endpoint path, auth header, version headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from failsoft.config import ProviderConfig
+from failsoft.dialects import WIRES
+from failsoft.dialects.base import Wire, parse_retry_after
+from failsoft.errors import UpstreamStatusError
+from failsoft.transport.http import USER_AGENT
+from failsoft.types import Dialect
+
+
+class Provider:
+    """Base adapter; subclasses set `path` and add their auth and version headers."""
+
+    path: ClassVar[str] = ""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self.dialect: Dialect = config.dialect
+        self.wire: Wire = WIRES[config.dialect]
+        self.url = config.normalized_url + self.path
+        headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "user-agent": USER_AGENT,
+        }
+        headers.update({k.lower(): v for k, v in config.headers.items()})
+        headers.update(self.auth_headers())
+        self._headers = headers
+
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def headers(self, forwarded: Mapping[str, str]) -> dict[str, str]:
+        """Headers for one request; `forwarded` holds caller headers this dialect relays."""
+        return self._headers
+
+    def status_error(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> UpstreamStatusError:
+        info = self.wire.parse_error(body)
+        return UpstreamStatusError(
+            status,
+            body,
+            error_type=info.type,
+            error_code=info.code,
+            error_message=info.message,
+            retry_after=parse_retry_after(headers),
+            headers={k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS},
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.url!r})"
+
+
+# Upstream error headers worth relaying to the caller with a client-fault answer.
+_KEPT_HEADERS = frozenset({"retry-after", "retry-after-ms", "request-id", "x-request-id"})

@@ -1,0 +1,17 @@
+"""Which adapter serves which `dialect:` value."""
+
+from __future__ import annotations
+
+from failsoft.config import ProviderConfig
+from failsoft.providers.anthropic import AnthropicProvider
+from failsoft.providers.base import Provider
+from failsoft.providers.openai import OpenAIProvider
+
+ADAPTERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+}
+
+
+def build_providers(configs: dict[str, ProviderConfig]) -> dict[str, Provider]:
+    return {name: ADAPTERS[cfg.dialect](name, cfg) for name, cfg in configs.items()}

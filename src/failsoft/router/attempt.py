@@ -1,0 +1,318 @@
+"""One attempt: send the request to one target and read until success or a failure.
+
+Every phase has a limit, so no upstream can hold a caller: `deadlines.connect` for the
+connection, `deadlines.first_token` from sending to the first content event (headers and
+preamble events included), `deadlines.idle` between events after that, and the request's
+overall deadline capping all of them. Failures raise `UpstreamError` subclasses; nothing
+has reached the caller yet, so the router is free to try the next target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+
+from failsoft.clock import Clock
+from failsoft.config import Deadlines
+from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, StreamTracker
+from failsoft.dialects.sse import SSEDecoder, SSEEvent
+from failsoft.errors import (
+    BadResponse,
+    DeadlineExceeded,
+    FirstTokenTimeout,
+    IdleTimeout,
+    MalformedEvent,
+    TruncatedStream,
+    UpstreamError,
+    UpstreamStreamError,
+)
+from failsoft.policy.deadline import Deadline
+from failsoft.providers import Provider
+from failsoft.transport import Transport, Upstream
+from failsoft.types import ChatRequest, Target
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+class Opened:
+    """A stream that produced its first content event; what the committed relay resumes."""
+
+    __slots__ = (
+        "decoder",
+        "events",
+        "held",
+        "next_index",
+        "parsed",
+        "raw",
+        "terminal",
+        "tracker",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        decoder: SSEDecoder,
+        tracker: StreamTracker,
+        held: list[bytes],
+        raw: bytes,
+        events: list[SSEEvent],
+        next_index: int,
+        parsed: list[Any],
+    ) -> None:
+        self.upstream = upstream
+        self.decoder = decoder
+        self.tracker = tracker
+        self.held = held
+        """Raw bytes of whole batches before the commit batch (the preamble)."""
+        self.raw = raw
+        self.events = events
+        self.next_index = next_index
+        """Events of the commit batch before this index were already fed to the tracker."""
+        self.parsed = parsed
+        """The JSON of every event fed so far, for assembling a non-streaming answer."""
+        self.terminal = False
+        """The commit event was already the stream's proper end."""
+
+
+class Attempt:
+    __slots__ = (
+        "clock",
+        "deadline",
+        "first_token_at",
+        "limits",
+        "provider",
+        "request",
+        "started",
+        "target",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        target: Target,
+        provider: Provider,
+        request: ChatRequest,
+        deadline: Deadline,
+        limits: Deadlines,
+        clock: Clock,
+        transport: Transport,
+    ) -> None:
+        self.target = target
+        self.provider = provider
+        self.request = request
+        self.deadline = deadline
+        self.limits = limits
+        self.clock = clock
+        self.transport = transport
+        self.started = clock.monotonic()
+        self.first_token_at: float | None = None
+
+    @property
+    def first_token(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _send(self, body: bytes) -> Upstream:
+        connect, _ = self.deadline.cap(self.limits.connect)
+        return await self.transport.post(
+            self.provider.url,
+            self.provider.headers(self.request.forwarded),
+            body,
+            connect_timeout=max(connect, 0.001),
+        )
+
+    async def _check_status(self, upstream: Upstream, *, sse: bool) -> None:
+        """Raise the right error for anything but a usable 200."""
+        if upstream.status != 200:
+            try:
+                idle, _ = self.deadline.cap(self.limits.idle)
+                async with asyncio.timeout(idle):
+                    body = await upstream.read(ERROR_BODY_LIMIT)
+            except (UpstreamError, TimeoutError):
+                body = b""
+            upstream.close()
+            raise self.provider.status_error(upstream.status, upstream.headers, body)
+        if sse and upstream.content_type != "text/event-stream":
+            upstream.close()
+            raise BadResponse(
+                f"expected an event stream, got content-type {upstream.content_type or 'none'!r}"
+            )
+
+    def _timeout_error(self, phase: str, limit: float, binding: bool) -> UpstreamError:
+        if binding:
+            return DeadlineExceeded(
+                f"the request's deadline ({self.deadline.seconds:g}s) ran out during {phase}"
+            )
+        if phase == "first_token":
+            return FirstTokenTimeout(
+                f"no content within {limit:g}s, the deadlines.first_token limit"
+            )
+        return IdleTimeout(f"no event for {limit:g}s, the deadlines.idle limit")
+
+    def _fail_event(self, kind: int, event: SSEEvent, tracker: StreamTracker) -> UpstreamError:
+        if kind == ERROR:
+            info = _event_error(tracker.last)
+            return UpstreamStreamError(info[0], info[1], event.raw)
+        if kind == MALFORMED:
+            return MalformedEvent(f"an event's data is not valid JSON: {event.data[:80]!r}")
+        return TruncatedStream("the stream ended ([DONE]) before every choice finished")
+
+    # ------------------------------------------------------------------ streaming
+
+    async def open_stream(self, body: bytes | None = None) -> Opened:
+        """Send and read until the first content event; raise on anything else."""
+        wire = self.provider.wire
+        if body is None:
+            body = wire.stream_body(self.request.payload, self.request.body, self.target.model)
+        limit, binding = self.deadline.cap(self.limits.first_token)
+        upstream: Upstream | None = None
+        try:
+            async with asyncio.timeout(limit):
+                upstream = await self._send(body)
+                await self._check_status(upstream, sse=True)
+                decoder = SSEDecoder()
+                tracker = wire.tracker()
+                held: list[bytes] = []
+                parsed: list[Any] = []
+                while True:
+                    chunk = await upstream.readany()
+                    if not chunk:
+                        raise TruncatedStream("the stream ended before any content")
+                    raw, events = decoder.feed(chunk)
+                    for index, event in enumerate(events):
+                        kind = tracker.feed(event)
+                        if kind == PREAMBLE:
+                            parsed.append(tracker.last)
+                            continue
+                        if kind in (CONTENT, TERMINAL):
+                            if tracker.last is not None:
+                                parsed.append(tracker.last)
+                            self.first_token_at = self.clock.monotonic()
+                            opened = Opened(
+                                upstream, decoder, tracker, held, raw, events, index + 1, parsed
+                            )
+                            opened.terminal = kind == TERMINAL
+                            return opened
+                        raise self._fail_event(kind, event, tracker)
+                    if raw:
+                        held.append(raw)
+        except UpstreamError:
+            # Our own errors (ConnectTimeout is a TimeoutError too) pass through as they are.
+            if upstream is not None:
+                upstream.close()
+            raise
+        except TimeoutError:
+            if upstream is not None:
+                upstream.close()
+            raise self._timeout_error("first_token", limit, binding) from None
+        except BaseException:
+            if upstream is not None:
+                upstream.close()
+            raise
+
+    # ------------------------------------------------------------------ non-streaming
+
+    async def complete(self) -> tuple[bytes, Upstream]:
+        """A whole non-streaming answer body (the upstream's headers come along)."""
+        if not self.provider.config.always_stream:
+            return await self._complete_plain()
+        wire = self.provider.wire
+        body = wire.assembled_body(self.request.payload, self.target.model)
+        opened = await self.open_stream(body)
+        upstream, tracker = opened.upstream, opened.tracker
+        assembler = wire.assembler()
+        try:
+            # What open_stream already parsed (preamble and the first content), then the rest.
+            for obj in opened.parsed:
+                assembler.add(obj)
+            if opened.terminal:
+                upstream.finish()
+                return orjson.dumps(assembler.result()), upstream
+            events, start = opened.events, opened.next_index
+            while True:
+                for event in events[start:]:
+                    kind = tracker.feed(event)
+                    if kind >= ERROR:
+                        raise self._fail_event(kind, event, tracker)
+                    if tracker.last is not None:
+                        assembler.add(tracker.last)
+                    if kind == TERMINAL:
+                        upstream.finish()
+                        return orjson.dumps(assembler.result()), upstream
+                limit, binding = self.deadline.cap(self.limits.idle)
+                try:
+                    async with asyncio.timeout(limit):
+                        chunk = await upstream.readany()
+                except TimeoutError:
+                    raise self._timeout_error("idle", limit, binding) from None
+                if not chunk:
+                    raise TruncatedStream("the stream ended without its terminal event")
+                _raw, events = opened.decoder.feed(chunk)
+                start = 0
+        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
+            upstream.close()
+            raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
+        except BaseException:
+            upstream.close()
+            raise
+
+    async def _complete_plain(self) -> tuple[bytes, Upstream]:
+        """Forward a non-streaming request as is; only the overall deadline bounds the wait."""
+        body = self.provider.wire.stream_body(
+            self.request.payload, self.request.body, self.target.model
+        )
+        limit, _ = self.deadline.cap(self.deadline.seconds)
+        upstream: Upstream | None = None
+        try:
+            async with asyncio.timeout(limit):
+                upstream = await self._send(body)
+                await self._check_status(upstream, sse=False)
+            self.first_token_at = self.clock.monotonic()
+            parts: list[bytes] = []
+            while True:
+                idle, binding = self.deadline.cap(self.limits.idle)
+                try:
+                    async with asyncio.timeout(idle):
+                        chunk = await upstream.readany()
+                except TimeoutError:
+                    raise self._timeout_error("idle", idle, binding) from None
+                if not chunk:
+                    break
+                parts.append(chunk)
+            data = b"".join(parts)
+            try:
+                orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise BadResponse("the answer is not valid JSON") from None
+            upstream.finish()
+            return data, upstream
+        except UpstreamError:
+            if upstream is not None:
+                upstream.close()
+            raise
+        except TimeoutError:
+            if upstream is not None:
+                upstream.close()
+            raise DeadlineExceeded(
+                f"the request's deadline ({self.deadline.seconds:g}s) ran out "
+                "waiting for the answer"
+            ) from None
+        except BaseException:
+            if upstream is not None:
+                upstream.close()
+            raise
+
+
+def _event_error(obj: Any) -> tuple[str | None, str | None]:
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(err, dict):
+        kind, message = err.get("type"), err.get("message")
+        return (
+            kind if isinstance(kind, str) else None,
+            message if isinstance(message, str) else None,
+        )
+    return None, None

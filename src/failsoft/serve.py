@@ -1,0 +1,134 @@
+"""Running the gateway under uvicorn: blocking (the CLI) or in a background thread (the demo,
+tests, benchmarks). The only module that imports uvicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import uvicorn
+
+from failsoft.assemble import Runtime
+from failsoft.config import Config
+from failsoft.server import GatewayApp
+
+log = logging.getLogger("failsoft.serve")
+
+CONFIG_ENV = "FAILSOFT_CONFIG"
+
+
+def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=30,
+        # Our own lifespan/logging setup; uvicorn must not reconfigure the root logger.
+        log_config=None,
+    )
+
+
+def run(config: Config, *, host: str, port: int, log_level: str = "info") -> None:
+    """Serve until interrupted (Ctrl-C / SIGTERM)."""
+    runtime = Runtime(config)
+    server = uvicorn.Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level))
+    server.run()
+
+
+def worker_app() -> GatewayApp:
+    """App factory for `--workers N`: each worker process loads the config itself."""
+    from failsoft.config import load_config
+
+    return GatewayApp(Runtime(load_config(os.environ[CONFIG_ENV])))
+
+
+def run_workers(
+    config_path: str, *, host: str, port: int, workers: int, log_level: str = "info"
+) -> None:
+    """Serve with several processes sharing one port (each has its own session and state)."""
+    os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    uvicorn.run(
+        "failsoft.serve:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        date_header=False,
+        log_config=None,
+    )
+
+
+class GatewayThread:
+    """A gateway on 127.0.0.1 in a daemon thread with its own event loop.
+
+    Binds its socket before starting, so `url` is valid as soon as `start()` returns.
+    """
+
+    def __init__(self, config: Config, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.runtime = Runtime(config)
+        self.app = GatewayApp(self.runtime)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host = host
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(_uvicorn_config(self.app, host, self.port, "warning"))
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> GatewayThread:
+        self._thread = threading.Thread(target=self._run, name="failsoft-gateway", daemon=True)
+        self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.01)):
+            if self._server.started or self._error is not None:
+                break
+            deadline.wait(0.01)
+        if self._error is not None:
+            raise RuntimeError("the gateway failed to start") from self._error
+        if not self._server.started:
+            raise RuntimeError(f"the gateway did not start within {timeout}s")
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # surfaced to the starting thread
+            self._error = exc
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[GatewayThread]:
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()

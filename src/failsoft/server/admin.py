@@ -1,0 +1,50 @@
+"""Small read-only routes: liveness and the model list."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from failsoft.config import Config
+from failsoft.server.asgi import Headers, Scope, Send, send_bytes
+
+_JSON: Headers = [(b"content-type", b"application/json")]
+
+
+async def healthz(send: Send) -> None:
+    await send_bytes(send, 200, list(_JSON), b'{"status":"ok"}')
+
+
+class ModelList:
+    """`GET /v1/models`: the virtual models, in the OpenAI list shape, or the Anthropic shape
+    when the caller sends `anthropic-version` (as `anthropic.Anthropic().models.list()` does)."""
+
+    def __init__(self, config: Config) -> None:
+        created = int(time.time())
+        names = list(config.models)
+        self._openai = orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": n, "object": "model", "created": created, "owned_by": "failsoft"}
+                    for n in names
+                ],
+            }
+        )
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+        self._anthropic = orjson.dumps(
+            {
+                "data": [
+                    {"type": "model", "id": n, "display_name": n, "created_at": stamp}
+                    for n in names
+                ],
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        )
+
+    async def __call__(self, scope: Scope, send: Send) -> None:
+        anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
+        await send_bytes(send, 200, list(_JSON), self._anthropic if anthropic else self._openai)

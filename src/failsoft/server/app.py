@@ -1,0 +1,89 @@
+"""The gateway's ASGI application: dispatch by path, lifespan, errors for unknown routes.
+
+A plain ASGI callable rather than a framework: routing here is a dict lookup, and every
+microsecond on this path is overhead added to each proxied request.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from failsoft.assemble import Runtime
+from failsoft.errors import RequestError
+from failsoft.server.admin import ModelList, healthz
+from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
+from failsoft.server.asgi import Receive, Scope, Send, send_bytes
+from failsoft.server.chat import ChatEndpoint
+from failsoft.server.openai_api import SURFACE as OPENAI
+
+log = logging.getLogger("failsoft.server")
+
+
+class GatewayApp:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        limit = runtime.config.server.max_body_bytes
+        openai = ChatEndpoint(OPENAI, runtime.router, limit)
+        anthropic = ChatEndpoint(ANTHROPIC, runtime.router, limit)
+        self._post = {
+            "/v1/chat/completions": openai,
+            "/chat/completions": openai,
+            "/v1/messages": anthropic,
+        }
+        self._models = ModelList(runtime.config)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        endpoint = self._post.get(path)
+        if endpoint is not None:
+            if method == "POST":
+                await endpoint(scope, receive, send)
+                return
+            await _error(send, path, 405, f"{path} accepts POST, not {method}", b"POST")
+            return
+        if path in ("/v1/models", "/models"):
+            if method in ("GET", "HEAD"):
+                await self._models(scope, send)
+                return
+            await _error(send, path, 405, f"{path} accepts GET, not {method}", b"GET")
+            return
+        if path in ("/healthz", "/health"):
+            await healthz(send)
+            return
+        await _error(send, path, 404, f"no route {method} {path}")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.runtime.start()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.runtime.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _error(send: Send, path: str, status: int, message: str, allow: bytes = b"") -> None:
+    """An error for a route failsoft does not serve, in the dialect the path suggests."""
+    wire = ANTHROPIC.wire if path.startswith("/v1/messages") else OPENAI.wire
+    kind = RequestError.anthropic_type if wire is ANTHROPIC.wire else RequestError.openai_type
+    if status == 404 and wire is ANTHROPIC.wire:
+        kind = "not_found_error"
+    headers = [(b"content-type", b"application/json")]
+    if allow:
+        headers.append((b"allow", allow))
+    await send_bytes(send, status, headers, wire.error_body(message, kind))

@@ -1,0 +1,270 @@
+"""The chat endpoints' shared handling: parse just enough, route, answer in the caller's dialect.
+
+The body is parsed once (orjson) to read `model` and `stream` and to reject malformed
+input with a clear 4xx; the original bytes travel on to same-dialect upstreams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+
+from failsoft.dialects import WIRES, Wire
+from failsoft.dialects.base import parse_chat_body
+from failsoft.errors import (
+    AllTargetsFailed,
+    InvalidRequest,
+    RequestError,
+    UnsupportedMediaType,
+    UpstreamClientFault,
+)
+from failsoft.router import Router
+from failsoft.server.asgi import (
+    DisconnectWatch,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    ascii_header,
+    header_map,
+    read_body,
+    send_bytes,
+)
+from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
+
+log = logging.getLogger("failsoft.server")
+
+_WANTED = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"x-failsoft-timeout",
+        b"anthropic-version",
+        b"anthropic-beta",
+    }
+)
+_SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """One inbound API: its dialect and the caller headers relayed to same-dialect upstreams."""
+
+    dialect: Dialect
+    forwarded: tuple[bytes, ...] = ()
+
+    @property
+    def wire(self) -> Wire:
+        return WIRES[self.dialect]
+
+
+class ChatEndpoint:
+    def __init__(self, surface: Surface, router: Router, max_body_bytes: int) -> None:
+        self.surface = surface
+        self.wire = surface.wire
+        self.router = router
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = "fs_" + secrets.token_hex(12)
+        try:
+            request = await self._parse(scope, receive, request_id)
+        except RequestError as exc:
+            await self._request_error(send, exc, request_id)
+            return
+        watch = DisconnectWatch(receive)
+        try:
+            if request.stream:
+                await self._stream(request, send, watch)
+            else:
+                answer = await self.router.complete(request)
+                headers = self._headers(answer.target, answer.attempts, request_id)
+                headers.append((b"content-type", b"application/json"))
+                self._add_request_id(headers, answer.upstream_request_id or request_id)
+                watch.finished = True
+                await send_bytes(send, 200, headers, answer.body)
+        except RequestError as exc:
+            watch.finished = True
+            await self._request_error(send, exc, request_id)
+        except AllTargetsFailed as exc:
+            watch.finished = True
+            await self._exhausted(send, exc, request_id)
+        except UpstreamClientFault as exc:
+            watch.finished = True
+            await self._client_fault(send, exc, request_id)
+        except asyncio.CancelledError:
+            if not watch.absorb():
+                raise
+            log.info("%s: client disconnected before the answer; attempt cancelled", request_id)
+        except Exception:
+            # A bug must cost one request a clear 500, never the worker.
+            log.exception("%s: internal error", request_id)
+            if not watch.finished:
+                watch.finished = True
+                await self._internal_error(send, request_id)
+        finally:
+            watch.stop()
+
+    async def _parse(self, scope: Scope, receive: Receive, request_id: str) -> ChatRequest:
+        headers = header_map(scope, _WANTED)
+        ctype = headers.get(b"content-type")
+        if ctype is not None and not _is_json(ctype):
+            raise UnsupportedMediaType(
+                f"expected content-type application/json, got {ctype.decode('latin-1')!r}"
+            )
+        declared = headers.get(b"content-length")
+        body = await read_body(
+            receive,
+            self.max_body_bytes,
+            int(declared) if declared is not None and declared.isdigit() else None,
+        )
+        payload, model, stream = parse_chat_body(body)
+        forwarded = {
+            name.decode("latin-1"): headers[name].decode("latin-1")
+            for name in self.surface.forwarded
+            if name in headers
+        }
+        return ChatRequest(
+            self.surface.dialect,
+            model,
+            stream,
+            payload,
+            body,
+            forwarded,
+            _timeout(headers.get(b"x-failsoft-timeout")),
+            request_id,
+        )
+
+    async def _stream(self, request: ChatRequest, send: Send, watch: DisconnectWatch) -> None:
+        stream = await self.router.stream(request)
+        headers = self._headers(stream.target, stream.attempts, request.request_id)
+        headers.extend(_SSE_HEADERS)
+        self._add_request_id(headers, stream.upstream_request_id or request.request_id)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            try:
+                async for data in stream:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: internal error while relaying a stream", request.request_id)
+                message = "failsoft: internal error while relaying the stream"
+                data = self.wire.stream_error(message)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            watch.finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not watch.absorb():
+                raise
+            log.info("%s: client disconnected mid-stream; upstream closed", request.request_id)
+        finally:
+            watch.finished = True
+            await stream.aclose()
+
+    # ------------------------------------------------------------------ responses
+
+    def _headers(self, target: Target | None, attempts: list[AttemptRecord], rid: str) -> Headers:
+        tried = sum(1 for a in attempts if a.outcome not in ("skipped", "deadline"))
+        headers: Headers = [
+            (b"x-failsoft-attempts", str(tried).encode()),
+            (b"x-failsoft-trail", ascii_header(trail(attempts))),
+            (b"x-failsoft-request-id", rid.encode()),
+        ]
+        if target is not None:
+            headers.append((b"x-failsoft-provider", ascii_header(target.provider)))
+            headers.append((b"x-failsoft-model", ascii_header(target.model)))
+        return headers
+
+    def _add_request_id(self, headers: Headers, value: str) -> None:
+        headers.append((self.wire.request_id_header.encode(), ascii_header(value)))
+
+    async def _request_error(self, send: Send, exc: RequestError, rid: str) -> None:
+        kind = exc.openai_type if self.surface.dialect == "openai" else exc.anthropic_type
+        body = self.wire.error_body(
+            exc.message, kind, code=exc.code, param=exc.param, request_id=rid
+        )
+        headers: Headers = [
+            (b"content-type", b"application/json"),
+            (b"x-should-retry", b"false"),
+            (b"x-failsoft-request-id", rid.encode()),
+        ]
+        attempts = getattr(exc, "attempts", None)
+        if attempts:
+            headers.extend(self._headers(None, attempts, rid)[:2])
+        self._add_request_id(headers, rid)
+        await send_bytes(send, exc.status, headers, body)
+
+    async def _internal_error(self, send: Send, rid: str) -> None:
+        body = self.wire.error_body(
+            f"failsoft: internal error (request {rid}); see the gateway's log",
+            "api_error" if self.surface.dialect == "anthropic" else "server_error",
+            request_id=rid,
+        )
+        headers: Headers = [(b"content-type", b"application/json"), (b"x-should-retry", b"false")]
+        self._add_request_id(headers, rid)
+        await send_bytes(send, 500, headers, body)
+
+    async def _exhausted(self, send: Send, exc: AllTargetsFailed, rid: str) -> None:
+        body = self.wire.error_body(
+            str(exc), self.wire.exhausted_type, code="all_targets_failed", request_id=rid
+        )
+        headers = self._headers(None, exc.attempts, rid)
+        retry_after = exc.retry_after or 1.0
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"retry-after", str(max(1, math.ceil(retry_after))).encode()),
+            (b"retry-after-ms", str(int(retry_after * 1000)).encode()),
+            (b"x-should-retry", b"true" if exc.should_retry else b"false"),
+        ]
+        self._add_request_id(headers, rid)
+        await send_bytes(send, self.wire.exhausted_status, headers, body)
+
+    async def _client_fault(self, send: Send, exc: UpstreamClientFault, rid: str) -> None:
+        error = exc.error
+        body = error.body
+        if not _looks_like_json_object(body):
+            body = self.wire.error_body(
+                error.error_message or error.message, "invalid_request_error", request_id=rid
+            )
+        headers = self._headers(None, exc.attempts, rid)
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"x-should-retry", b"false"))
+        for name in ("retry-after", "retry-after-ms"):
+            if name in error.headers:
+                headers.append((name.encode(), ascii_header(error.headers[name])))
+        upstream_rid = error.headers.get(self.wire.request_id_header)
+        self._add_request_id(headers, upstream_rid or rid)
+        await send_bytes(send, error.status, headers, body)
+
+
+def _is_json(ctype: bytes) -> bool:
+    media = ctype.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _looks_like_json_object(body: bytes) -> bool:
+    stripped = body.strip()
+    return stripped[:1] == b"{" and stripped[-1:] == b"}"
+
+
+def _timeout(value: bytes | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        shown = value.decode("latin-1")
+        raise InvalidRequest(
+            f"x-failsoft-timeout must be a positive number of seconds, got {shown!r}"
+        )
+    return seconds

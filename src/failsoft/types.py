@@ -1,0 +1,62 @@
+"""Small value types shared by every layer (no imports from failsoft)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Dialect = Literal["openai", "anthropic"]
+DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One upstream model at one provider: the unit the router tries."""
+
+    provider: str
+    model: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """What one attempt did; the trail header and exhaustion messages are built from these."""
+
+    target: Target
+    outcome: str
+    """Trail token: an HTTP status (`529`), `200`, or a word (`reset`, `first_token_timeout`)."""
+    detail: str = ""
+    transient: bool = True
+    """Whether a later retry could succeed (false for client faults and skipped targets)."""
+    duration: float = 0.0
+    retry_after: float | None = None
+    """The upstream's Retry-After hint, if it gave one."""
+
+    def describe(self) -> str:
+        text = f"{self.target.label} → {self.outcome}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+
+def trail(attempts: list[AttemptRecord] | tuple[AttemptRecord, ...]) -> str:
+    """The `x-failsoft-trail` value: `provider/model:outcome,...` (commas in names escaped)."""
+    return ",".join(f"{a.target.label.replace(',', '%2C')}:{a.outcome}" for a in attempts)
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A caller's chat request as the router sees it: parsed enough to route, raw kept."""
+
+    dialect: Dialect
+    model: str
+    stream: bool
+    payload: dict[str, Any]
+    body: bytes
+    """The exact bytes received, forwarded (model renamed) to same-dialect targets."""
+    forwarded: dict[str, str] = field(default_factory=dict)
+    """Caller headers that same-dialect upstreams should see (e.g. `anthropic-version`)."""
+    timeout: float | None = None
+    """The caller's `x-failsoft-timeout`, which can only shorten `deadlines.total`."""
+    request_id: str = ""
