@@ -1,0 +1,224 @@
+"""Anthropic Messages wire output (protocols.md §A), built independently of failsoft.dialects.
+
+Event order and field sets follow the SDK's own recorded fixtures, so that the real
+`anthropic` SDK (including `messages.stream()` and its accumulator) accepts the output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from failsoft.sim.answers import Answer
+from failsoft.sim.wire import ErrorSpec, Reply, StreamPlan
+
+_INVALID = "invalid_request_error"
+
+# status -> (error.type, message)
+_STATUS_ERRORS: dict[int, tuple[str, str]] = {
+    400: (_INVALID, "Invalid request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
+    404: ("not_found_error", "model: {model}"),
+    408: ("timeout_error", "Request timed out."),
+    409: ("conflict_error", "Conflict."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    422: (_INVALID, "Unprocessable request."),
+    429: (
+        "rate_limit_error",
+        "This request would exceed your organization's rate limit of 50 requests per minute "
+        "(org: sim, model: {model}). Please try again later.",
+    ),
+    500: ("api_error", "Internal server error"),
+    502: ("api_error", "Bad gateway"),
+    503: ("api_error", "Service unavailable"),
+    504: ("timeout_error", "Request timed out"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+# preset -> (error.type, details.error_code, message)
+_PRESETS: dict[str, tuple[str, str | None, str]] = {
+    "context_length": (_INVALID, None, "prompt is too long: 250000 tokens > 200000 maximum"),
+    "content_policy": (
+        _INVALID,
+        None,
+        "This request was flagged as potentially violating our Usage Policy "
+        "(https://www.anthropic.com/legal/aup). Please try a different request.",
+    ),
+    "insufficient_quota": (
+        "rate_limit_error",
+        "enforced_spend_limit_reached",
+        "You have reached your specified API usage limits. You will regain access on "
+        "2026-12-01 at 00:00 UTC.",
+    ),
+}
+
+
+def _event(name: bytes, data: bytes) -> bytes:
+    return b"event: " + name + b"\ndata: " + data + b"\n\n"
+
+
+class AnthropicWire:
+    dialect = "anthropic"
+    request_id_header = "request-id"
+
+    def authorized(self, headers: Mapping[str, str], api_key: str) -> bool:
+        return headers.get("x-api-key") == api_key or (
+            headers.get("authorization") == f"Bearer {api_key}"
+        )
+
+    def check(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | None:
+        if "anthropic-version" not in headers:
+            return ErrorSpec(400, message="anthropic-version: header is required")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return ErrorSpec(400, message="model: Field required")
+        max_tokens = body.get("max_tokens")
+        if max_tokens is None:
+            return ErrorSpec(400, message="max_tokens: Field required")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            return ErrorSpec(400, message="max_tokens: Input should be a valid integer")
+        if max_tokens < 1:
+            return ErrorSpec(400, message="max_tokens: Input should be greater than or equal to 1")
+        messages = body.get("messages")
+        if messages is None:
+            return ErrorSpec(400, message="messages: Field required")
+        if not isinstance(messages, list):
+            return ErrorSpec(400, message="messages: Input should be a valid list")
+        return None
+
+    def max_tokens(self, body: Mapping[str, Any]) -> int | None:
+        value = body.get("max_tokens")
+        return value if isinstance(value, int) else None
+
+    def system(self, body: Mapping[str, Any]) -> object:
+        return body.get("system")
+
+    def completion(self, reply: Reply, answer: Answer) -> bytes:
+        return orjson.dumps(
+            {
+                "id": reply.response_id,
+                "type": "message",
+                "role": "assistant",
+                "model": reply.model,
+                "content": [{"type": "text", "text": answer.text}],
+                "stop_reason": _stop_reason(answer),
+                "stop_sequence": None,
+                "usage": _usage(answer.input_tokens, answer.output_tokens),
+            }
+        )
+
+    def stream(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> StreamPlan:
+        message: dict[str, Any] = {
+            "id": reply.response_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": reply.model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(answer.input_tokens, 1),
+        }
+        preamble = (
+            _event(b"message_start", orjson.dumps({"type": "message_start", "message": message})),
+            _event(
+                b"content_block_start",
+                b'{"type":"content_block_start","index":0,'
+                b'"content_block":{"type":"text","text":""}}',
+            ),
+            _event(b"ping", b'{"type": "ping"}'),
+        )
+        content = tuple(
+            _event(
+                b"content_block_delta",
+                b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+                + orjson.dumps(piece)
+                + b"}}",
+            )
+            for piece in answer.pieces
+        )
+        close = (_event(b"content_block_stop", b'{"type":"content_block_stop","index":0}'),)
+        delta = {
+            "type": "message_delta",
+            "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
+            "usage": {"output_tokens": answer.output_tokens},
+        }
+        terminal = (
+            _event(b"message_delta", orjson.dumps(delta)),
+            _event(b"message_stop", b'{"type":"message_stop"}'),
+        )
+        return StreamPlan(preamble=preamble, content=content, close=close, terminal=terminal)
+
+    def error(self, spec: ErrorSpec, reply: Reply) -> bytes:
+        kind, message = _STATUS_ERRORS.get(
+            spec.status, ("api_error" if spec.status >= 500 else _INVALID, "Request failed.")
+        )
+        error_code = spec.code
+        if spec.preset is not None:
+            kind, preset_code, message = _PRESETS[spec.preset]
+            error_code = error_code or preset_code
+        error = {
+            "type": spec.type or kind,
+            "message": spec.message or message.format(model=reply.model),
+            "details": {"error_code": error_code} if error_code else None,
+        }
+        return orjson.dumps({"type": "error", "error": error, "request_id": reply.request_id})
+
+    def malformed_event(self, reply: Reply) -> bytes:
+        return _event(
+            b"content_block_delta",
+            b'{"type": "content_block_delta", "index": 0, "delta": {"type": "text_de',
+        )
+
+    def stream_error_event(self, error_type: str | None, message: str | None) -> bytes:
+        kind = error_type or "overloaded_error"
+        error = {"type": kind, "message": message or _default_message(kind)}
+        return _event(b"error", orjson.dumps({"type": "error", "error": error}))
+
+    def models(self, names: Sequence[str], created: int) -> bytes:
+        created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
+        data = [
+            {
+                "type": "model",
+                "id": name,
+                "display_name": name,
+                "created_at": created_at,
+                "lifecycle": "active",
+            }
+            for name in names
+        ]
+        return orjson.dumps(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        )
+
+
+def _default_message(error_type: str) -> str:
+    for kind, message in _STATUS_ERRORS.values():
+        if kind == error_type:
+            return message.format(model="the requested model")
+    return "An error occurred."
+
+
+def _stop_reason(answer: Answer) -> str:
+    return "max_tokens" if answer.truncated else "end_turn"
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "service_tier": "standard",
+    }

@@ -1,0 +1,170 @@
+"""Turn a response plus an optional fault into timed writes, and play them.
+
+A response is planned as a flat list of steps (bytes to write, seconds to wait, a
+final action) before anything is sent. Planning is pure, so each fault's effect on
+the wire can be checked without a socket, and a plan without waits is written
+synchronously: the common zero-latency case costs no task and no timer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from failsoft.clock import Clock
+from failsoft.sim.faults import Fault
+from failsoft.sim.http import Connection
+from failsoft.sim.wire import StreamPlan
+
+
+class Action(enum.Enum):
+    FINISH = "finish"
+    """The response is complete; the connection may serve the next request."""
+    CLOSE = "close"
+    """FIN without finishing the body (no last chunk, or fewer bytes than Content-Length)."""
+    RESET = "reset"
+    """TCP RST."""
+    ABANDON = "abandon"
+    """Send nothing more but keep the socket open (hang, stall)."""
+
+
+Step = bytes | float | Action
+
+LAST_CHUNK = b"0\r\n\r\n"
+_INTERRUPTING = frozenset({"cut", "stall", "malformed", "mid_stream_error"})
+
+
+def chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk, so each SSE event is flushed as its own piece."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class _Plan:
+    """Collects steps, merging adjacent writes into one."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._flush()
+            self.steps.append(float(seconds))
+
+    def end(self, action: Action) -> list[Step]:
+        self._flush()
+        self.steps.append(action)
+        return self.steps
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.steps.append(b"".join(self._pending))
+            self._pending = []
+
+
+def _cut_action(fault: Fault) -> Action:
+    return Action.RESET if fault.mode == "reset" else Action.CLOSE
+
+
+def stream_steps(
+    head: bytes,
+    plan: StreamPlan,
+    fault: Fault | None,
+    *,
+    before_head: float,
+    first_wait: float,
+    chunk_delay: float,
+    malformed: bytes,
+    error_event: bytes,
+) -> list[Step]:
+    steps = _Plan()
+    steps.wait(before_head)
+    steps.write(head)
+    for event in plan.preamble:
+        steps.write(chunk(event))
+    kind = fault.kind if fault is not None else None
+    at = fault.events_before if fault is not None and kind in _INTERRUPTING else -1
+    content = plan.content
+    for index in range(len(content) + 1):
+        wait = first_wait if index == 0 else chunk_delay
+        if index == at or (index == len(content) and at > index):
+            assert fault is not None
+            if kind == "cut":
+                return steps.end(_cut_action(fault))
+            if kind == "stall":
+                return steps.end(Action.ABANDON)
+            if kind == "mid_stream_error":
+                steps.wait(wait)
+                steps.write(chunk(error_event) + LAST_CHUNK)
+                return steps.end(Action.FINISH)
+            steps.wait(wait)
+            steps.write(chunk(malformed))
+            wait = chunk_delay
+        if index == len(content):
+            break
+        steps.wait(wait)
+        steps.write(chunk(content[index]))
+    for event in plan.close:
+        steps.write(chunk(event))
+    if kind != "no_terminal":
+        for event in plan.terminal:
+            steps.write(chunk(event))
+    steps.write(LAST_CHUNK)
+    return steps.end(Action.FINISH)
+
+
+def body_steps(
+    head: Callable[[int], bytes], body: bytes, fault: Fault | None, *, wait: float
+) -> list[Step]:
+    """A Content-Length response; cut/stall send half the body, malformed truncates the JSON."""
+    steps = _Plan()
+    steps.wait(wait)
+    kind = fault.kind if fault is not None else None
+    if kind in ("cut", "stall"):
+        assert fault is not None
+        steps.write(head(len(body)) + body[: len(body) // 2])
+        return steps.end(Action.ABANDON if kind == "stall" else _cut_action(fault))
+    if kind == "malformed":
+        body = body[: len(body) // 2]
+    steps.write(head(len(body)) + body)
+    return steps.end(Action.FINISH)
+
+
+def is_immediate(steps: list[Step]) -> bool:
+    return not any(isinstance(step, float) for step in steps)
+
+
+def play_now(conn: Connection, steps: list[Step]) -> None:
+    """Play a plan that has no waits, synchronously."""
+    for step in steps:
+        if isinstance(step, bytes):
+            conn.write(step)
+        elif isinstance(step, Action):
+            _act(conn, step)
+
+
+async def play(conn: Connection, steps: list[Step], clock: Clock) -> None:
+    for step in steps:
+        if conn.closed:
+            return
+        if isinstance(step, bytes):
+            conn.write(step)
+            await conn.drain()
+        elif isinstance(step, Action):
+            _act(conn, step)
+        else:
+            await clock.sleep(step)
+
+
+def _act(conn: Connection, action: Action) -> None:
+    if action is Action.FINISH:
+        conn.finish()
+    elif action is Action.CLOSE:
+        conn.close()
+    elif action is Action.RESET:
+        conn.reset()
+    else:
+        conn.abandon()
