@@ -82,7 +82,8 @@ def load_text(
         doc.problems.append(f"{where}invalid YAML: {problem}")
         return None, doc
     if node is None:
-        return {}, doc
+        doc.problems.append("the config is empty: it needs at least a 'providers' section")
+        return None, doc
     loader = yaml.SafeLoader("")
     return _convert(node, (), doc, loader, environ), doc
 

@@ -1,0 +1,162 @@
+"""Anthropic wire format: stream tracking, assembly, errors."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from failsoft.dialects import anthropic as wire
+from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, ErrorInfo
+from failsoft.dialects.sse import SSEEvent
+
+
+def ev(obj: dict[str, object]) -> SSEEvent:
+    data = orjson.dumps(obj)
+    name = str(obj.get("type"))
+    return SSEEvent(name, data, b"event: " + name.encode() + b"\ndata: " + data + b"\n\n")
+
+
+START = {
+    "type": "message_start",
+    "message": {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": "claude-x",
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    },
+}
+
+
+def test_tracker_kinds() -> None:
+    t = wire.tracker()
+    assert t.feed(ev(START)) == PREAMBLE
+    assert (
+        t.feed(
+            ev(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                }
+            )
+        )
+        == PREAMBLE
+    )
+    assert t.feed(ev({"type": "ping"})) == PREAMBLE
+    assert (
+        t.feed(
+            ev(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Hi"},
+                }
+            )
+        )
+        == CONTENT
+    )
+    assert (
+        t.feed(ev({"type": "error", "error": {"type": "overloaded_error", "message": "x"}}))
+        == ERROR
+    )
+    assert t.feed(ev({"type": "message_stop"})) == TERMINAL
+    assert t.complete
+    assert t.feed(SSEEvent("content_block_delta", b"{nope", b"")) == MALFORMED
+
+
+def test_assembler_text_and_citations() -> None:
+    a = wire.assembler()
+    for obj in [
+        START,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "citations_delta", "citation": {"cited_text": "c"}},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 7, "cache_read_input_tokens": 3},
+        },
+        {"type": "message_stop"},
+    ]:
+        a.add(obj)
+    out = a.result()
+    assert out["content"] == [{"type": "text", "text": "Hello", "citations": [{"cited_text": "c"}]}]
+    assert out["stop_reason"] == "end_turn"
+    assert out["usage"] == {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 3}
+    assert out["id"] == "msg_1"
+
+
+def test_assembler_tool_use_with_no_input() -> None:
+    a = wire.assembler()
+    a.add(START)
+    a.add(
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t", "name": "now", "input": {}},
+        }
+    )
+    a.add(
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": ""},
+        }
+    )
+    a.add({"type": "content_block_stop", "index": 0})
+    assert a.result()["content"] == [{"type": "tool_use", "id": "t", "name": "now", "input": {}}]
+
+
+def test_assembler_rejects_broken_tool_json() -> None:
+    a = wire.assembler()
+    a.add(START)
+    a.add(
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "t", "name": "n", "input": {}},
+        }
+    )
+    a.add(
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "input_json_delta", "partial_json": '{"a": '},
+        }
+    )
+    with pytest.raises(orjson.JSONDecodeError):
+        a.add({"type": "content_block_stop", "index": 0})
+
+
+def test_errors() -> None:
+    body = b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down","details":{"error_code":"enforced_spend_limit_reached"}},"request_id":"req_1"}'
+    assert wire.parse_error(body) == ErrorInfo(
+        "rate_limit_error", "enforced_spend_limit_reached", "slow down"
+    )
+    too_long = ErrorInfo(
+        "invalid_request_error", None, "prompt is too long: 250000 tokens > 200000 maximum"
+    )
+    assert wire.is_context_length(too_long)
+    assert not wire.is_context_length(
+        ErrorInfo("invalid_request_error", None, "max_tokens: field required")
+    )
+    assert not wire.is_context_length(ErrorInfo("overloaded_error", None, "context window"))
+    rendered = orjson.loads(wire.error_body("m", "overloaded_error", request_id="fs_1"))
+    assert rendered == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "m"},
+        "request_id": "fs_1",
+    }
+    frame = wire.stream_error("broke", timeout=True)
+    assert frame.startswith(b"event: error\ndata: ")
+    assert orjson.loads(frame.split(b"data: ")[1])["error"]["type"] == "timeout_error"

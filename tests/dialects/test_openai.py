@@ -1,0 +1,203 @@
+"""OpenAI wire format: body rewrite, stream tracking, assembly, errors."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from failsoft.dialects import openai as wire
+from failsoft.dialects.base import (
+    CONTENT,
+    ERROR,
+    MALFORMED,
+    PREAMBLE,
+    TERMINAL,
+    TRUNCATED,
+    ErrorInfo,
+    parse_retry_after,
+    rewrite_model,
+)
+from failsoft.dialects.sse import SSEEvent
+
+
+def ev(data: bytes | dict[str, object]) -> SSEEvent:
+    raw = data if isinstance(data, bytes) else orjson.dumps(data)
+    return SSEEvent(None, raw, b"data: " + raw + b"\n\n")
+
+
+def test_rewrite_model_splices_bytes() -> None:
+    body = b'{"messages":[],  "model" : "virt", "x": 1.50}'
+    out = rewrite_model(orjson.loads(body), body, "real/model:8b")
+    assert out == b'{"messages":[],  "model" : "real/model:8b", "x": 1.50}'
+
+
+def test_rewrite_model_falls_back_to_reencoding() -> None:
+    body = b'{"model":"virt","tools":[{"schema":{"model":"virt"}}]}'
+    payload = orjson.loads(body)
+    out = orjson.loads(rewrite_model(payload, body, "real"))
+    assert out == {"model": "real", "tools": [{"schema": {"model": "virt"}}]}
+
+
+def test_assembled_body_asks_for_usage() -> None:
+    payload = {"model": "v", "messages": [], "stream_options": {"x": 1}}
+    out = orjson.loads(wire.assembled_body(payload, "real"))
+    assert out["stream"] is True
+    assert out["model"] == "real"
+    assert out["stream_options"] == {"x": 1, "include_usage": True}
+
+
+def chunk(delta: dict[str, object], finish: str | None = None, index: int = 0) -> dict[str, object]:
+    return {
+        "id": "c",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def test_tracker_kinds() -> None:
+    t = wire.tracker()
+    assert t.feed(ev(chunk({"role": "assistant", "content": ""}))) == PREAMBLE
+    assert t.feed(ev(chunk({"content": "Hi"}))) == CONTENT
+    assert t.feed(ev(chunk({}, "stop"))) == CONTENT
+    assert t.feed(ev({"id": "c", "choices": [], "usage": {"total_tokens": 3}})) == CONTENT
+    assert t.feed(ev(b"[DONE]")) == TERMINAL
+    assert t.complete
+
+
+def test_done_before_finish_is_truncation() -> None:
+    t = wire.tracker()
+    t.feed(ev(chunk({"content": "Hi"})))
+    assert t.feed(ev(b"[DONE]")) == TRUNCATED
+    assert not t.complete
+
+
+def test_every_choice_must_finish() -> None:
+    t = wire.tracker()
+    t.feed(ev(chunk({"content": "a"}, index=0)))
+    t.feed(ev(chunk({"content": "b"}, index=1)))
+    t.feed(ev(chunk({}, "stop", index=0)))
+    assert t.feed(ev(b"[DONE]")) == TRUNCATED
+
+
+def test_tracker_errors() -> None:
+    t = wire.tracker()
+    assert t.feed(ev(b'{"choices": [{"delta": ')) == MALFORMED
+    assert t.feed(ev(b"[1]")) == MALFORMED
+    assert t.feed(ev({"error": {"message": "x", "type": "server_error"}})) == ERROR
+
+
+def test_assembler_text_tools_usage_logprobs() -> None:
+    a = wire.assembler()
+    events = [
+        chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            }
+        ),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "f2", "arguments": "{}"},
+                    }
+                ]
+            }
+        ),
+        chunk(
+            {
+                "tool_calls": [
+                    {"index": 0, "function": {"name": "get_weather", "arguments": '"Paris"}'}}
+                ]
+            }
+        ),
+        chunk({}, "tool_calls"),
+        {
+            "id": "c",
+            "choices": [],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6},
+            "obfuscation": "zz",
+        },
+    ]
+    for e in events:
+        a.add(e)
+    out = a.result()
+    assert out["object"] == "chat.completion"
+    assert out["id"] == "c"
+    assert out["usage"]["total_tokens"] == 6
+    assert "obfuscation" not in out
+    (choice,) = out["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    assert choice["message"]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        },
+        {"id": "call_2", "type": "function", "function": {"name": "f2", "arguments": "{}"}},
+    ]
+
+
+def test_assembler_multiple_choices_and_unknown_fields() -> None:
+    a = wire.assembler()
+    a.add(chunk({"role": "assistant", "content": "A", "reasoning_content": "r1"}, index=0))
+    a.add(chunk({"content": "B"}, index=1))
+    a.add(chunk({"content": "a", "reasoning_content": "r2"}, "stop", index=0))
+    a.add(chunk({}, "length", index=1))
+    out = a.result()
+    assert [c["message"]["content"] for c in out["choices"]] == ["Aa", "B"]
+    assert out["choices"][0]["message"]["reasoning_content"] == "r1r2"
+    assert out["choices"][0]["message"]["role"] == "assistant"
+    assert [c["finish_reason"] for c in out["choices"]] == ["stop", "length"]
+
+
+def test_error_parsing_and_context_length() -> None:
+    body = b'{"error":{"message":"This model\'s maximum context length is 128000 tokens","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}'
+    info = wire.parse_error(body)
+    assert info == ErrorInfo("invalid_request_error", "context_length_exceeded", info.message)
+    assert wire.is_context_length(info)
+    assert not wire.is_context_length(
+        ErrorInfo("invalid_request_error", "content_policy_violation", "no")
+    )
+    assert wire.parse_error(b"<html>bad gateway</html>").message == "<html>bad gateway</html>"
+    assert wire.parse_error(b'{"error": "plain"}').message == "plain"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
+        ({"retry-after": "2.5"}, 2.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 10.0),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    now = 1445412470.0  # 10 s before the date above
+    assert parse_retry_after(headers, now=now) == expected
+
+
+def test_errors_render_in_openai_shape() -> None:
+    body = orjson.loads(wire.error_body("bad", "invalid_request_error", code="c", param="p"))
+    assert body == {
+        "error": {"message": "bad", "type": "invalid_request_error", "param": "p", "code": "c"}
+    }
+    frame = wire.stream_error("broke")
+    assert frame.startswith(b"data: {") and frame.endswith(b"\n\n")
+    assert orjson.loads(frame[6:])["error"]["code"] == "stream_interrupted"

@@ -1,0 +1,53 @@
+"""Which failures fail over, which stop, which skip to the next target."""
+
+from __future__ import annotations
+
+import pytest
+
+from failsoft.dialects import anthropic, openai
+from failsoft.errors import (
+    ConnectError,
+    ConnectionLost,
+    FirstTokenTimeout,
+    MalformedEvent,
+    UpstreamStatusError,
+    UpstreamStreamError,
+)
+from failsoft.policy.classify import Verdict, classify
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
+def test_transient_statuses_fail_over(status: int) -> None:
+    assert classify(UpstreamStatusError(status, b""), openai) is Verdict.FAILOVER
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 413, 422])
+def test_client_faults_stop(status: int) -> None:
+    assert classify(UpstreamStatusError(status, b""), anthropic) is Verdict.CLIENT_FAULT
+
+
+def test_context_length_moves_on() -> None:
+    err = UpstreamStatusError(400, b"", error_code="context_length_exceeded")
+    assert classify(err, openai) is Verdict.NEXT_TARGET
+    err = UpstreamStatusError(
+        400,
+        b"",
+        error_type="invalid_request_error",
+        error_message="prompt is too long: 9 tokens > 8 maximum",
+    )
+    assert classify(err, anthropic) is Verdict.NEXT_TARGET
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectError("x"),
+        ConnectionLost("x"),
+        FirstTokenTimeout("x"),
+        MalformedEvent("x"),
+        UpstreamStreamError("overloaded_error", "x", b""),
+        UpstreamStatusError(302, b""),
+    ],
+)
+def test_everything_else_fails_over(error: Exception) -> None:
+    assert classify(error, openai) is Verdict.FAILOVER  # type: ignore[arg-type]
