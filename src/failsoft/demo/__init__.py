@@ -1,0 +1,123 @@
+"""`failsoft demo`: simulated providers, a gateway in front, a scripted outage, real SDKs.
+
+No config, no keys, no network: everything runs on 127.0.0.1 inside this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+
+from rich.console import Console
+
+from failsoft.demo.report import second_line, summary
+from failsoft.demo.script import (
+    DEFAULT_DURATION,
+    PHASES,
+    SIM_DEFAULTS,
+    anthropic_scenario,
+    gateway_config,
+    openai_scenario,
+    phase_at,
+)
+from failsoft.demo.traffic import Result, Traffic
+from failsoft.serve import GatewayThread
+from failsoft.sim import Scenario, SimServer
+
+__all__ = ["run_demo"]
+
+
+def run_demo(
+    *, duration: float | None = None, rate: float = 8.0, keep: bool = False, quiet: bool = False
+) -> int:
+    duration = DEFAULT_DURATION if duration is None else duration
+    console = Console(highlight=False, width=None if _is_tty() else 132)
+    # The gateway's own failover log lines would drown the live view; the demo shows them.
+    logging.basicConfig(level=logging.ERROR)
+    with contextlib.ExitStack() as stack:
+        sim_a = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
+        sim_o = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
+        gateway = stack.enter_context(GatewayThread(gateway_config(sim_a.url, sim_o.url)).running())
+        console.print(
+            "[bold]failsoft demo[/bold]: everything runs on 127.0.0.1; no config, keys or network\n"
+            f"  gateway    [bold]{gateway.url}[/bold]\n"
+            f"  providers  simulated Anthropic {sim_a.url}, simulated OpenAI {sim_o.url}\n"
+            "  models     claude-opus → claude-opus-4-7, claude-sonnet-4-5, claude-haiku-4-5\n"
+            "             gpt-4o → gpt-4o, gpt-4o-mini\n"
+            f"  traffic    {rate:g} req/s for {duration:g}s through the real anthropic and openai "
+            "SDKs (streaming and not, SDK retries off)\n"
+            f"  outage     {_script(duration)}\n"
+        )
+        sim_a.load_scenario(Scenario.from_dict(anthropic_scenario(duration)))
+        sim_o.load_scenario(Scenario.from_dict(openai_scenario(duration)))
+        results = asyncio.run(_drive(console, gateway.url, duration, rate, quiet))
+        stats = {**sim_a.stats()["models"], **sim_o.stats()["models"]}
+        flat = {m: {"attempts": s["attempts"], **s["outcomes"]} for m, s in stats.items()}
+        console.print()
+        summary(console, results, flat)
+        if keep:
+            console.print(
+                f"\nThe gateway stays up at [bold]{gateway.url}[/bold] (Ctrl-C to stop). Try:\n"
+                f"  curl -s {gateway.url}/v1/chat/completions -H 'content-type: application/json' "
+                '-d \'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}\'\n'
+                f"  OPENAI_BASE_URL={gateway.url}/v1 ANTHROPIC_BASE_URL={gateway.url} "
+                "your-app"
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+    return 0
+
+
+def _script(duration: float) -> str:
+    lines = [f"at {p.start * duration:3.0f}s  {p.label}" for p in PHASES if p.label != "healthy"]
+    return "\n             ".join(lines)
+
+
+def _is_tty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+async def _drive(
+    console: Console, url: str, duration: float, rate: float, quiet: bool
+) -> list[Result]:
+    results: list[Result] = []
+    per_second: dict[int, list[Result]] = defaultdict(list)
+    start = time.monotonic()
+
+    def record(result: Result) -> None:
+        results.append(result)
+        per_second[int(result.finished - start)].append(result)
+
+    traffic = Traffic(url, rate, record)
+    printer = asyncio.create_task(_print_seconds(console, per_second, start, duration, quiet))
+    try:
+        await traffic.run(duration)
+    finally:
+        await traffic.close()
+        await asyncio.sleep(1.05)
+        printer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await printer
+    return results
+
+
+async def _print_seconds(
+    console: Console,
+    per_second: dict[int, list[Result]],
+    start: float,
+    duration: float,
+    quiet: bool,
+) -> None:
+    second = 0
+    while True:
+        await asyncio.sleep(max(0.0, start + second + 1 - time.monotonic()))
+        if not quiet:
+            phase = phase_at(second, duration).label
+            console.print(second_line(second, phase, per_second.get(second, [])))
+        second += 1

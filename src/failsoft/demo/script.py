@@ -1,0 +1,107 @@
+"""The demo's world: two simulated providers, a gateway config, and a scripted outage.
+
+The outage follows the shape of real incidents: the flagship model is overloaded (529)
+for a while, then fails part of its requests with 500s as it recovers; meanwhile one
+stream is cut mid-answer and a lighter OpenAI model stops answering altogether (hangs);
+then everything recovers and traffic goes back to the primaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from failsoft.config import Config, parse_config
+
+DEFAULT_DURATION = 40.0
+
+CONFIG = """
+providers:
+  anthropic: {{dialect: anthropic, base_url: "{anthropic}", api_key: sk-demo-anthropic}}
+  openai: {{dialect: openai, base_url: "{openai}/v1", api_key: sk-demo-openai}}
+models:
+  claude-opus:
+    - anthropic/claude-opus-4-7
+    - anthropic/claude-sonnet-4-5
+    - anthropic/claude-haiku-4-5
+  gpt-4o:
+    - openai/gpt-4o
+    - openai/gpt-4o-mini
+deadlines: {{connect: 2, first_token: 1.5, idle: 2, total: 20}}
+"""
+
+SIM_DEFAULTS = {"ttft": 0.12, "chunk_delay": 0.015, "answer_words": 14}
+
+
+@dataclass(frozen=True)
+class Phase:
+    start: float
+    """Fraction of the run."""
+    end: float
+    label: str
+
+
+# Fractions of the run, so `--duration` stretches or shrinks the same story.
+PHASES = (
+    Phase(0.000, 0.125, "healthy"),
+    Phase(0.125, 0.300, "opus-4-7: 529 overloaded"),
+    Phase(0.300, 0.375, "opus-4-7: 529; 2 sonnet streams cut"),
+    Phase(0.375, 0.450, "opus-4-7: 60% 500 api_error"),
+    Phase(0.450, 0.550, "opus-4-7: 60% 500; gpt-4o hangs"),
+    Phase(0.550, 0.625, "opus-4-7: 60% 500 api_error"),
+    Phase(0.625, 1.000, "recovered"),
+)
+
+
+def gateway_config(anthropic_url: str, openai_url: str) -> Config:
+    return parse_config(CONFIG.format(anthropic=anthropic_url, openai=openai_url), "<demo>")
+
+
+def anthropic_scenario(duration: float) -> dict[str, Any]:
+    d = duration
+    return {
+        "seed": 7,
+        "description": "failsoft demo: Anthropic side",
+        "models": {"claude-opus-4-7": {}, "claude-sonnet-4-5": {}, "claude-haiku-4-5": {}},
+        "timeline": [
+            {
+                "at": 0.125 * d,
+                "until": 0.375 * d,
+                "model": "claude-opus-4-7",
+                "fault": {"kind": "status", "status": 529},
+            },
+            {
+                "at": 0.375 * d,
+                "until": 0.625 * d,
+                "model": "claude-opus-4-7",
+                "fault": {"kind": "status", "status": 500, "rate": 0.6},
+            },
+            # One answer cut mid-stream, on the backup that carries the load.
+            {
+                "at": 0.30 * d,
+                "until": 0.36 * d,
+                "model": "claude-sonnet-4-5",
+                "fault": {"kind": "cut", "after": 3, "count": 2, "stream": True},
+            },
+        ],
+    }
+
+
+def openai_scenario(duration: float) -> dict[str, Any]:
+    d = duration
+    return {
+        "seed": 7,
+        "description": "failsoft demo: OpenAI side",
+        "models": {"gpt-4o": {}, "gpt-4o-mini": {}},
+        "timeline": [
+            {"at": 0.45 * d, "until": 0.55 * d, "model": "gpt-4o", "fault": {"kind": "hang"}},
+        ],
+    }
+
+
+def phase_at(elapsed: float, duration: float) -> Phase:
+    fraction = elapsed / duration if duration > 0 else 1.0
+    for phase in PHASES:
+        if phase.start <= fraction < phase.end:
+            return phase
+    return PHASES[-1]

@@ -1,0 +1,173 @@
+"""The `failsoft` command: check-config, serve, sim and demo, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from failsoft.cli import main
+from failsoft.sim import SimServer
+from tests.helpers import chat, request
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "failsoft", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"exited with {proc.returncode}:\n{out}")
+        try:
+            if request(url, method="GET", timeout=1).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
+
+
+def test_check_config_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        "providers:\n"
+        "  anthropic: {dialect: anthropic, base_url: 'https://api.anthropic.com', api_key: '${K}'}\n"
+        "  openai: {dialect: openai, base_url: 'https://api.openai.com/v1'}\n"
+        "models:\n"
+        "  claude: [anthropic/claude-opus-4-7, openai/gpt-5]\n"
+    )
+    os.environ["K"] = "sk-secret-value"
+    try:
+        assert main(["check-config", str(path)]) == 0
+    finally:
+        del os.environ["K"]
+    out = capsys.readouterr().out
+    assert f"{path}: OK" in out
+    assert "1. anthropic/claude-opus-4-7  (anthropic)" in out
+    assert "2. openai/gpt-5  (openai)" in out
+    assert "key from ${K}" in out
+    assert "sk-secret-value" not in out
+    assert "deadlines: connect 5s, first_token 45s, idle 30s, total 600s" in out
+
+
+def test_check_config_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "providers:\n  a: {dialect: openai, base_url: 'http://x'}\nmodels:\n  m: [b/x]\n"
+    )
+    assert main(["check-config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: 1 problem:")
+    assert "line 4: models.m[0]: unknown provider 'b'" in err
+
+
+def test_serve_runs_the_gateway(tmp_path: Path, sim: SimServer) -> None:
+    port = free_port()
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"providers:\n  o: {{dialect: openai, base_url: '{sim.url}/v1', api_key: '${{KEY}}'}}\n"
+        "models:\n  gpt: [o/gpt-4o]\n"
+    )
+    from tests.conftest import PROVIDER_KEY
+
+    with process(
+        "serve", "--config", str(path), "--port", str(port), env={"KEY": PROVIDER_KEY}
+    ) as proc:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        resp = request(f"http://127.0.0.1:{port}/v1/chat/completions", body=chat("gpt"))
+        assert resp.status == 200
+        assert resp.json()["model"] == "gpt-4o"
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status says why.
+    assert proc.returncode in (0, -15)
+    assert "Finished server process" in out
+    assert "serving 1 virtual models" in out
+    assert PROVIDER_KEY not in out
+
+
+def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text("providers: {}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "failsoft", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "at least one provider is required" in result.stderr
+
+
+def test_sim_command_with_a_scenario(tmp_path: Path) -> None:
+    port = free_port()
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "timeline:\n  - {at: 0, model: gpt-4o, fault: {kind: status, status: 529}}\n"
+    )
+    with process("sim", "--port", str(port), "--scenario", str(scenario)) as proc:
+        wait_for(f"http://127.0.0.1:{port}/v1/models", proc)
+        resp = request(f"http://127.0.0.1:{port}/v1/chat/completions", body=chat("gpt-4o"))
+        assert resp.status == 529
+        resp = request(f"http://127.0.0.1:{port}/v1/chat/completions", body=chat("gpt-4o-mini"))
+        assert resp.status == 200
+
+
+def test_demo_runs_and_summarises() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "failsoft", "demo", "--duration", "8", "--rate", "8"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "  gateway    http://127.0.0.1:" in out
+    assert "t+01s" in out
+    assert "What the callers saw (through failsoft)" in out
+    assert "What the providers saw (simulator counters)" in out
+    assert "claude-sonnet-4-5" in out  # the backup answered during the 529 phase
+    assert "529 ×" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "serve" in capsys.readouterr().out
