@@ -133,8 +133,11 @@ class Attempt:
                 async with asyncio.timeout(idle):
                     body = await upstream.read(ERROR_BODY_LIMIT)
             except (UpstreamError, TimeoutError):
+                upstream.close()
                 body = b""
-            upstream.close()
+            else:
+                # During an outage most answers are short errors: keep their connections.
+                upstream.finish()
             raise self.provider.status_error(upstream.status, upstream.headers, body)
         if sse and upstream.content_type != "text/event-stream":
             upstream.close()
