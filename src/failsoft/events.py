@@ -42,7 +42,8 @@ class RequestFinished:
     stream: bool
     ok: bool
     status: int
-    """The status the caller saw (200 for a committed stream, even if it broke later)."""
+    """The status the caller saw (200 for a committed stream, even if it broke later;
+    499 when the caller disconnected before an answer)."""
     target: Target | None
     attempts: int
     duration: float

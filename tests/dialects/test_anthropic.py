@@ -8,6 +8,7 @@ import pytest
 from failsoft.dialects import anthropic as wire
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, ErrorInfo
 from failsoft.dialects.sse import SSEEvent
+from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamStreamError
 
 
 def ev(obj: dict[str, object]) -> SSEEvent:
@@ -68,74 +69,94 @@ def test_tracker_kinds() -> None:
     assert t.feed(SSEEvent("content_block_delta", b"{nope", b"")) == MALFORMED
 
 
-def test_assembler_text_and_citations() -> None:
-    a = wire.assembler()
-    for obj in [
-        START,
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
-        {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "citations_delta", "citation": {"cited_text": "c"}},
-        },
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}},
-        {"type": "content_block_stop", "index": 0},
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-            "usage": {"output_tokens": 7, "cache_read_input_tokens": 3},
-        },
-        {"type": "message_stop"},
-    ]:
-        a.add(obj)
-    out = a.result()
+def sse(objs: list[dict[str, object]]) -> bytes:
+    return b"".join(ev(o).raw for o in objs)
+
+
+STOP = [
+    {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 7, "cache_read_input_tokens": 3},
+    },
+    {"type": "message_stop"},
+]
+
+
+def test_assemble_text_and_citations() -> None:
+    out = wire.assemble(
+        sse(
+            [
+                START,
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                {"type": "ping"},
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "Hel"},
+                },
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "citations_delta", "citation": {"cited_text": "c"}},
+                },
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": "lo"},
+                },
+                {"type": "content_block_stop", "index": 0},
+                *STOP,
+            ]
+        )
+    )
     assert out["content"] == [{"type": "text", "text": "Hello", "citations": [{"cited_text": "c"}]}]
     assert out["stop_reason"] == "end_turn"
     assert out["usage"] == {"input_tokens": 5, "output_tokens": 7, "cache_read_input_tokens": 3}
     assert out["id"] == "msg_1"
 
 
-def test_assembler_tool_use_with_no_input() -> None:
-    a = wire.assembler()
-    a.add(START)
-    a.add(
+def tool_events(partial_json: str) -> list[dict[str, object]]:
+    return [
+        START,
         {
             "type": "content_block_start",
             "index": 0,
             "content_block": {"type": "tool_use", "id": "t", "name": "now", "input": {}},
-        }
-    )
-    a.add(
+        },
         {
             "type": "content_block_delta",
             "index": 0,
-            "delta": {"type": "input_json_delta", "partial_json": ""},
-        }
-    )
-    a.add({"type": "content_block_stop", "index": 0})
-    assert a.result()["content"] == [{"type": "tool_use", "id": "t", "name": "now", "input": {}}]
+            "delta": {"type": "input_json_delta", "partial_json": partial_json},
+        },
+        {"type": "content_block_stop", "index": 0},
+        *STOP,
+    ]
 
 
-def test_assembler_rejects_broken_tool_json() -> None:
-    a = wire.assembler()
-    a.add(START)
-    a.add(
-        {
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": {"type": "tool_use", "id": "t", "name": "n", "input": {}},
-        }
-    )
-    a.add(
-        {
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "input_json_delta", "partial_json": '{"a": '},
-        }
-    )
-    with pytest.raises(orjson.JSONDecodeError):
-        a.add({"type": "content_block_stop", "index": 0})
+def test_assemble_tool_use_with_no_input() -> None:
+    out = wire.assemble(sse(tool_events("")))
+    assert out["content"] == [{"type": "tool_use", "id": "t", "name": "now", "input": {}}]
+
+
+def test_assemble_refuses_broken_streams() -> None:
+    with pytest.raises(MalformedEvent):
+        wire.assemble(sse(tool_events('{"a": ')))
+    with pytest.raises(TruncatedStream):
+        wire.assemble(sse(tool_events("{}")[:-1]))
+    with pytest.raises(MalformedEvent):
+        wire.assemble(sse([START]) + b"event: content_block_delta\ndata: {nope\n\n" + sse(STOP))
+    with pytest.raises(UpstreamStreamError) as info:
+        wire.assemble(
+            sse([START, {"type": "error", "error": {"type": "overloaded_error", "message": "o"}}])
+        )
+    assert info.value.error_type == "overloaded_error"
+    assert wire.ends_stream(sse(STOP)[-100:])
+    assert not wire.ends_stream(sse([START])[-100:])
 
 
 def test_errors() -> None:

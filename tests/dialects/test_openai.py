@@ -18,6 +18,7 @@ from failsoft.dialects.base import (
     rewrite_model,
 )
 from failsoft.dialects.sse import SSEEvent
+from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamStreamError
 
 
 def ev(data: bytes | dict[str, object]) -> SSEEvent:
@@ -88,8 +89,12 @@ def test_tracker_errors() -> None:
     assert t.feed(ev({"error": {"message": "x", "type": "server_error"}})) == ERROR
 
 
-def test_assembler_text_tools_usage_logprobs() -> None:
-    a = wire.assembler()
+def sse(objs: list[dict[str, object]], done: bool = True) -> bytes:
+    body = b"".join(b"data: " + orjson.dumps(o) + b"\n\n" for o in objs)
+    return body + (b"data: [DONE]\n\n" if done else b"")
+
+
+def test_assemble_text_tools_usage() -> None:
     events = [
         chunk(
             {
@@ -133,9 +138,7 @@ def test_assembler_text_tools_usage_logprobs() -> None:
             "obfuscation": "zz",
         },
     ]
-    for e in events:
-        a.add(e)
-    out = a.result()
+    out = wire.assemble(sse(events))
     assert out["object"] == "chat.completion"
     assert out["id"] == "c"
     assert out["usage"]["total_tokens"] == 6
@@ -153,17 +156,48 @@ def test_assembler_text_tools_usage_logprobs() -> None:
     ]
 
 
-def test_assembler_multiple_choices_and_unknown_fields() -> None:
-    a = wire.assembler()
-    a.add(chunk({"role": "assistant", "content": "A", "reasoning_content": "r1"}, index=0))
-    a.add(chunk({"content": "B"}, index=1))
-    a.add(chunk({"content": "a", "reasoning_content": "r2"}, "stop", index=0))
-    a.add(chunk({}, "length", index=1))
-    out = a.result()
+def test_assemble_multiple_choices_unknown_fields_and_logprobs() -> None:
+    lp = {"content": [{"token": "A", "logprob": -0.1}], "refusal": None}
+    events = [
+        chunk({"role": "assistant", "content": "A", "reasoning_content": "r1"}, index=0),
+        chunk({"content": "B"}, index=1),
+        chunk({"content": "a", "reasoning_content": "r2"}, "stop", index=0),
+        chunk({}, "length", index=1),
+    ]
+    events[0]["choices"][0]["logprobs"] = lp  # type: ignore[index]
+    events[2]["choices"][0]["logprobs"] = {"content": [{"token": "a", "logprob": -0.2}]}  # type: ignore[index]
+    out = wire.assemble(sse(events).replace(b"\n", b"\r\n"))  # CRLF framing too
     assert [c["message"]["content"] for c in out["choices"]] == ["Aa", "B"]
     assert out["choices"][0]["message"]["reasoning_content"] == "r1r2"
     assert out["choices"][0]["message"]["role"] == "assistant"
     assert [c["finish_reason"] for c in out["choices"]] == ["stop", "length"]
+    assert out["choices"][0]["logprobs"]["content"] == [
+        {"token": "A", "logprob": -0.1},
+        {"token": "a", "logprob": -0.2},
+    ]
+    assert out["choices"][1]["message"] == {"role": "assistant", "content": "B", "refusal": None}
+
+
+def test_assemble_refuses_incomplete_or_broken_streams() -> None:
+    ok = [chunk({"role": "assistant", "content": "Hi"}), chunk({}, "stop")]
+    assert wire.assemble(sse(ok))["choices"][0]["message"]["content"] == "Hi"
+    with pytest.raises(TruncatedStream):
+        wire.assemble(sse(ok, done=False))
+    with pytest.raises(TruncatedStream):
+        wire.assemble(sse(ok[:1]))  # [DONE] without a finish_reason
+    with pytest.raises(TruncatedStream):
+        wire.assemble(sse(ok, done=False) + b"data: [DO")  # a partial event is not an event
+    with pytest.raises(TruncatedStream):
+        wire.assemble(sse(ok)[:-3])  # [DONE] cut before its blank line
+    with pytest.raises(MalformedEvent):
+        wire.assemble(b'data: {"choices": [\n\n' + sse(ok))
+    with pytest.raises(MalformedEvent):
+        wire.assemble(b"data: {}, {}\n\n" + sse(ok))  # two values in one event
+    with pytest.raises(UpstreamStreamError) as info:
+        wire.assemble(sse([ok[0], {"error": {"type": "server_error", "message": "boom"}}]))
+    assert info.value.error_type == "server_error"
+    assert wire.ends_stream(b"...\n\ndata: [DONE]\n\n")
+    assert not wire.ends_stream(b"data: {}\n\n")
 
 
 def test_error_parsing_and_context_length() -> None:

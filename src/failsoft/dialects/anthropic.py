@@ -20,10 +20,12 @@ from failsoft.dialects.base import (
     PREAMBLE,
     TERMINAL,
     ErrorInfo,
+    loads_events,
     merge_delta,
     rewrite_model,
 )
-from failsoft.dialects.sse import SSEEvent, encode
+from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamStreamError
 
 name = "anthropic"
 exhausted_status = 529
@@ -120,24 +122,35 @@ class Tracker:
 
 
 class Assembler:
-    """Rebuilds a `message` from its events: blocks by index, deltas folded in, usage merged."""
+    """Rebuilds a `message` from its events: blocks by index, deltas folded in, usage merged.
 
-    __slots__ = ("_blocks", "_json", "_message")
+    Text deltas take a fast path (collected per block, joined once at the end).
+    """
+
+    __slots__ = ("_blocks", "_json", "_message", "_text")
 
     def __init__(self) -> None:
         self._message: dict[str, Any] = {}
         self._blocks: dict[int, dict[str, Any]] = {}
         self._json: dict[int, list[str]] = {}
+        self._text: dict[int, list[str]] = {}
 
-    def add(self, obj: Any) -> None:
+    def add(self, obj: dict[str, Any]) -> None:
         kind = obj.get("type")
-        if kind == "message_start":
+        if kind == "content_block_delta":
+            index = obj.get("index", 0)
+            delta = obj.get("delta") or {}
+            if delta.get("type") == "text_delta" and index in self._text:
+                self._text[index].append(delta.get("text") or "")
+            else:
+                self._delta(index, delta)
+        elif kind == "message_start":
             self._message = dict(obj.get("message") or {})
         elif kind == "content_block_start":
             index = obj.get("index", len(self._blocks))
-            self._blocks[index] = dict(obj.get("content_block") or {})
-        elif kind == "content_block_delta":
-            self._delta(obj.get("index", 0), obj.get("delta") or {})
+            block = self._blocks[index] = dict(obj.get("content_block") or {})
+            if block.get("type") == "text":
+                self._text[index] = [block.get("text") or ""]
         elif kind == "content_block_stop":
             self._finish_block(obj.get("index", 0))
         elif kind == "message_delta":
@@ -160,31 +173,54 @@ class Assembler:
         elif kind == "signature_delta":
             block["signature"] = delta.get("signature", "")
         else:
-            # text_delta{text}, thinking_delta{thinking} and future kinds: fold generically.
+            # thinking_delta{thinking} and future kinds: fold generically.
             merge_delta(block, delta, skip=("type",))
 
     def _finish_block(self, index: int) -> None:
+        text = self._text.pop(index, None)
+        if text is not None:
+            self._blocks[index]["text"] = "".join(text)
         parts = self._json.pop(index, None)
         if parts is None:
             return
-        text = "".join(parts)
+        joined = "".join(parts)
         # A tool_use block's input arrives as JSON fragments; `{}` when none came.
-        self._blocks[index]["input"] = orjson.loads(text) if text else {}
+        try:
+            self._blocks[index]["input"] = orjson.loads(joined) if joined else {}
+        except orjson.JSONDecodeError:
+            message = f"a tool_use block's input is not valid JSON: {joined[:80]!r}"
+            raise MalformedEvent(message) from None
 
     def result(self) -> dict[str, Any]:
-        for index in list(self._json):
+        for index in [*self._text, *self._json]:
             self._finish_block(index)
         message = dict(self._message)
         message["content"] = [self._blocks[i] for i in sorted(self._blocks)]
         return message
 
 
+def assemble(body: bytes) -> dict[str, Any]:
+    """The `message` a whole stream body adds up to, or the error that stops it."""
+    assembler = Assembler()
+    for obj in loads_events(event_datas(body)):
+        kind = obj.get("type")
+        if kind == "message_stop":
+            return assembler.result()
+        if kind == "error":
+            err = obj.get("error")
+            info = err if isinstance(err, dict) else {}
+            raise UpstreamStreamError(_str(info.get("type")), _str(info.get("message")), b"")
+        assembler.add(obj)
+    raise TruncatedStream("the stream ended without message_stop")
+
+
+def ends_stream(tail: bytes) -> bool:
+    """Whether bytes that end a stream body hold its terminal event (a cheap early check)."""
+    return tail.endswith(b"\n\n") and b"message_stop" in tail[-80:]
+
+
 def tracker() -> Tracker:
     return Tracker()
-
-
-def assembler() -> Assembler:
-    return Assembler()
 
 
 def _str(value: Any) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from failsoft.dialects.sse import SSEEvent
-from failsoft.errors import InvalidRequest
+from failsoft.errors import InvalidRequest, MalformedEvent
 
 # What one stream event means to the router.
 PREAMBLE = 0
@@ -54,14 +54,6 @@ class StreamTracker(Protocol):
     def feed(self, event: SSEEvent) -> int: ...
 
 
-class Assembler(Protocol):
-    """Builds a non-streaming answer from the parsed events of a stream."""
-
-    def add(self, obj: Any) -> None: ...
-
-    def result(self) -> dict[str, Any]: ...
-
-
 class Wire(Protocol):
     """The module-level API each dialect module exposes (see dialects.openai / .anthropic)."""
 
@@ -93,7 +85,9 @@ class Wire(Protocol):
 
     def tracker(self) -> StreamTracker: ...
 
-    def assembler(self) -> Assembler: ...
+    def assemble(self, body: bytes) -> dict[str, Any]: ...
+
+    def ends_stream(self, tail: bytes) -> bool: ...
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -187,3 +181,32 @@ def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be true or false", param="stream")
     return payload, model, stream
+
+
+def loads_events(datas: list[bytes]) -> list[dict[str, Any]]:
+    """Parse many events' JSON in one call, or raise `MalformedEvent` naming the bad one.
+
+    One `orjson.loads` over a joined array costs a fraction of one call per event, which
+    matters for answers of hundreds of tokens.
+    """
+    if datas:
+        try:
+            objs = orjson.loads(b"[" + b",".join(datas) + b"]")
+        except orjson.JSONDecodeError:
+            objs = None
+        if (
+            isinstance(objs, list)
+            and len(objs) == len(datas)
+            and all(type(o) is dict for o in objs)
+        ):
+            return objs
+    else:
+        return []
+    for data in datas:  # find the culprit
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            obj = None
+        if type(obj) is not dict:
+            raise MalformedEvent(f"an event's data is not a JSON object: {data[:80]!r}")
+    raise MalformedEvent("the stream's events do not parse one by one")

@@ -19,10 +19,12 @@ from failsoft.dialects.base import (
     TERMINAL,
     TRUNCATED,
     ErrorInfo,
+    loads_events,
     merge_delta,
     rewrite_model,
 )
-from failsoft.dialects.sse import SSEEvent, encode
+from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.errors import TruncatedStream, UpstreamStreamError
 
 name = "openai"
 exhausted_status = 503
@@ -31,6 +33,8 @@ request_id_header = "x-request-id"
 
 _CONTEXT_WORDS = ("maximum context length", "context length", "context_length", "too many tokens")
 _DELTA_CONTENT = ("content", "tool_calls", "refusal", "function_call", "audio", "reasoning_content")
+_DELTA_HANDLED = ("content", "role", "tool_calls")
+_NOT_HEAD = frozenset({"choices", "usage", "object", "obfuscation"})
 
 
 def error_body(
@@ -136,78 +140,124 @@ class Tracker:
         return kind
 
 
+class _Choice:
+    __slots__ = ("finish", "has_content", "logprobs", "message", "parts", "tools")
+
+    def __init__(self) -> None:
+        self.message: dict[str, Any] = {"role": "assistant"}
+        self.parts: list[str] = []
+        self.has_content = False
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.logprobs: dict[str, Any] | None = None
+        self.finish: Any = None
+
+
 class Assembler:
     """Rebuilds a `chat.completion` from `chat.completion.chunk`s.
 
-    Known fields get their documented treatment (tool-call arguments joined by index,
-    logprobs lists joined); unknown delta fields are merged generically so nothing the
-    upstream sent is lost.
+    Text deltas take a fast path (collected, joined once); tool-call arguments are joined
+    by index, logprobs lists joined, and unknown delta fields merged generically, so
+    nothing the upstream sent is lost.
     """
 
     __slots__ = ("_choices", "_head", "_usage")
 
     def __init__(self) -> None:
-        self._head: dict[str, Any] = {}
-        self._choices: dict[int, dict[str, Any]] = {}
+        self._head: dict[str, Any] | None = None
+        self._choices: dict[int, _Choice] = {}
         self._usage: Any = None
 
-    def add(self, obj: Any) -> None:
-        if not self._head:
-            self._head = {
-                k: v
-                for k, v in obj.items()
-                if k not in ("choices", "usage", "object", "obfuscation")
-            }
-        if obj.get("usage"):
-            self._usage = obj["usage"]
+    @property
+    def complete(self) -> bool:
+        """Every choice that appeared has its finish_reason."""
+        choices = self._choices.values()
+        return bool(choices) and all(c.finish is not None for c in choices)
+
+    def add(self, obj: dict[str, Any]) -> None:
+        if self._head is None:
+            self._head = {k: v for k, v in obj.items() if k not in _NOT_HEAD}
+        usage = obj.get("usage")
+        if usage:
+            self._usage = usage
         for choice in obj.get("choices") or ():
             index = choice.get("index", 0)
             state = self._choices.get(index)
             if state is None:
-                state = self._choices[index] = {
-                    "message": {"role": "assistant"},
-                    "tools": {},
-                    "logprobs": None,
-                    "finish_reason": None,
-                }
-            delta = choice.get("delta") or {}
-            calls = delta.get("tool_calls")
-            if calls:
-                _merge_tool_calls(state["tools"], calls)
-            if delta.get("role"):
-                state["message"]["role"] = delta["role"]
-            merge_delta(state["message"], delta, skip=("role", "tool_calls"))
-            if choice.get("finish_reason"):
-                state["finish_reason"] = choice["finish_reason"]
+                state = self._choices[index] = _Choice()
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if content is not None:
+                    state.has_content = True
+                    if content:
+                        state.parts.append(content)
+                if len(delta) > 1 or content is None:
+                    self._other(state, delta)
+            finish = choice.get("finish_reason")
+            if finish:
+                state.finish = finish
             logprobs = choice.get("logprobs")
             if logprobs:
-                if state["logprobs"] is None:
-                    state["logprobs"] = {}
-                merge_delta(state["logprobs"], logprobs)
+                if state.logprobs is None:
+                    state.logprobs = {}
+                merge_delta(state.logprobs, logprobs)
+
+    @staticmethod
+    def _other(state: _Choice, delta: dict[str, Any]) -> None:
+        calls = delta.get("tool_calls")
+        if calls:
+            _merge_tool_calls(state.tools, calls)
+        role = delta.get("role")
+        if role:
+            state.message["role"] = role
+        merge_delta(state.message, delta, skip=_DELTA_HANDLED)
 
     def result(self) -> dict[str, Any]:
         choices = []
         for index in sorted(self._choices):
             state = self._choices[index]
-            message = state["message"]
-            message.setdefault("content", None)
+            message = state.message
+            message["content"] = "".join(state.parts) if state.has_content else None
             message.setdefault("refusal", None)
-            if state["tools"]:
-                message["tool_calls"] = [state["tools"][i] for i in sorted(state["tools"])]
+            if state.tools:
+                message["tool_calls"] = [state.tools[i] for i in sorted(state.tools)]
                 if message["content"] == "":
                     message["content"] = None
             choices.append(
                 {
                     "index": index,
                     "message": message,
-                    "logprobs": state["logprobs"],
-                    "finish_reason": state["finish_reason"],
+                    "logprobs": state.logprobs,
+                    "finish_reason": state.finish,
                 }
             )
-        out = {**self._head, "object": "chat.completion", "choices": choices}
+        out = {**(self._head or {}), "object": "chat.completion", "choices": choices}
         if self._usage is not None:
             out["usage"] = self._usage
         return out
+
+
+def assemble(body: bytes) -> dict[str, Any]:
+    """The `chat.completion` a whole stream body adds up to, or the error that stops it."""
+    datas = event_datas(body)
+    done = bool(datas) and datas[-1][:6] == b"[DONE]"
+    if done:
+        datas.pop()
+    assembler = Assembler()
+    for obj in loads_events(datas):
+        if obj.get("error") is not None and not obj.get("choices"):
+            err = obj["error"]
+            info = err if isinstance(err, dict) else {"message": str(err)}
+            raise UpstreamStreamError(_str(info.get("type")), _str(info.get("message")), b"")
+        assembler.add(obj)
+    if not done or not assembler.complete:
+        raise TruncatedStream("the stream ended without [DONE] after every finish_reason")
+    return assembler.result()
+
+
+def ends_stream(tail: bytes) -> bool:
+    """Whether bytes that end a stream body hold its terminal event (a cheap early check)."""
+    return tail.rstrip().endswith(b"data: [DONE]")
 
 
 def _merge_tool_calls(tools: dict[int, dict[str, Any]], calls: list[Any]) -> None:
@@ -234,10 +284,6 @@ def _merge_tool_calls(tools: dict[int, dict[str, Any]], calls: list[Any]) -> Non
 
 def tracker() -> Tracker:
     return Tracker()
-
-
-def assembler() -> Assembler:
-    return Assembler()
 
 
 def _str(value: Any) -> str | None:

@@ -8,7 +8,7 @@ returns each complete event's raw bytes next to its parsed fields.
 
 from __future__ import annotations
 
-__all__ = ["SSEDecoder", "SSEEvent", "encode"]
+__all__ = ["SSEDecoder", "SSEEvent", "encode", "event_datas"]
 
 
 class SSEEvent:
@@ -46,8 +46,9 @@ class SSEDecoder:
         buf = self._buf + chunk if self._buf else chunk
         events: list[SSEEvent] = []
         start = 0
+        crlf = b"\r" in buf
         while True:
-            end, sep = _boundary(buf, start)
+            end, sep = _boundary(buf, start) if crlf else (buf.find(b"\n\n", start), 2)
             if end < 0:
                 break
             stop = end + sep
@@ -62,10 +63,8 @@ class SSEDecoder:
 
 
 def _boundary(buf: bytes, start: int) -> tuple[int, int]:
-    """Index of the next blank line at or after `start`, and its separator length."""
+    """Index of the next blank line at or after `start` (any line ending), and its length."""
     lf = buf.find(b"\n\n", start)
-    if b"\r" not in buf:
-        return lf, 2
     crlf = buf.find(b"\r\n\r\n", start)
     cr = buf.find(b"\r\r", start)
     best, size = lf, 2
@@ -76,6 +75,8 @@ def _boundary(buf: bytes, start: int) -> tuple[int, int]:
 
 
 def _parse_block(block: bytes, raw: bytes) -> SSEEvent | None:
+    if block[:6] == b"data: " and b"\n" not in block:
+        return SSEEvent(None, block[6:], raw)
     name: str | None = None
     data: list[bytes] = []
     for line in block.splitlines():
@@ -91,6 +92,32 @@ def _parse_block(block: bytes, raw: bytes) -> SSEEvent | None:
     if not data:
         return None
     return SSEEvent(name, data[0] if len(data) == 1 else b"\n".join(data), raw)
+
+
+def event_datas(body: bytes) -> list[bytes]:
+    """The `data` of every complete event in a whole stream body, in order.
+
+    For assembling an answer from a finished stream, where nothing is relayed and only the
+    payloads matter: one split instead of an incremental decode per event. A trailing
+    event without its blank line is incomplete and left out.
+    """
+    if b"\r" in body:
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    blocks = body.split(b"\n\n")
+    blocks.pop()  # after the last separator: empty, or an incomplete event
+    out: list[bytes] = []
+    for block in blocks:
+        if block[:6] == b"data: " and b"\n" not in block:
+            out.append(block[6:])  # the OpenAI form
+            continue
+        at = block.find(b"\ndata: ")
+        if at > 0 and block[:6] == b"event:" and block.find(b"\n", at + 1) < 0:
+            out.append(block[at + 7 :])  # the Anthropic form
+            continue
+        event = _parse_block(block, block)
+        if event is not None:
+            out.append(event.data)
+    return out
 
 
 def encode(data: bytes, event: str | None = None) -> bytes:

@@ -34,6 +34,8 @@ from failsoft.transport import Transport, Upstream
 from failsoft.types import ChatRequest, Target
 
 ERROR_BODY_LIMIT = 64 * 1024
+_TAIL = 128
+"""Bytes at the end of a stream body enough to hold its terminal event."""
 
 
 class Opened:
@@ -42,9 +44,9 @@ class Opened:
     __slots__ = (
         "decoder",
         "events",
+        "fed",
         "held",
         "next_index",
-        "parsed",
         "raw",
         "terminal",
         "tracker",
@@ -60,7 +62,7 @@ class Opened:
         raw: bytes,
         events: list[SSEEvent],
         next_index: int,
-        parsed: list[Any],
+        fed: int,
     ) -> None:
         self.upstream = upstream
         self.decoder = decoder
@@ -71,8 +73,8 @@ class Opened:
         self.events = events
         self.next_index = next_index
         """Events of the commit batch before this index were already fed to the tracker."""
-        self.parsed = parsed
-        """The JSON of every event fed so far, for assembling a non-streaming answer."""
+        self.fed = fed
+        """How many events the tracker has seen so far."""
         self.terminal = False
         """The commit event was already the stream's proper end."""
 
@@ -180,7 +182,7 @@ class Attempt:
                 decoder = SSEDecoder()
                 tracker = wire.tracker()
                 held: list[bytes] = []
-                parsed: list[Any] = []
+                fed = 0
                 while True:
                     chunk = await upstream.readany()
                     if not chunk:
@@ -188,15 +190,13 @@ class Attempt:
                     raw, events = decoder.feed(chunk)
                     for index, event in enumerate(events):
                         kind = tracker.feed(event)
+                        fed += 1
                         if kind == PREAMBLE:
-                            parsed.append(tracker.last)
                             continue
                         if kind in (CONTENT, TERMINAL):
-                            if tracker.last is not None:
-                                parsed.append(tracker.last)
                             self.first_token_at = self.clock.monotonic()
                             opened = Opened(
-                                upstream, decoder, tracker, held, raw, events, index + 1, parsed
+                                upstream, decoder, tracker, held, raw, events, index + 1, fed
                             )
                             opened.terminal = kind == TERMINAL
                             return opened
@@ -220,48 +220,48 @@ class Attempt:
     # ------------------------------------------------------------------ non-streaming
 
     async def complete(self) -> tuple[bytes, Upstream]:
-        """A whole non-streaming answer body (the upstream's headers come along)."""
+        """A whole non-streaming answer body (the upstream's headers come along).
+
+        The upstream streams; after the first content event the rest is only collected
+        (each read bounded by `idle`), then parsed and assembled in one pass, because
+        per-event work on an answer nobody sees before it is complete is wasted.
+        """
         if not self.provider.config.always_stream:
             return await self._complete_plain()
         wire = self.provider.wire
-        body = wire.assembled_body(self.request.payload, self.target.model)
-        opened = await self.open_stream(body)
-        upstream, tracker = opened.upstream, opened.tracker
-        assembler = wire.assembler()
+        opened = await self.open_stream(
+            wire.assembled_body(self.request.payload, self.target.model)
+        )
+        upstream = opened.upstream
+        parts = [*opened.held, opened.raw, opened.decoder.pending]
+        tail = b"".join(parts)[-_TAIL:]
+        done = opened.terminal or wire.ends_stream(tail)
+        loop = asyncio.get_running_loop()
+        limit, binding = 0.0, False
         try:
-            # What open_stream already parsed (preamble and the first content), then the rest.
-            for obj in opened.parsed:
-                assembler.add(obj)
-            if opened.terminal:
-                upstream.finish()
-                return orjson.dumps(assembler.result()), upstream
-            events, start = opened.events, opened.next_index
-            while True:
-                for event in events[start:]:
-                    kind = tracker.feed(event)
-                    if kind >= ERROR:
-                        raise self._fail_event(kind, event, tracker)
-                    if tracker.last is not None:
-                        assembler.add(tracker.last)
-                    if kind == TERMINAL:
-                        upstream.finish()
-                        return orjson.dumps(assembler.result()), upstream
-                limit, binding = self.deadline.cap(self.limits.idle)
-                try:
-                    async with asyncio.timeout(limit):
-                        chunk = await upstream.readany()
-                except TimeoutError:
-                    raise self._timeout_error("idle", limit, binding) from None
-                if not chunk:
-                    raise TruncatedStream("the stream ended without its terminal event")
-                _raw, events = opened.decoder.feed(chunk)
-                start = 0
-        except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError) as exc:
+            async with asyncio.timeout(None) as timer:
+                while not done:
+                    limit, binding = self.deadline.cap(self.limits.idle)
+                    timer.reschedule(loop.time() + limit)
+                    chunk = await upstream.readany()
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                    tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
+                    done = wire.ends_stream(tail)
+            try:
+                answer = wire.assemble(b"".join(parts))
+            except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                # Events that parse but do not have the documented shape.
+                raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
+        except TimeoutError:
             upstream.close()
-            raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
+            raise self._timeout_error("idle", limit, binding) from None
         except BaseException:
             upstream.close()
             raise
+        upstream.finish()
+        return orjson.dumps(answer), upstream
 
     async def _complete_plain(self) -> tuple[bytes, Upstream]:
         """Forward a non-streaming request as is; only the overall deadline bounds the wait."""

@@ -15,6 +15,7 @@ The same object serves the HTTP server and library mode (`failsoft.Gateway`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from failsoft.policy.classify import Verdict, classify
 from failsoft.policy.deadline import Deadline
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
+from failsoft.router.logs import SampledLog
 from failsoft.router.streaming import CommittedStream
 from failsoft.transport import Transport
 from failsoft.types import AttemptRecord, ChatRequest, Target
@@ -48,6 +50,8 @@ T = TypeVar("T")
 # and an anthropic SDK sleeps whatever it is told.
 MAX_RETRY_AFTER = 60.0
 DEFAULT_RETRY_AFTER = 1.0
+CLIENT_CLOSED = 499
+"""RequestFinished.status when the caller went away first (nginx's convention)."""
 
 
 @dataclass(slots=True)
@@ -75,6 +79,7 @@ class Router:
         self.transport = transport
         self.clock = clock
         self.hub = hub or EventHub()
+        self._sampled = SampledLog(log, clock)
 
     def resolve(self, model: str) -> VirtualModel:
         plan = self.config.resolve(model)
@@ -97,6 +102,9 @@ class Router:
         started = self.clock.monotonic()
         try:
             answer = await self._fallback(request, once)
+        except asyncio.CancelledError:
+            self._request_finished(request, started, None, None, cancelled=True)
+            raise
         except Exception as exc:
             self._request_finished(request, started, None, exc)
             raise
@@ -124,6 +132,9 @@ class Router:
 
         try:
             return await self._fallback(request, once)
+        except asyncio.CancelledError:
+            self._request_finished(request, started, None, None, cancelled=True)
+            raise
         except Exception as exc:
             self._request_finished(request, started, None, exc)
             raise
@@ -188,7 +199,9 @@ class Router:
             # caller's fault, so relay the last refusal rather than claim an outage.
             raise UpstreamClientFault(refusal, attempts)
         exhausted = AllTargetsFailed(plan.name, attempts, self._retry_after(attempts))
-        log.warning("%s: %s", request.request_id, exhausted)
+        self._sampled(
+            logging.WARNING, f"exhausted:{plan.name}", "%s: %s", request.request_id, exhausted
+        )
         raise exhausted
 
     def _failed(self, attempt: Attempt, error: UpstreamError, verdict: Verdict) -> AttemptRecord:
@@ -213,10 +226,10 @@ class Router:
     def _log_failure(
         self, request: ChatRequest, record: AttemptRecord, rest: tuple[Target, ...]
     ) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
         then = f"; trying {rest[0].label}" if rest else ""
-        log.info(
+        self._sampled(
+            logging.INFO,
+            f"{record.target.label}:{record.outcome}",
             "%s %s: %s failed after %.0f ms: %s%s",
             request.request_id,
             request.model,
@@ -252,19 +265,23 @@ class Router:
         *,
         attempts: list[AttemptRecord] | None = None,
         broken: bool = False,
+        cancelled: bool = False,
     ) -> None:
         if not self.hub.active:
             return
         if attempts is None:
             attempts = getattr(error, "attempts", None) or []
-        status = 200 if error is None else _status_of(error, request)
+        if cancelled:
+            status = CLIENT_CLOSED
+        else:
+            status = 200 if error is None else _status_of(error, request)
         self.hub.emit(
             RequestFinished(
                 request.request_id,
                 request.model,
                 request.dialect,
                 request.stream,
-                error is None and not broken,
+                error is None and not broken and not cancelled,
                 status,
                 target,
                 sum(1 for a in attempts if a.outcome not in ("skipped", "deadline")),

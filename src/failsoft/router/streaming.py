@@ -48,7 +48,7 @@ class CommittedStream:
         )
         self.error: UpstreamError | None = None
         self.complete = False
-        self.events = len(opened.parsed)
+        self.events = opened.fed
         """Events relayed so far (for messages and logs)."""
         self._gen: AsyncGenerator[bytes, None] | None = None
 
@@ -60,7 +60,10 @@ class CommittedStream:
     async def aclose(self) -> None:
         """Stop early (the caller went away): drop the upstream connection at once."""
         if self._gen is None:
+            # Never iterated: the relay's own cleanup will not run, so do it here.
             self._gen = self._relay()
+            self._opened.upstream.close()
+            self._on_end(self)
         await self._gen.aclose()
 
     async def _relay(self) -> AsyncGenerator[bytes, None]:

@@ -92,8 +92,10 @@ class DisconnectWatch:
                 return
 
     def stop(self) -> None:
+        """The response is complete: the watcher's `receive()` now returns at once and the
+        task ends by itself. Cancelling it instead would leave a CancelledError, its
+        traceback and frames in reference cycles for the garbage collector, per request."""
         self.finished = True
-        self._task.cancel()
 
     def absorb(self) -> bool:
         """After a CancelledError: True (and the cancel is undone) if it was our disconnect."""
