@@ -1,0 +1,96 @@
+"""Streaming phases: time to first content event against the simulator, and per-event
+relay latency against the stamping upstream, in both dialects."""
+
+from __future__ import annotations
+
+from fsbench import loadgen
+from fsbench.loadgen import ANTHROPIC_SSE, OPENAI_SSE, Sse
+from fsbench.measure import Bench
+from fsbench.payloads import anthropic_request, openai_request
+from fsbench.settings import DIRECT
+
+
+async def streaming(bench: Bench, levels: list[int]) -> None:
+    s = bench.setup
+    cases: list[tuple[str, str, int, bytes, Sse]] = [
+        (
+            "openai",
+            DIRECT,
+            s.sim_port,
+            openai_request(s.sim_port, "gpt-4o-stream", True),
+            OPENAI_SSE,
+        ),
+        ("openai", "gw", s.gw_port, openai_request(s.gw_port, "gpt-stream", True), OPENAI_SSE),
+        (
+            "anthropic",
+            DIRECT,
+            s.sim_port,
+            anthropic_request(s.sim_port, "claude-sonnet-4-5-stream"),
+            ANTHROPIC_SSE,
+        ),
+        (
+            "anthropic",
+            "gw",
+            s.gw_port,
+            anthropic_request(s.gw_port, "claude-stream"),
+            ANTHROPIC_SSE,
+        ),
+    ]
+    await _streams(bench, "streaming", cases, levels)
+
+
+async def relay(bench: Bench, levels: list[int]) -> None:
+    s = bench.setup
+    stamped_openai = Sse(OPENAI_SSE.content, OPENAI_SSE.terminal, stamped=True)
+    stamped_anthropic = Sse(ANTHROPIC_SSE.content, ANTHROPIC_SSE.terminal, stamped=True)
+    cases: list[tuple[str, str, int, bytes, Sse]] = [
+        (
+            "openai",
+            DIRECT,
+            s.stamp_port,
+            openai_request(s.stamp_port, "gpt-stamp", True),
+            stamped_openai,
+        ),
+        (
+            "openai",
+            "gw",
+            s.gw_port,
+            openai_request(s.gw_port, "stamp-gpt", True),
+            stamped_openai,
+        ),
+        (
+            "anthropic",
+            DIRECT,
+            s.stamp_port,
+            anthropic_request(s.stamp_port, "claude-stamp"),
+            stamped_anthropic,
+        ),
+        (
+            "anthropic",
+            "gw",
+            s.gw_port,
+            anthropic_request(s.gw_port, "stamp-claude"),
+            stamped_anthropic,
+        ),
+    ]
+    await _streams(bench, "relay", cases, levels)
+
+
+async def _streams(
+    bench: Bench, section: str, cases: list[tuple[str, str, int, bytes, Sse]], levels: list[int]
+) -> None:
+    for conc in levels:
+        for dialect, path, port, request, sse in cases:
+            await bench.measure(
+                section,
+                {"dialect": dialect, "streams": conc, "path": path},
+                lambda mark, port=port, request=request, sse=sse, conc=conc: loadgen.closed_loop(
+                    port,
+                    request,
+                    concurrency=conc,
+                    duration=bench.d.stream,
+                    warmup=bench.d.stream_warmup,
+                    sse=sse,
+                    mark=mark,
+                ),
+            )

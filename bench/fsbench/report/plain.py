@@ -1,0 +1,221 @@
+"""Report tables of the non-streaming sections: fixed rates, maximum throughput, long
+answers and failover, one row per path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsbench.report.tables import conns_cell, errors_cell, number, other_cell, table
+from fsbench.settings import DIRECT, LONG_ANSWER_WORDS
+
+
+def fixed_rate(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    d = meta["durations"]
+    out.append(
+        "1. Fixed rate, open loop, non-streaming OpenAI "
+        f"({meta['fixed_connections']} connections, {d['fixed']:g} s after "
+        f"{d['fixed_warmup']:g} s warm-up). Latency in us from the actual send; "
+        "'sched' columns from the scheduled send (coordinated-omission corrected). "
+        "+p50/+p99 = gateway minus direct, same run."
+    )
+    rows = []
+    for row in results["fixed_rate"]:
+        lat = row.get("latency_us", {})
+        sched = row.get("latency_sched_us", {})
+        added = row.get("added_us", {})
+        cpu = row.get("cpu", {})
+        rows.append(
+            [
+                str(row["rate"]),
+                row["path"],
+                number(row["ok_per_s"]),
+                errors_cell(row),
+                number(lat.get("p50")),
+                number(lat.get("p90")),
+                number(lat.get("p99")),
+                number(lat.get("p99.9")),
+                number(added.get("p50")),
+                number(added.get("p99")),
+                number(sched.get("p50")),
+                number(sched.get("p99")),
+                number(row.get("gw_cpu_us_per_unit")),
+                number(cpu.get("gateway_cpu_pct"), 1) if row["path"] != DIRECT else "-",
+                number(cpu.get("side_core_busy_pct")),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "req/s",
+                "path",
+                "ok/s",
+                "err",
+                "p50",
+                "p90",
+                "p99",
+                "p99.9",
+                "+p50",
+                "+p99",
+                "sched p50",
+                "sched p99",
+                "gw CPU us/req",
+                "gw CPU %",
+                "side core %",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    return out
+
+
+def throughput(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    d = meta["durations"]
+    out.append(
+        f"2. Maximum throughput, closed loop, non-streaming OpenAI ({d['closed']:g} s after "
+        f"{d['closed_warmup']:g} s warm-up); gateway alone on its core."
+    )
+    rows = []
+    for row in results["throughput"]:
+        lat = row.get("latency_us", {})
+        cpu = row.get("cpu", {})
+        rows.append(
+            [
+                f"c{row['connections']}",
+                row["path"],
+                number(row["ok_per_s"]),
+                errors_cell(row),
+                number(lat.get("p50")),
+                number(lat.get("p99")),
+                number(row.get("gw_cpu_us_per_unit")),
+                number(cpu.get("gateway_cpu_pct")) if row["path"] != DIRECT else "-",
+                number(cpu.get("side_core_busy_pct")),
+                str(row.get("reconnects", 0)),
+                conns_cell(row),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "conns",
+                "path",
+                "req/s",
+                "err",
+                "p50 us",
+                "p99 us",
+                "gw CPU us/req",
+                "gw CPU %",
+                "side core %",
+                "reconn",
+                "gw->sim conns / new TIME_WAIT",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    out.append(
+        "   direct = the simulator itself sharing a core with the load generator: a baseline "
+        "for latency, not a ceiling for the gateway."
+    )
+    out.append("")
+    return out
+
+
+def long_answers(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    out.append(
+        f"2b. Long answers: as 2, with {LONG_ANSWER_WORDS + 4}-token answers "
+        f"({meta.get('long_response_bytes')} B JSON). With always_stream the upstream "
+        "sends one SSE event per token, which the gateway parses and assembles."
+    )
+    rows = []
+    for row in results["length"]:
+        lat = row.get("latency_us", {})
+        cpu = row.get("cpu", {})
+        rows.append(
+            [
+                f"c{row['connections']}",
+                row["path"],
+                number(row["ok_per_s"]),
+                errors_cell(row),
+                number(lat.get("p50")),
+                number(lat.get("p99")),
+                number(row.get("gw_cpu_us_per_unit")),
+                number(cpu.get("gateway_cpu_pct")) if row["path"] != DIRECT else "-",
+                number(cpu.get("side_core_busy_pct")),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "conns",
+                "path",
+                "req/s",
+                "err",
+                "p50 us",
+                "p99 us",
+                "gw CPU us/req",
+                "gw CPU %",
+                "side core %",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    return out
+
+
+def failover(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    out.append(
+        "5. Failover: the primary (gpt-4o) answers every request with 529, the gateway fails "
+        "over to gpt-4o-mini; compared with sending straight to the backup."
+    )
+    rows = []
+    for row in results["failover"]:
+        lat = row.get("latency_us", {})
+        added = row.get("added_us", {})
+        attempts = row.get("attempts_header", {})
+        rows.append(
+            [
+                row["test"],
+                row["path"],
+                number(row["ok_per_s"]),
+                errors_cell(row),
+                number(lat.get("p50")),
+                number(lat.get("p99")),
+                number(added.get("p50")),
+                number(added.get("p99")),
+                number(row.get("gw_cpu_us_per_unit")),
+                ", ".join(f"{k}:{v}" for k, v in sorted(attempts.items())) or "-",
+                conns_cell(row),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "test",
+                "path",
+                "ok/s",
+                "err",
+                "p50 us",
+                "p99 us",
+                "+p50",
+                "+p99",
+                "gw CPU us/req",
+                "attempts",
+                "gw->sim conns / new TIME_WAIT",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    return out

@@ -1,0 +1,97 @@
+"""The printed report as a whole: the run's header, the section tables in order, the
+memory line, the targets with PASS/MISS and the notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsbench.report import plain, streams
+from fsbench.report.tables import number, table
+from fsbench.settings import PATH_NOTES, STREAM_CHUNKS
+
+
+def render(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    out = _header(meta)
+    if results["fixed_rate"]:
+        out += plain.fixed_rate(results, meta)
+    if results["throughput"]:
+        out += plain.throughput(results, meta)
+    if results.get("length"):
+        out += plain.long_answers(results, meta)
+    out.append("")
+    if results["streaming"]:
+        out += streams.streaming(results, meta)
+    if results["relay"]:
+        out += streams.relay(results, meta)
+    if results["failover"]:
+        out += plain.failover(results, meta)
+    out += _memory(results)
+    out += _targets(results)
+
+    notes = results.get("notes", [])
+    if notes:
+        out.append("")
+        out.append("Notes:")
+        out.extend(f"- {note}" for note in notes)
+    return "\n".join(out)
+
+
+def _header(meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    pk = meta["packages"]
+    out.append(
+        f"failsoft benchmark {meta['started']}  ({'quick' if meta['quick'] else 'full'} run, "
+        f"git {meta['git']})"
+    )
+    out.append(
+        f"machine: {meta['cpu_model']}, {meta['cpu_count']} cores, {meta['memory_gib']} GiB, "
+        f"Linux {meta['kernel']}; Python {meta['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in pk.items())
+    )
+    out.append(f"pinning: {meta['pinning']['method']}: {meta['pinning']['note']}")
+    out.append(
+        "open-loop timer: "
+        + ("timerfd (ns)" if meta["precise_timer"] else "event-loop timers (~1 ms)")
+        + f"; request body {meta['request_bytes']} B; answer {STREAM_CHUNKS} tokens "
+        f"({meta['response_bytes']} B JSON); load average at start {meta['loadavg_start']}"
+    )
+    out.append("paths: " + "; ".join(f"{k} = {v}" for k, v in PATH_NOTES.items()))
+    out.append("")
+    return out
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    mem = results.get("memory", {})
+    out.append(
+        "6. Gateway memory: RSS idle after start {idle} MB; after warm-up {warm} MB; after all "
+        "load {after} MB; peak (VmHWM) {peak} MB.".format(
+            idle=number(mem.get("idle_rss_mb"), 1),
+            warm=number(mem.get("warm_rss_mb"), 1),
+            after=number(mem.get("after_rss_mb"), 1),
+            peak=number(mem.get("peak_rss_mb"), 1),
+        )
+    )
+    out.append("")
+    return out
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    out.append("7. Targets (one core, against the simulator). A MISS does not fail this script.")
+    rows = []
+    for t in results["targets"]:
+        value = t["measured"]
+        rows.append(
+            [
+                t["target"],
+                t["limit"],
+                f"{number(value, 1 if t['unit'] == 'MB' else 0)} {t['unit']}"
+                if value is not None
+                else "-",
+                ("PASS" if t["pass"] else "MISS") if value is not None else "not run",
+            ]
+        )
+    out.append(table(["target", "limit", "measured", "verdict"], rows))
+    return out

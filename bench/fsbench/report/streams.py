@@ -1,0 +1,113 @@
+"""Report tables of the streaming sections: time to first content event and per-event
+relay latency, one row per dialect, concurrency and path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fsbench.report.tables import errors_cell, number, other_cell, table
+from fsbench.settings import CHUNK_DELAY, STREAM_CHUNKS
+
+
+def streaming(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    d = meta["durations"]
+    out.append(
+        "3. Streaming, time to first content event (TTFC), simulator streams of "
+        f"{STREAM_CHUNKS} content events {CHUNK_DELAY * 1000:g} ms apart, closed loop "
+        f"({d['stream']:g} s). "
+        "gap = time between content events as received."
+    )
+    rows = []
+    for row in results["streaming"]:
+        ttfc = row.get("ttfc_us", {})
+        gap = row.get("gap_us", {})
+        added = row.get("added_us", {})
+        rows.append(
+            [
+                f"{row['dialect']} x{row['streams']}",
+                row["path"],
+                str(row["ok"]),
+                errors_cell(row),
+                number(ttfc.get("p50")),
+                number(ttfc.get("p99")),
+                number(added.get("p50")),
+                number(added.get("p99")),
+                f"{number(gap.get('p50'))} / {number(gap.get('p99'))}",
+                number(row.get("events_per_stream"), 1),
+                number(row.get("gw_cpu_us_per_unit"), 1),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "dialect x streams",
+                "path",
+                "streams",
+                "err",
+                "TTFC p50",
+                "TTFC p99",
+                "+p50",
+                "+p99",
+                "gap p50 / p99",
+                "events/stream",
+                "gw CPU us/event",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    return out
+
+
+def relay(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    out.append(
+        "4. Streaming relay latency per content event (stamping upstream: each event "
+        f"carries its send time; {STREAM_CHUNKS} events {CHUNK_DELAY * 1000:g} ms apart). "
+        "Relay = received - stamped, us."
+    )
+    rows = []
+    for row in results["relay"]:
+        relay = row.get("relay_us", {})
+        ttfc = row.get("ttfc_us", {})
+        added = row.get("added_us", {})
+        rows.append(
+            [
+                f"{row['dialect']} x{row['streams']}",
+                row["path"],
+                str(row.get("content_events", 0)),
+                errors_cell(row),
+                number(relay.get("p50")),
+                number(relay.get("p99")),
+                number(relay.get("p99.9")),
+                number(added.get("p50")),
+                number(added.get("p99")),
+                number(ttfc.get("p50")),
+                number(row.get("gw_cpu_us_per_unit"), 1),
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "dialect x streams",
+                "path",
+                "events",
+                "err",
+                "relay p50",
+                "relay p99",
+                "relay p99.9",
+                "+p50",
+                "+p99",
+                "TTFC p50",
+                "gw CPU us/event",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    out.append("")
+    return out

@@ -1,0 +1,147 @@
+"""One benchmark run from start to finish: plan the pinning, start the processes under
+test, run the selected phases on the load generator's event loop, stop everything, then
+derive, print and write the results. Separate from run.py so that the command line stays
+a thin layer over it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fsbench import procfs, procs, record
+from fsbench.measure import Bench
+from fsbench.noise import Noise
+from fsbench.payloads import chat_body
+from fsbench.phases import failover, plain, streams, warmup
+from fsbench.procs import Pinning
+from fsbench.report.derive import derive, targets
+from fsbench.report.notes import observations
+from fsbench.report.render import render
+from fsbench.settings import Durations
+from fsbench.testbed import Setup
+
+
+async def run_all(bench: Bench, args: argparse.Namespace) -> None:
+    setup = bench.setup
+    assert setup.gateway is not None
+    print("warming up the gateway ...", flush=True)
+    await warmup.warm(bench)
+    bench.results["memory"]["warm_rss_mb"] = procfs.memory_kb(setup.gateway.pid)["VmRSS"] / 1024
+    fixed_conns = args.connections
+    only = set(args.only)
+    if "fixed" in only:
+        print("fixed rates ...", flush=True)
+        await plain.fixed_rates(bench, args.rates, fixed_conns)
+    if "throughput" in only:
+        print("maximum throughput ...", flush=True)
+        await plain.throughput(bench, args.concurrency)
+    if "length" in only:
+        print("long answers ...", flush=True)
+        await plain.answer_length(bench, args.concurrency[0])
+    if "streaming" in only:
+        print("streaming TTFC ...", flush=True)
+        await streams.streaming(bench, args.streams)
+    if "relay" in only:
+        print("streaming relay ...", flush=True)
+        await streams.relay(bench, args.streams)
+    if "failover" in only:
+        print("failover ...", flush=True)
+        await failover.failover(bench, 500, fixed_conns, args.concurrency[0])
+
+
+def run(args: argparse.Namespace) -> int:
+    pinning = Pinning.plan(not args.no_pin)
+    durations = Durations.for_mode(args.quick, args.scale)
+    started = dt.datetime.now().astimezone()
+    meta = record.machine_info(pinning)
+    pinning.pin_self()
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+        meta["pinning"]["note"] += "; uvloop missing: the load generator runs on asyncio"
+    sample_body = chat_body("gpt", stream=False)
+    meta.update(
+        {
+            "started": started.isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "durations": {name: getattr(durations, name) for name in durations.__slots__},
+            "rates": args.rates,
+            "concurrency": args.concurrency,
+            "streams": args.streams,
+            "fixed_connections": args.connections,
+            "request_bytes": len(sample_body),
+            "gateway_log_level": args.gateway_log_level,
+        }
+    )
+    print(f"pinning: {pinning.method}: {pinning.note}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="failsoft-bench-") as tmp:
+        setup = Setup(pinning, Path(tmp), args.gateway_log_level)
+        noise = Noise(
+            args.max_other,
+            args.retries if args.retries is not None else (0 if args.quick else 2),
+            args.quiet_timeout if args.quiet_timeout is not None else (2.0 if args.quick else 30.0),
+            0.1 if args.quick else 0.2,
+        )
+        meta["noise"] = {
+            "max_other_pct": noise.max_other,
+            "retries": noise.retries,
+            "quiet_timeout_s": noise.quiet_timeout,
+        }
+        bench = Bench(setup, durations, noise, verbose=not args.quiet)
+        bench.results["memory"] = {}
+        try:
+            setup.start()
+            assert setup.gateway is not None
+            time.sleep(1.0)
+            idle = procfs.memory_kb(setup.gateway.pid)
+            bench.results["memory"]["idle_rss_mb"] = idle["VmRSS"] / 1024
+            status, body = procs.http_call(
+                setup.sim_port,
+                "POST",
+                "/v1/chat/completions",
+                orjson.loads(chat_body("gpt-4o", stream=False)),
+            )
+            meta["response_bytes"] = len(orjson.dumps(body)) if status == 200 else None
+            status, body = procs.http_call(
+                setup.sim_port,
+                "POST",
+                "/v1/chat/completions",
+                orjson.loads(chat_body("gpt-4o-long", stream=False)),
+            )
+            meta["long_response_bytes"] = len(orjson.dumps(body)) if status == 200 else None
+            runner = (
+                asyncio.Runner(loop_factory=uvloop.new_event_loop) if uvloop else asyncio.Runner()
+            )
+            with runner:
+                runner.run(run_all(bench, args))
+            mem = procfs.memory_kb(setup.gateway.pid)
+            bench.results["memory"]["after_rss_mb"] = mem["VmRSS"] / 1024
+            bench.results["memory"]["peak_rss_mb"] = mem["VmHWM"] / 1024
+            for child in setup.children:
+                if not child.alive():
+                    raise RuntimeError(f"{child.name} died during the run:\n{child.log_tail()}")
+        finally:
+            gateway_log = record.read_gateway_log(setup.gateway)
+            setup.stop()
+    meta["loadavg_end"] = os.getloadavg()
+    meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    results: dict[str, Any] = {"meta": meta, **bench.results}
+    derive(results)
+    results["targets"] = targets(results)
+    results["gateway_log"] = gateway_log
+    results["notes"] = observations(results, gateway_log)
+    print()
+    print(render(results))
+    out = args.out or record.default_path(started, args.quick)
+    record.write_json(results, out)
+    print(f"\nresults written to {out}")
+    return 0

@@ -1,0 +1,71 @@
+"""failsoft benchmark: the gateway's added latency, throughput, streaming relay, memory and
+failover cost, each measured against the simulator directly in the same run.
+
+    python bench/run.py [--quick] [--out bench/results/NAME.json]
+
+Everything runs on 127.0.0.1. The gateway is pinned to one core; the simulator, the
+stamping upstream and this process (the load generator) share the other. See
+bench/README.md for the method and how to read the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fsbench import session
+from fsbench.settings import SECTIONS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="failsoft gateway benchmark (loopback only)")
+    parser.add_argument("--quick", action="store_true", help="short phases (about a minute)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON results file (default bench/results/<time>[-quick].json)",
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase duration")
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500, 1000])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--connections", type=int, default=16, help="pool size for fixed rates")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="run only these sections (default: all)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--gateway-log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-phase progress lines")
+    parser.add_argument(
+        "--max-other",
+        type=float,
+        default=15.0,
+        help="%% of a core other processes may use during a phase before it is re-run",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=None, help="re-runs of a noisy phase (default 2, quick 0)"
+    )
+    parser.add_argument(
+        "--quiet-timeout",
+        type=float,
+        default=None,
+        help="longest wait for an idle machine before a phase (default 30 s, quick 2 s)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return session.run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
