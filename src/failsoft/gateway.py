@@ -82,7 +82,7 @@ class ReplyStream:
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()
         async for data in self._stream:
-            for event in decoder.feed(data)[1]:
+            for event in decoder.feed(data):
                 if event.data == b"[DONE]":
                     continue
                 obj = orjson.loads(event.data)

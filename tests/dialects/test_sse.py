@@ -1,11 +1,11 @@
-"""SSE framing: whole events only, whatever the chunk boundaries."""
+"""SSE framing: whole events only, whatever the chunk boundaries; lazy pulling."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failsoft.dialects.sse import SSEDecoder, encode
+from failsoft.dialects.sse import SSEDecoder, encode, event_datas
 
 STREAM = (
     b'event: message_start\ndata: {"a":1}\n\n'
@@ -14,32 +14,40 @@ STREAM = (
     b"event: x\r\ndata:no-space\r\n\r\n"
     b"data: [DONE]\n\n"
 )
+EXPECTED = [
+    ("message_start", b'{"a":1}'),
+    (None, b"line1\nline2"),
+    ("x", b"no-space"),
+    (None, b"[DONE]"),
+]
 
 
 def test_events_and_raw_bytes() -> None:
-    raw, events = SSEDecoder().feed(STREAM)
-    assert raw == STREAM
-    assert [(e.event, e.data) for e in events] == [
-        ("message_start", b'{"a":1}'),
-        (None, b"line1\nline2"),
-        ("x", b"no-space"),
-        (None, b"[DONE]"),
-    ]
-    assert (
-        b"".join(e.raw for e in events) + b": comment\n\n"
-        == STREAM.replace(b": comment\n\n", b"") + b": comment\n\n"
-    )
+    events = SSEDecoder().feed(STREAM)
+    assert [(e.event, e.data) for e in events] == EXPECTED
+    # Raw bytes cover the stream exactly; a comment travels with the event after it.
+    assert b"".join(e.raw for e in events) == STREAM
+    assert events[1].raw.startswith(b": comment\n\n")
 
 
 def test_partial_event_is_held_back() -> None:
     decoder = SSEDecoder()
-    raw, events = decoder.feed(b'data: {"a":1}\n\ndata: {"b"')
-    assert raw == b'data: {"a":1}\n\n'
-    assert len(events) == 1
+    events = decoder.feed(b'data: {"a":1}\n\ndata: {"b"')
+    assert [e.raw for e in events] == [b'data: {"a":1}\n\n']
     assert decoder.pending == b'data: {"b"'
-    raw, events = decoder.feed(b":2}\n\n")
-    assert raw == b'data: {"b":2}\n\n'
+    events = decoder.feed(b":2}\n\n")
     assert events[0].data == b'{"b":2}'
+    assert decoder.pending == b""
+
+
+def test_pulling_stops_early_and_resumes() -> None:
+    decoder = SSEDecoder()
+    decoder.push(STREAM)
+    first = next(decoder.events())
+    assert first.event == "message_start"
+    assert decoder.pending == STREAM[len(first.raw) :]
+    rest = list(decoder.events())
+    assert [(e.event, e.data) for e in rest] == EXPECTED[1:]
     assert decoder.pending == b""
 
 
@@ -48,16 +56,18 @@ def test_any_chunking_gives_the_same_events(cuts: list[int]) -> None:
     points = sorted(set(cuts))
     pieces = [STREAM[a:b] for a, b in zip([0, *points], [*points, len(STREAM)], strict=True)]
     decoder = SSEDecoder()
-    raw_out = b""
     events = []
     for piece in pieces:
-        raw, evs = decoder.feed(piece)
-        raw_out += raw
-        events.extend(evs)
-    assert raw_out == STREAM
-    assert [(e.event, e.data) for e in events] == [
-        (e.event, e.data) for e in SSEDecoder().feed(STREAM)[1]
-    ]
+        events.extend(decoder.feed(piece))
+    assert b"".join(e.raw for e in events) == STREAM
+    assert [(e.event, e.data) for e in events] == EXPECTED
+
+
+def test_event_datas_whole_body() -> None:
+    assert event_datas(STREAM) == [d for _, d in EXPECTED]
+    simple = b'data: {"x":1}\n\nevent: e\ndata: {"y":2}\n\n: c\n\ndata: {"z"'
+    assert event_datas(simple) == [b'{"x":1}', b'{"y":2}']  # the cut last event is left out
+    assert event_datas(b"data: x") == []
 
 
 def test_encode() -> None:

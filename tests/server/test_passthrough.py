@@ -201,3 +201,30 @@ def test_keys_never_leak(
     ):
         assert "upstream-secret" not in text
         assert "caller-secret" not in text
+
+
+def test_an_upstream_that_echoes_the_key_is_scrubbed(
+    upstream: ScriptedUpstream, gw: GatewayThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    echo = b'{"error":{"message":"key sk-upstream-secret is not allowed here","type":"invalid_request_error"}}'
+    upstream.script = Script(status=403, chunks=[echo])
+    refused = request(gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": []})
+    assert refused.status == 403
+    assert b"sk-upstream-secret" not in refused.body
+    assert b"[redacted]" in refused.body
+    upstream.script = Script(status=503, chunks=[echo])
+    exhausted = request(gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": []})
+    assert exhausted.status == 503
+    assert b"sk-upstream-secret" not in exhausted.body
+    stream_error = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"error":{"message":"sk-upstream-secret leaked","type":"server_error"}}\n\n'
+    )
+    upstream.script = Script(content_type="text/event-stream", chunks=[stream_error])
+    streamed = request(
+        gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": [], "stream": True}
+    )
+    assert b"sk-upstream-secret" not in streamed.body
+    assert b"[redacted] leaked" in streamed.body
+    assert "sk-upstream-secret" not in caplog.text

@@ -118,26 +118,37 @@ class Tracker:
         except orjson.JSONDecodeError:
             return MALFORMED
         self.last = obj
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             return MALFORMED
-        if obj.get("error") is not None and not obj.get("choices"):
-            return ERROR
         choices = obj.get("choices")
         if not choices:
+            if obj.get("error") is not None:
+                return ERROR
             return CONTENT if obj.get("usage") else PREAMBLE
         kind = PREAMBLE
         for choice in choices:
-            if not isinstance(choice, dict):
+            if type(choice) is not dict:
                 return MALFORMED
             index = choice.get("index", 0)
             self.seen.add(index)
             if choice.get("finish_reason"):
                 self.finished.add(index)
                 kind = CONTENT
-            delta = choice.get("delta")
-            if isinstance(delta, dict) and any(delta.get(k) for k in _DELTA_CONTENT):
-                kind = CONTENT
+            elif kind == PREAMBLE:
+                delta = choice.get("delta")
+                if delta and (delta.get("content") or _has_content(delta)):
+                    kind = CONTENT
         return kind
+
+
+def _has_content(delta: Any) -> bool:
+    """Any content-bearing field set; a loop, not any(genexpr): this runs per event."""
+    if type(delta) is not dict:
+        return False
+    for key in _DELTA_CONTENT:  # noqa: SIM110
+        if delta.get(key):
+            return True
+    return False
 
 
 class _Choice:

@@ -1,18 +1,27 @@
-"""Incremental server-sent-events framing.
+"""Server-sent-events framing: incremental for relaying, whole-body for assembling.
 
 The relay forwards upstream bytes untouched, but only whole events: a stream that breaks
 mid-event must not hand the client half a JSON object followed by failsoft's error event.
 So the decoder splits the byte stream at event boundaries, keeps the partial tail, and
-returns each complete event's raw bytes next to its parsed fields.
+gives each complete event's raw bytes next to its parsed fields. It is lazy: a caller
+that stops at the first content event leaves the rest of the buffer unparsed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+
+from failsoft.errors import MalformedEvent
 
 __all__ = ["SSEDecoder", "SSEEvent", "encode", "event_datas"]
 
 
 class SSEEvent:
-    """One dispatched event: its `event:` name (or None), joined `data:` and raw bytes."""
+    """One dispatched event: its `event:` name (or None), joined `data:` and raw bytes.
+
+    `raw` runs from the end of the previous event, so comment blocks (`: keep-alive`)
+    before an event travel with it when events are forwarded one by one.
+    """
 
     __slots__ = ("data", "event", "raw")
 
@@ -26,40 +35,50 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Feed bytes as they arrive; get back the complete prefix and its events.
+    """Push bytes as they arrive; pull complete events one at a time."""
 
-    Comment-only blocks (`: keep-alive`) produce no event but stay in the raw bytes.
-    """
-
-    __slots__ = ("_buf", "max_event_bytes")
+    __slots__ = ("_buf", "_pos", "max_event_bytes")
 
     def __init__(self, max_event_bytes: int = 16 * 1024 * 1024) -> None:
         self._buf = b""
+        self._pos = 0
         self.max_event_bytes = max_event_bytes
+
+    def push(self, chunk: bytes) -> None:
+        if self._pos:
+            self._buf = self._buf[self._pos :] + chunk
+            self._pos = 0
+        else:
+            self._buf = self._buf + chunk if self._buf else chunk
+        if len(self._buf) > self.max_event_bytes and self._buf.find(b"\n\n") < 0:
+            raise MalformedEvent(f"an SSE event exceeded {self.max_event_bytes} bytes")
 
     @property
     def pending(self) -> bytes:
-        """Bytes of an event that has started but not ended."""
-        return self._buf
+        """Bytes received but not yet returned as (part of) an event."""
+        return self._buf[self._pos :]
 
-    def feed(self, chunk: bytes) -> tuple[bytes, list[SSEEvent]]:
-        buf = self._buf + chunk if self._buf else chunk
-        events: list[SSEEvent] = []
-        start = 0
+    def events(self) -> Iterator[SSEEvent]:
+        """Complete events in the buffer, in order; stopping early keeps the rest."""
+        buf = self._buf
         crlf = b"\r" in buf
+        start = self._pos
+        scan = start
         while True:
-            end, sep = _boundary(buf, start) if crlf else (buf.find(b"\n\n", start), 2)
+            end, sep = _boundary(buf, scan) if crlf else (buf.find(b"\n\n", scan), 2)
             if end < 0:
-                break
+                return
             stop = end + sep
-            event = _parse_block(buf[start:end], buf[start:stop])
+            event = _parse_block(buf[scan:end], buf, start, stop)
+            scan = stop
             if event is not None:
-                events.append(event)
-            start = stop
-        self._buf = buf[start:]
-        if len(self._buf) > self.max_event_bytes:
-            raise ValueError(f"an SSE event exceeded {self.max_event_bytes} bytes")
-        return buf[:start], events
+                self._pos = start = stop
+                yield event
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Push and pull every complete event (the eager form)."""
+        self.push(chunk)
+        return list(self.events())
 
 
 def _boundary(buf: bytes, start: int) -> tuple[int, int]:
@@ -74,9 +93,9 @@ def _boundary(buf: bytes, start: int) -> tuple[int, int]:
     return best, size
 
 
-def _parse_block(block: bytes, raw: bytes) -> SSEEvent | None:
-    if block[:6] == b"data: " and b"\n" not in block:
-        return SSEEvent(None, block[6:], raw)
+def _parse_block(block: bytes, buf: bytes, start: int, stop: int) -> SSEEvent | None:
+    if block[:6] == b"data: " and b"\n" not in block and b"\r" not in block:
+        return SSEEvent(None, block[6:], buf[start:stop])
     name: str | None = None
     data: list[bytes] = []
     for line in block.splitlines():
@@ -91,15 +110,16 @@ def _parse_block(block: bytes, raw: bytes) -> SSEEvent | None:
             name = value.decode("utf-8", "replace")
     if not data:
         return None
-    return SSEEvent(name, data[0] if len(data) == 1 else b"\n".join(data), raw)
+    return SSEEvent(name, data[0] if len(data) == 1 else b"\n".join(data), buf[start:stop])
 
 
 def event_datas(body: bytes) -> list[bytes]:
     """The `data` of every complete event in a whole stream body, in order.
 
     For assembling an answer from a finished stream, where nothing is relayed and only the
-    payloads matter: one split instead of an incremental decode per event. A trailing
-    event without its blank line is incomplete and left out.
+    payloads matter: one split, with fast paths for the two usual event shapes, instead
+    of an incremental decode per event. A trailing event without its blank line is
+    incomplete and left out.
     """
     if b"\r" in body:
         body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -108,13 +128,13 @@ def event_datas(body: bytes) -> list[bytes]:
     out: list[bytes] = []
     for block in blocks:
         if block[:6] == b"data: " and b"\n" not in block:
-            out.append(block[6:])  # the OpenAI form
+            out.append(block[6:])  # the OpenAI shape
             continue
         at = block.find(b"\ndata: ")
         if at > 0 and block[:6] == b"event:" and block.find(b"\n", at + 1) < 0:
-            out.append(block[at + 7 :])  # the Anthropic form
+            out.append(block[at + 7 :])  # the Anthropic shape
             continue
-        event = _parse_block(block, block)
+        event = _parse_block(block, block, 0, len(block))
         if event is not None:
             out.append(event.data)
     return out

@@ -35,6 +35,9 @@ class Provider:
         headers.update({k.lower(): v for k, v in config.headers.items()})
         headers.update(self.auth_headers())
         self._headers = headers
+        # Credentials this adapter sends; scrubbed from anything upstream that is relayed.
+        secret = config.api_key.reveal() if config.api_key else ""
+        self._secrets = [s.encode() for s in (secret,) if len(s) >= 8]
 
     def auth_headers(self) -> dict[str, str]:
         return {}
@@ -43,9 +46,26 @@ class Provider:
         """Headers for one request; `forwarded` holds caller headers this dialect relays."""
         return self._headers
 
+    def scrub(self, data: bytes) -> bytes:
+        """`data` with this provider's key removed, should an upstream ever echo it.
+
+        Error bodies are relayed to callers and their messages logged; a provider that
+        quotes the key it was sent must not hand it to every caller of the gateway.
+        """
+        for secret in self._secrets:
+            if secret in data:
+                data = data.replace(secret, b"[redacted]")
+        return data
+
+    def scrub_text(self, text: str) -> str:
+        if not self._secrets:
+            return text
+        return self.scrub(text.encode("utf-8", "replace")).decode("utf-8", "replace")
+
     def status_error(
         self, status: int, headers: Mapping[str, str], body: bytes
     ) -> UpstreamStatusError:
+        body = self.scrub(body)
         info = self.wire.parse_error(body)
         return UpstreamStatusError(
             status,

@@ -41,42 +41,27 @@ _TAIL = 128
 class Opened:
     """A stream that produced its first content event; what the committed relay resumes."""
 
-    __slots__ = (
-        "decoder",
-        "events",
-        "fed",
-        "held",
-        "next_index",
-        "raw",
-        "terminal",
-        "tracker",
-        "upstream",
-    )
+    __slots__ = ("decoder", "fed", "head", "terminal", "tracker", "upstream")
 
     def __init__(
         self,
         upstream: Upstream,
         decoder: SSEDecoder,
         tracker: StreamTracker,
-        held: list[bytes],
-        raw: bytes,
-        events: list[SSEEvent],
-        next_index: int,
+        head: bytes,
         fed: int,
+        terminal: bool,
     ) -> None:
         self.upstream = upstream
         self.decoder = decoder
+        """Holds what arrived after the first content event, not yet looked at."""
         self.tracker = tracker
-        self.held = held
-        """Raw bytes of whole batches before the commit batch (the preamble)."""
-        self.raw = raw
-        self.events = events
-        self.next_index = next_index
-        """Events of the commit batch before this index were already fed to the tracker."""
+        self.head = head
+        """Raw bytes of every event up to and including the first content event."""
         self.fed = fed
         """How many events the tracker has seen so far."""
-        self.terminal = False
-        """The commit event was already the stream's proper end."""
+        self.terminal = terminal
+        """The first content event was already the stream's proper end."""
 
 
 class Attempt:
@@ -159,11 +144,14 @@ class Attempt:
         return IdleTimeout(f"no event for {limit:g}s, the deadlines.idle limit")
 
     def _fail_event(self, kind: int, event: SSEEvent, tracker: StreamTracker) -> UpstreamError:
+        scrub = self.provider.scrub_text
         if kind == ERROR:
-            info = _event_error(tracker.last)
-            return UpstreamStreamError(info[0], info[1], event.raw)
+            kind_name, message = _event_error(tracker.last)
+            return UpstreamStreamError(
+                kind_name, scrub(message) if message else message, self.provider.scrub(event.raw)
+            )
         if kind == MALFORMED:
-            return MalformedEvent(f"an event's data is not valid JSON: {event.data[:80]!r}")
+            return MalformedEvent(scrub(f"an event's data is not valid JSON: {event.data[:80]!r}"))
         return TruncatedStream("the stream ended ([DONE]) before every choice finished")
 
     # ------------------------------------------------------------------ streaming
@@ -181,28 +169,26 @@ class Attempt:
                 await self._check_status(upstream, sse=True)
                 decoder = SSEDecoder()
                 tracker = wire.tracker()
-                held: list[bytes] = []
+                head: list[bytes] = []
                 fed = 0
                 while True:
                     chunk = await upstream.readany()
                     if not chunk:
                         raise TruncatedStream("the stream ended before any content")
-                    raw, events = decoder.feed(chunk)
-                    for index, event in enumerate(events):
+                    decoder.push(chunk)
+                    for event in decoder.events():
                         kind = tracker.feed(event)
                         fed += 1
                         if kind == PREAMBLE:
+                            head.append(event.raw)
                             continue
                         if kind in (CONTENT, TERMINAL):
+                            head.append(event.raw)
                             self.first_token_at = self.clock.monotonic()
-                            opened = Opened(
-                                upstream, decoder, tracker, held, raw, events, index + 1, fed
+                            return Opened(
+                                upstream, decoder, tracker, b"".join(head), fed, kind == TERMINAL
                             )
-                            opened.terminal = kind == TERMINAL
-                            return opened
                         raise self._fail_event(kind, event, tracker)
-                    if raw:
-                        held.append(raw)
         except UpstreamError:
             # Our own errors (ConnectTimeout is a TimeoutError too) pass through as they are.
             if upstream is not None:
@@ -233,7 +219,7 @@ class Attempt:
             wire.assembled_body(self.request.payload, self.target.model)
         )
         upstream = opened.upstream
-        parts = [*opened.held, opened.raw, opened.decoder.pending]
+        parts = [opened.head, opened.decoder.pending]
         tail = b"".join(parts)[-_TAIL:]
         done = opened.terminal or wire.ends_stream(tail)
         loop = asyncio.get_running_loop()

@@ -209,7 +209,7 @@ class Router:
         return AttemptRecord(
             attempt.target,
             error.outcome,
-            error.detail,
+            attempt.provider.scrub_text(error.detail),
             transient=verdict is Verdict.FAILOVER,
             duration=self.clock.monotonic() - attempt.started,
             retry_after=getattr(error, "retry_after", None),

@@ -18,7 +18,6 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from failsoft.dialects.base import CONTENT, ERROR, TERMINAL, Wire
-from failsoft.dialects.sse import SSEEvent
 from failsoft.errors import TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.router.attempt import Attempt, Opened
 from failsoft.types import AttemptRecord, Target
@@ -70,38 +69,43 @@ class CommittedStream:
         opened = self._opened
         upstream, decoder = opened.upstream, opened.decoder
         attempt = self._attempt
+        loop = asyncio.get_running_loop()
+        limit, binding = 0.0, False
         try:
-            data, stop = self._scan(opened.raw, opened.events, opened.next_index)
-            first = b"".join(opened.held) + data if opened.held else data
-            if first:
-                yield first
-            if stop or opened.terminal:
-                self.complete = self.complete or opened.terminal
+            if opened.terminal:
+                self.complete = True
+                yield opened.head
                 return
-            while True:
-                limit, binding = attempt.deadline.cap(attempt.limits.idle)
-                try:
-                    async with asyncio.timeout(limit):
+            data, stop = self._scan()
+            yield opened.head + data if data else opened.head
+            if stop:
+                return
+            # One timer for the whole relay, re-armed per read. It is disarmed before every
+            # yield: the caller's own pace must not count as an upstream gap, and a timer
+            # firing while the consumer runs would cancel the consumer instead of the read.
+            async with asyncio.timeout(None) as timer:
+                while True:
+                    limit, binding = attempt.deadline.cap(attempt.limits.idle)
+                    timer.reschedule(loop.time() + limit)
+                    try:
                         chunk = await upstream.readany()
-                except TimeoutError:
-                    yield self._broken(attempt._timeout_error("idle", limit, binding))
-                    return
-                except UpstreamError as exc:
-                    yield self._broken(exc)
-                    return
-                if not chunk:
-                    yield self._broken(
-                        TruncatedStream("the upstream ended the stream without its terminal event")
-                    )
-                    return
-                raw, events = decoder.feed(chunk)
-                if not raw:
-                    continue
-                data, stop = self._scan(raw, events, 0)
-                if data:
-                    yield data
-                if stop:
-                    return
+                        if not chunk:
+                            raise TruncatedStream(
+                                "the upstream ended the stream without its terminal event"
+                            )
+                        decoder.push(chunk)
+                    except UpstreamError as exc:
+                        timer.reschedule(None)
+                        yield self._broken(exc)
+                        return
+                    data, stop = self._scan()
+                    if data:
+                        timer.reschedule(None)
+                        yield data
+                    if stop:
+                        return
+        except TimeoutError:
+            yield self._broken(attempt._timeout_error("idle", limit, binding))
         finally:
             if self.complete:
                 upstream.finish()
@@ -109,38 +113,40 @@ class CommittedStream:
                 upstream.close()
             self._on_end(self)
 
-    def _scan(self, raw: bytes, events: list[SSEEvent], start: int) -> tuple[bytes, bool]:
-        """Check one batch: the bytes to send and whether the stream ends with this batch."""
+    def _scan(self) -> tuple[bytes, bool]:
+        """Check the complete events received so far: the bytes to send, and whether the
+        stream ends with them."""
         tracker = self._opened.tracker
-        for index in range(start, len(events)):
-            event = events[index]
+        raws: list[bytes] = []
+        for event in self._opened.decoder.events():
             kind = tracker.feed(event)
             if kind <= CONTENT:
+                raws.append(event.raw)
                 continue
-            self.events += index - start
             if kind == TERMINAL:
-                self.events += 1
+                raws.append(event.raw)
+                self.events += len(raws)
                 self.complete = True
-                if index == len(events) - 1:
-                    return raw, True
-                return _join(events, index + 1), True
+                return _join(raws), True
             error = self._attempt._fail_event(kind, event, tracker)
+            self.events += len(raws)
             if kind == ERROR:
                 # The upstream's own in-band error is already in the caller's dialect.
+                raws.append(self._attempt.provider.scrub(event.raw))
                 self.events += 1
                 self.error = error
                 self._log(error)
-                return _join(events, index + 1), True
-            return _join(events, index) + self._broken(error), True
-        self.events += len(events) - start
-        return raw, False
+                return _join(raws), True
+            return _join(raws) + self._broken(error), True
+        self.events += len(raws)
+        return _join(raws), False
 
     def _broken(self, error: UpstreamError) -> bytes:
         self.error = error
         self._log(error)
         message = (
             f"failsoft: the stream from {self.target.label} broke after {self.events} events: "
-            f"{error.message}"
+            f"{self._attempt.provider.scrub_text(error.message)}"
         )
         return self._wire.stream_error(message, timeout=isinstance(error, UpstreamTimeout))
 
@@ -150,9 +156,9 @@ class CommittedStream:
             self._attempt.request.request_id,
             self.target.label,
             self.events,
-            error.message,
+            self._attempt.provider.scrub_text(error.message),
         )
 
 
-def _join(events: list[SSEEvent], stop: int) -> bytes:
-    return b"".join(event.raw for event in events[:stop])
+def _join(raws: list[bytes]) -> bytes:
+    return raws[0] if len(raws) == 1 else b"".join(raws)
