@@ -10,6 +10,7 @@ has reached the caller yet, so the router is free to try the next target.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 import orjson
@@ -62,6 +63,44 @@ class Opened:
         """How many events the tracker has seen so far."""
         self.terminal = terminal
         """The first content event was already the stream's proper end."""
+
+
+class IdleTimer:
+    """Arms an `asyncio.timeout` for the next read, lazily.
+
+    Re-arming a timer costs a cancel and a new timer handle; a stream delivers hundreds
+    of small reads a second. So the timer is re-armed only once `slack` has passed since
+    the last arming, and armed `slack` later than the limit: the gap a stream is allowed
+    is then between `limit` and `limit + slack`, never less.
+    """
+
+    __slots__ = ("_armed", "_attempt", "_loop", "_slack", "_timer", "binding", "limit")
+
+    def __init__(self, timer: asyncio.Timeout, attempt: Attempt) -> None:
+        self._timer = timer
+        self._attempt = attempt
+        self._loop = asyncio.get_running_loop()
+        self._slack = attempt.limits.idle * 0.05
+        self._armed = -math.inf
+        self.limit = 0.0
+        self.binding = False
+
+    def arm(self) -> None:
+        now = self._loop.time()
+        if now - self._armed < self._slack:
+            return
+        attempt = self._attempt
+        self.limit, self.binding = attempt.deadline.cap(attempt.limits.idle)
+        slack = 0.0 if self.binding else self._slack
+        self._timer.reschedule(now + self.limit + slack)
+        self._armed = now
+
+    def disarm(self) -> None:
+        self._timer.reschedule(None)
+        self._armed = -math.inf
+
+    def error(self) -> UpstreamError:
+        return self._attempt._timeout_error("idle", self.limit, self.binding)
 
 
 class Attempt:
@@ -222,13 +261,12 @@ class Attempt:
         parts = [opened.head, opened.decoder.pending]
         tail = b"".join(parts)[-_TAIL:]
         done = opened.terminal or wire.ends_stream(tail)
-        loop = asyncio.get_running_loop()
-        limit, binding = 0.0, False
+        idle: IdleTimer | None = None
         try:
             async with asyncio.timeout(None) as timer:
+                idle = IdleTimer(timer, self)
                 while not done:
-                    limit, binding = self.deadline.cap(self.limits.idle)
-                    timer.reschedule(loop.time() + limit)
+                    idle.arm()
                     chunk = await upstream.readany()
                     if not chunk:
                         break
@@ -242,7 +280,9 @@ class Attempt:
                 raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
         except TimeoutError:
             upstream.close()
-            raise self._timeout_error("idle", limit, binding) from None
+            if idle is None:
+                raise
+            raise idle.error() from None
         except BaseException:
             upstream.close()
             raise

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from failsoft.dialects.base import CONTENT, ERROR, TERMINAL, Wire
 from failsoft.errors import TruncatedStream, UpstreamError, UpstreamTimeout
-from failsoft.router.attempt import Attempt, Opened
+from failsoft.router.attempt import Attempt, IdleTimer, Opened
 from failsoft.types import AttemptRecord, Target
 
 log = logging.getLogger("failsoft.router")
@@ -69,8 +69,7 @@ class CommittedStream:
         opened = self._opened
         upstream, decoder = opened.upstream, opened.decoder
         attempt = self._attempt
-        loop = asyncio.get_running_loop()
-        limit, binding = 0.0, False
+        idle: IdleTimer | None = None
         try:
             if opened.terminal:
                 self.complete = True
@@ -84,9 +83,9 @@ class CommittedStream:
             # yield: the caller's own pace must not count as an upstream gap, and a timer
             # firing while the consumer runs would cancel the consumer instead of the read.
             async with asyncio.timeout(None) as timer:
+                idle = IdleTimer(timer, attempt)
                 while True:
-                    limit, binding = attempt.deadline.cap(attempt.limits.idle)
-                    timer.reschedule(loop.time() + limit)
+                    idle.arm()
                     try:
                         chunk = await upstream.readany()
                         if not chunk:
@@ -95,17 +94,19 @@ class CommittedStream:
                             )
                         decoder.push(chunk)
                     except UpstreamError as exc:
-                        timer.reschedule(None)
+                        idle.disarm()
                         yield self._broken(exc)
                         return
                     data, stop = self._scan()
                     if data:
-                        timer.reschedule(None)
+                        idle.disarm()
                         yield data
                     if stop:
                         return
         except TimeoutError:
-            yield self._broken(attempt._timeout_error("idle", limit, binding))
+            if idle is None:
+                raise
+            yield self._broken(idle.error())
         finally:
             if self.complete:
                 upstream.finish()

@@ -71,31 +71,45 @@ class DisconnectWatch:
     """Cancels the handler's task when the client goes away before the response ends.
 
     uvicorn silently drops writes to a closed connection, so without this a relay would
-    keep reading (and paying for) an upstream stream nobody receives.
+    keep reading (and paying for) an upstream stream nobody receives. The watching task
+    starts only once a request has run for `delay` seconds: model calls take seconds, so
+    they are all watched, while the many quick answers never pay for a task.
     """
 
-    __slots__ = ("_task", "disconnected", "finished")
+    __slots__ = ("_handle", "_receive", "_task", "_watcher", "disconnected", "finished")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, delay: float = 0.05) -> None:
         self.finished = False
         self.disconnected = False
-        current = asyncio.current_task()
-        self._task = asyncio.ensure_future(self._watch(receive, current))
+        self._receive = receive
+        self._task = asyncio.current_task()
+        self._watcher: asyncio.Future[None] | None = None
+        self._handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            delay, self._start
+        )
 
-    async def _watch(self, receive: Receive, task: asyncio.Task[Any] | None) -> None:
+    def _start(self) -> None:
+        self._handle = None
+        if not self.finished:
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
         while True:
-            message = await receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
-                if not self.finished and task is not None:
+                if not self.finished and self._task is not None:
                     self.disconnected = True
-                    task.cancel("client disconnected")
+                    self._task.cancel("client disconnected")
                 return
 
     def stop(self) -> None:
-        """The response is complete: the watcher's `receive()` now returns at once and the
-        task ends by itself. Cancelling it instead would leave a CancelledError, its
+        """The response is complete. A started watcher's `receive()` now returns at once and
+        its task ends by itself; cancelling it instead would leave a CancelledError, its
         traceback and frames in reference cycles for the garbage collector, per request."""
         self.finished = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     def absorb(self) -> bool:
         """After a CancelledError: True (and the cancel is undone) if it was our disconnect."""
