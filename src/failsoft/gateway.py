@@ -37,12 +37,10 @@ from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
 Body = Mapping[str, Any] | bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A non-streaming answer and how it was obtained."""
+class _Provenance:
+    """Which target answered and what was tried, as the HTTP surface's headers say it."""
 
-    body: dict[str, Any]
-    raw: bytes
+    __slots__ = ()
     target: Target
     attempts: tuple[AttemptRecord, ...]
 
@@ -59,25 +57,25 @@ class Reply:
         return trail(self.attempts)
 
 
-class ReplyStream:
+@dataclass(frozen=True, slots=True)
+class Reply(_Provenance):
+    """A non-streaming answer and how it was obtained."""
+
+    body: dict[str, Any]
+    raw: bytes
+    target: Target
+    attempts: tuple[AttemptRecord, ...]
+
+
+class ReplyStream(_Provenance):
     """A committed stream: iterate for parsed events; raises `StreamInterrupted` if it broke."""
+
+    __slots__ = ("_stream", "attempts", "target")
 
     def __init__(self, stream: CommittedStream) -> None:
         self._stream = stream
         self.target = stream.target
         self.attempts = tuple(stream.attempts)
-
-    @property
-    def provider(self) -> str:
-        return self.target.provider
-
-    @property
-    def model(self) -> str:
-        return self.target.model
-
-    @property
-    def trail(self) -> str:
-        return trail(self.attempts)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()

@@ -100,14 +100,7 @@ class Router:
             return Answer(body, attempt.target, attempts, rid)
 
         started = self.clock.monotonic()
-        try:
-            answer = await self._fallback(request, once)
-        except asyncio.CancelledError:
-            self._request_finished(request, started, None, None, cancelled=True)
-            raise
-        except Exception as exc:
-            self._request_finished(request, started, None, exc)
-            raise
+        answer = await self._fallback(request, once, started)
         self._request_finished(request, started, answer.target, None, attempts=answer.attempts)
         return answer
 
@@ -130,8 +123,17 @@ class Router:
             opened = await attempt.open_stream()
             return CommittedStream(attempt, opened, attempts, caller_wire, ended)
 
+        return await self._fallback(request, once, started)
+
+    async def _fallback(
+        self,
+        request: ChatRequest,
+        once: Callable[[Attempt, list[AttemptRecord]], Awaitable[T]],
+        started: float,
+    ) -> T:
+        """The loop below, plus the RequestFinished event for every way it can fail."""
         try:
-            return await self._fallback(request, once)
+            return await self._try_targets(request, once)
         except asyncio.CancelledError:
             self._request_finished(request, started, None, None, cancelled=True)
             raise
@@ -139,7 +141,7 @@ class Router:
             self._request_finished(request, started, None, exc)
             raise
 
-    async def _fallback(
+    async def _try_targets(
         self,
         request: ChatRequest,
         once: Callable[[Attempt, list[AttemptRecord]], Awaitable[T]],
