@@ -171,3 +171,20 @@ def test_demo_runs_and_summarises() -> None:
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out
+
+
+def test_demo_keep_leaves_the_gateway_up() -> None:
+    with process("demo", "--duration", "2", "--rate", "4", "--quiet", "--keep") as proc:
+        assert proc.stdout is not None
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "stays up at" in line:
+                url = line.split("stays up at", 1)[1].split()[0]
+        assert url is not None, "the demo never said where the gateway stays up"
+        resp = request(f"{url}/v1/chat/completions", body=chat("gpt-4o"))
+        assert resp.status == 200
+        assert resp.headers["x-failsoft-provider"] == "openai"

@@ -8,7 +8,7 @@ from typing import Any
 
 from fsbench.loadgen.tally import Tally
 from fsbench.noise import Noise
-from fsbench.settings import Durations, is_direct
+from fsbench.settings import Durations, is_direct, proxy_of
 from fsbench.testbed import Setup
 
 Load = Callable[[Callable[[str], None]], Awaitable[Tally]]
@@ -36,13 +36,14 @@ class Bench:
         best: dict[str, Any] | None = None
         for attempt in range(1 + self.noise.retries):
             quiet = await self.noise.wait_quiet()
-            meter = self.setup.meter()
+            proxy = proxy_of(labels.get("path", ""))
+            meter = self.setup.meter(proxy)
             tally = await load(meter.mark)
             row = {**labels, **tally.summary()}
             row["cpu"] = meter.result(pin.side_core, pin.gateway_core)
             row["runs"] = attempt + 1
             row["quiet_before"] = quiet
-            gw_ns = row["cpu"].get("gateway_cpu_ns")
+            gw_ns = row["cpu"].get(f"{proxy}_cpu_ns")
             if gw_ns is not None and not is_direct(labels.get("path", "")):
                 units = row.get("content_events") if section in ("streaming", "relay") else tally.ok
                 if units:

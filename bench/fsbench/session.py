@@ -22,7 +22,7 @@ from fsbench.noise import Noise
 from fsbench.payloads import chat_body
 from fsbench.phases import failover, plain, streams, warmup
 from fsbench.procs import Pinning
-from fsbench.report.derive import derive, targets
+from fsbench.report.derive import derive, floor_share, targets
 from fsbench.report.notes import observations
 from fsbench.report.render import render
 from fsbench.settings import Durations
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(1.0)
             idle = procfs.memory_kb(setup.gateway.pid)
             bench.results["memory"]["idle_rss_mb"] = idle["VmRSS"] / 1024
+            assert setup.floor is not None
+            floor_idle = procfs.memory_kb(setup.floor.pid)["VmRSS"] / 1024
+            bench.results["memory"]["floor_idle_rss_mb"] = floor_idle
             status, body = procs.http_call(
                 setup.sim_port,
                 "POST",
@@ -137,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {"meta": meta, **bench.results}
     derive(results)
     results["targets"] = targets(results)
+    results["floor_share"] = floor_share(results)
     results["gateway_log"] = gateway_log
     results["notes"] = observations(results, gateway_log)
     print()

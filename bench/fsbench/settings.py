@@ -28,12 +28,16 @@ TARGETS = {
 SECTIONS = ("fixed", "throughput", "length", "streaming", "relay", "failover")
 """What `--only` can select, in the order the phases run."""
 
-# Paths through which requests go. "direct" hits the simulator; the others the gateway.
+# Paths through which requests go. "direct" hits the simulator; "floor" a minimal
+# pass-through proxy on the gateway's stack (bench/floor_proxy.py); the others the gateway.
 DIRECT = "direct"
+FLOOR = "floor"
 GW_AS = "gw as=on"
 GW_NS = "gw as=off"
 PATH_NOTES = {
     DIRECT: "straight to the simulator",
+    FLOOR: "via a minimal uvicorn+ASGI+aiohttp pass-through (no timeouts, failover or "
+    "validation): a lower bound for any proxy on failsoft's stack",
     GW_AS: "via gateway, always_stream: true (default): upstream asked for a stream, "
     "answer assembled",
     GW_NS: "via gateway, always_stream: false: non-streaming request forwarded as is",
@@ -42,6 +46,12 @@ PATH_NOTES = {
 
 def is_direct(path: str) -> bool:
     return path.startswith(DIRECT)
+
+
+def proxy_of(path: str) -> str:
+    """Which process under test a path goes through: "floor" or "gateway" (also for direct
+    rows, where the gateway is idle)."""
+    return "floor" if path == FLOOR else "gateway"
 
 
 @dataclass(frozen=True, slots=True)

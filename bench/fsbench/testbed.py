@@ -20,6 +20,8 @@ from fsbench.settings import (
 
 STAMP_UPSTREAM = Path(__file__).resolve().parents[1] / "stamp_upstream.py"
 """A standalone script (started as a child), so it stays next to run.py."""
+FLOOR_PROXY = Path(__file__).resolve().parents[1] / "floor_proxy.py"
+"""The minimal pass-through proxy of the "floor" path, also a standalone script."""
 
 
 def gateway_config(sim: int, stamp: int) -> str:
@@ -53,7 +55,7 @@ SIM_MODELS: dict[str, dict[str, Any]] = {
 
 
 class Setup:
-    """The three child processes and their ports."""
+    """The four child processes and their ports."""
 
     def __init__(self, pinning: Pinning, workdir: Path, log_level: str) -> None:
         self.pinning = pinning
@@ -62,10 +64,12 @@ class Setup:
         self.sim_port = procs.free_port()
         self.stamp_port = procs.free_port()
         self.gw_port = procs.free_port()
+        self.floor_port = procs.free_port()
         self.children: list[Child] = []
         self.sim: Child | None = None
         self.stamp: Child | None = None
         self.gateway: Child | None = None
+        self.floor: Child | None = None
 
     def start(self) -> None:
         pin = self.pinning
@@ -123,19 +127,43 @@ class Setup:
             self.workdir,
         )
         self.children.append(self.gateway)
+        self.floor = procs.start_child(
+            "floor",
+            procs.python_cmd(
+                str(FLOOR_PROXY),
+                "--port",
+                str(self.floor_port),
+                "--upstream-port",
+                str(self.sim_port),
+            ),
+            pin.gateway_core,
+            pin,
+            self.workdir,
+        )
+        self.children.append(self.floor)
         procs.wait_ready(self.gateway, self.gw_port, "/healthz")
+        procs.wait_ready(self.floor, self.floor_port, "/")
 
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
 
-    def meter(self) -> Meter:
+    def meter(self, proxy: str = "gateway") -> Meter:
+        """A meter over all four children; `proxy` ("gateway" or "floor") is the process
+        under test, whose upstream connections the TCP snapshot counts."""
         assert self.gateway
         assert self.sim
         assert self.stamp
+        assert self.floor
+        pids = {
+            "gateway": self.gateway.pid,
+            "sim": self.sim.pid,
+            "stamp": self.stamp.pid,
+            "floor": self.floor.pid,
+        }
         return Meter(
-            {"gateway": self.gateway.pid, "sim": self.sim.pid, "stamp": self.stamp.pid},
-            self.gateway.pid,
+            pids,
+            pids[proxy],
             {"sim": self.sim_port, "stamp": self.stamp_port, "gw": self.gw_port},
         )
 

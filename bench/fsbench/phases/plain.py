@@ -1,12 +1,12 @@
 """Non-streaming phases: fixed request rates (open loop), maximum throughput and long
-answers (closed loop), each over the direct path and both gateway modes."""
+answers (closed loop), each over the direct path, the floor proxy and both gateway modes."""
 
 from __future__ import annotations
 
 from fsbench import loadgen
 from fsbench.measure import Bench
 from fsbench.payloads import openai_request
-from fsbench.settings import DIRECT, GW_AS, GW_NS
+from fsbench.settings import DIRECT, FLOOR, GW_AS, GW_NS
 
 
 def nonstream_paths(bench: Bench, long: bool = False) -> list[tuple[str, int, bytes]]:
@@ -14,6 +14,8 @@ def nonstream_paths(bench: Bench, long: bool = False) -> list[tuple[str, int, by
     suffix = "-long" if long else ""
     return [
         (DIRECT, s.sim_port, openai_request(s.sim_port, "gpt-4o" + suffix)),
+        # the floor forwards the body as it is, so it gets the simulator's model names
+        (FLOOR, s.floor_port, openai_request(s.floor_port, "gpt-4o" + suffix)),
         (GW_AS, s.gw_port, openai_request(s.gw_port, "gpt" + suffix)),
         (GW_NS, s.gw_port, openai_request(s.gw_port, "gpt-ns" + suffix)),
     ]

@@ -7,7 +7,7 @@ from fsbench import loadgen
 from fsbench.loadgen import ANTHROPIC_SSE, OPENAI_SSE, Sse
 from fsbench.measure import Bench
 from fsbench.payloads import anthropic_request, openai_request
-from fsbench.settings import DIRECT
+from fsbench.settings import DIRECT, FLOOR
 
 
 async def streaming(bench: Bench, levels: list[int]) -> None:
@@ -20,12 +20,26 @@ async def streaming(bench: Bench, levels: list[int]) -> None:
             openai_request(s.sim_port, "gpt-4o-stream", True),
             OPENAI_SSE,
         ),
+        (
+            "openai",
+            FLOOR,
+            s.floor_port,
+            openai_request(s.floor_port, "gpt-4o-stream", True),
+            OPENAI_SSE,
+        ),
         ("openai", "gw", s.gw_port, openai_request(s.gw_port, "gpt-stream", True), OPENAI_SSE),
         (
             "anthropic",
             DIRECT,
             s.sim_port,
             anthropic_request(s.sim_port, "claude-sonnet-4-5-stream"),
+            ANTHROPIC_SSE,
+        ),
+        (
+            "anthropic",
+            FLOOR,
+            s.floor_port,
+            anthropic_request(s.floor_port, "claude-sonnet-4-5-stream"),
             ANTHROPIC_SSE,
         ),
         (

@@ -1,5 +1,5 @@
-"""The gateway's warm-up before anything is measured, so that the first phase does not
-pay for imports, connection set-up and code paths that run once."""
+"""The warm-up of the gateway and the floor proxy before anything is measured, so that the
+first phase does not pay for imports, connection set-up and code paths that run once."""
 
 from __future__ import annotations
 
@@ -10,21 +10,26 @@ from fsbench.payloads import anthropic_request, openai_request
 
 async def warm(bench: Bench) -> None:
     s = bench.setup
-    for request in (
-        openai_request(s.gw_port, "gpt"),
-        openai_request(s.gw_port, "gpt-ns"),
-        openai_request(s.gw_port, "gpt-stream", stream=True),
-        anthropic_request(s.gw_port, "claude-stream"),
-        openai_request(s.gw_port, "stamp-gpt", stream=True),
-        anthropic_request(s.gw_port, "stamp-claude"),
-    ):
-        status, error = await loadgen.one_request(s.gw_port, request)
+    checks = [
+        (s.gw_port, openai_request(s.gw_port, "gpt")),
+        (s.gw_port, openai_request(s.gw_port, "gpt-ns")),
+        (s.gw_port, openai_request(s.gw_port, "gpt-stream", stream=True)),
+        (s.gw_port, anthropic_request(s.gw_port, "claude-stream")),
+        (s.gw_port, openai_request(s.gw_port, "stamp-gpt", stream=True)),
+        (s.gw_port, anthropic_request(s.gw_port, "stamp-claude")),
+        (s.floor_port, openai_request(s.floor_port, "gpt-4o")),
+        (s.floor_port, openai_request(s.floor_port, "gpt-4o-stream", stream=True)),
+        (s.floor_port, anthropic_request(s.floor_port, "claude-sonnet-4-5-stream")),
+    ]
+    for port, request in checks:
+        status, error = await loadgen.one_request(port, request)
         if status != 200 or error:
-            raise RuntimeError(f"gateway warm-up request failed: HTTP {status} {error or ''}")
-    for model in ("gpt", "gpt-ns"):
+            name = "gateway" if port == s.gw_port else "floor proxy"
+            raise RuntimeError(f"{name} warm-up request failed: HTTP {status} {error or ''}")
+    for port, model in ((s.gw_port, "gpt"), (s.gw_port, "gpt-ns"), (s.floor_port, "gpt-4o")):
         await loadgen.closed_loop(
-            s.gw_port,
-            openai_request(s.gw_port, model),
+            port,
+            openai_request(port, model),
             concurrency=8,
             duration=0.1,
             warmup=bench.d.closed_warmup,

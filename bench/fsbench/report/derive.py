@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsbench.settings import DIRECT, GW_AS, GW_NS, TARGETS
+from fsbench.settings import DIRECT, FLOOR, GW_AS, GW_NS, TARGETS
 
 
 def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
@@ -56,6 +56,24 @@ def derive(results: dict[str, Any]) -> None:
             continue
         base = _find(results["failover"], test=row["test"], path="direct to backup")
         row["added_us"] = {q: _diff(_lat(row, q), _lat(base, q)) for q in ("p50", "p99")}
+
+
+def floor_share(results: dict[str, Any], rate: int = 500) -> dict[str, Any]:
+    """failsoft's own share of its added latency at `rate`: gateway p50 minus floor p50,
+    per mode (the floor proxy is the same server and client stack with nothing else)."""
+    floor = _find(results["fixed_rate"], rate=rate, path=FLOOR)
+    out: dict[str, Any] = {}
+    for path in (GW_AS, GW_NS):
+        row = _find(results["fixed_rate"], rate=rate, path=path)
+        out[path] = {
+            "rate": rate,
+            "gw_p50_us": _lat(row, "p50"),
+            "floor_p50_us": _lat(floor, "p50"),
+            "own_p50_us": _diff(_lat(row, "p50"), _lat(floor, "p50")),
+            "gw_added_p50_us": (row or {}).get("added_us", {}).get("p50"),
+            "floor_added_p50_us": (floor or {}).get("added_us", {}).get("p50"),
+        }
+    return out
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:

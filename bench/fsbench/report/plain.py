@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsbench.report.tables import conns_cell, errors_cell, number, other_cell, table
-from fsbench.settings import DIRECT, LONG_ANSWER_WORDS
+from fsbench.report.tables import (
+    conns_cell,
+    errors_cell,
+    number,
+    other_cell,
+    proxy_cpu_cell,
+    table,
+)
+from fsbench.settings import LONG_ANSWER_WORDS
 
 
 def fixed_rate(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
@@ -17,7 +24,8 @@ def fixed_rate(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         f"({meta['fixed_connections']} connections, {d['fixed']:g} s after "
         f"{d['fixed_warmup']:g} s warm-up). Latency in us from the actual send; "
         "'sched' columns from the scheduled send (coordinated-omission corrected). "
-        "+p50/+p99 = gateway minus direct, same run."
+        "+p50/+p99 = path minus direct, same run. floor = minimal pass-through proxy on the "
+        "same stack (a lower bound); its 'gw CPU' columns are the floor process's."
     )
     rows = []
     for row in results["fixed_rate"]:
@@ -40,7 +48,7 @@ def fixed_rate(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
                 number(sched.get("p50")),
                 number(sched.get("p99")),
                 number(row.get("gw_cpu_us_per_unit")),
-                number(cpu.get("gateway_cpu_pct"), 1) if row["path"] != DIRECT else "-",
+                proxy_cpu_cell(row, 1),
                 number(cpu.get("side_core_busy_pct")),
                 other_cell(row),
             ]
@@ -77,7 +85,8 @@ def throughput(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     d = meta["durations"]
     out.append(
         f"2. Maximum throughput, closed loop, non-streaming OpenAI ({d['closed']:g} s after "
-        f"{d['closed_warmup']:g} s warm-up); gateway alone on its core."
+        f"{d['closed_warmup']:g} s warm-up); the process under test (gateway or floor, "
+        "the other idle) alone on its core."
     )
     rows = []
     for row in results["throughput"]:
@@ -92,7 +101,7 @@ def throughput(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
                 number(lat.get("p50")),
                 number(lat.get("p99")),
                 number(row.get("gw_cpu_us_per_unit")),
-                number(cpu.get("gateway_cpu_pct")) if row["path"] != DIRECT else "-",
+                proxy_cpu_cell(row),
                 number(cpu.get("side_core_busy_pct")),
                 str(row.get("reconnects", 0)),
                 conns_cell(row),
@@ -146,7 +155,7 @@ def long_answers(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
                 number(lat.get("p50")),
                 number(lat.get("p99")),
                 number(row.get("gw_cpu_us_per_unit")),
-                number(cpu.get("gateway_cpu_pct")) if row["path"] != DIRECT else "-",
+                proxy_cpu_cell(row),
                 number(cpu.get("side_core_busy_pct")),
                 other_cell(row),
             ]

@@ -66,8 +66,9 @@ def _memory(results: dict[str, Any]) -> list[str]:
     mem = results.get("memory", {})
     out.append(
         "6. Gateway memory: RSS idle after start {idle} MB; after warm-up {warm} MB; after all "
-        "load {after} MB; peak (VmHWM) {peak} MB.".format(
+        "load {after} MB; peak (VmHWM) {peak} MB. (Floor proxy idle: {floor} MB.)".format(
             idle=number(mem.get("idle_rss_mb"), 1),
+            floor=number(mem.get("floor_idle_rss_mb"), 1),
             warm=number(mem.get("warm_rss_mb"), 1),
             after=number(mem.get("after_rss_mb"), 1),
             peak=number(mem.get("peak_rss_mb"), 1),
@@ -94,4 +95,27 @@ def _targets(results: dict[str, Any]) -> list[str]:
             ]
         )
     out.append(table(["target", "limit", "measured", "verdict"], rows))
+    out += _floor_share(results.get("floor_share", {}))
     return out
+
+
+def _floor_share(share: dict[str, Any]) -> list[str]:
+    """The line under the targets: how much of the added p50 is failsoft's own code."""
+    parts = []
+    for path, s in share.items():
+        if s.get("own_p50_us") is None:
+            continue
+        own, added = s["own_p50_us"], s.get("gw_added_p50_us")
+        part = f"{path} {number(own)} us"
+        if added:
+            part += f" of its +{number(added)} us ({100 * own / added:.0f} %)"
+        parts.append(part)
+    if not parts:
+        return []
+    first = next(iter(share.values()))
+    return [
+        f"   failsoft's own share at {first['rate']} req/s: gw p50 − floor p50 = "
+        + "; ".join(parts)
+        + f" (the stack alone, as the floor, adds {number(first.get('floor_added_p50_us'))} us "
+        "p50 over direct; the floor is a lower bound)"
+    ]

@@ -16,7 +16,8 @@ def streaming(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         "3. Streaming, time to first content event (TTFC), simulator streams of "
         f"{STREAM_CHUNKS} content events {CHUNK_DELAY * 1000:g} ms apart, closed loop "
         f"({d['stream']:g} s). "
-        "gap = time between content events as received."
+        "gap = time between content events as received; +p50/+p99 = path minus direct. "
+        "floor = minimal pass-through (lower bound), its CPU in 'gw CPU us/event'."
     )
     rows = []
     for row in results["streaming"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsbench.settings import is_direct
+from fsbench.settings import is_direct, proxy_of
 
 
 def number(value: float | None, digits: int = 0) -> str:
@@ -42,6 +42,14 @@ def other_cell(row: dict[str, Any]) -> str:
     """CPU other processes used during the window (% of one core), and re-runs if any."""
     value = number(row.get("cpu", {}).get("other_cpu_pct"))
     return value + (f" (run {row['runs']})" if row.get("runs", 1) > 1 else "")
+
+
+def proxy_cpu_cell(row: dict[str, Any], digits: int = 0) -> str:
+    """CPU of the process under test (the gateway, or the floor proxy on floor rows) in % of
+    one core; "-" on direct rows, where neither carries the load."""
+    if is_direct(row["path"]):
+        return "-"
+    return number(row.get("cpu", {}).get(f"{proxy_of(row['path'])}_cpu_pct"), digits)
 
 
 def conns_cell(row: dict[str, Any]) -> str:
