@@ -12,9 +12,16 @@ from fsbench.settings import API_KEY, REQUEST_BYTES
 
 
 def chat_body(
-    model: str, *, stream: bool, anthropic: bool = False, size: int = REQUEST_BYTES
+    model: str,
+    *,
+    stream: bool,
+    anthropic: bool = False,
+    size: int = REQUEST_BYTES,
+    include_usage: bool = False,
 ) -> bytes:
-    """An OpenAI- or Anthropic-style chat request padded to about `size` bytes."""
+    """An OpenAI- or Anthropic-style chat request padded to about `size` bytes;
+    `include_usage` adds OpenAI's `stream_options`, as the gateway does in always_stream
+    mode (so the simulator also sends its usage chunk)."""
     system = (
         "You are a careful assistant for a logistics company. Answer briefly, cite the "
         "order number when one is given, and never invent tracking data."
@@ -45,6 +52,8 @@ def chat_body(
             }
         if stream:
             payload["stream"] = True
+            if include_usage:
+                payload["stream_options"] = {"include_usage": True}
         return orjson.dumps(payload)
 
     words = "the pallet was scanned at the gate and checked against the manifest "
@@ -53,11 +62,13 @@ def chat_body(
     return render(filler)
 
 
-def openai_request(port: int, model: str, stream: bool = False) -> bytes:
+def openai_request(
+    port: int, model: str, stream: bool = False, include_usage: bool = False
+) -> bytes:
     return build_request(
         port,
         "/v1/chat/completions",
-        chat_body(model, stream=stream),
+        chat_body(model, stream=stream, include_usage=include_usage),
         [("authorization", f"Bearer {API_KEY}")],
     )
 

@@ -22,7 +22,7 @@ from fsbench.noise import Noise
 from fsbench.payloads import chat_body
 from fsbench.phases import failover, plain, streams, warmup
 from fsbench.procs import Pinning
-from fsbench.report.derive import derive, floor_share, targets
+from fsbench.report.derive import derive, floor_share, targets, vs_direct_stream
 from fsbench.report.notes import observations
 from fsbench.report.render import render
 from fsbench.settings import Durations
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     derive(results)
     results["targets"] = targets(results)
     results["floor_share"] = floor_share(results)
+    results["as_on_vs_direct_stream"] = vs_direct_stream(results)
     results["gateway_log"] = gateway_log
     results["notes"] = observations(results, gateway_log)
     print()

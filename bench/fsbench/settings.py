@@ -30,12 +30,16 @@ SECTIONS = ("fixed", "throughput", "length", "streaming", "relay", "failover")
 
 # Paths through which requests go. "direct" hits the simulator; "floor" a minimal
 # pass-through proxy on the gateway's stack (bench/floor_proxy.py); the others the gateway.
+# "direct stream" (section 1 only) asks the simulator for the stream that gw as=on asks for.
 DIRECT = "direct"
+DIRECT_STREAM = "direct stream"
 FLOOR = "floor"
 GW_AS = "gw as=on"
 GW_NS = "gw as=off"
 PATH_NOTES = {
     DIRECT: "straight to the simulator",
+    DIRECT_STREAM: "straight to the simulator with stream: true + include_usage, complete at "
+    "the end of the chunked body (section 1): the upstream work of gw as=on",
     FLOOR: "via a minimal uvicorn+ASGI+aiohttp pass-through (no timeouts, failover or "
     "validation): a lower bound for any proxy on failsoft's stack",
     GW_AS: "via gateway, always_stream: true (default): upstream asked for a stream, "

@@ -1,12 +1,13 @@
 """Non-streaming phases: fixed request rates (open loop), maximum throughput and long
-answers (closed loop), each over the direct path, the floor proxy and both gateway modes."""
+answers (closed loop), each over the direct path, the floor proxy and both gateway modes;
+fixed rates also over "direct stream", the simulator streaming as it does for gw as=on."""
 
 from __future__ import annotations
 
 from fsbench import loadgen
 from fsbench.measure import Bench
 from fsbench.payloads import openai_request
-from fsbench.settings import DIRECT, FLOOR, GW_AS, GW_NS
+from fsbench.settings import DIRECT, DIRECT_STREAM, FLOOR, GW_AS, GW_NS, STREAM_CHUNKS
 
 
 def nonstream_paths(bench: Bench, long: bool = False) -> list[tuple[str, int, bytes]]:
@@ -21,9 +22,35 @@ def nonstream_paths(bench: Bench, long: bool = False) -> list[tuple[str, int, by
     ]
 
 
+def fixed_paths(bench: Bench) -> list[tuple[str, int, bytes]]:
+    """The non-streaming paths plus "direct stream": the request gw as=on sends upstream
+    (stream + include_usage) sent straight to the simulator; the load generator counts it
+    complete at the end of the chunked body, as it counts a JSON answer at its end."""
+    port = bench.setup.sim_port
+    stream = (DIRECT_STREAM, port, openai_request(port, "gpt-4o", True, include_usage=True))
+    paths = nonstream_paths(bench)
+    return [paths[0], stream, *paths[1:]]
+
+
+async def check_stream(port: int, request: bytes) -> None:
+    """The open loop does not read the events, so check once, reading them, that the
+    stream is whole (every content event and the terminal `[DONE]`)."""
+    tally = await loadgen.closed_loop(
+        port, request, concurrency=1, duration=0.05, warmup=0.0, sse=loadgen.OPENAI_SSE
+    )
+    per_stream = tally.content_events / tally.ok if tally.ok else 0
+    if tally.errors or not tally.ok or per_stream != STREAM_CHUNKS:
+        raise RuntimeError(
+            f"direct stream check failed: {tally.ok} ok, errors {dict(tally.errors)}, "
+            f"{per_stream:g} content events per stream (expected {STREAM_CHUNKS})"
+        )
+
+
 async def fixed_rates(bench: Bench, rates: list[int], connections: int) -> None:
+    paths = fixed_paths(bench)
+    await check_stream(*next((port, req) for path, port, req in paths if path == DIRECT_STREAM))
     for rate in rates:
-        for path, port, request in nonstream_paths(bench):
+        for path, port, request in paths:
             await bench.measure(
                 "fixed_rate",
                 {"rate": rate, "path": path},

@@ -1,12 +1,12 @@
 """Figures derived from the measured rows: the gateway's added latency (gateway minus
-direct, same run) and the verdicts on the targets. Kept apart from the printing because
-the JSON records them too."""
+direct, same run; for gw as=on also minus "direct stream", the same upstream work) and the
+verdicts on the targets. Kept apart from the printing because the JSON records them too."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fsbench.settings import DIRECT, FLOOR, GW_AS, GW_NS, TARGETS
+from fsbench.settings import DIRECT, DIRECT_STREAM, FLOOR, GW_AS, GW_NS, TARGETS
 
 
 def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
@@ -28,7 +28,9 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 
 def derive(results: dict[str, Any]) -> None:
-    """Added latency (via − direct, same run) on every gateway row."""
+    """Added latency (via − direct, same run) on every other row (on "direct stream": what
+    streaming the answer costs the simulator and the load generator); on gw as=on rows also
+    via − direct stream."""
     for row in results["fixed_rate"]:
         if row["path"] == DIRECT:
             continue
@@ -40,6 +42,12 @@ def derive(results: dict[str, Any]) -> None:
             q: _diff(_lat(row, q, "latency_sched_us"), _lat(base, q, "latency_sched_us"))
             for q in ("p50", "p99")
         }
+        stream = _find(results["fixed_rate"], rate=row["rate"], path=DIRECT_STREAM)
+        if row["path"] == GW_AS and stream is not None:
+            # as=on makes the simulator stream: compare also with the simulator streaming
+            row["added_vs_direct_stream_us"] = {
+                q: _diff(_lat(row, q), _lat(stream, q)) for q in ("p50", "p90", "p99", "p99.9")
+            }
     for section in ("streaming", "relay"):
         for row in results[section]:
             if row["path"] == DIRECT:
@@ -74,6 +82,27 @@ def floor_share(results: dict[str, Any], rate: int = 500) -> dict[str, Any]:
             "floor_added_p50_us": (floor or {}).get("added_us", {}).get("p50"),
         }
     return out
+
+
+def vs_direct_stream(results: dict[str, Any], rate: int = 500) -> dict[str, Any]:
+    """gw as=on against the same upstream work at `rate`: as=on minus "direct stream" (the
+    simulator streaming the answer straight to the load generator). Empty when not run."""
+    row = _find(results["fixed_rate"], rate=rate, path=GW_AS)
+    stream = _find(results["fixed_rate"], rate=rate, path=DIRECT_STREAM)
+    if row is None or stream is None:
+        return {}
+    return {
+        "rate": rate,
+        "path": GW_AS,
+        "gw_p50_us": _lat(row, "p50"),
+        "gw_p99_us": _lat(row, "p99"),
+        "direct_stream_p50_us": _lat(stream, "p50"),
+        "direct_stream_p99_us": _lat(stream, "p99"),
+        "added_p50_us": _diff(_lat(row, "p50"), _lat(stream, "p50")),
+        "added_p99_us": _diff(_lat(row, "p99"), _lat(stream, "p99")),
+        "direct_stream_added_p50_us": (stream.get("added_us") or {}).get("p50"),
+        "direct_stream_added_p99_us": (stream.get("added_us") or {}).get("p99"),
+    }
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:

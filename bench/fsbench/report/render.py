@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from fsbench.report import plain, streams
-from fsbench.report.tables import number, table
-from fsbench.settings import PATH_NOTES, STREAM_CHUNKS
+from fsbench.report.tables import number, signed, table
+from fsbench.settings import DIRECT, DIRECT_STREAM, PATH_NOTES, STREAM_CHUNKS
 
 
 def render(results: dict[str, Any]) -> str:
@@ -96,7 +96,21 @@ def _targets(results: dict[str, Any]) -> list[str]:
         )
     out.append(table(["target", "limit", "measured", "verdict"], rows))
     out += _floor_share(results.get("floor_share", {}))
+    out += _vs_direct_stream(results.get("as_on_vs_direct_stream", {}))
     return out
+
+
+def _vs_direct_stream(vs: dict[str, Any]) -> list[str]:
+    """The line under the targets: gw as=on against the simulator doing the same work."""
+    if vs.get("added_p50_us") is None:
+        return []
+    return [
+        f"   {vs['path']} vs the same upstream work ({DIRECT_STREAM}): "
+        f"{signed(vs['added_p50_us'])} us p50, {signed(vs.get('added_p99_us'))} us p99 "
+        f"(at {vs['rate']} req/s; the targets above compare with {DIRECT}; {DIRECT_STREAM} "
+        f"itself is {signed(vs.get('direct_stream_added_p50_us'))} / "
+        f"{signed(vs.get('direct_stream_added_p99_us'))} us p50/p99 over {DIRECT})"
+    ]
 
 
 def _floor_share(share: dict[str, Any]) -> list[str]:

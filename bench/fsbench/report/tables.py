@@ -14,6 +14,13 @@ def number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def signed(value: float | None, digits: int = 0) -> str:
+    """A difference with its sign: "+12", "-3" ("-" when unknown)."""
+    if value is None:
+        return "-"
+    return ("+" if value >= 0 else "") + number(value, digits)
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
