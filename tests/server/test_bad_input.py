@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,3 +171,22 @@ def test_server_keeps_serving_after_garbage(gateway: GatewayThread, sim: SimServ
                 s.recv(1024)
     assert request(gateway.url + "/healthz", method="GET").status == 200
     assert request(gateway.url + OPENAI, body=chat("gpt")).status == 200
+
+
+def test_client_leaving_mid_body_is_not_an_error(
+    gateway: GatewayThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    caplog.set_level("INFO")
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+        b'transfer-encoding: chunked\r\n\r\n5\r\n{"mod\r\n'
+    )
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(head)
+        time.sleep(0.1)
+    time.sleep(0.2)
+    assert "Exception in ASGI application" not in caplog.text
+    assert "internal error" not in caplog.text
+    assert request(gateway.url + "/healthz", method="GET").status == 200

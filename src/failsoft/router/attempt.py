@@ -278,6 +278,9 @@ class Attempt:
             except (AttributeError, TypeError, KeyError, ValueError) as exc:
                 # Events that parse but do not have the documented shape.
                 raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
+        except UpstreamError:
+            upstream.close()
+            raise
         except TimeoutError:
             upstream.close()
             if idle is None:

@@ -17,6 +17,10 @@ Headers = list[tuple[bytes, bytes]]
 JSON = b"application/json"
 
 
+class ClientGone(Exception):
+    """The client went away before its request was complete: nothing to answer."""
+
+
 def header_map(scope: Scope, wanted: frozenset[bytes]) -> dict[bytes, bytes]:
     """The request headers named in `wanted` (lower-case), in one pass."""
     return {name: value for name, value in scope["headers"] if name in wanted}
@@ -37,7 +41,7 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError("the client disconnected while sending its body")
+            raise ClientGone("the client disconnected while sending its body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -23,6 +23,7 @@ from failsoft.errors import (
 )
 from failsoft.router import Router
 from failsoft.server.asgi import (
+    ClientGone,
     DisconnectWatch,
     Headers,
     Receive,
@@ -78,6 +79,8 @@ class ChatEndpoint:
             request = await self._parse(scope, receive, request_id)
         except RequestError as exc:
             await self._request_error(send, exc, request_id)
+            return
+        except ClientGone:
             return
         watch = DisconnectWatch(receive)
         try:
