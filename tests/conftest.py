@@ -34,6 +34,7 @@ models:
   gpt-one: [openai/gpt-4o]
   chain: [openai/gpt-4o, openai/gpt-4o-mini, openai/gpt-4.1]
 deadlines: {{connect: 1, first_token: 0.5, idle: 0.5, total: 8}}
+retry: {{max_attempts: 1}}  # one attempt per target here: same-target retries live in tests/chaos
 {extra}
 """
 
@@ -64,7 +65,9 @@ def gateway_server(sim_server: SimServer) -> Iterator[GatewayThread]:
 
 @pytest.fixture
 def gateway(gateway_server: GatewayThread, sim: SimServer) -> GatewayThread:
-    """The shared gateway (BASE_CONFIG) in front of a freshly reset simulator."""
+    """The shared gateway (BASE_CONFIG) in front of a freshly reset simulator, with nothing
+    remembered about targets from earlier tests (breakers closed, budgets full)."""
+    gateway_server.runtime.router.state.reset()
     return gateway_server
 
 

@@ -19,6 +19,7 @@ parsing strings, and the server renders each in the caller's dialect::
     │   │   └── ConnectionLost              reset or closed while we waited or read
     │   ├── UpstreamTimeout (TimeoutError)
     │   │   ├── ConnectTimeout              deadlines.connect
+    │   │   ├── FirstByteTimeout            deadlines.first_byte
     │   │   ├── FirstTokenTimeout           deadlines.first_token
     │   │   ├── IdleTimeout                 deadlines.idle
     │   │   └── DeadlineExceeded            deadlines.total (the whole request's budget)
@@ -27,6 +28,7 @@ parsing strings, and the server renders each in the caller's dialect::
     │       ├── TruncatedStream             the stream ended without its terminal event
     │       └── BadResponse                 wrong content type or unreadable body
     ├── AllTargetsFailed            every target of the plan failed (503 / 529 to the caller)
+    ├── Overloaded                  failsoft's own in-flight limit (503 / 529, at once)
     ├── UpstreamClientFault         a target refused the request as the caller's fault (4xx relayed)
     └── StreamInterrupted           a committed stream broke (library mode; the server sends an
                                     in-band error event instead)
@@ -191,6 +193,10 @@ class ConnectTimeout(UpstreamTimeout):
     outcome = "connect_timeout"
 
 
+class FirstByteTimeout(UpstreamTimeout):
+    outcome = "first_byte_timeout"
+
+
 class FirstTokenTimeout(UpstreamTimeout):
     outcome = "first_token_timeout"
 
@@ -230,10 +236,12 @@ class AllTargetsFailed(FailsoftError):
         virtual_model: str,
         attempts: Sequence[AttemptRecord],
         retry_after: float | None,
+        should_retry: bool | None = None,
     ) -> None:
         self.virtual_model = virtual_model
         self.attempts = list(attempts)
         self.retry_after = retry_after
+        self._should_retry = should_retry
         tried = "; ".join(a.describe() for a in self.attempts) or "no target was attempted"
         n = len(self.attempts)
         super().__init__(
@@ -244,7 +252,20 @@ class AllTargetsFailed(FailsoftError):
     @property
     def should_retry(self) -> bool:
         """True when a later retry by the caller can help (some failure was transient)."""
+        if self._should_retry is not None:
+            return self._should_retry
         return any(a.transient for a in self.attempts)
+
+
+class Overloaded(FailsoftError):
+    """failsoft itself is at its in-flight limit: refused at once, not queued (503 / 529)."""
+
+    def __init__(self, limit: int, retry_after: float) -> None:
+        super().__init__(
+            f"failsoft: the gateway is at its limit of {limit} requests in flight; "
+            f"retry in {retry_after:g}s"
+        )
+        self.retry_after = retry_after
 
 
 class UpstreamClientFault(FailsoftError):

@@ -30,6 +30,10 @@ class AttemptFinished:
     duration: float
     first_token: float | None
     """Seconds to the first content event (streams and assembled answers), if reached."""
+    kind: str = "first"
+    """`first` (the request's first try), `retry` (same target again), `fallback` (a later
+    target after a failed attempt), `hedge` (in parallel with a slow one) or `probe` (the
+    single half-open attempt of a breaker)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +53,25 @@ class RequestFinished:
     duration: float
     broken: bool = False
     """A committed stream that ended with failsoft's in-band error event."""
+    shed: bool = False
+    """Refused by failsoft's own admission control: the gateway's overload, not a
+    provider's failure (health statistics must not count it against any provider)."""
 
 
-Event = AttemptFinished | RequestFinished
-E = TypeVar("E", AttemptFinished, RequestFinished)
+@dataclass(frozen=True, slots=True)
+class BreakerChanged:
+    """A target's circuit breaker changed state."""
+
+    target: Target
+    state: str
+    """`closed`, `open` or `half_open`."""
+    previous: str
+    reason: str
+    open_for: float | None = None
+
+
+Event = AttemptFinished | RequestFinished | BreakerChanged
+E = TypeVar("E", AttemptFinished, RequestFinished, BreakerChanged)
 
 
 class EventHub:

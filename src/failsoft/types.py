@@ -34,6 +34,8 @@ class AttemptRecord:
     duration: float = 0.0
     retry_after: float | None = None
     """The upstream's Retry-After hint, if it gave one."""
+    kind: str = "first"
+    """See `events.AttemptFinished.kind`; skipped targets keep `first`."""
 
     def describe(self) -> str:
         text = f"{self.target.label} → {self.outcome}"
@@ -60,3 +62,6 @@ class ChatRequest:
     timeout: float | None = None
     """The caller's `x-failsoft-timeout`, which can only shorten `deadlines.total`."""
     request_id: str = ""
+    client_retries: int = 0
+    """The SDK's `x-stainless-retry-count`: a retry of an earlier failed call counts
+    against the retry budget of the first target, like failsoft's own retries."""

@@ -146,8 +146,16 @@ retyr: {}
         "line 12: models.y.targets[1]: duplicate target openai/a",
         "line 13: deadlines.connect: must be greater than 0, got -1.0",
         "line 13: deadlines.idle: expected a number, got the string 'fast'",
-        "line 14: retyr: unknown top-level key (valid keys: providers, models, deadlines, server)",
+        "line 14: retyr: unknown top-level key (did you mean 'retry'?)",
     ]
+
+
+def test_unknown_top_level_key_lists_the_valid_ones() -> None:
+    (problem,) = problems("providers: {p: {dialect: openai, base_url: 'http://x'}}\ncolour: 1\n")
+    assert problem == (
+        "line 2: colour: unknown top-level key (valid keys: providers, models, deadlines, "
+        "retry, hedge, balance, resume, breaker, admission, server)"
+    )
 
 
 def test_duplicate_names_are_errors() -> None:

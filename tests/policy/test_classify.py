@@ -21,7 +21,7 @@ def test_transient_statuses_fail_over(status: int) -> None:
     assert classify(UpstreamStatusError(status, b""), openai) is Verdict.FAILOVER
 
 
-@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 413, 422])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
 def test_client_faults_stop(status: int) -> None:
     assert classify(UpstreamStatusError(status, b""), anthropic) is Verdict.CLIENT_FAULT
 
@@ -51,3 +51,19 @@ def test_context_length_moves_on() -> None:
 )
 def test_everything_else_fails_over(error: Exception) -> None:
     assert classify(error, openai) is Verdict.FAILOVER  # type: ignore[arg-type]
+
+
+def test_quota_exhaustion_is_its_own_verdict() -> None:
+    openai_quota = UpstreamStatusError(
+        429, b"", error_type="insufficient_quota", error_code="insufficient_quota"
+    )
+    assert classify(openai_quota, openai) is Verdict.QUOTA
+    spend = UpstreamStatusError(
+        429, b"", error_type="rate_limit_error", error_code="enforced_spend_limit_reached"
+    )
+    assert classify(spend, anthropic) is Verdict.QUOTA
+    assert classify(UpstreamStatusError(402, b""), anthropic) is Verdict.QUOTA
+    plain_429 = UpstreamStatusError(429, b"", error_type="rate_limit_error")
+    assert classify(plain_429, anthropic) is Verdict.FAILOVER
+    assert Verdict.QUOTA.target_failed and Verdict.FAILOVER.target_failed
+    assert not Verdict.NEXT_TARGET.target_failed and not Verdict.CLIENT_FAULT.target_failed

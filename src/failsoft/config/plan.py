@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from failsoft.config.schema import Config, Deadlines
+from failsoft.config.policies import Deadlines
+from failsoft.config.schema import Config
 from failsoft.types import DIALECTS
 
 

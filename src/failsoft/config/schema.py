@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.validate import Secret, check, positive
 from failsoft.types import Dialect, Target
 
@@ -23,18 +24,6 @@ def _url(value: str) -> str | None:
 
 def _port(value: int) -> str | None:
     return None if 0 <= value <= 65535 else f"must be a TCP port (0-65535), got {value}"
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    """Seconds. `first_token` runs from sending the request to the first content event;
-    `idle` is the longest gap between events after it; `total` bounds the whole request,
-    all attempts included (a caller may shorten it with `x-failsoft-timeout`)."""
-
-    connect: float = check(positive, 5.0)
-    first_token: float = check(positive, 45.0)
-    idle: float = check(positive, 30.0)
-    total: float = check(positive, 600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +57,31 @@ class ServerConfig:
 class VirtualModel:
     name: str
     targets: tuple[Target, ...]
-    deadlines: Deadlines
+    policies: Policies = field(default_factory=Policies)
+    weights: tuple[float, ...] = ()
+    """Per target, for `balance.strategy: weighted` (all 1 when not given)."""
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return self.policies.deadlines
 
     def targets_for(self, providers: dict[str, ProviderConfig], dialect: Dialect) -> list[Target]:
         return [t for t in self.targets if providers[t.provider].dialect == dialect]
-
-
-# Sections a virtual model may override; a mapping-form model accepts these plus `targets`.
-MODEL_SECTIONS = ("deadlines",)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     providers: dict[str, ProviderConfig]
     models: dict[str, VirtualModel]
-    deadlines: Deadlines
+    policies: Policies
     server: ServerConfig
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    admission: Admission = field(default_factory=Admission)
     source: str = "<config>"
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return self.policies.deadlines
 
     def resolve(self, name: str) -> VirtualModel | None:
         """A virtual model by name, else `provider/model` as a one-target plan, else None."""
@@ -93,5 +90,5 @@ class Config:
             return found
         provider, sep, model = name.partition("/")
         if sep and model and provider in self.providers:
-            return VirtualModel(name, (Target(provider, model),), self.deadlines)
+            return VirtualModel(name, (Target(provider, model),), self.policies)
         return None

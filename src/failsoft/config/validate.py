@@ -171,7 +171,7 @@ def convert(tp: Any, value: Any, path: Path, doc: Document) -> Any:
         doc.problem(path, f"expected {type_name(tp)}, got {describe(value)}{hint}")
         return _INVALID
     if origin in (list, tuple):
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             return _wrong(tp, value, path, doc)
         (item_tp, *_rest) = get_args(tp)
         items = [convert(item_tp, v, (*path, i), doc) for i, v in enumerate(value)]

@@ -85,6 +85,13 @@ def is_context_length(info: ErrorInfo) -> bool:
     return any(word in text for word in _CONTEXT_WORDS)
 
 
+def is_quota(info: ErrorInfo) -> bool:
+    """A 429 that no wait will fix: a spend cap (`details.error_code`) or a billing error."""
+    if info.type == "billing_error":
+        return True
+    return bool(info.code) and "spend_limit" in (info.code or "")
+
+
 def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     return rewrite_model(payload, body, model)
 

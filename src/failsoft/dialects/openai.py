@@ -35,6 +35,9 @@ _CONTEXT_WORDS = ("maximum context length", "context length", "context_length", 
 _DELTA_CONTENT = ("content", "tool_calls", "refusal", "function_call", "audio", "reasoning_content")
 _DELTA_HANDLED = ("content", "role", "tool_calls")
 _NOT_HEAD = frozenset({"choices", "usage", "object", "obfuscation"})
+_QUOTA_CODES = frozenset(
+    {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
+)
 
 
 def error_body(
@@ -77,6 +80,14 @@ def is_context_length(info: ErrorInfo) -> bool:
         return True
     text = (info.message or "").lower()
     return any(word in text for word in _CONTEXT_WORDS)
+
+
+def is_quota(info: ErrorInfo) -> bool:
+    """A 429 that no wait will fix: the account is out of credit or over its spend cap."""
+    for value in (info.code, info.type):
+        if value and (value in _QUOTA_CODES or value.endswith("_spend_limit_exceeded")):
+            return True
+    return False
 
 
 def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:

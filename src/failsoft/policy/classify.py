@@ -1,10 +1,17 @@
 """What one failed attempt means for the rest of the request.
 
-One source of truth for "fail over or stop": transient failures (connection trouble,
-timeouts, 408/409/429/5xx/529, broken streams) move on to the next target; the caller's
-own faults (400/401/403/404/413/422, content policy) stop at once, because every target
-would refuse the same request and trying them only multiplies load. A context-length
-400 is the exception: a later target may have a larger window.
+One source of truth for "move on or stop":
+
+* FAILOVER: the target failed (connection trouble, timeouts, 408/409/429/5xx/529, broken
+  streams). The next target may answer; the retry policy decides whether the same target
+  deserves a second try first. Counts against the target's breaker.
+* QUOTA: the provider refuses for billing reasons (OpenAI `insufficient_quota`, an
+  Anthropic spend cap, 402). No wait fixes it: the breaker opens for a long time and the
+  next target answers.
+* NEXT_TARGET: the request is too long for this model's context window; a later target
+  may have a larger one. The target itself is fine.
+* CLIENT_FAULT: the caller's own fault (400/401/403/404/413/422, content policy). Every
+  target would refuse it, so trying them only multiplies load: stop and relay.
 """
 
 from __future__ import annotations
@@ -19,21 +26,30 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 class Verdict(enum.Enum):
     FAILOVER = "failover"
-    """Try the next target; a later retry of the same target may also succeed."""
+    QUOTA = "quota"
     NEXT_TARGET = "next_target"
-    """Try the next target, but this one will refuse the request every time (context length)."""
     CLIENT_FAULT = "client_fault"
-    """Stop and relay the refusal: no target will accept this request."""
+
+    @property
+    def target_failed(self) -> bool:
+        """Whether this outcome says the target is unwell (breakers count these)."""
+        return self is Verdict.FAILOVER or self is Verdict.QUOTA
+
+    @property
+    def moves_on(self) -> bool:
+        return self is not Verdict.CLIENT_FAULT
 
 
 def classify(error: UpstreamError, wire: Wire) -> Verdict:
     if not isinstance(error, UpstreamStatusError):
         return Verdict.FAILOVER
     status = error.status
+    info = ErrorInfo(error.error_type, error.error_code, error.error_message)
+    if status == 402 or (status == 429 and wire.is_quota(info)):
+        return Verdict.QUOTA
     if status in RETRYABLE_STATUSES or status >= 500:
         return Verdict.FAILOVER
     if 400 <= status < 500:
-        info = ErrorInfo(error.error_type, error.error_code, error.error_message)
         if status == 400 and wire.is_context_length(info):
             return Verdict.NEXT_TARGET
         return Verdict.CLIENT_FAULT

@@ -22,6 +22,7 @@ from failsoft.dialects.sse import SSEDecoder, SSEEvent
 from failsoft.errors import (
     BadResponse,
     DeadlineExceeded,
+    FirstByteTimeout,
     FirstTokenTimeout,
     IdleTimeout,
     MalformedEvent,
@@ -107,6 +108,7 @@ class Attempt:
     __slots__ = (
         "clock",
         "deadline",
+        "enforce_first_token",
         "first_token_at",
         "limits",
         "provider",
@@ -125,6 +127,8 @@ class Attempt:
         limits: Deadlines,
         clock: Clock,
         transport: Transport,
+        *,
+        enforce_first_token: bool = True,
     ) -> None:
         self.target = target
         self.provider = provider
@@ -133,6 +137,8 @@ class Attempt:
         self.limits = limits
         self.clock = clock
         self.transport = transport
+        self.enforce_first_token = enforce_first_token
+        """Fail over at `first_token`; off for the last target, which waits to `total`."""
         self.started = clock.monotonic()
         self.first_token_at: float | None = None
 
@@ -176,6 +182,10 @@ class Attempt:
             return DeadlineExceeded(
                 f"the request's deadline ({self.deadline.seconds:g}s) ran out during {phase}"
             )
+        if phase == "first_byte":
+            return FirstByteTimeout(
+                f"no response within {limit:g}s, the deadlines.first_byte limit"
+            )
         if phase == "first_token":
             return FirstTokenTimeout(
                 f"no content within {limit:g}s, the deadlines.first_token limit"
@@ -200,12 +210,23 @@ class Attempt:
         wire = self.provider.wire
         if body is None:
             body = wire.stream_body(self.request.payload, self.request.body, self.target.model)
-        limit, binding = self.deadline.cap(self.limits.first_token)
+        limits = self.limits
+        first_token = limits.first_token if self.enforce_first_token else math.inf
+        phase = "first_byte"
+        limit, binding = self.deadline.cap(min(limits.first_byte, first_token))
+        if first_token < limits.first_byte:
+            phase = "first_token"
+        loop = asyncio.get_running_loop()
         upstream: Upstream | None = None
         try:
-            async with asyncio.timeout(limit):
+            async with asyncio.timeout(limit) as timer:
                 upstream = await self._send(body)
                 await self._check_status(upstream, sse=True)
+                # Headers are in: from here the limit is the time to the first content.
+                phase = "first_token"
+                waited = self.clock.monotonic() - self.started
+                limit, binding = self.deadline.cap(first_token - waited)
+                timer.reschedule(loop.time() + limit)
                 decoder = SSEDecoder()
                 tracker = wire.tracker()
                 head: list[bytes] = []
@@ -236,7 +257,7 @@ class Attempt:
         except TimeoutError:
             if upstream is not None:
                 upstream.close()
-            raise self._timeout_error("first_token", limit, binding) from None
+            raise self._timeout_error(phase, limit, binding) from None
         except BaseException:
             if upstream is not None:
                 upstream.close()

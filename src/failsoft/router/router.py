@@ -1,22 +1,15 @@
-"""The router: virtual model → ordered targets → the fallback loop.
+"""The router: virtual model → the request's run through its targets (see `run.py`).
 
-    for target in plan.targets:
-        if the target cannot serve the caller's dialect: skip it
-        if the request's deadline is spent: stop
-        try one attempt (until the first content event, or the whole answer)
-        success           → answer (streams: commit and relay)
-        caller's fault    → relay the refusal, stop (every target would refuse it)
-        context too long  → next target (a later one may have a larger window)
-        anything else     → next target
-    every target failed   → AllTargetsFailed (503 / 529, Retry-After, each attempt named)
-
-The same object serves the HTTP server and library mode (`failsoft.Gateway`).
+It owns what lives across requests (`RouterState`: breakers, budgets, latency, in-flight
+limits), admits or sheds each request, and reports how every request ended. The same
+object serves the HTTP server and library mode (`failsoft.Gateway`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -24,20 +17,13 @@ from typing import TypeVar
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config, VirtualModel
 from failsoft.dialects import WIRES
-from failsoft.errors import (
-    AllTargetsFailed,
-    NoCompatibleTarget,
-    UnknownModel,
-    UpstreamClientFault,
-    UpstreamError,
-    UpstreamStatusError,
-)
-from failsoft.events import AttemptFinished, EventHub, RequestFinished
-from failsoft.policy.classify import Verdict, classify
-from failsoft.policy.deadline import Deadline
+from failsoft.errors import AllTargetsFailed, Overloaded, UnknownModel, UpstreamClientFault
+from failsoft.events import EventHub, RequestFinished
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.logs import SampledLog
+from failsoft.router.run import Run
+from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
 from failsoft.transport import Transport
 from failsoft.types import AttemptRecord, ChatRequest, Target
@@ -46,10 +32,6 @@ log = logging.getLogger("failsoft.router")
 
 T = TypeVar("T")
 
-# The longest Retry-After failsoft passes on: the openai SDK refuses to retry above 60-120 s,
-# and an anthropic SDK sleeps whatever it is told.
-MAX_RETRY_AFTER = 60.0
-DEFAULT_RETRY_AFTER = 1.0
 CLIENT_CLOSED = 499
 """RequestFinished.status when the caller went away first (nginx's convention)."""
 
@@ -73,12 +55,14 @@ class Router:
         *,
         clock: Clock = SYSTEM_CLOCK,
         hub: EventHub | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.providers = providers
         self.transport = transport
         self.clock = clock
         self.hub = hub or EventHub()
+        self.state = RouterState(config, clock, self.hub, rng)
         self._sampled = SampledLog(log, clock)
 
     def resolve(self, model: str) -> VirtualModel:
@@ -110,6 +94,9 @@ class Router:
         caller_wire = WIRES[request.dialect]
 
         def ended(stream: CommittedStream) -> None:
+            if stream.error is not None:
+                # Broken after its commit: a failure of that target, whatever the caller saw.
+                self.state.breakers[stream.target].failure()
             self._request_finished(
                 request,
                 started,
@@ -131,131 +118,45 @@ class Router:
         once: Callable[[Attempt, list[AttemptRecord]], Awaitable[T]],
         started: float,
     ) -> T:
-        """The loop below, plus the RequestFinished event for every way it can fail."""
+        """Admission, the per-request run, and the RequestFinished event for every failure."""
+        limits = self.state.limits
+        if not limits.enter():
+            error = Overloaded(self.config.admission.max_in_flight, limits.retry_after)
+            self._request_finished(request, started, None, error, shed=True)
+            raise error
         try:
-            return await self._try_targets(request, once)
+            plan = self.resolve(request.model)
+            run = Run(
+                self.state, self.providers, self.transport, plan, request, once, self._log_failure
+            )
+            return await run.run()
         except asyncio.CancelledError:
             self._request_finished(request, started, None, None, cancelled=True)
             raise
         except Exception as exc:
+            if isinstance(exc, AllTargetsFailed):
+                self._sampled(
+                    logging.WARNING,
+                    f"exhausted:{exc.virtual_model}",
+                    "%s: %s",
+                    request.request_id,
+                    exc,
+                )
             self._request_finished(request, started, None, exc)
             raise
+        finally:
+            limits.leave()
 
-    async def _try_targets(
-        self,
-        request: ChatRequest,
-        once: Callable[[Attempt, list[AttemptRecord]], Awaitable[T]],
-    ) -> T:
-        plan = self.resolve(request.model)
-        limits = plan.deadlines
-        total = limits.total if request.timeout is None else min(limits.total, request.timeout)
-        deadline = Deadline(self.clock, total)
-        attempts: list[AttemptRecord] = []
-        refusal: UpstreamStatusError | None = None
-        for index, target in enumerate(plan.targets):
-            provider = self.providers[target.provider]
-            if provider.dialect != request.dialect:
-                attempts.append(
-                    AttemptRecord(
-                        target,
-                        "skipped",
-                        f"speaks {provider.dialect}; cross-dialect translation is not available",
-                        transient=False,
-                    )
-                )
-                continue
-            if deadline.expired:
-                attempts.append(
-                    AttemptRecord(target, "deadline", "the request's deadline ran out first")
-                )
-                break
-            attempt = Attempt(
-                target, provider, request, deadline, limits, self.clock, self.transport
-            )
-            try:
-                result = await once(attempt, attempts)
-            except UpstreamError as error:
-                verdict = classify(error, provider.wire)
-                record = self._failed(attempt, error, verdict)
-                attempts.append(record)
-                self._log_failure(request, record, plan.targets[index + 1 :])
-                if verdict is Verdict.CLIENT_FAULT and isinstance(error, UpstreamStatusError):
-                    raise UpstreamClientFault(error, attempts) from None
-                if verdict is Verdict.NEXT_TARGET and isinstance(error, UpstreamStatusError):
-                    refusal = error
-                continue
-            attempts.append(
-                AttemptRecord(target, "200", duration=self.clock.monotonic() - attempt.started)
-            )
-            self._attempt_finished(request, attempt, "200", True)
-            return result
-        if not any(a.outcome != "skipped" for a in attempts):
-            raise NoCompatibleTarget(
-                f"model {plan.name!r} has no target speaking the {request.dialect} dialect "
-                f"(targets: {', '.join(t.label for t in plan.targets)}); cross-dialect "
-                "translation is not available yet",
-                param="model",
-            )
-        if refusal is not None and not any(a.transient for a in attempts):
-            # Every target that was tried refused the request as too long: that is the
-            # caller's fault, so relay the last refusal rather than claim an outage.
-            raise UpstreamClientFault(refusal, attempts)
-        exhausted = AllTargetsFailed(plan.name, attempts, self._retry_after(attempts))
-        self._sampled(
-            logging.WARNING, f"exhausted:{plan.name}", "%s: %s", request.request_id, exhausted
-        )
-        raise exhausted
-
-    def _failed(self, attempt: Attempt, error: UpstreamError, verdict: Verdict) -> AttemptRecord:
-        self._attempt_finished(attempt.request, attempt, error.outcome, False)
-        return AttemptRecord(
-            attempt.target,
-            error.outcome,
-            attempt.provider.scrub_text(error.detail),
-            transient=verdict is Verdict.FAILOVER,
-            duration=self.clock.monotonic() - attempt.started,
-            retry_after=getattr(error, "retry_after", None),
-        )
-
-    @staticmethod
-    def _retry_after(attempts: list[AttemptRecord]) -> float:
-        """What to tell the caller: the longest upstream hint (capped), else a short pause."""
-        hints = [a.retry_after for a in attempts if a.retry_after is not None]
-        if not hints:
-            return DEFAULT_RETRY_AFTER
-        return min(max(hints), MAX_RETRY_AFTER)
-
-    def _log_failure(
-        self, request: ChatRequest, record: AttemptRecord, rest: tuple[Target, ...]
-    ) -> None:
-        then = f"; trying {rest[0].label}" if rest else ""
+    def _log_failure(self, request: ChatRequest, record: AttemptRecord, then: str | None) -> None:
         self._sampled(
             logging.INFO,
             f"{record.target.label}:{record.outcome}",
-            "%s %s: %s failed after %.0f ms: %s%s",
+            "%s %s: %s failed after %.0f ms: %s",
             request.request_id,
             request.model,
             record.target.label,
             record.duration * 1000,
             record.detail or record.outcome,
-            then,
-        )
-
-    def _attempt_finished(
-        self, request: ChatRequest, attempt: Attempt, outcome: str, ok: bool
-    ) -> None:
-        if not self.hub.active:
-            return
-        self.hub.emit(
-            AttemptFinished(
-                request.request_id,
-                request.model,
-                attempt.target,
-                outcome,
-                ok,
-                self.clock.monotonic() - attempt.started,
-                attempt.first_token,
-            )
         )
 
     def _request_finished(
@@ -268,6 +169,7 @@ class Router:
         attempts: list[AttemptRecord] | None = None,
         broken: bool = False,
         cancelled: bool = False,
+        shed: bool = False,
     ) -> None:
         if not self.hub.active:
             return
@@ -289,12 +191,13 @@ class Router:
                 sum(1 for a in attempts if a.outcome not in ("skipped", "deadline")),
                 self.clock.monotonic() - started,
                 broken,
+                shed,
             )
         )
 
 
 def _status_of(error: BaseException, request: ChatRequest) -> int:
-    if isinstance(error, AllTargetsFailed):
+    if isinstance(error, AllTargetsFailed | Overloaded):
         return WIRES[request.dialect].exhausted_status
     if isinstance(error, UpstreamClientFault):
         return error.error.status

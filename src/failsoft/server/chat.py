@@ -17,6 +17,7 @@ from failsoft.dialects.base import parse_chat_body
 from failsoft.errors import (
     AllTargetsFailed,
     InvalidRequest,
+    Overloaded,
     RequestError,
     UnsupportedMediaType,
     UpstreamClientFault,
@@ -45,6 +46,7 @@ _WANTED = frozenset(
         b"x-failsoft-timeout",
         b"anthropic-version",
         b"anthropic-beta",
+        b"x-stainless-retry-count",
     }
 )
 _SSE_HEADERS: Headers = [
@@ -96,7 +98,7 @@ class ChatEndpoint:
         except RequestError as exc:
             watch.finished = True
             await self._request_error(send, exc, request_id)
-        except AllTargetsFailed as exc:
+        except (AllTargetsFailed, Overloaded) as exc:
             watch.finished = True
             await self._exhausted(send, exc, request_id)
         except UpstreamClientFault as exc:
@@ -143,6 +145,7 @@ class ChatEndpoint:
             forwarded,
             _timeout(headers.get(b"x-failsoft-timeout")),
             request_id,
+            _retry_count(headers.get(b"x-stainless-retry-count")),
         )
 
     async def _stream(self, request: ChatRequest, send: Send, watch: DisconnectWatch) -> None:
@@ -215,17 +218,20 @@ class ChatEndpoint:
         self._add_request_id(headers, rid)
         await send_bytes(send, 500, headers, body)
 
-    async def _exhausted(self, send: Send, exc: AllTargetsFailed, rid: str) -> None:
-        body = self.wire.error_body(
-            str(exc), self.wire.exhausted_type, code="all_targets_failed", request_id=rid
-        )
-        headers = self._headers(None, exc.attempts, rid)
+    async def _exhausted(self, send: Send, exc: AllTargetsFailed | Overloaded, rid: str) -> None:
+        """503 / 529: every target failed, or failsoft itself is at its limit."""
+        if isinstance(exc, Overloaded):
+            code, attempts, should_retry = "gateway_overloaded", [], True
+        else:
+            code, attempts, should_retry = "all_targets_failed", exc.attempts, exc.should_retry
+        body = self.wire.error_body(str(exc), self.wire.exhausted_type, code=code, request_id=rid)
+        headers = self._headers(None, attempts, rid)
         retry_after = exc.retry_after or 1.0
         headers += [
             (b"content-type", b"application/json"),
             (b"retry-after", str(max(1, math.ceil(retry_after))).encode()),
             (b"retry-after-ms", str(int(retry_after * 1000)).encode()),
-            (b"x-should-retry", b"true" if exc.should_retry else b"false"),
+            (b"x-should-retry", b"true" if should_retry else b"false"),
         ]
         self._add_request_id(headers, rid)
         await send_bytes(send, self.wire.exhausted_status, headers, body)
@@ -271,3 +277,10 @@ def _timeout(value: bytes | None) -> float | None:
             f"x-failsoft-timeout must be a positive number of seconds, got {shown!r}"
         )
     return seconds
+
+
+def _retry_count(value: bytes | None) -> int:
+    """The SDK's own retry number (0 on a first call); anything unreadable counts as 0."""
+    if value is None or not value.isdigit():
+        return 0
+    return min(int(value), 1000)

@@ -1,0 +1,165 @@
+"""Config sections for the resilience policies, with the defaults failsoft ships.
+
+Sections a virtual model may override (`deadlines`, `retry`, `hedge`, `balance`, `resume`)
+merge key by key over the top-level ones. `breaker` and `admission` are top level only:
+breakers and in-flight caps belong to a target, which several virtual models may share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from failsoft.config.validate import check, non_negative, positive
+
+
+def _fraction(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else f"must be between 0 and 1, got {value}"
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else f"must be 1 or more, got {value}"
+
+
+OUTCOMES = (
+    "408",
+    "409",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "529",
+    "reset",
+    "connect",
+    "connect_timeout",
+    "first_byte_timeout",
+    "first_token_timeout",
+    "idle_timeout",
+    "stream_error",
+    "malformed",
+    "truncated",
+    "bad_response",
+)
+"""Trail outcomes a `retry.on` list may name."""
+
+
+def _outcomes(value: tuple[str, ...]) -> str | None:
+    unknown = [v for v in value if v not in OUTCOMES]
+    if unknown:
+        return f"unknown outcome {unknown[0]!r} (known: {', '.join(OUTCOMES)})"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """Seconds. `first_byte`: sending → the response headers; `first_token`: sending → the
+    first content event (enforced only while another target could still answer);
+    `idle`: the longest gap between events after it; `total`: the whole request, every
+    attempt included (a caller may shorten it with `x-failsoft-timeout`)."""
+
+    connect: float = check(positive, 5.0)
+    first_byte: float = check(positive, 15.0)
+    first_token: float = check(positive, 45.0)
+    idle: float = check(positive, 30.0)
+    total: float = check(positive, 600.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Full jitter: wait a uniform random time in [0, min(cap, base × 2^(retry−1))]."""
+
+    base: float = check(positive, 0.25)
+    cap: float = check(positive, 4.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Retries, hedges and fallbacks into a target may add at most `ratio` of its successful
+    answers over the last `window` seconds, plus `min_per_second` (so a quiet target can
+    still be retried)."""
+
+    ratio: float = check(non_negative, 0.1)
+    min_per_second: float = check(non_negative, 1.0)
+    window: float = check(positive, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    max_attempts: int = check(_at_least_one, 2)
+    """Attempts on one target before moving on (1 = never retry the same target)."""
+    on: tuple[str, ...] = check(
+        _outcomes, ("408", "409", "429", "500", "502", "503", "504", "reset", "connect")
+    )
+    """Outcomes worth a second try on the same target. Not 529 (overloaded for everyone),
+    not timeouts (a silent target stays silent): those move on at once."""
+    max_wait: float = check(non_negative, 1.0)
+    """The longest failsoft waits to retry the same target while another target could
+    answer now; a longer wait (a `Retry-After: 30`) moves on instead."""
+    backoff: Backoff = field(default_factory=Backoff)
+    budget: Budget = field(default_factory=Budget)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    failures: int = check(_at_least_one, 5)
+    """Consecutive failures that open a target's breaker..."""
+    error_rate: float = check(_fraction, 0.5)
+    """...or this share of failures over `window` seconds,"""
+    min_requests: int = check(_at_least_one, 20)
+    """once at least this many attempts were seen there."""
+    window: float = check(positive, 10.0)
+    open_for: float = check(positive, 2.0)
+    """First open period; doubled after each failed probe, up to `max_open_for`."""
+    max_open_for: float = check(positive, 10.0)
+    quota_open_for: float = check(positive, 600.0)
+    """Open period when the provider says a quota or spend cap is exhausted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hedge:
+    enabled: bool = False
+    delay: float | Literal["p95"] = 2.0
+    """Seconds without a first token before the next target is started in parallel, or
+    `p95`: the target's observed 95th-percentile time to first token."""
+    min_delay: float = check(positive, 0.25)
+    """Lower bound for a `p95` delay (few samples must not make hedging eager)."""
+    max_hedges: int = check(_at_least_one, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    strategy: Literal["ordered", "weighted", "least_latency"] = "ordered"
+    """`ordered`: targets in the listed order. `weighted`: the first target drawn by
+    `weight`. `least_latency`: power of two choices on observed time to first token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    max_in_flight: int = check(_at_least_one, 4096)
+    """Requests the gateway works on at once; more are refused at once, not queued."""
+    per_target: int = check(_at_least_one, 1024)
+    """Attempts in flight to one target; beyond it the target is skipped for the request."""
+    retry_after: float = check(positive, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    enabled: bool = False
+    """Continue a text-only stream that broke after it started on the next target."""
+    max_resumes: int = check(_at_least_one, 1)
+    prompt: str = "Continue exactly where you stopped. Do not repeat anything already written."
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """The per-model policy sections, resolved (top level merged with the model's own)."""
+
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    retry: Retry = field(default_factory=Retry)
+    hedge: Hedge = field(default_factory=Hedge)
+    balance: Balance = field(default_factory=Balance)
+    resume: Resume = field(default_factory=Resume)
+
+
+MODEL_SECTIONS = ("deadlines", "retry", "hedge", "balance", "resume")

@@ -1,0 +1,38 @@
+"""Retry budgets: extra attempts into a target are a bounded share of its successes.
+
+A retry, a hedge or a fallback into a target is extra load on it. When a provider is
+failing, every request wants extra attempts at once, which is exactly when extra load hurts
+most. The budget (after Finagle's and Envoy's) allows, over the last `window` seconds,
+`ratio` × the target's successful answers plus `min_per_second` × `window` extra attempts;
+beyond that the extra attempt is not made. Attempts that are a request's first try at a
+target are never budgeted.
+"""
+
+from __future__ import annotations
+
+from failsoft.clock import Clock
+from failsoft.config import Budget
+from failsoft.policy.window import SlidingCount
+
+
+class RetryBudget:
+    __slots__ = ("_config", "_deposits", "_withdrawals")
+
+    def __init__(self, config: Budget, clock: Clock) -> None:
+        self._config = config
+        self._deposits = SlidingCount(clock, config.window)
+        self._withdrawals = SlidingCount(clock, config.window)
+
+    def record_success(self) -> None:
+        self._deposits.add()
+
+    def allowance(self) -> float:
+        config = self._config
+        return config.ratio * self._deposits.total() + config.min_per_second * config.window
+
+    def try_spend(self) -> bool:
+        """Take one extra attempt from the budget if there is room for it."""
+        if self._withdrawals.total() + 1.0 > self.allowance():
+            return False
+        self._withdrawals.add()
+        return True

@@ -1,0 +1,90 @@
+"""What the router remembers between requests, per target: breakers, retry budgets, latency,
+in-flight counts. One place to report an attempt's outcome, so every policy hears about
+every attempt the same way.
+"""
+
+from __future__ import annotations
+
+import random
+
+from failsoft.clock import Clock
+from failsoft.config import Config
+from failsoft.events import BreakerChanged, EventHub
+from failsoft.policy.breaker import Admit, BreakerChange, Breakers
+from failsoft.policy.budget import RetryBudget
+from failsoft.policy.classify import Verdict
+from failsoft.policy.latency import LatencyStats
+from failsoft.policy.limits import Limits
+from failsoft.types import Target
+
+
+class RouterState:
+    def __init__(
+        self, config: Config, clock: Clock, hub: EventHub, rng: random.Random | None = None
+    ) -> None:
+        self.clock = clock
+        self.hub = hub
+        self.rng = rng or random.Random()
+        self._breaker_config = config.breaker
+        self.breakers = Breakers(config.breaker, clock, self._breaker_changed)
+        self.limits = Limits(config.admission)
+        self.latency = LatencyStats()
+        self._budget_config = config.policies.retry.budget
+        self._budgets: dict[Target, RetryBudget] = {}
+
+    def reset(self) -> None:
+        """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
+        self.breakers = Breakers(self._breaker_config, self.clock, self._breaker_changed)
+        self.latency = LatencyStats()
+        self._budgets.clear()
+
+    def budget(self, target: Target) -> RetryBudget:
+        budget = self._budgets.get(target)
+        if budget is None:
+            budget = self._budgets[target] = RetryBudget(self._budget_config, self.clock)
+        return budget
+
+    def available(self, target: Target) -> bool:
+        """Whether `target` could take a request now (without claiming a probe slot)."""
+        breaker = self.breakers[target]
+        return breaker.reopens_in() == 0.0 and not breaker.probing
+
+    def admit(self, target: Target) -> Admit:
+        return self.breakers[target].admit()
+
+    def succeeded(self, target: Target, probe: bool, first_token: float | None) -> None:
+        self.breakers[target].success(probe)
+        self.budget(target).record_success()
+        if first_token is not None:
+            self.latency.observe(target, first_token)
+
+    def failed(
+        self,
+        target: Target,
+        probe: bool,
+        verdict: Verdict,
+        retry_after: float | None,
+        duration: float,
+    ) -> None:
+        breaker = self.breakers[target]
+        if verdict.target_failed:
+            breaker.failure(probe, retry_after, quota=verdict is Verdict.QUOTA)
+            self.latency.penalize(target, duration)
+        else:
+            # It answered, just not with something usable for this request: it is alive.
+            breaker.success(probe)
+
+    def released(self, target: Target, probe: bool) -> None:
+        self.breakers[target].release(probe)
+
+    def _breaker_changed(self, change: BreakerChange) -> None:
+        if self.hub.active:
+            self.hub.emit(
+                BreakerChanged(
+                    change.target,
+                    change.state.value,
+                    change.previous.value,
+                    change.reason,
+                    change.open_for,
+                )
+            )

@@ -1,0 +1,121 @@
+"""Circuit breakers on a fake clock: when they open, for how long, and the single probe."""
+
+from __future__ import annotations
+
+from failsoft.clock import FakeClock
+from failsoft.config import BreakerConfig
+from failsoft.policy.breaker import Admit, Breaker, BreakerChange, State
+from failsoft.types import Target
+
+T = Target("p", "m")
+
+
+def make(**overrides: float) -> tuple[Breaker, FakeClock, list[BreakerChange]]:
+    clock = FakeClock()
+    changes: list[BreakerChange] = []
+    config = BreakerConfig(**overrides)  # type: ignore[arg-type]
+    return Breaker(T, config, clock, changes.append), clock, changes
+
+
+def test_opens_after_consecutive_failures_and_skips_meanwhile() -> None:
+    breaker, _, changes = make(failures=3, open_for=2.0)
+    for _ in range(2):
+        breaker.failure()
+        assert breaker.admit() is Admit.ALLOW
+    breaker.failure()
+    assert breaker.state is State.OPEN
+    assert breaker.admit() is Admit.DENY
+    assert breaker.reopens_in() == 2.0
+    assert changes[-1].state is State.OPEN
+    assert changes[-1].open_for == 2.0
+    assert "3 consecutive failures" in changes[-1].reason
+
+
+def test_a_success_resets_the_count() -> None:
+    breaker, _, _ = make(failures=3)
+    breaker.failure()
+    breaker.failure()
+    breaker.success()
+    breaker.failure()
+    breaker.failure()
+    assert breaker.state is State.CLOSED
+
+
+def test_exactly_one_probe_then_close_on_success() -> None:
+    breaker, clock, changes = make(failures=1, open_for=2.0)
+    breaker.failure()
+    clock.advance(2.0)
+    assert breaker.admit() is Admit.PROBE
+    assert breaker.state is State.HALF_OPEN
+    assert breaker.admit() is Admit.DENY  # only one probe at a time
+    assert breaker.admit() is Admit.DENY
+    breaker.success(probe=True)
+    assert breaker.state is State.CLOSED
+    assert breaker.admit() is Admit.ALLOW
+    assert [c.state for c in changes] == [State.OPEN, State.HALF_OPEN, State.CLOSED]
+
+
+def test_failed_probes_double_the_open_period_up_to_the_cap() -> None:
+    breaker, clock, _ = make(failures=1, open_for=2.0, max_open_for=5.0)
+    breaker.failure()
+    periods = []
+    for _ in range(4):
+        clock.advance(breaker.reopens_in())
+        assert breaker.admit() is Admit.PROBE
+        breaker.failure(probe=True)
+        periods.append(breaker.reopens_in())
+    assert periods == [4.0, 5.0, 5.0, 5.0]
+    clock.advance(5.0)
+    assert breaker.admit() is Admit.PROBE
+    breaker.success(probe=True)
+    breaker.failure()  # after closing, the period starts from open_for again
+    assert breaker.reopens_in() == 2.0
+
+
+def test_a_released_probe_lets_the_next_request_probe() -> None:
+    breaker, clock, _ = make(failures=1)
+    breaker.failure()
+    clock.advance(10)
+    assert breaker.admit() is Admit.PROBE
+    breaker.release(probe=True)  # cancelled, or the caller's fault: no verdict
+    assert breaker.state is State.HALF_OPEN
+    assert breaker.admit() is Admit.PROBE
+
+
+def test_error_rate_over_the_window_with_a_minimum_volume() -> None:
+    breaker, _, _ = make(failures=100, error_rate=0.5, min_requests=10, window=10.0)
+    for i in range(9):
+        (breaker.failure if i % 2 else breaker.success)()
+    assert breaker.state is State.CLOSED  # 9 attempts: below the minimum volume
+    breaker.failure()
+    breaker.failure()
+    assert breaker.state is State.OPEN  # 6 of 11 failed
+    breaker2, clock2, _ = make(failures=100, error_rate=0.5, min_requests=4, window=10.0)
+    breaker2.failure()
+    breaker2.failure()
+    clock2.advance(11)  # old failures leave the window
+    breaker2.success()
+    breaker2.success()
+    breaker2.failure()
+    assert breaker2.state is State.CLOSED  # 1 of 3 recent
+
+
+def test_retry_after_and_quota_set_the_open_period() -> None:
+    breaker, _, changes = make(open_for=2.0)
+    breaker.failure(retry_after=7.0)
+    assert breaker.state is State.OPEN
+    assert breaker.reopens_in() == 7.0
+    assert "provider asked to wait 7s" in changes[-1].reason
+    quota, _, quota_changes = make(quota_open_for=600.0)
+    quota.failure(quota=True)
+    assert quota.reopens_in() == 600.0
+    assert "quota" in quota_changes[-1].reason
+
+
+def test_failures_of_attempts_admitted_before_opening_change_nothing() -> None:
+    breaker, clock, changes = make(failures=1, open_for=2.0)
+    breaker.failure()
+    clock.advance(1.0)
+    breaker.failure()  # a late report from an attempt that started before the opening
+    assert breaker.reopens_in() == 1.0
+    assert len(changes) == 1
