@@ -228,3 +228,27 @@ def test_an_upstream_that_echoes_the_key_is_scrubbed(
     assert b"sk-upstream-secret" not in streamed.body
     assert b"[redacted] leaked" in streamed.body
     assert "sk-upstream-secret" not in caplog.text
+
+
+def test_a_broken_tool_call_stream_is_never_resumed(upstream: ScriptedUpstream) -> None:
+    """Resume is on, but the answer has started a tool call: its effects cannot be replayed,
+    so the caller gets the explicit error instead of a continuation."""
+    config = CONFIG.format(url=upstream.url) + "resume: {enabled: true}\n"
+    config = config.replace("virtual: [up/real-model]", "virtual: [up/real-model, up/backup]")
+    upstream.script = Script(
+        content_type="text/event-stream",
+        chunks=[
+            b'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":'
+            b'[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}\n\n',
+            b'data: {"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,'
+            b'"function":{"arguments":"{\\"a"}}]}}]}\n\n',
+        ],
+    )
+    with GatewayThread(parse_config(config)).running() as gateway:
+        resp = request(
+            gateway.url + "/v1/chat/completions",
+            body={"model": "virtual", "messages": [], "stream": True},
+        )
+    assert resp.status == 200
+    assert b"stream_interrupted" in resp.body
+    assert len(upstream.requests) == 1  # no continuation was asked for

@@ -26,6 +26,8 @@ from failsoft.types import Target
 
 log = logging.getLogger("failsoft.breaker")
 
+_TIMER_SLACK = 0.005
+
 
 class State(enum.Enum):
     CLOSED = "closed"
@@ -90,7 +92,8 @@ class Breaker:
         if self.state is State.CLOSED:
             return Admit.ALLOW
         if self.state is State.OPEN:
-            if self._clock.monotonic() < self._until:
+            # A wake-up on an event loop timer may come a millisecond early: no matter.
+            if self._clock.monotonic() < self._until - _TIMER_SLACK:
                 return Admit.DENY
             self._set(State.HALF_OPEN, "open period over; next request probes")
         if self._probe:

@@ -22,6 +22,7 @@ from failsoft.events import EventHub, RequestFinished
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.logs import SampledLog
+from failsoft.router.resume import Resumption
 from failsoft.router.run import Run
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
@@ -110,7 +111,30 @@ class Router:
             opened = await attempt.open_stream()
             return CommittedStream(attempt, opened, attempts, caller_wire, ended)
 
-        return await self._fallback(request, once, started)
+        stream = await self._fallback(request, once, started)
+        plan = self.config.resolve(request.model)
+        if plan is not None and plan.policies.resume.enabled:
+            resumption = Resumption(plan.policies.resume, plan, self._continuation)
+            resumption.attach(stream)
+            stream.resumer = resumption
+        return stream
+
+    async def _continuation(self, request: ChatRequest, plan: VirtualModel) -> CommittedStream:
+        """A stream for the rest of a broken answer (part of an already admitted request)."""
+        caller_wire = WIRES[request.dialect]
+
+        def ended(stream: CommittedStream) -> None:
+            if stream.error is not None:
+                self.state.breakers[stream.target].failure()
+
+        async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> CommittedStream:
+            opened = await attempt.open_stream()
+            return CommittedStream(attempt, opened, attempts, caller_wire, ended)
+
+        run = Run(
+            self.state, self.providers, self.transport, plan, request, once, self._log_failure
+        )
+        return await run.run()
 
     async def _fallback(
         self,

@@ -273,13 +273,16 @@ class Run(Generic[T]):
                 return await first
             enforce = any(self.state.available(t) for t in queue)
             tasks.add(asyncio.ensure_future(self._attempt(partner, False, "hedge", enforce)))
-            while tasks:
+            winner: Outcome[T] | None = None
+            while tasks and winner is None:
                 done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     outcome = task.result()
-                    if outcome.ok or outcome.verdict is Verdict.CLIENT_FAULT:
-                        return outcome
-            return Outcome(None)
+                    if winner is None and (outcome.ok or outcome.verdict is Verdict.CLIENT_FAULT):
+                        winner = outcome
+                    elif outcome.ok:
+                        await _discard(outcome.result)  # both answered at once: keep one
+            return winner or Outcome(None)
         finally:
             for task in tasks:
                 task.cancel()
@@ -362,3 +365,10 @@ class Run(Generic[T]):
         if soonest > MAX_RETRY_AFTER:
             return MAX_RETRY_AFTER, False
         return max(DEFAULT_RETRY_AFTER, math.ceil(soonest * 10) / 10), True
+
+
+async def _discard(result: object) -> None:
+    """Release a result nobody will use (a stream a hedge also committed)."""
+    close = getattr(result, "aclose", None)
+    if close is not None:
+        await close()

@@ -2,9 +2,11 @@
 
 Once the caller has the 200 and the first content, failover is no longer invisible. From
 here the relay forwards the upstream's bytes event by event without re-encoding them and
-ends in exactly one of three ways:
+ends in exactly one of four ways:
 
 - the upstream's own terminal event (`message_stop`; `[DONE]` after every `finish_reason`);
+- the rest of the answer from another target, when mid-stream resume is on and the
+  answer so far is plain text (see `resume.py`);
 - the upstream's own in-band error event, forwarded as it came;
 - failsoft's in-band error event in the caller's dialect, for every other end: a cut
   connection, a stall longer than `deadlines.idle`, the overall deadline, a malformed
@@ -15,14 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from failsoft.dialects.base import CONTENT, ERROR, TERMINAL, Wire
 from failsoft.errors import TruncatedStream, UpstreamError, UpstreamTimeout
+from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt, IdleTimer, Opened
 from failsoft.types import AttemptRecord, Target
 
 log = logging.getLogger("failsoft.router")
+
+Resumer = Callable[["CommittedStream", UpstreamError], Awaitable[AsyncIterator[bytes] | None]]
+"""Given a broken stream, the rest of its answer from elsewhere (or None if there is none)."""
 
 
 class CommittedStream:
@@ -40,8 +47,11 @@ class CommittedStream:
         self._opened = opened
         self._wire = caller_wire
         self._on_end = on_end
+        self.resumer: Resumer | None = None
+        """Set (by mid-stream resume) to bring the rest of a broken answer."""
         self.target: Target = attempt.target
         self.attempts = attempts
+        self.request = attempt.request
         self.upstream_request_id: str | None = opened.upstream.headers.get(
             attempt.provider.wire.request_id_header
         )
@@ -49,6 +59,9 @@ class CommittedStream:
         self.complete = False
         self.events = opened.fed
         """Events relayed so far (for messages and logs)."""
+        self.observers: list[Callable[[Any], object]] = []
+        """Called with each relayed event's parsed JSON (resume keeps its transcript so)."""
+        self._upstream_error: bytes | None = None
         self._gen: AsyncGenerator[bytes, None] | None = None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -65,86 +78,121 @@ class CommittedStream:
             self._on_end(self)
         await self._gen.aclose()
 
+    @property
+    def deadline(self) -> Deadline:
+        return self._attempt.deadline
+
+    @property
+    def head(self) -> bytes:
+        """The raw events up to the first content (already relayed first)."""
+        return self._opened.head
+
     async def _relay(self) -> AsyncGenerator[bytes, None]:
         opened = self._opened
         upstream, decoder = opened.upstream, opened.decoder
         attempt = self._attempt
         idle: IdleTimer | None = None
+        broken: UpstreamError | None = None
         try:
             if opened.terminal:
                 self.complete = True
                 yield opened.head
                 return
-            data, stop = self._scan()
+            data, stop, broken = self._scan()
             yield opened.head + data if data else opened.head
-            if stop:
-                return
-            # One timer for the whole relay, re-armed per read. It is disarmed before every
-            # yield: the caller's own pace must not count as an upstream gap, and a timer
-            # firing while the consumer runs would cancel the consumer instead of the read.
-            async with asyncio.timeout(None) as timer:
-                idle = IdleTimer(timer, attempt)
-                while True:
-                    idle.arm()
-                    try:
-                        chunk = await upstream.readany()
-                        if not chunk:
-                            raise TruncatedStream(
-                                "the upstream ended the stream without its terminal event"
-                            )
-                        decoder.push(chunk)
-                    except UpstreamError as exc:
-                        idle.disarm()
-                        yield self._broken(exc)
-                        return
-                    data, stop = self._scan()
-                    if data:
-                        idle.disarm()
-                        yield data
-                    if stop:
-                        return
+            if not stop:
+                # One timer for the whole relay, re-armed per read. It is disarmed before
+                # every yield: the caller's own pace must not count as an upstream gap, and a
+                # timer firing while the consumer runs would cancel the consumer instead.
+                async with asyncio.timeout(None) as timer:
+                    idle = IdleTimer(timer, attempt)
+                    while True:
+                        idle.arm()
+                        try:
+                            chunk = await upstream.readany()
+                            if not chunk:
+                                raise TruncatedStream(
+                                    "the upstream ended the stream without its terminal event"
+                                )
+                            decoder.push(chunk)
+                        except UpstreamError as exc:
+                            idle.disarm()
+                            broken = exc
+                            break
+                        data, stop, broken = self._scan()
+                        if data:
+                            idle.disarm()
+                            yield data
+                        if stop:
+                            break
         except TimeoutError:
             if idle is None:
                 raise
-            yield self._broken(idle.error())
+            broken = idle.error()
         finally:
-            if self.complete:
-                upstream.finish()
-            else:
-                upstream.close()
-            self._on_end(self)
+            if broken is None:
+                self._finish()
+        if broken is not None:
+            upstream.close()
+            try:
+                async for data in self._end_broken(broken):
+                    yield data
+            finally:
+                self._on_end(self)
 
-    def _scan(self) -> tuple[bytes, bool]:
-        """Check the complete events received so far: the bytes to send, and whether the
-        stream ends with them."""
+    def _finish(self) -> None:
+        opened = self._opened
+        if self.complete:
+            opened.upstream.finish()
+        else:
+            opened.upstream.close()
+        self._on_end(self)
+
+    def _scan(self) -> tuple[bytes, bool, UpstreamError | None]:
+        """Check the complete events received so far: the bytes to send, whether the stream
+        ends with them, and the failure that ended it, if one did."""
         tracker = self._opened.tracker
+        observers = self.observers
         raws: list[bytes] = []
         for event in self._opened.decoder.events():
             kind = tracker.feed(event)
             if kind <= CONTENT:
                 raws.append(event.raw)
+                for observe in observers:
+                    observe(tracker.last)
                 continue
             if kind == TERMINAL:
                 raws.append(event.raw)
                 self.events += len(raws)
                 self.complete = True
-                return _join(raws), True
+                return _join(raws), True, None
             error = self._attempt._fail_event(kind, event, tracker)
             self.events += len(raws)
             if kind == ERROR:
-                # The upstream's own in-band error is already in the caller's dialect.
-                raws.append(self._attempt.provider.scrub(event.raw))
-                self.events += 1
-                self.error = error
-                self._log(error)
-                return _join(raws), True
-            return _join(raws) + self._broken(error), True
+                self._upstream_error = self._attempt.provider.scrub(event.raw)
+            return _join(raws), True, error
         self.events += len(raws)
-        return _join(raws), False
+        return _join(raws), False, None
 
-    def _broken(self, error: UpstreamError) -> bytes:
-        self.error = error
+    async def _end_broken(self, error: UpstreamError) -> AsyncGenerator[bytes, None]:
+        """The stream broke: the rest of the answer from elsewhere, or an explicit error."""
         self._log(error)
+        if self.resumer is not None:
+            rest = await self.resumer(self, error)
+            if rest is not None:
+                async for data in rest:
+                    yield data
+                return
+        self.error = error
+        if self._upstream_error is not None:
+            # The upstream's own in-band error is already in the caller's dialect.
+            yield self._upstream_error
+        else:
+            yield self.error_frame(error)
+
+    def error_frame(self, error: UpstreamError) -> bytes:
+        """failsoft's in-band error event for this stream (the SDKs raise on it)."""
+        self.error = error
         message = (
             f"failsoft: the stream from {self.target.label} broke after {self.events} events: "
             f"{self._attempt.provider.scrub_text(error.message)}"
@@ -154,7 +202,7 @@ class CommittedStream:
     def _log(self, error: UpstreamError) -> None:
         log.warning(
             "%s: committed stream from %s broke after %d events: %s",
-            self._attempt.request.request_id,
+            self.request.request_id,
             self.target.label,
             self.events,
             self._attempt.provider.scrub_text(error.message),

@@ -56,7 +56,9 @@ def build_answer(
     settings: ModelSettings,
     max_tokens: int | None,
 ) -> Answer:
-    pieces = _pieces(model, last_user_text(messages), settings.answer_words, settings.answer)
+    pieces = _continuation(model, messages, settings)
+    if pieces is None:
+        pieces = _pieces(model, last_user_text(messages), settings.answer_words, settings.answer)
     truncated = max_tokens is not None and max_tokens < len(pieces)
     if truncated and max_tokens is not None:
         pieces = pieces[:max_tokens]
@@ -74,6 +76,43 @@ def _pieces(model: str, prompt: str, words: int, fixed: str | None) -> tuple[str
         text = f"Simulated answer from {model}: {generated}."
     words_ = text.split(" ")
     return (words_[0], *(" " + word for word in words_[1:]))
+
+
+def _continuation(
+    model: str, messages: Sequence[Any], settings: ModelSettings
+) -> tuple[str, ...] | None:
+    """The rest of an earlier answer, when asked to continue it.
+
+    A conversation ending `…, user Q, assistant A, user "continue"` where A begins the
+    answer this model gives to Q is a request to finish it: the simulated model answers
+    with what follows A (after repeating `resume_overlap` words of A, as real models
+    sometimes do). Anything else is an ordinary question.
+    """
+    if len(messages) < 3:
+        return None
+    *earlier, said, _ask = messages
+    if not (
+        isinstance(said, dict)
+        and said.get("role") == "assistant"
+        and isinstance(_ask, dict)
+        and _ask.get("role") == "user"
+    ):
+        return None
+    partial = content_text(said.get("content"))
+    full = _pieces(model, last_user_text(earlier), settings.answer_words, settings.answer)
+    text = "".join(full)
+    if not partial or not text.startswith(partial):
+        return None
+    if partial == text:
+        return ()  # the answer was already complete: nothing to add
+    given = 0
+    while given < len(full) and len("".join(full[: given + 1])) <= len(partial):
+        given += 1
+    if len("".join(full[:given])) != len(partial):
+        rest = text[len(partial) :]
+        return (rest,)  # cut inside a word: the rest in one piece
+    start = max(0, given - settings.resume_overlap)
+    return full[start:]
 
 
 def last_user_text(messages: Sequence[Any]) -> str:

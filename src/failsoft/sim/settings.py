@@ -14,7 +14,7 @@ from typing import Any
 
 from failsoft.sim import spec
 
-SETTING_NAMES = ("answer", "answer_words", "chunk_delay", "ttft")
+SETTING_NAMES = ("answer", "answer_words", "chunk_delay", "resume_overlap", "ttft")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,9 @@ class ModelSettings:
     """Generated words after the "Simulated answer from MODEL:" prefix."""
     answer: str | None = None
     """A fixed answer text instead of the generated one."""
+    resume_overlap: int = 0
+    """When asked to continue an answer, first repeat this many of its last words (real
+    models often do), so that a gateway's overlap removal can be tested."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ModelSettings:
         return dataclasses.replace(self, **overrides) if overrides else self
@@ -53,6 +56,8 @@ def parse_overrides(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.number(item, path, maximum=3600.0)
         elif key == "answer_words":
             result[key] = spec.integer(item, path, minimum=1, maximum=100_000)
+        elif key == "resume_overlap":
+            result[key] = spec.integer(item, path, minimum=0, maximum=1000)
         elif item is None:
             result[key] = None
         else:
