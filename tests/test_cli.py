@@ -82,7 +82,8 @@ def test_check_config_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "2. openai/gpt-5  (openai)" in out
     assert "key from ${K}" in out
     assert "sk-secret-value" not in out
-    assert "deadlines: connect 5s, first_token 45s, idle 30s, total 600s" in out
+    assert "deadlines: connect 5s, first_byte 15s, first_token 45s, idle 30s, total 600s" in out
+    assert "breaker: opens after 5 consecutive failures" in out
 
 
 def test_check_config_reports_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -98,7 +98,9 @@ def _convert(
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                key = str(key)
+                # YAML 1.1 reads `on:`, `no:` or `1:` as non-strings; a config key is the
+                # text as written.
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key)
             child = (*path, key)
             if key in out:
                 doc.lines[child] = key_node.start_mark.line + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from failsoft.config.policies import Deadlines
+from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config
 from failsoft.types import DIALECTS
 
@@ -26,20 +26,37 @@ def render_plan(config: Config) -> str:
         lines.append("  (none; requests must name '<provider>/<model>')")
     for name, model in config.models.items():
         lines.append(f"  {name}")
+        weighted = model.policies.balance.strategy == "weighted"
         for i, target in enumerate(model.targets, 1):
             dialect = config.providers[target.provider].dialect
-            lines.append(f"    {i}. {target.label}  ({dialect})")
+            weight = f", weight {model.weights[i - 1]:g}" if weighted and model.weights else ""
+            lines.append(f"    {i}. {target.label}  ({dialect}{weight})")
         serving = []
         for dialect in DIALECTS:
             n = len(model.targets_for(config.providers, dialect))
             surface = "/v1/chat/completions" if dialect == "openai" else "/v1/messages"
             serving.append(f"{surface}: {n} of {len(model.targets)}")
         lines.append(f"    reachable from {'; '.join(serving)}")
-        if model.deadlines != config.deadlines:
-            lines.append(f"    deadlines: {_deadlines(model.deadlines)}")
+        own = model.policies
+        if own.deadlines != config.deadlines:
+            lines.append(f"    deadlines: {_deadlines(own.deadlines)}")
+        if own.retry != config.policies.retry:
+            lines.append(f"    retry: {_retry(own.retry)}")
+        for line in _extras(own):
+            lines.append(f"    {line}")
+    top = config.policies
+    breaker, admission = config.breaker, config.admission
     lines += [
         "",
         f"deadlines: {_deadlines(config.deadlines)}",
+        f"retry: {_retry(top.retry)}",
+        f"breaker: opens after {breaker.failures} consecutive failures or "
+        f"{breaker.error_rate:.0%} of >= {breaker.min_requests} attempts in {breaker.window:g}s; "
+        f"open {breaker.open_for:g}s, doubling to {breaker.max_open_for:g}s; "
+        f"quota {breaker.quota_open_for:g}s",
+        f"admission: {admission.max_in_flight} requests in flight, "
+        f"{admission.per_target} per target",
+        *_extras(top),
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes",
         "direct: any '<provider>/<model>' ("
@@ -51,6 +68,26 @@ def render_plan(config: Config) -> str:
 
 def _deadlines(d: Deadlines) -> str:
     return (
-        f"connect {d.connect:g}s, first_token {d.first_token:g}s, "
-        f"idle {d.idle:g}s, total {d.total:g}s"
+        f"connect {d.connect:g}s, first_byte {d.first_byte:g}s, first_token "
+        f"{d.first_token:g}s, idle {d.idle:g}s, total {d.total:g}s"
     )
+
+
+def _retry(r: Retry) -> str:
+    return (
+        f"{r.max_attempts} attempts per target on {', '.join(r.retry_on)}; backoff "
+        f"{r.backoff.base:g}-{r.backoff.cap:g}s; waits <= {r.max_wait:g}s while a backup "
+        f"can answer; budget {r.budget.ratio:.0%} + {r.budget.min_per_second:g}/s"
+    )
+
+
+def _extras(p: Policies) -> list[str]:
+    out = []
+    if p.balance.strategy != "ordered":
+        out.append(f"balance: {p.balance.strategy}")
+    if p.hedge.enabled:
+        delay = p.hedge.delay if isinstance(p.hedge.delay, str) else f"{p.hedge.delay:g}s"
+        out.append(f"hedge: after {delay} without a first token")
+    if p.resume.enabled:
+        out.append(f"resume: on (up to {p.resume.max_resumes} per request)")
+    return out

@@ -41,7 +41,7 @@ OUTCOMES = (
     "truncated",
     "bad_response",
 )
-"""Trail outcomes a `retry.on` list may name."""
+"""Trail outcomes a `retry.retry_on` list may name."""
 
 
 def _outcomes(value: tuple[str, ...]) -> str | None:
@@ -88,7 +88,7 @@ class Budget:
 class Retry:
     max_attempts: int = check(_at_least_one, 2)
     """Attempts on one target before moving on (1 = never retry the same target)."""
-    on: tuple[str, ...] = check(
+    retry_on: tuple[str, ...] = check(
         _outcomes, ("408", "409", "429", "500", "502", "503", "504", "reset", "connect")
     )
     """Outcomes worth a second try on the same target. Not 529 (overloaded for everyone),

@@ -3,7 +3,7 @@
 A second try on the same target helps with a one-off 500 or a short rate limit, and hurts
 everywhere else: an overloaded (529) or silent target stays so, and waiting for it delays
 the backup that could answer now. So the same target is retried only for outcomes listed
-in `retry.on`, at most `max_attempts` times, after a full-jitter backoff that never
+in `retry.retry_on`, at most `max_attempts` times, after a full-jitter backoff that never
 undercuts the provider's Retry-After, and only if that wait is short (`max_wait`) when
 another target could answer, or fits the request's deadline when none could.
 """
@@ -26,7 +26,7 @@ def retry_delay(
     rng: random.Random,
 ) -> float | None:
     """Seconds to wait before the next attempt on the same target, or None to move on."""
-    if error.outcome not in config.on or attempts_on_target >= config.max_attempts:
+    if error.outcome not in config.retry_on or attempts_on_target >= config.max_attempts:
         return None
     delay = full_jitter(config.backoff, attempts_on_target, rng)
     retry_after = getattr(error, "retry_after", None)
