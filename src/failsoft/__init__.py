@@ -9,12 +9,13 @@ from failsoft.errors import (
     AllTargetsFailed,
     ConfigError,
     FailsoftError,
+    Overloaded,
     RequestError,
     StreamInterrupted,
     UpstreamClientFault,
     UpstreamError,
 )
-from failsoft.events import AttemptFinished, RequestFinished
+from failsoft.events import AttemptFinished, BreakerChanged, RequestFinished
 from failsoft.gateway import Gateway, Reply, ReplyStream
 
 __version__ = "0.1.0"
@@ -22,10 +23,12 @@ __version__ = "0.1.0"
 __all__ = [
     "AllTargetsFailed",
     "AttemptFinished",
+    "BreakerChanged",
     "Config",
     "ConfigError",
     "FailsoftError",
     "Gateway",
+    "Overloaded",
     "Reply",
     "ReplyStream",
     "RequestError",
