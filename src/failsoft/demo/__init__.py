@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from rich.console import Console
 
@@ -24,6 +24,7 @@ from failsoft.demo.script import (
     phase_at,
 )
 from failsoft.demo.traffic import Result, Traffic
+from failsoft.events import BreakerChanged
 from failsoft.serve import GatewayThread
 from failsoft.sim import Scenario, SimServer
 
@@ -51,13 +52,27 @@ def run_demo(
             "SDKs (streaming and not, SDK retries off)\n"
             f"  outage     {_script(duration)}\n"
         )
+        opens: Counter[str] = Counter()
+        live: list[str] = []
+
+        def breaker_changed(event: BreakerChanged) -> None:
+            if event.state == "open":
+                opens[event.target.label] += 1
+            if event.state in ("open", "closed"):
+                live.append(
+                    f"breaker {event.target.label} {event.state}"
+                    + (f" for {event.open_for:g}s" if event.open_for else "")
+                    + f": {event.reason}"
+                )
+
+        gateway.runtime.hub.subscribe(BreakerChanged, breaker_changed)
         sim_a.load_scenario(Scenario.from_dict(anthropic_scenario(duration)))
         sim_o.load_scenario(Scenario.from_dict(openai_scenario(duration)))
-        results = asyncio.run(_drive(console, gateway.url, duration, rate, quiet))
+        results = asyncio.run(_drive(console, gateway.url, duration, rate, quiet, live))
         stats = {**sim_a.stats()["models"], **sim_o.stats()["models"]}
         flat = {m: {"attempts": s["attempts"], **s["outcomes"]} for m, s in stats.items()}
         console.print()
-        summary(console, results, flat)
+        summary(console, results, flat, opens)
         if keep:
             console.print(
                 f"\nThe gateway stays up at [bold]{gateway.url}[/bold] (Ctrl-C to stop). Try:\n"
@@ -84,7 +99,7 @@ def _is_tty() -> bool:
 
 
 async def _drive(
-    console: Console, url: str, duration: float, rate: float, quiet: bool
+    console: Console, url: str, duration: float, rate: float, quiet: bool, live: list[str]
 ) -> list[Result]:
     results: list[Result] = []
     per_second: dict[int, list[Result]] = defaultdict(list)
@@ -95,7 +110,7 @@ async def _drive(
         per_second[int(result.finished - start)].append(result)
 
     traffic = Traffic(url, rate, record)
-    printer = asyncio.create_task(_print_seconds(console, per_second, start, duration, quiet))
+    printer = asyncio.create_task(_print_seconds(console, per_second, start, duration, quiet, live))
     try:
         await traffic.run(duration)
     finally:
@@ -113,6 +128,7 @@ async def _print_seconds(
     start: float,
     duration: float,
     quiet: bool,
+    live: list[str],
 ) -> None:
     second = 0
     while True:
@@ -120,4 +136,7 @@ async def _print_seconds(
         if not quiet:
             phase = phase_at(second, duration).label
             console.print(second_line(second, phase, per_second.get(second, [])))
+            for line in live:
+                console.print(f"       [cyan]↳ {line}[/cyan]")
+        live.clear()
         second += 1

@@ -39,6 +39,7 @@ def second_line(t: int, phase: str, results: Sequence[Result]) -> str:
     upstream_failed = sum(r.upstream_failures for r in results)
     answered = Counter(short(r.answered_by) for r in results if r.ok and r.answered_by)
     by = ", ".join(f"{model} {n}" for model, n in answered.most_common()) or "-"
+    skipped = sum(r.skipped for r in results)
     caller_style = "bold red" if failed else "green"
     upstream_style = "yellow" if upstream_failed else "green"
     line = (
@@ -46,6 +47,8 @@ def second_line(t: int, phase: str, results: Sequence[Result]) -> str:
         f"caller errors [{caller_style}]{rate(failed, done)}[/] │ "
         f"upstream errors [{upstream_style}]{rate(upstream_failed, attempts)}[/] │ {by}"
     )
+    if skipped:
+        line += f" [dim]({skipped} skipped: breaker open)[/dim]"
     for result in results:
         if result.error:
             kind = "stream" if result.stream else "call"
@@ -59,7 +62,10 @@ def _short(text: str, limit: int = 150) -> str:
 
 
 def summary(
-    console: Console, results: Sequence[Result], sim_stats: dict[str, dict[str, int]]
+    console: Console,
+    results: Sequence[Result],
+    sim_stats: dict[str, dict[str, int]],
+    breaker_opens: Counter[str] | None = None,
 ) -> None:
     table = Table(title="What the callers saw (through failsoft)", title_justify="left")
     for col in COLUMNS:
@@ -82,6 +88,13 @@ def summary(
     failed = sum(1 for r in results if not r.ok)
     attempts = sum(r.upstream_attempts for r in results)
     upstream_failed = sum(r.upstream_failures for r in results)
+    skipped = sum(r.skipped for r in results)
+    if breaker_opens:
+        opens = ", ".join(f"{target} ×{n}" for target, n in breaker_opens.most_common())
+        console.print(
+            f"\nCircuit breakers opened: {opens}. {skipped} attempts were skipped while they were "
+            "open, instead of hitting a failing model."
+        )
     console.print(
         f"\nUpstream, {upstream_failed} of {attempts} attempts failed "
         f"({rate(upstream_failed, attempts).strip()}); the callers saw {failed} of {done} "

@@ -16,6 +16,9 @@ from typing import Any
 import anthropic
 import openai
 
+SKIPS = frozenset({"open", "budget", "busy", "skipped", "deadline"})
+OK = frozenset({"200", "cancelled"})
+
 PROMPTS = (
     "Summarise the incident timeline.",
     "Why do retries need jitter?",
@@ -43,11 +46,17 @@ class Result:
 
     @property
     def upstream_attempts(self) -> int:
-        return len(self.trail)
+        """Requests that reached a provider (targets skipped by a breaker do not)."""
+        return sum(1 for _, outcome in self.trail if outcome not in SKIPS)
 
     @property
     def upstream_failures(self) -> int:
-        return sum(1 for _, outcome in self.trail if outcome != "200")
+        return sum(1 for _, outcome in self.trail if outcome not in SKIPS and outcome not in OK)
+
+    @property
+    def skipped(self) -> int:
+        """Targets passed over without an attempt (open breaker, spent retry budget)."""
+        return sum(1 for _, outcome in self.trail if outcome in SKIPS)
 
 
 def parse_trail(value: str | None) -> list[tuple[str, str]]:
