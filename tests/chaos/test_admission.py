@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
+import pytest
 
 from failsoft.events import AttemptFinished, RequestFinished
 from failsoft.serve import GatewayThread
@@ -70,3 +71,24 @@ def test_a_target_at_its_cap_is_skipped(
     finally:
         sim.set_model("gpt-4o", ttft=0.0)
     assert all(a.ok for a in attempts)
+
+
+def test_a_relayed_stream_holds_its_slot_until_it_ends(
+    chaos: Callable[..., GatewayThread], sim: SimServer
+) -> None:
+    gw = chaos({"admission": {"max_in_flight": 1}})
+    sim.set_model("gpt-4o", chunk_delay=0.05, answer_words=20)  # a one-second stream
+    try:
+        with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+            stream = client.chat.completions.create(model="gpt", messages=HI, stream=True)
+            first = next(iter(stream))  # committed and relaying
+            assert first.model == "gpt-4o"
+            with pytest.raises(openai.InternalServerError) as info:
+                client.chat.completions.create(model="gpt", messages=HI)
+            assert info.value.code == "gateway_overloaded"
+            rest = list(stream)
+            assert rest[-1].choices[0].finish_reason == "stop"
+            # The stream has ended: its slot is free again.
+            assert client.chat.completions.create(model="gpt", messages=HI).model == "gpt-4o"
+    finally:
+        sim.set_model("gpt-4o", chunk_delay=0.0, answer_words=12)

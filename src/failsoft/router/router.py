@@ -148,12 +148,18 @@ class Router:
             error = Overloaded(self.config.admission.max_in_flight, limits.retry_after)
             self._request_finished(request, started, None, error, shed=True)
             raise error
+        held = False
         try:
             plan = self.resolve(request.model)
             run = Run(
                 self.state, self.providers, self.transport, plan, request, once, self._log_failure
             )
-            return await run.run()
+            result = await run.run()
+            if isinstance(result, CommittedStream):
+                # A relayed stream is still work in flight: its slot goes when it ends.
+                result.on_close.append(limits.leave)
+                held = True
+            return result
         except asyncio.CancelledError:
             self._request_finished(request, started, None, None, cancelled=True)
             raise
@@ -169,7 +175,8 @@ class Router:
             self._request_finished(request, started, None, exc)
             raise
         finally:
-            limits.leave()
+            if not held:
+                limits.leave()
 
     def _log_failure(self, request: ChatRequest, record: AttemptRecord, then: str | None) -> None:
         self._sampled(

@@ -38,6 +38,7 @@ from failsoft.policy.retry import retry_delay
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.state import RouterState
+from failsoft.router.streaming import CommittedStream
 from failsoft.transport import Transport
 from failsoft.types import AttemptRecord, ChatRequest, Target
 
@@ -227,6 +228,7 @@ class Run(Generic[T]):
         try:
             result = await self.once(attempt, self.attempts)
         except UpstreamError as error:
+            state.limits.leave_target(target)
             verdict = classify(error, attempt.provider.wire)
             duration = state.clock.monotonic() - attempt.started
             retry_after = getattr(error, "retry_after", None)
@@ -236,6 +238,7 @@ class Run(Generic[T]):
                 self.refusal = error
             return Outcome(attempt, error=error, verdict=verdict)
         except BaseException:
+            state.limits.leave_target(target)
             state.released(target, probe)
             self._record(
                 AttemptRecord(
@@ -248,7 +251,10 @@ class Run(Generic[T]):
                 attempt,
             )
             raise
-        finally:
+        if isinstance(result, CommittedStream):
+            # A relayed stream keeps its target busy until it ends.
+            result.on_close.append(lambda: state.limits.leave_target(target))
+        else:
             state.limits.leave_target(target)
         state.succeeded(target, probe, attempt.first_token)
         duration = state.clock.monotonic() - attempt.started

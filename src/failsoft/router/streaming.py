@@ -47,6 +47,9 @@ class CommittedStream:
         self._opened = opened
         self._wire = caller_wire
         self._on_end = on_end
+        self._ended = False
+        self.on_close: list[Callable[[], None]] = []
+        """Run once when the stream ends, however it ends (releases its in-flight slots)."""
         self.resumer: Resumer | None = None
         """Set (by mid-stream resume) to bring the rest of a broken answer."""
         self.target: Target = attempt.target
@@ -75,7 +78,7 @@ class CommittedStream:
             # Never iterated: the relay's own cleanup will not run, so do it here.
             self._gen = self._relay()
             self._opened.upstream.close()
-            self._on_end(self)
+            self._end()
         await self._gen.aclose()
 
     @property
@@ -138,7 +141,7 @@ class CommittedStream:
                 async for data in self._end_broken(broken):
                     yield data
             finally:
-                self._on_end(self)
+                self._end()
 
     def _finish(self) -> None:
         opened = self._opened
@@ -146,6 +149,14 @@ class CommittedStream:
             opened.upstream.finish()
         else:
             opened.upstream.close()
+        self._end()
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        for release in self.on_close:
+            release()
         self._on_end(self)
 
     def _scan(self) -> tuple[bytes, bool, UpstreamError | None]:
