@@ -21,6 +21,10 @@ class Target:
         return f"{self.provider}/{self.model}"
 
 
+SKIPPED = frozenset({"skipped", "open", "budget", "busy", "deadline"})
+"""Trail outcomes of targets passed over without sending anything upstream."""
+
+
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """What one attempt did; the trail header and exhaustion messages are built from these."""
@@ -36,6 +40,11 @@ class AttemptRecord:
     """The upstream's Retry-After hint, if it gave one."""
     kind: str = "first"
     """See `events.AttemptFinished.kind`; skipped targets keep `first`."""
+
+    @property
+    def made(self) -> bool:
+        """Whether this was a real upstream attempt (not a skipped target)."""
+        return self.outcome not in SKIPPED
 
     def describe(self) -> str:
         text = f"{self.target.label} → {self.outcome}"

@@ -38,3 +38,26 @@ def test_flapping_primary(oai: openai.OpenAI, sim: SimServer) -> None:
     assert first_back - outage[1] <= 2.5  # the breaker's longest open period, plus slack
     late = [model for t, model in answered if t >= first_back]
     assert all(model == "gpt-4o" for model in late)
+
+
+def test_a_probe_closes_the_breaker_at_its_first_token(chaos, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    """A probe with a long answer must not hold every other request off the target."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw = chaos({"breaker": {"failures": 1, "open_for": 0.3}})
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 529, "count": 1})
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        assert client.chat.completions.create(model="gpt", messages=HI).model == "gpt-4o-mini"
+        time.sleep(0.35)  # the open period is over: the next request is the probe
+        sim.set_model("gpt-4o", chunk_delay=0.08, answer_words=12)  # a one-second answer
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                probe = pool.submit(client.chat.completions.create, model="gpt", messages=HI)
+                time.sleep(0.3)  # the probe has its first token, not yet its whole answer
+                sim.set_model("gpt-4o", chunk_delay=0.0)
+                other = client.chat.completions.with_raw_response.create(model="gpt", messages=HI)
+                assert other.headers["x-failsoft-trail"] == "openai/gpt-4o:200"
+                assert not probe.done()
+                assert probe.result().model == "gpt-4o"
+        finally:
+            sim.set_model("gpt-4o", chunk_delay=0.0, answer_words=12)

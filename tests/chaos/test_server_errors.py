@@ -52,19 +52,7 @@ def test_reset_before_headers(oai: openai.OpenAI, sim: SimServer) -> None:
     assert chunks[0].model == "gpt-4o-mini"
 
 
-def test_the_retry_budget_bounds_extra_attempts(
-    chaos: Callable[..., GatewayThread], sim: SimServer
-) -> None:
-    # Per target: no share of successes, and 0.1/s over 10 s = 1 extra attempt. Breakers
-    # are kept out of the way (100 failures) to see the budget alone.
-    gw = chaos(
-        {
-            "retry": {"budget": {"ratio": 0.0, "min_per_second": 0.1, "window": 10}},
-            "breaker": {"failures": 100},
-        }
-    )
-    sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
-    sim.set_fault("gpt-4o-mini", {"kind": "status", "status": 500})
+def _three_requests(gw: GatewayThread) -> list[str]:
     trails = []
     with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
         for _ in range(3):
@@ -72,13 +60,43 @@ def test_the_retry_budget_bounds_extra_attempts(
                 client.chat.completions.create(model="gpt", messages=HI)
             except openai.InternalServerError as exc:
                 trails.append(exc.response.headers["x-failsoft-trail"])
-    # Request 1: a retry on gpt-4o and the fallback to gpt-4o-mini each use up their
-    # target's budget; a retry on gpt-4o-mini would exceed it.
+    return trails
+
+
+# Per target: no share of successes, and 0.1/s over 10 s = 1 extra attempt. Breakers are
+# kept out of the way (100 failures) to see the budget alone.
+TIGHT = {"ratio": 0.0, "min_per_second": 0.1, "window": 10}
+
+
+def test_the_retry_budget_bounds_retries(
+    chaos: Callable[..., GatewayThread], sim: SimServer
+) -> None:
+    gw = chaos({"retry": {"budget": TIGHT}, "breaker": {"failures": 100}})
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
+    sim.set_fault("gpt-4o-mini", {"kind": "status", "status": 500})
+    trails = _three_requests(gw)
+    # Request 1: one retry on each target uses up that target's budget.
+    assert trails[0] == (
+        "openai/gpt-4o:500,openai/gpt-4o:500,openai/gpt-4o-mini:500,openai/gpt-4o-mini:500"
+    )
+    # Later requests make each target's first attempt only; every retry is refused.
+    assert trails[1] == (
+        "openai/gpt-4o:500,openai/gpt-4o:budget,openai/gpt-4o-mini:500,openai/gpt-4o-mini:budget"
+    )
+    assert trails[2] == trails[1]
+    assert sim.attempts("gpt-4o") + sim.attempts("gpt-4o-mini") == 8
+
+
+def test_the_budget_can_charge_fallbacks_too(
+    chaos: Callable[..., GatewayThread], sim: SimServer
+) -> None:
+    gw = chaos({"retry": {"budget": {**TIGHT, "fallbacks": True}}, "breaker": {"failures": 100}})
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
+    sim.set_fault("gpt-4o-mini", {"kind": "status", "status": 500})
+    trails = _three_requests(gw)
+    # The fallback to gpt-4o-mini spends its budget; its retry would exceed it.
     assert trails[0] == (
         "openai/gpt-4o:500,openai/gpt-4o:500,openai/gpt-4o-mini:500,openai/gpt-4o-mini:budget"
     )
-    # Later requests make only their first attempt; every extra one is refused.
     assert trails[1] == "openai/gpt-4o:500,openai/gpt-4o:budget,openai/gpt-4o-mini:budget"
-    assert trails[2] == trails[1]
-    upstream = sim.attempts("gpt-4o") + sim.attempts("gpt-4o-mini")
-    assert upstream == 5  # 3 requests: 3 first attempts and the 2 the budgets allowed
+    assert sim.attempts("gpt-4o") + sim.attempts("gpt-4o-mini") == 5

@@ -119,3 +119,24 @@ def test_failures_of_attempts_admitted_before_opening_change_nothing() -> None:
     breaker.failure()  # a late report from an attempt that started before the opening
     assert breaker.reopens_in() == 1.0
     assert len(changes) == 1
+
+
+def test_late_successes_do_not_reset_the_failure_count() -> None:
+    """With long answers, requests started before an outage keep succeeding after it began;
+    they must not keep the breaker from counting the new failures."""
+    breaker, clock, _ = make(failures=3)
+    started_before = clock.monotonic()
+    clock.advance(1)
+    breaker.failure()
+    breaker.success(started=started_before)  # an old request finishing late
+    breaker.failure()
+    breaker.success(started=started_before)
+    breaker.failure()
+    assert breaker.state is State.OPEN
+    fresh, clock2, _ = make(failures=3)
+    fresh.failure()
+    clock2.advance(1)
+    fresh.success(started=clock2.monotonic())  # started after the failure: it counts
+    fresh.failure()
+    fresh.failure()
+    assert fresh.state is State.CLOSED

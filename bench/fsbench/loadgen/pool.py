@@ -21,12 +21,16 @@ class Pool:
         on_done: Callable[[Conn, Sample, str | None], None],
         sse: Sse | None = None,
         capture_attempts: bool = False,
+        conn_class: type[Conn] = Conn,
     ) -> None:
+        """`conn_class`: a `Conn` subclass that records more of each exchange (same
+        constructor)."""
         self.port = port
         self.size = size
         self._on_done = on_done
         self._sse = sse
         self._capture = capture_attempts
+        self._conn_class = conn_class
         self.conns: list[Conn] = []
         self.connects = 0
         self.reconnects = 0
@@ -40,7 +44,9 @@ class Pool:
     async def _connect(self) -> Conn:
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(
-            lambda: Conn(self._on_done, self._lost, self._sse, self._capture), HOST, self.port
+            lambda: self._conn_class(self._on_done, self._lost, self._sse, self._capture),
+            HOST,
+            self.port,
         )
         await conn.connected()
         self.connects += 1

@@ -16,7 +16,9 @@ from typing import Any
 import anthropic
 import openai
 
-SKIPS = frozenset({"open", "budget", "busy", "skipped", "deadline"})
+from failsoft.types import SKIPPED
+
+SKIPS = SKIPPED
 OK = frozenset({"200", "cancelled"})
 
 PROMPTS = (

@@ -57,6 +57,7 @@ class Breaker:
         "_clock",
         "_config",
         "_consecutive",
+        "_failed_at",
         "_failures",
         "_notify",
         "_open_for",
@@ -80,6 +81,7 @@ class Breaker:
         self._clock = clock
         self._notify = notify
         self._consecutive = 0
+        self._failed_at = -1.0
         self._successes = SlidingCount(clock, config.window)
         self._failures = SlidingCount(clock, config.window)
         self._open_for = config.open_for
@@ -114,8 +116,12 @@ class Breaker:
 
     # ------------------------------------------------------------------ reporting
 
-    def success(self, probe: bool = False) -> None:
-        self._consecutive = 0
+    def success(self, probe: bool = False, started: float | None = None) -> None:
+        """An attempt succeeded. One that `started` before the latest failure says nothing
+        about the target since then (with long answers, many such successes arrive after
+        an outage began), so it does not reset the count of consecutive failures."""
+        if started is None or started >= self._failed_at:
+            self._consecutive = 0
         self._successes.add()
         if probe:
             self._probe = False
@@ -127,6 +133,7 @@ class Breaker:
     ) -> None:
         config = self._config
         self._consecutive += 1
+        self._failed_at = self._clock.monotonic()
         self._failures.add()
         if probe:
             self._probe = False

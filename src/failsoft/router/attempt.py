@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -111,6 +112,8 @@ class Attempt:
         "enforce_first_token",
         "first_token_at",
         "limits",
+        "on_first_token",
+        "probe_settled",
         "provider",
         "request",
         "started",
@@ -141,6 +144,9 @@ class Attempt:
         """Fail over at `first_token`; off for the last target, which waits to `total`."""
         self.started = clock.monotonic()
         self.first_token_at: float | None = None
+        self.on_first_token: Callable[[], None] | None = None
+        """Called once, at the first content event (a breaker probe reports there)."""
+        self.probe_settled = False
 
     @property
     def first_token(self) -> float | None:
@@ -245,6 +251,8 @@ class Attempt:
                         if kind in (CONTENT, TERMINAL):
                             head.append(event.raw)
                             self.first_token_at = self.clock.monotonic()
+                            if self.on_first_token is not None:
+                                self.on_first_token()
                             return Opened(
                                 upstream, decoder, tracker, b"".join(head), fed, kind == TERMINAL
                             )

@@ -219,7 +219,7 @@ class Router:
                 error is None and not broken and not cancelled,
                 status,
                 target,
-                sum(1 for a in attempts if a.outcome not in ("skipped", "deadline")),
+                sum(1 for a in attempts if a.made),
                 self.clock.monotonic() - started,
                 broken,
                 shed,

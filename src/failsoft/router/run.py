@@ -187,8 +187,10 @@ class Run(Generic[T]):
             await self.state.clock.sleep(delay)
 
     def _spend(self, target: Target, tries: int, probe: bool) -> bool:
-        """Extra attempts need room in the target's budget; a first try never does."""
-        extra = tries > 0 or self.made > 0 or (self.request.client_retries > 0 and not probe)
+        """Extra attempts need room in the target's budget: same-target retries, an SDK's
+        retry, and (with `retry.budget.fallbacks`) fallbacks. A first try never does."""
+        fallback = self.made > 0 and self.policies.retry.budget.fallbacks
+        extra = tries > 0 or fallback or (self.request.client_retries > 0 and not probe)
         if not extra or self.state.budget(target).try_spend():
             return True
         self.state.released(target, probe)
@@ -222,6 +224,14 @@ class Run(Generic[T]):
             self.transport,
             enforce_first_token=enforce,
         )
+        if probe:
+            # A probe answers for the target as soon as it produces content: everyone else
+            # is skipping the target meanwhile, and a long answer would hold them off.
+            def settle() -> None:
+                attempt.probe_settled = True
+                state.breakers[target].success(probe=True)
+
+            attempt.on_first_token = settle
         if started is not None:
             started.append(attempt)
         self.made += 1
@@ -232,14 +242,15 @@ class Run(Generic[T]):
             verdict = classify(error, attempt.provider.wire)
             duration = state.clock.monotonic() - attempt.started
             retry_after = getattr(error, "retry_after", None)
-            state.failed(target, probe, verdict, retry_after, duration)
+            probe = probe and not attempt.probe_settled
+            state.failed(target, probe, verdict, retry_after, duration, attempt.started)
             self._failed(attempt, error, verdict, kind)
             if verdict is Verdict.NEXT_TARGET and isinstance(error, UpstreamStatusError):
                 self.refusal = error
             return Outcome(attempt, error=error, verdict=verdict)
         except BaseException:
             state.limits.leave_target(target)
-            state.released(target, probe)
+            state.released(target, probe and not attempt.probe_settled)
             self._record(
                 AttemptRecord(
                     target,
@@ -256,7 +267,9 @@ class Run(Generic[T]):
             result.on_close.append(lambda: state.limits.leave_target(target))
         else:
             state.limits.leave_target(target)
-        state.succeeded(target, probe, attempt.first_token)
+        state.succeeded(
+            target, probe and not attempt.probe_settled, attempt.first_token, attempt.started
+        )
         duration = state.clock.monotonic() - attempt.started
         self._record(AttemptRecord(target, "200", duration=duration, kind=kind), attempt, ok=True)
         return Outcome(attempt, result=result)

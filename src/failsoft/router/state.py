@@ -52,8 +52,10 @@ class RouterState:
     def admit(self, target: Target) -> Admit:
         return self.breakers[target].admit()
 
-    def succeeded(self, target: Target, probe: bool, first_token: float | None) -> None:
-        self.breakers[target].success(probe)
+    def succeeded(
+        self, target: Target, probe: bool, first_token: float | None, started: float
+    ) -> None:
+        self.breakers[target].success(probe, started)
         self.budget(target).record_success()
         if first_token is not None:
             self.latency.observe(target, first_token)
@@ -65,6 +67,7 @@ class RouterState:
         verdict: Verdict,
         retry_after: float | None,
         duration: float,
+        started: float,
     ) -> None:
         breaker = self.breakers[target]
         if verdict.target_failed:
@@ -72,7 +75,7 @@ class RouterState:
             self.latency.penalize(target, duration)
         else:
             # It answered, just not with something usable for this request: it is alive.
-            breaker.success(probe)
+            breaker.success(probe, started)
 
     def released(self, target: Target, probe: bool) -> None:
         self.breakers[target].release(probe)

@@ -178,7 +178,7 @@ class ChatEndpoint:
     # ------------------------------------------------------------------ responses
 
     def _headers(self, target: Target | None, attempts: list[AttemptRecord], rid: str) -> Headers:
-        tried = sum(1 for a in attempts if a.outcome not in ("skipped", "deadline"))
+        tried = sum(1 for a in attempts if a.made)
         headers: Headers = [
             (b"x-failsoft-attempts", str(tried).encode()),
             (b"x-failsoft-trail", ascii_header(trail(attempts))),
