@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from failsoft.config import Config, parse_config
+from failsoft.config.models import deep_merge
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.conftest import PROVIDER_KEY
@@ -39,17 +40,7 @@ def chaos_config(sim_url: str, overrides: dict[str, Any] | None = None) -> Confi
         "retry": {"max_attempts": 2, "max_wait": 1.0, "backoff": {"base": 0.05, "cap": 0.2}},
         "breaker": {"failures": 3, "open_for": 0.5, "max_open_for": 2.0, "window": 5},
     }
-    return parse_config(yaml.safe_dump(_merge(config, overrides or {})), "<chaos>")
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    return parse_config(yaml.safe_dump(deep_merge(config, overrides or {})), "<chaos>")
 
 
 @pytest.fixture

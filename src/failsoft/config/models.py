@@ -42,7 +42,7 @@ def build_policies(
             values[name] = inherited
             continue
         if isinstance(section, dict):
-            section = _merge(dataclasses.asdict(inherited), section)
+            section = deep_merge(dataclasses.asdict(inherited), section)
         built = build(_SECTION_TYPES[name], section, (*path, name), doc)
         if built is None:
             ok = False
@@ -51,11 +51,12 @@ def build_policies(
     return Policies(**values) if ok else None
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`, mappings merged key by key at every depth."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
