@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import openai
+import pytest
 
 from failsoft.sim import SimServer
 from tests.chaos.conftest import HI
@@ -61,3 +62,31 @@ def test_a_probe_closes_the_breaker_at_its_first_token(chaos, sim: SimServer) ->
                 assert probe.result().model == "gpt-4o"
         finally:
             sim.set_model("gpt-4o", chunk_delay=0.0, answer_words=12)
+
+
+def test_a_cancelled_probe_releases_its_slot(chaos, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    """The caller of the half-open probe gives up: the next request must be able to probe."""
+    # The gateway would wait 5 s for the probe: only the cancellation can free its slot.
+    gw = chaos(
+        {
+            "breaker": {"failures": 1, "open_for": 0.2},
+            "deadlines": {"first_byte": 5, "first_token": 5},
+        }
+    )
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 529, "count": 1})
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        assert client.chat.completions.create(model="gpt", messages=HI).model == "gpt-4o-mini"
+    time.sleep(0.25)
+    sim.set_fault("gpt-4o", {"kind": "hang"})
+    with (
+        openai.OpenAI(
+            base_url=gw.url + "/v1", api_key="c", max_retries=0, timeout=0.3
+        ) as impatient,
+        pytest.raises(openai.APITimeoutError),
+    ):
+        impatient.chat.completions.create(model="gpt", messages=HI)  # this one is the probe
+    time.sleep(0.2)  # the gateway notices the caller left and cancels the probe
+    sim.clear_faults()
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        again = client.chat.completions.with_raw_response.create(model="gpt", messages=HI)
+    assert again.headers["x-failsoft-trail"] == "openai/gpt-4o:200"
