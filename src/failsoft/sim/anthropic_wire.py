@@ -12,8 +12,12 @@ from typing import Any
 
 import orjson
 
+from failsoft.sim import anthropic_input
 from failsoft.sim.answers import Answer
-from failsoft.sim.wire import ErrorSpec, Reply, StreamPlan
+from failsoft.sim.http import Request
+from failsoft.sim.prompt import Prompt
+from failsoft.sim.tools import anthropic_call_id
+from failsoft.sim.wire import ErrorSpec, Reply, StreamPlan, body_model, body_stream
 
 _INVALID = "invalid_request_error"
 
@@ -65,56 +69,88 @@ def _event(name: bytes, data: bytes) -> bytes:
     return b"event: " + name + b"\ndata: " + data + b"\n\n"
 
 
+_TEXT_START = _event(
+    b"content_block_start",
+    b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+)
+
+
+def _text_delta(piece: str) -> bytes:
+    return _event(
+        b"content_block_delta",
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+        + orjson.dumps(piece)
+        + b"}}",
+    )
+
+
+def _block_start(index: int, block: dict[str, Any]) -> bytes:
+    data = {"type": "content_block_start", "index": index, "content_block": block}
+    return _event(b"content_block_start", orjson.dumps(data))
+
+
+def _json_delta(index: int, partial: str) -> bytes:
+    delta = {"type": "input_json_delta", "partial_json": partial}
+    data = {"type": "content_block_delta", "index": index, "delta": delta}
+    return _event(b"content_block_delta", orjson.dumps(data))
+
+
+def _block_stop(index: int) -> bytes:
+    return _event(b"content_block_stop", b'{"type":"content_block_stop","index":%d}' % index)
+
+
 class AnthropicWire:
     dialect = "anthropic"
     request_id_header = "request-id"
+    response_prefix = "msg_sim"
+    auth_error = ErrorSpec(401)
 
-    def authorized(self, headers: Mapping[str, str], api_key: str) -> bool:
+    def authorized(self, request: Request, api_key: str) -> bool:
+        headers = request.headers
         return headers.get("x-api-key") == api_key or (
             headers.get("authorization") == f"Bearer {api_key}"
         )
 
-    def check(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | None:
-        if "anthropic-version" not in headers:
-            return ErrorSpec(400, message="anthropic-version: header is required")
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            return ErrorSpec(400, message="model: Field required")
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            return ErrorSpec(400, message="max_tokens: Field required")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-            return ErrorSpec(400, message="max_tokens: Input should be a valid integer")
-        if max_tokens < 1:
-            return ErrorSpec(400, message="max_tokens: Input should be greater than or equal to 1")
-        messages = body.get("messages")
-        if messages is None:
-            return ErrorSpec(400, message="messages: Field required")
-        if not isinstance(messages, list):
-            return ErrorSpec(400, message="messages: Input should be a valid list")
-        return None
+    def target(self, request: Request, body: object) -> tuple[str | None, bool]:
+        return body_model(body), body_stream(body)
+
+    def check(
+        self, body: Mapping[str, Any], request: Request, model: str | None
+    ) -> ErrorSpec | None:
+        return anthropic_input.check(body, request.headers)
+
+    def prompt(self, body: Mapping[str, Any]) -> Prompt:
+        return anthropic_input.prompt(body)
 
     def max_tokens(self, body: Mapping[str, Any]) -> int | None:
         value = body.get("max_tokens")
         return value if isinstance(value, int) else None
 
-    def system(self, body: Mapping[str, Any]) -> object:
-        return body.get("system")
-
     def completion(self, reply: Reply, answer: Answer) -> bytes:
+        content: list[dict[str, Any]] = []
+        if answer.pieces or not answer.calls:
+            content.append({"type": "text", "text": answer.text})
+        for index, call in enumerate(answer.calls):
+            call_id = anthropic_call_id(reply.response_id, index)
+            content.append(
+                {"type": "tool_use", "id": call_id, "name": call.name, "input": call.arguments}
+            )
         return orjson.dumps(
             {
                 "id": reply.response_id,
                 "type": "message",
                 "role": "assistant",
                 "model": reply.model,
-                "content": [{"type": "text", "text": answer.text}],
+                "content": content,
                 "stop_reason": _stop_reason(answer),
                 "stop_sequence": None,
                 "usage": _usage(answer.input_tokens, answer.output_tokens),
             }
         )
 
-    def stream(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> StreamPlan:
+    def stream(
+        self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
+    ) -> StreamPlan:
         message: dict[str, Any] = {
             "id": reply.response_id,
             "type": "message",
@@ -125,25 +161,26 @@ class AnthropicWire:
             "stop_sequence": None,
             "usage": _usage(answer.input_tokens, 1),
         }
-        preamble = (
-            _event(b"message_start", orjson.dumps({"type": "message_start", "message": message})),
-            _event(
-                b"content_block_start",
-                b'{"type":"content_block_start","index":0,'
-                b'"content_block":{"type":"text","text":""}}',
-            ),
-            _event(b"ping", b'{"type": "ping"}'),
+        start = _event(
+            b"message_start", orjson.dumps({"type": "message_start", "message": message})
         )
-        content = tuple(
-            _event(
-                b"content_block_delta",
-                b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
-                + orjson.dumps(piece)
-                + b"}}",
-            )
-            for piece in answer.pieces
-        )
-        close = (_event(b"content_block_stop", b'{"type":"content_block_stop","index":0}'),)
+        ping = _event(b"ping", b'{"type": "ping"}')
+        texts = answer.pieces or not answer.calls
+        preamble = (start, _TEXT_START, ping) if texts else (start, ping)
+        content = [_text_delta(piece) for piece in answer.pieces]
+        close = [_block_stop(0)] if texts else []
+        for index, call in enumerate(answer.calls):
+            block = index + 1 if texts else index
+            content.extend(close)
+            opening = {
+                "type": "tool_use",
+                "id": anthropic_call_id(reply.response_id, index),
+                "name": call.name,
+                "input": {},
+            }
+            content.append(_block_start(block, opening))
+            content.extend(_json_delta(block, part) for part in ("", *call.fragments))
+            close = [_block_stop(block)]
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
@@ -153,7 +190,9 @@ class AnthropicWire:
             _event(b"message_delta", orjson.dumps(delta)),
             _event(b"message_stop", b'{"type":"message_stop"}'),
         )
-        return StreamPlan(preamble=preamble, content=content, close=close, terminal=terminal)
+        return StreamPlan(
+            preamble=preamble, content=tuple(content), close=tuple(close), terminal=terminal
+        )
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes:
         kind, message = _STATUS_ERRORS.get(
@@ -170,13 +209,15 @@ class AnthropicWire:
         }
         return orjson.dumps({"type": "error", "error": error, "request_id": reply.request_id})
 
-    def malformed_event(self, reply: Reply) -> bytes:
+    def malformed_event(self, reply: Reply, request: Request) -> bytes:
         return _event(
             b"content_block_delta",
             b'{"type": "content_block_delta", "index": 0, "delta": {"type": "text_de',
         )
 
-    def stream_error_event(self, error_type: str | None, message: str | None) -> bytes:
+    def stream_error_event(
+        self, request: Request, error_type: str | None, message: str | None
+    ) -> bytes:
         kind = error_type or "overloaded_error"
         error = {"type": kind, "message": message or _default_message(kind)}
         return _event(b"error", orjson.dumps({"type": "error", "error": error}))
@@ -211,6 +252,8 @@ def _default_message(error_type: str) -> str:
 
 
 def _stop_reason(answer: Answer) -> str:
+    if answer.calls:
+        return "tool_use"
     return "max_tokens" if answer.truncated else "end_turn"
 
 

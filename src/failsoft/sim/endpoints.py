@@ -1,4 +1,4 @@
-"""The provider-facing routes: chat completions, messages, models.
+"""The provider-facing routes: chat completions, messages, generateContent, models.
 
 Order of checks follows the real APIs closely enough for gateway tests: auth, then
 body and dialect validation, then the fault decision, then the answer. Every request
@@ -7,14 +7,16 @@ that reaches a completion route is counted as an attempt, whatever its outcome.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
 
+from failsoft.sim import gemini_input
 from failsoft.sim.answers import build_answer
 from failsoft.sim.anthropic_wire import AnthropicWire
 from failsoft.sim.faults import Fault
+from failsoft.sim.gemini_wire import GeminiWire, model_info
 from failsoft.sim.http import Connection, Request
 from failsoft.sim.openai_wire import OpenAIWire
 from failsoft.sim.playback import body_steps, is_immediate, play, play_now, stream_steps
@@ -24,9 +26,9 @@ from failsoft.sim.stats import RECORDED_HEADERS, RequestRecord
 from failsoft.sim.wire import ErrorSpec, Reply, Wire, response_id
 
 _JSON = b"content-type: application/json\r\n"
-_SSE = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"
 _MODELS_CREATED = 1_735_689_600  # 2025-01-01T00:00:00Z
 _NO_FAULT_OUTCOME = "200"
+_KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 Work = Coroutine[Any, Any, None] | None
 
@@ -36,34 +38,31 @@ class Endpoints:
         self._state = state
         self.openai: Wire = OpenAIWire()
         self.anthropic: Wire = AnthropicWire()
+        self.gemini: Wire = GeminiWire()
 
-    def wire_for(self, headers: Mapping[str, str]) -> Wire:
-        """For routes shared by both dialects, the caller's SDK shows in its headers."""
-        return self.anthropic if "anthropic-version" in headers else self.openai
+    def wire_for(self, request: Request) -> Wire:
+        """For routes shared by dialects, the path or the caller's SDK headers tell which."""
+        if request.path.startswith("/v1beta/"):
+            return self.gemini
+        return self.anthropic if "anthropic-version" in request.headers else self.openai
 
     def complete(self, request: Request, conn: Connection, wire: Wire) -> Work:
         state = self._state
-        headers = request.headers
         number = state.next_id()
         try:
             body = orjson.loads(request.body)
         except orjson.JSONDecodeError:
             body = None
-        model = body.get("model") if isinstance(body, dict) else None
-        if not isinstance(model, str) or not model:
-            model = None
-        stream = isinstance(body, dict) and body.get("stream") is True
+        model, stream = wire.target(request, body)
         reply = Reply(
             model=model or "",
             request_id=response_id("req_sim", number),
-            response_id=response_id(
-                "msg_sim" if wire is self.anthropic else "chatcmpl-sim", number
-            ),
+            response_id=response_id(wire.response_prefix, number),
             created=int(state.clock.wall()),
         )
-        error, header_fault = self._problem(wire, headers, body)
+        error, header_fault = self._problem(wire, request, body, model)
         if error is not None:
-            self._record(request, wire, reply, stream, str(error.status), None)
+            self._record(request, wire, reply, stream, str(error.status), None, body)
             return self._send_error(conn, wire, reply, error, b"")
         assert isinstance(body, dict)
         assert model is not None
@@ -72,36 +71,42 @@ class Endpoints:
         kind = fault.kind if fault is not None else None
         if fault is not None and kind == "status":
             status = fault.http_status
-            self._record(request, wire, reply, stream, str(status), kind)
+            self._record(request, wire, reply, stream, str(status), kind, body)
             spec = ErrorSpec(
-                status, message=fault.message, type=fault.type, code=fault.code, preset=fault.body
+                status,
+                message=fault.message,
+                type=fault.type,
+                code=fault.code,
+                preset=fault.body,
+                retry_after=fault.retry_after,
             )
             return self._send_error(conn, wire, reply, spec, _retry_headers(fault))
         outcome = _NO_FAULT_OUTCOME if kind in (None, "slow_headers", "slow_first_token") else kind
-        self._record(request, wire, reply, stream, outcome, kind)
+        self._record(request, wire, reply, stream, outcome, kind, body)
         if kind == "reset":
             conn.reset()
             return None
         if kind == "hang":
             conn.abandon()
             return None
-        messages = body.get("messages") or []
-        answer = build_answer(model, messages, wire.system(body), settings, wire.max_tokens(body))
+        answer = build_answer(model, wire.prompt(body), settings, wire.max_tokens(body))
         delay = (fault.delay or 0.0) if fault is not None else 0.0
         before = delay if kind == "slow_headers" else 0.0
         first = settings.ttft + (delay if kind == "slow_first_token" else 0.0)
         ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
         if stream:
+            plan = wire.stream(reply, answer, body, request)
+            media = b"content-type: %s\r\ncache-control: no-cache\r\n" % plan.content_type
             steps = stream_steps(
-                conn.head(200, _SSE + ident, None),
-                wire.stream(reply, answer, body),
+                conn.head(200, media + ident, None),
+                plan,
                 fault,
                 before_head=before,
                 first_wait=first,
                 chunk_delay=settings.chunk_delay,
-                malformed=wire.malformed_event(reply),
+                malformed=wire.malformed_event(reply, request),
                 error_event=wire.stream_error_event(
-                    fault.error_type if fault else None, fault.message if fault else None
+                    request, fault.error_type if fault else None, fault.message if fault else None
                 ),
             )
         else:
@@ -117,33 +122,44 @@ class Endpoints:
             return None
         return play(conn, steps, state.clock)
 
-    def models(self, request: Request, conn: Connection) -> Work:
-        wire = self.wire_for(request.headers)
+    def models(self, request: Request, conn: Connection, wire: Wire | None = None) -> Work:
+        wire = wire or self.wire_for(request)
         reply = self._bare_reply()
         api_key = self._state.api_key
-        if api_key is not None and not wire.authorized(request.headers, api_key):
-            return self._send_error(conn, wire, reply, ErrorSpec(401), b"")
+        if api_key is not None and not wire.authorized(request, api_key):
+            return self._send_error(conn, wire, reply, wire.auth_error, b"")
         body = wire.models(self._state.model_names(), _MODELS_CREATED)
         ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
         conn.send(200, _JSON + ident, body)
+        return None
+
+    def gemini_model(self, request: Request, conn: Connection, model: str) -> Work:
+        """`GET /v1beta/models/{model}`: any name is served, as every model is simulated."""
+        wire = self.gemini
+        reply = self._bare_reply()
+        api_key = self._state.api_key
+        if api_key is not None and not wire.authorized(request, api_key):
+            return self._send_error(conn, wire, reply, wire.auth_error, b"")
+        ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
+        conn.send(200, _JSON + ident, orjson.dumps(model_info(model)))
         return None
 
     def not_found(self, request: Request, conn: Connection, status: int = 404) -> Work:
         where = f"{request.method} {request.path}"
         message = f"Invalid URL ({where})" if status == 404 else f"Method not allowed ({where})"
         spec = ErrorSpec(status, message=message, code="")  # "": no model-specific error code
-        return self._send_error(conn, self.wire_for(request.headers), self._bare_reply(), spec, b"")
+        return self._send_error(conn, self.wire_for(request), self._bare_reply(), spec, b"")
 
     def _bare_reply(self) -> Reply:
         number = self._state.next_id()
         return Reply(model="", request_id=response_id("req_sim", number), response_id="", created=0)
 
     def _problem(
-        self, wire: Wire, headers: Mapping[str, str], body: object
+        self, wire: Wire, request: Request, body: object, model: str | None
     ) -> tuple[ErrorSpec | None, Fault | None]:
         api_key = self._state.api_key
-        if api_key is not None and not wire.authorized(headers, api_key):
-            return ErrorSpec(401), None
+        if api_key is not None and not wire.authorized(request, api_key):
+            return wire.auth_error, None
         if not isinstance(body, dict):
             message = (
                 "The request body is not valid JSON."
@@ -151,10 +167,10 @@ class Endpoints:
                 else "The request body must be a JSON object."
             )
             return ErrorSpec(400, message=message), None
-        error = wire.check(body, headers)
+        error = wire.check(body, request, model)
         if error is not None:
             return error, None
-        raw = headers.get("x-sim-fault")
+        raw = request.headers.get("x-sim-fault")
         if raw is None:
             return None, None
         try:
@@ -179,11 +195,12 @@ class Endpoints:
         stream: bool,
         outcome: str,
         fault: str | None,
+        body: Any,
     ) -> None:
         headers = request.headers
-        auth = "authorization" if "authorization" in headers else None
-        if auth is None and "x-api-key" in headers:
-            auth = "x-api-key"
+        auth = next((name for name in _KEY_HEADERS if name in headers), None)
+        if auth is None and wire is self.gemini and "key" in gemini_input.query(request.query):
+            auth = "key"  # the ?key= query parameter; the key itself is never stored
         self._state.stats.record(
             RequestRecord(
                 time=self._state.clock.wall(),
@@ -196,6 +213,7 @@ class Endpoints:
                 request_id=reply.request_id,
                 auth=auth,
                 headers={name: headers[name] for name in RECORDED_HEADERS if name in headers},
+                body=body,
             )
         )
 

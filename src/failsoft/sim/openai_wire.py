@@ -11,8 +11,12 @@ from typing import Any
 
 import orjson
 
+from failsoft.sim import openai_input
 from failsoft.sim.answers import Answer
-from failsoft.sim.wire import ErrorSpec, Reply, StreamPlan
+from failsoft.sim.http import Request
+from failsoft.sim.prompt import Prompt
+from failsoft.sim.tools import openai_call_id
+from failsoft.sim.wire import ErrorSpec, Reply, StreamPlan, body_model, body_stream
 
 _FINGERPRINT = "fp_f5a1e0c3d2"
 _INVALID = "invalid_request_error"
@@ -84,43 +88,22 @@ _PRESETS: dict[str, tuple[str, str, str | None, str]] = {
 class OpenAIWire:
     dialect = "openai"
     request_id_header = "x-request-id"
+    response_prefix = "chatcmpl-sim"
+    auth_error = ErrorSpec(401)
 
-    def authorized(self, headers: Mapping[str, str], api_key: str) -> bool:
-        return headers.get("authorization") == f"Bearer {api_key}"
+    def authorized(self, request: Request, api_key: str) -> bool:
+        return request.headers.get("authorization") == f"Bearer {api_key}"
 
-    def check(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | None:
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            return ErrorSpec(400, message="you must provide a model parameter")
-        messages = body.get("messages")
-        if messages is None:
-            return ErrorSpec(
-                400,
-                message="Missing required parameter: 'messages'.",
-                code="missing_required_parameter",
-                param="messages",
-            )
-        if not isinstance(messages, list):
-            return ErrorSpec(
-                400,
-                message="Invalid type for 'messages': expected an array.",
-                code="invalid_type",
-                param="messages",
-            )
-        for name in ("max_completion_tokens", "max_tokens"):
-            value = body.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                return ErrorSpec(
-                    400, message=f"Invalid type for '{name}'.", code="invalid_type", param=name
-                )
-            if isinstance(value, int) and value < 1:
-                return ErrorSpec(
-                    400,
-                    message=f"Invalid '{name}': integer below minimum value. Expected a value "
-                    f">= 1, but got {value} instead.",
-                    code="integer_below_min_value",
-                    param=name,
-                )
-        return None
+    def target(self, request: Request, body: object) -> tuple[str | None, bool]:
+        return body_model(body), body_stream(body)
+
+    def check(
+        self, body: Mapping[str, Any], request: Request, model: str | None
+    ) -> ErrorSpec | None:
+        return openai_input.check(body)
+
+    def prompt(self, body: Mapping[str, Any]) -> Prompt:
+        return openai_input.prompt(body)
 
     def max_tokens(self, body: Mapping[str, Any]) -> int | None:
         value = body.get("max_completion_tokens")
@@ -128,10 +111,21 @@ class OpenAIWire:
             value = body.get("max_tokens")
         return value if isinstance(value, int) else None
 
-    def system(self, body: Mapping[str, Any]) -> object:
-        return None
-
     def completion(self, reply: Reply, answer: Answer) -> bytes:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": answer.text if answer.pieces or not answer.calls else None,
+            "refusal": None,
+        }
+        if answer.calls:
+            message["tool_calls"] = [
+                {
+                    "id": openai_call_id(reply.response_id, index),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.json},
+                }
+                for index, call in enumerate(answer.calls)
+            ]
         return orjson.dumps(
             {
                 "id": reply.response_id,
@@ -143,7 +137,7 @@ class OpenAIWire:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                        "message": message,
                         "logprobs": None,
                         "finish_reason": _finish_reason(answer),
                     }
@@ -152,7 +146,9 @@ class OpenAIWire:
             }
         )
 
-    def stream(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> StreamPlan:
+    def stream(
+        self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
+    ) -> StreamPlan:
         options = body.get("stream_options")
         with_usage = isinstance(options, dict) and options.get("include_usage") is True
         head = (
@@ -171,13 +167,35 @@ class OpenAIWire:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return head + orjson.dumps([choice]) + tail
 
-        role = chunk({"role": "assistant", "content": "", "refusal": None})
-        content = tuple(chunk({"content": piece}) for piece in answer.pieces)
+        # A tool-only answer opens with the first call (role included), as the API does.
+        with_role = bool(answer.pieces) or not answer.calls
+        preamble = (chunk({"role": "assistant", "content": "", "refusal": None}),)
+        content = [chunk({"content": piece}) for piece in answer.pieces]
+        for index, call in enumerate(answer.calls):
+            opening: dict[str, Any] = {
+                "index": index,
+                "id": openai_call_id(reply.response_id, index),
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            if index == 0 and not with_role:
+                first = {"role": "assistant", "content": None, "tool_calls": [opening]}
+                content.append(chunk({**first, "refusal": None}))
+            else:
+                content.append(chunk({"tool_calls": [opening]}))
+            for fragment in call.fragments:
+                piece = {"index": index, "function": {"arguments": fragment}}
+                content.append(chunk({"tool_calls": [piece]}))
         terminal = [chunk({}, _finish_reason(answer))]
         if with_usage:
             terminal.append(head + b'[],"usage":' + orjson.dumps(_usage(answer)) + b"}\n\n")
         terminal.append(b"data: [DONE]\n\n")
-        return StreamPlan(preamble=(role,), content=content, close=(), terminal=tuple(terminal))
+        return StreamPlan(
+            preamble=preamble if with_role else (),
+            content=tuple(content),
+            close=(),
+            terminal=tuple(terminal),
+        )
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes:
         kind, code, message = _STATUS_ERRORS.get(
@@ -195,13 +213,15 @@ class OpenAIWire:
         }
         return orjson.dumps({"error": error})
 
-    def malformed_event(self, reply: Reply) -> bytes:
+    def malformed_event(self, reply: Reply, request: Request) -> bytes:
         return (
             b'data: {"id":"%s","object":"chat.completion.chunk","choices":[{"index":0,'
             b'"delta":{"conte\n\n' % reply.response_id.encode()
         )
 
-    def stream_error_event(self, error_type: str | None, message: str | None) -> bytes:
+    def stream_error_event(
+        self, request: Request, error_type: str | None, message: str | None
+    ) -> bytes:
         error = {
             "message": message or "The server had an error while processing your request.",
             "type": "server_error",
@@ -219,6 +239,8 @@ class OpenAIWire:
 
 
 def _finish_reason(answer: Answer) -> str:
+    if answer.calls:
+        return "tool_calls"
     return "length" if answer.truncated else "stop"
 
 

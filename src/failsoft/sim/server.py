@@ -20,6 +20,8 @@ from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.sim.control import Control
 from failsoft.sim.endpoints import Endpoints, Work
 from failsoft.sim.faults import Fault
+from failsoft.sim.gemini_input import METHODS as GEMINI_METHODS
+from failsoft.sim.gemini_input import route as gemini_route
 from failsoft.sim.http import Connection, Request
 from failsoft.sim.scenarios import Scenario
 from failsoft.sim.state import SimState
@@ -39,7 +41,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class SimServer:
-    """A fault-injecting OpenAI + Anthropic provider on one port.
+    """A fault-injecting OpenAI + Anthropic + Gemini provider on one port.
 
     `defaults` sets model settings for every model (`ttft`, `chunk_delay`,
     `answer_words`, `answer`); `seed` makes `rate` faults reproducible (a scenario's
@@ -180,7 +182,29 @@ class SimServer:
             if request.method != "GET":
                 return endpoints.not_found(request, conn, 405)
             return endpoints.models(request, conn)
+        if path.startswith("/v1beta/"):
+            return self._gemini(request, conn)
         return endpoints.not_found(request, conn)
+
+    def _gemini(self, request: Request, conn: Connection) -> Work:
+        endpoints = self._endpoints
+        if request.path == "/v1beta/models":
+            if request.method != "GET":
+                return endpoints.not_found(request, conn, 405)
+            return endpoints.models(request, conn, endpoints.gemini)
+        found = gemini_route(request.path)
+        if found is None:
+            return endpoints.not_found(request, conn)
+        model, method = found
+        if method is None:
+            if request.method != "GET":
+                return endpoints.not_found(request, conn, 405)
+            return endpoints.gemini_model(request, conn, model)
+        if method not in GEMINI_METHODS:
+            return endpoints.not_found(request, conn)
+        if request.method != "POST":
+            return endpoints.not_found(request, conn, 405)
+        return endpoints.complete(request, conn, endpoints.gemini)
 
     # Python API (thread-safe) ------------------------------------------------------
 
@@ -192,7 +216,8 @@ class SimServer:
         self._state.clear_faults(model)
 
     def set_model(self, model: str, **settings: Any) -> None:
-        """Override `ttft`, `chunk_delay`, `answer_words` or `answer` for one model."""
+        """Override settings (`ttft`, `chunk_delay`, `answer_words`, `answer`, `tool_calls`,
+        `tool_preface`, `resume_overlap`) for one model."""
         self._state.set_model(model, settings)
 
     def load_scenario(self, scenario: Scenario) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 
 from failsoft.sim import spec
 
-SETTING_NAMES = ("answer", "answer_words", "chunk_delay", "resume_overlap", "ttft")
+SETTING_NAMES = (
+    "answer",
+    "answer_words",
+    "chunk_delay",
+    "resume_overlap",
+    "tool_calls",
+    "tool_preface",
+    "ttft",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,11 @@ class ModelSettings:
     resume_overlap: int = 0
     """When asked to continue an answer, first repeat this many of its last words (real
     models often do), so that a gateway's overlap removal can be tested."""
+    tool_calls: int = 1
+    """Calls in a tool-call answer; 2+ are parallel calls (to the first N tools, cycling)."""
+    tool_preface: str | None = None
+    """Text said before the tool calls (OpenAI `content`, an Anthropic text block, a Gemini
+    text part): mixed text + calls is where translations tend to slip."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ModelSettings:
         return dataclasses.replace(self, **overrides) if overrides else self
@@ -58,6 +71,8 @@ def parse_overrides(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.integer(item, path, minimum=1, maximum=100_000)
         elif key == "resume_overlap":
             result[key] = spec.integer(item, path, minimum=0, maximum=1000)
+        elif key == "tool_calls":
+            result[key] = spec.integer(item, path, minimum=1, maximum=64)
         elif item is None:
             result[key] = None
         else:

@@ -40,8 +40,12 @@ class RequestRecord:
     """Kind of the applied fault, also for faults that still end in a 200 (slow_*)."""
     request_id: str
     auth: str | None
-    """Which header carried a key ("authorization" or "x-api-key"); the key is never stored."""
+    """Where the key came from ("authorization", "x-api-key", "x-goog-api-key", or "key" for
+    Gemini's query parameter); the key itself is never stored."""
     headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    """The request body as parsed JSON (None if it was not JSON), so a test can check what a
+    gateway sent upstream. Bodies carry no credentials."""
 
     @property
     def retry_count(self) -> int | None:

@@ -1,7 +1,7 @@
 """What the request handler needs from a dialect, so fault playback is written once.
 
-Each dialect module (`openai_wire`, `anthropic_wire`) builds its own bytes from scratch;
-this module only names the seams between them and the handler.
+Each dialect (`openai_*`, `anthropic_*`, `gemini_*`) reads requests and builds its own
+bytes from scratch; this module only names the seams between them and the handler.
 """
 
 from __future__ import annotations
@@ -11,20 +11,26 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from failsoft.sim.answers import Answer
+from failsoft.sim.http import Request
+from failsoft.sim.prompt import Prompt
+
+SSE_TYPE = b"text/event-stream; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
 class StreamPlan:
-    """A healthy stream as SSE events, split where faults cut into it."""
+    """A healthy stream as events, split where faults cut into it."""
 
     preamble: tuple[bytes, ...]
     """Events before any content (OpenAI role chunk; Anthropic message_start … ping)."""
     content: tuple[bytes, ...]
-    """One event per answer piece; faults count `after` in these."""
+    """One event per answer piece or tool-call delta; faults count `after` in these."""
     close: tuple[bytes, ...]
     """Events that close the content but do not end the answer (Anthropic content_block_stop)."""
     terminal: tuple[bytes, ...]
     """Events that tell a client the answer is complete; `no_terminal` drops them."""
+    content_type: bytes = SSE_TYPE
+    """Gemini streams without `alt=sse` are one JSON array, not SSE."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,8 @@ class ErrorSpec:
     code: str | None = None
     param: str | None = None
     preset: str | None = None
+    retry_after: float | None = None
+    """Gemini repeats this in the body (a RetryInfo detail); the others use headers only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +60,41 @@ class Reply:
 class Wire(Protocol):
     dialect: str
     request_id_header: str
+    response_prefix: str
+    auth_error: ErrorSpec
+    """What a missing or wrong key gets (401, except Gemini's 400 API_KEY_INVALID)."""
 
-    def authorized(self, headers: Mapping[str, str], api_key: str) -> bool: ...
+    def authorized(self, request: Request, api_key: str) -> bool: ...
 
-    def check(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | None:
+    def target(self, request: Request, body: object) -> tuple[str | None, bool]:
+        """The model asked for (None: not given) and whether the answer is a stream."""
+        ...
+
+    def check(
+        self, body: Mapping[str, Any], request: Request, model: str | None
+    ) -> ErrorSpec | None:
         """The validation error the real API would give, or None."""
+        ...
+
+    def prompt(self, body: Mapping[str, Any]) -> Prompt:
+        """The request in neutral form; only called on bodies `check` accepted."""
         ...
 
     def max_tokens(self, body: Mapping[str, Any]) -> int | None: ...
 
-    def system(self, body: Mapping[str, Any]) -> object: ...
-
     def completion(self, reply: Reply, answer: Answer) -> bytes: ...
 
-    def stream(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> StreamPlan: ...
+    def stream(
+        self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
+    ) -> StreamPlan: ...
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes: ...
 
-    def malformed_event(self, reply: Reply) -> bytes: ...
+    def malformed_event(self, reply: Reply, request: Request) -> bytes: ...
 
-    def stream_error_event(self, error_type: str | None, message: str | None) -> bytes: ...
+    def stream_error_event(
+        self, request: Request, error_type: str | None, message: str | None
+    ) -> bytes: ...
 
     def models(self, names: Sequence[str], created: int) -> bytes: ...
 
@@ -79,3 +102,13 @@ class Wire(Protocol):
 def response_id(prefix: str, number: int) -> str:
     """Counter-based ids look like real ones and stay unique within a process."""
     return f"{prefix}{number:024x}"
+
+
+def body_model(body: object) -> str | None:
+    """OpenAI and Anthropic name the model in the body."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def body_stream(body: object) -> bool:
+    return isinstance(body, dict) and body.get("stream") is True
