@@ -12,6 +12,7 @@ from failsoft.errors import (
     Overloaded,
     RequestError,
     StreamInterrupted,
+    Untranslatable,
     UpstreamClientFault,
     UpstreamError,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "RequestError",
     "RequestFinished",
     "StreamInterrupted",
+    "Untranslatable",
     "UpstreamClientFault",
     "UpstreamError",
     "__version__",

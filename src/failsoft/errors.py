@@ -10,7 +10,7 @@ parsing strings, and the server renders each in the caller's dialect::
     │   ├── UnknownModel                404: neither a virtual model nor provider/model
     │   ├── PayloadTooLarge             413: body above server.max_body_bytes
     │   ├── UnsupportedMediaType        415: not JSON
-    │   └── NoCompatibleTarget          400: no target speaks the caller's dialect
+    │   └── Untranslatable              400: no target's dialect can carry the request
     ├── UpstreamError               one attempt against one target failed
     │   ├── UpstreamStatusError         the upstream answered with an HTTP error status
     │   ├── UpstreamStreamError         the upstream sent an in-band error event
@@ -103,8 +103,12 @@ class UnsupportedMediaType(RequestError):
     code = "unsupported_media_type"
 
 
-class NoCompatibleTarget(RequestError):
-    code = "no_compatible_target"
+class Untranslatable(RequestError):
+    """The request uses something another dialect cannot express without changing its
+    meaning (e.g. `n: 2` for Anthropic). Per target it is a skip; when no target is left,
+    the caller gets this 400."""
+
+    code = "untranslatable_request"
 
 
 # --------------------------------------------------------------------------- one attempt
@@ -138,6 +142,7 @@ class UpstreamStatusError(UpstreamError):
         error_message: str | None = None,
         retry_after: float | None = None,
         headers: dict[str, str] | None = None,
+        dialect: str = "",
     ) -> None:
         detail = error_type or "error"
         if error_message:
@@ -151,6 +156,8 @@ class UpstreamStatusError(UpstreamError):
         self.error_message = error_message
         self.retry_after = retry_after
         self.headers = headers or {}
+        self.dialect = dialect
+        """The dialect of the body (the target's), which may differ from the caller's."""
         self.outcome = str(status)
 
     @property

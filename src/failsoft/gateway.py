@@ -65,17 +65,20 @@ class Reply(_Provenance):
     raw: bytes
     target: Target
     attempts: tuple[AttemptRecord, ...]
+    warnings: tuple[str, ...] = ()
+    """What translating the request to the answering target's dialect could not carry."""
 
 
 class ReplyStream(_Provenance):
     """A committed stream: iterate for parsed events; raises `StreamInterrupted` if it broke."""
 
-    __slots__ = ("_stream", "attempts", "target")
+    __slots__ = ("_stream", "attempts", "target", "warnings")
 
     def __init__(self, stream: CommittedStream) -> None:
         self._stream = stream
         self.target = stream.target
         self.attempts = tuple(stream.attempts)
+        self.warnings = stream.warnings
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()
@@ -202,7 +205,13 @@ class Gateway:
     async def _complete(self, dialect: Dialect, body: Body, **extra: Any) -> Reply:
         request = self._request(dialect, body, stream=False, **extra)
         answer = await self.runtime.router.complete(request)
-        return Reply(orjson.loads(answer.body), answer.body, answer.target, tuple(answer.attempts))
+        return Reply(
+            orjson.loads(answer.body),
+            answer.body,
+            answer.target,
+            tuple(answer.attempts),
+            answer.warnings,
+        )
 
     def _request(
         self,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Dialect = Literal["openai", "anthropic"]
-DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
+Dialect = Literal["openai", "anthropic", "gemini"]
+DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini")
+CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
+"""The dialects failsoft serves to callers; Gemini is spoken only upstream."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +76,7 @@ class ChatRequest:
     client_retries: int = 0
     """The SDK's `x-stainless-retry-count`: a retry of an earlier failed call counts
     against the retry budget of the first target, like failsoft's own retries."""
+    ir: Any = None
+    """The request in failsoft's internal form, parsed on first need (translate.ir.Request)."""
+    translations: dict[Any, Any] = field(default_factory=dict)
+    """Per target options: the request written for that target, or why it cannot be."""

@@ -129,7 +129,7 @@ retyr: {}
     found = problems(text)
     assert found == [
         "line 2: providers.anthropic.timeout: unknown key",
-        "line 2: providers.anthropic.dialect: expected one of 'openai', 'anthropic', "
+        "line 2: providers.anthropic.dialect: expected one of 'openai', 'anthropic', 'gemini', "
         "got the string 'antropic' (did you mean 'anthropic'?)",
         "line 2: providers.anthropic.base_url: must be an http:// or https:// URL, "
         "got 'api.anthropic.com'",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config
-from failsoft.types import DIALECTS
+from failsoft.types import CALLER_DIALECTS
 
 
 def render_plan(config: Config) -> str:
@@ -32,11 +32,12 @@ def render_plan(config: Config) -> str:
             weight = f", weight {model.weights[i - 1]:g}" if weighted and model.weights else ""
             lines.append(f"    {i}. {target.label}  ({dialect}{weight})")
         serving = []
-        for dialect in DIALECTS:
-            n = len(model.targets_for(config.providers, dialect))
+        for dialect in CALLER_DIALECTS:
+            native = len(model.targets_for(config.providers, dialect))
             surface = "/v1/chat/completions" if dialect == "openai" else "/v1/messages"
-            serving.append(f"{surface}: {n} of {len(model.targets)}")
-        lines.append(f"    reachable from {'; '.join(serving)}")
+            translated = len(model.targets) - native
+            serving.append(f"{surface}: {native} native, {translated} translated")
+        lines.append(f"    callers: {'; '.join(serving)}")
         own = model.policies
         if own.deadlines != config.deadlines:
             lines.append(f"    deadlines: {_deadlines(own.deadlines)}")

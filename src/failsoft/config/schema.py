@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import urlsplit
 
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.validate import Secret, check, positive
@@ -28,7 +29,7 @@ def _port(value: int) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    dialect: Literal["openai", "anthropic"]
+    dialect: Literal["openai", "anthropic", "gemini"]
     base_url: str = check(_url)
     api_key: Secret | None = None
     status_page: str | None = None
@@ -38,11 +39,23 @@ class ProviderConfig:
     so `first_token`/`idle` catch a silent upstream there too. Turn off for servers that
     cannot stream; their non-streaming calls are then bounded by `deadlines.total` only."""
     anthropic_version: str = "2023-06-01"
-    """Sent upstream when the caller gave none (Anthropic dialect only)."""
+    """Sent upstream when the caller gave none (Anthropic dialect only). Requests translated
+    from another dialect follow its rules: from 2026-10-21 on, sampling parameters are
+    dropped (with a warning) because that API version refuses them."""
+    default_max_tokens: int = check(positive, 4096)
+    """`max_tokens` for requests translated to an Anthropic target that gave none (the
+    Messages API requires it)."""
+    max_tokens_field: Literal["auto", "max_tokens", "max_completion_tokens"] = "auto"
+    """How translated requests name the output limit for an OpenAI-dialect target; `auto`
+    is `max_completion_tokens` for api.openai.com and Azure OpenAI (whose reasoning
+    models refuse `max_tokens`), `max_tokens` for other OpenAI-compatible servers."""
 
     @property
     def normalized_url(self) -> str:
-        return self.base_url.rstrip("/")
+        url = self.base_url.rstrip("/")
+        if self.dialect == "gemini" and urlsplit(url).path in ("", "/"):
+            url += "/v1beta"  # like base_url: https://generativelanguage.googleapis.com
+        return url
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from failsoft.dialects import anthropic, openai
+from failsoft.dialects import anthropic, gemini, openai
 from failsoft.dialects.base import Wire
 
 # Modules satisfy the `Wire` protocol; mypy checks each against it here.
-WIRES: dict[str, Wire] = {"openai": openai, "anthropic": anthropic}
+WIRES: dict[str, Wire] = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 
 __all__ = ["WIRES", "Wire"]

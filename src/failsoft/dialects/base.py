@@ -44,6 +44,8 @@ class ErrorInfo:
     type: str | None = None
     code: str | None = None
     message: str | None = None
+    retry_after: float | None = None
+    """A retry hint in the body (Gemini's `google.rpc.RetryInfo`); headers take precedence."""
 
 
 class StreamTracker(Protocol):

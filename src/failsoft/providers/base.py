@@ -6,12 +6,13 @@ specific to one vendor's deployment (endpoint path, auth header, version headers
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from failsoft.config import ProviderConfig
 from failsoft.dialects import WIRES
 from failsoft.dialects.base import Wire, parse_retry_after
 from failsoft.errors import UpstreamStatusError
+from failsoft.translate import TargetOptions
 from failsoft.transport.http import USER_AGENT
 from failsoft.types import Dialect
 
@@ -27,6 +28,13 @@ class Provider:
         self.dialect: Dialect = config.dialect
         self.wire: Wire = WIRES[config.dialect]
         self.url = config.normalized_url + self.path
+        self.options = TargetOptions(
+            config.dialect,
+            anthropic_version=config.anthropic_version,
+            default_max_tokens=config.default_max_tokens,
+            max_tokens_field=self._max_tokens_field(),
+        )
+        """How requests translated from another dialect are written for this provider."""
         headers = {
             "content-type": "application/json",
             "accept-encoding": "identity",
@@ -41,6 +49,13 @@ class Provider:
 
     def auth_headers(self) -> dict[str, str]:
         return {}
+
+    def url_for(self, model: str, stream: bool) -> str:
+        """Where a request for `model` goes (Gemini puts the model and the mode in the URL)."""
+        return self.url
+
+    def _max_tokens_field(self) -> Literal["max_tokens", "max_completion_tokens"]:
+        return "max_completion_tokens"
 
     def headers(self, forwarded: Mapping[str, str]) -> dict[str, str]:
         """Headers for one request; `forwarded` holds caller headers this dialect relays."""
@@ -67,14 +82,16 @@ class Provider:
     ) -> UpstreamStatusError:
         body = self.scrub(body)
         info = self.wire.parse_error(body)
+        retry_after = parse_retry_after(headers)
         return UpstreamStatusError(
             status,
             body,
             error_type=info.type,
             error_code=info.code,
             error_message=info.message,
-            retry_after=parse_retry_after(headers),
+            retry_after=retry_after if retry_after is not None else info.retry_after,
             headers={k.lower(): v for k, v in headers.items() if k.lower() in _KEPT_HEADERS},
+            dialect=self.dialect,
         )
 
     def __repr__(self) -> str:

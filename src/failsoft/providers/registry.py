@@ -5,11 +5,13 @@ from __future__ import annotations
 from failsoft.config import ProviderConfig
 from failsoft.providers.anthropic import AnthropicProvider
 from failsoft.providers.base import Provider
+from failsoft.providers.gemini import GeminiProvider
 from failsoft.providers.openai import OpenAIProvider
 
 ADAPTERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
 }
 
 

@@ -33,6 +33,8 @@ from failsoft.errors import (
 )
 from failsoft.policy.deadline import Deadline
 from failsoft.providers import Provider
+from failsoft.translate import Translation, caller_include_usage
+from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Transport, Upstream
 from failsoft.types import ChatRequest, Target
 
@@ -44,7 +46,7 @@ _TAIL = 128
 class Opened:
     """A stream that produced its first content event; what the committed relay resumes."""
 
-    __slots__ = ("decoder", "fed", "head", "terminal", "tracker", "upstream")
+    __slots__ = ("converter", "decoder", "fed", "head", "terminal", "tracker", "upstream")
 
     def __init__(
         self,
@@ -54,13 +56,18 @@ class Opened:
         head: bytes,
         fed: int,
         terminal: bool,
+        converter: StreamConverter | None = None,
     ) -> None:
         self.upstream = upstream
         self.decoder = decoder
         """Holds what arrived after the first content event, not yet looked at."""
         self.tracker = tracker
         self.head = head
-        """Raw bytes of every event up to and including the first content event."""
+        """Every event up to and including the first content event, as the caller gets
+        them: the upstream's raw bytes, or their translation (`converter`)."""
+        self.converter = converter
+        """Translates the upstream's events into the caller's dialect; None when the
+        upstream speaks the caller's dialect and its bytes are relayed as they are."""
         self.fed = fed
         """How many events the tracker has seen so far."""
         self.terminal = terminal
@@ -118,6 +125,7 @@ class Attempt:
         "request",
         "started",
         "target",
+        "translation",
         "transport",
     )
 
@@ -132,6 +140,7 @@ class Attempt:
         transport: Transport,
         *,
         enforce_first_token: bool = True,
+        translation: Translation | None = None,
     ) -> None:
         self.target = target
         self.provider = provider
@@ -147,6 +156,13 @@ class Attempt:
         self.on_first_token: Callable[[], None] | None = None
         """Called once, at the first content event (a breaker probe reports there)."""
         self.probe_settled = False
+        self.translation = translation
+        """The request written for a target of another dialect; None for the same dialect."""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the translation for this target could not carry (empty when none)."""
+        return self.translation.warnings if self.translation is not None else ()
 
     @property
     def first_token(self) -> float | None:
@@ -154,10 +170,18 @@ class Attempt:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _send(self, body: bytes) -> Upstream:
+    def _body(self, stream: bool) -> bytes:
+        """The request as this target gets it: the caller's bytes with the model renamed,
+        or the translation."""
+        if self.translation is not None:
+            return self.translation.body(self.target.model, stream)
+        request = self.request
+        return self.provider.wire.stream_body(request.payload, request.body, self.target.model)
+
+    async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
         return await self.transport.post(
-            self.provider.url,
+            self.provider.url_for(self.target.model, stream),
             self.provider.headers(self.request.forwarded),
             body,
             connect_timeout=max(connect, 0.001),
@@ -212,10 +236,18 @@ class Attempt:
     # ------------------------------------------------------------------ streaming
 
     async def open_stream(self, body: bytes | None = None) -> Opened:
-        """Send and read until the first content event; raise on anything else."""
+        """Send and read until the first content event; raise on anything else.
+
+        Without `body` this opens the caller's stream, translated if the target speaks
+        another dialect; with it, a stream failsoft assembles itself (never translated
+        event by event: the whole answer is translated once).
+        """
         wire = self.provider.wire
+        converter: StreamConverter | None = None
         if body is None:
-            body = wire.stream_body(self.request.payload, self.request.body, self.target.model)
+            body = self._body(stream=True)
+            if self.translation is not None:
+                converter = self.translation.converter(caller_include_usage(self.request))
         limits = self.limits
         first_token = limits.first_token if self.enforce_first_token else math.inf
         phase = "first_byte"
@@ -245,16 +277,25 @@ class Attempt:
                     for event in decoder.events():
                         kind = tracker.feed(event)
                         fed += 1
+                        if kind <= TERMINAL:  # PREAMBLE, CONTENT or TERMINAL
+                            if converter is None:
+                                head.append(event.raw)
+                            else:
+                                head.append(self._convert(converter, kind, tracker.last))
                         if kind == PREAMBLE:
-                            head.append(event.raw)
                             continue
                         if kind in (CONTENT, TERMINAL):
-                            head.append(event.raw)
                             self.first_token_at = self.clock.monotonic()
                             if self.on_first_token is not None:
                                 self.on_first_token()
                             return Opened(
-                                upstream, decoder, tracker, b"".join(head), fed, kind == TERMINAL
+                                upstream,
+                                decoder,
+                                tracker,
+                                b"".join(head),
+                                fed,
+                                kind == TERMINAL,
+                                converter,
                             )
                         raise self._fail_event(kind, event, tracker)
         except UpstreamError:
@@ -271,6 +312,13 @@ class Attempt:
                 upstream.close()
             raise
 
+    @staticmethod
+    def _convert(converter: StreamConverter, kind: int, obj: Any) -> bytes:
+        try:
+            return converter.feed(kind, obj, [])
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            raise MalformedEvent(f"an event does not have the documented shape ({exc})") from None
+
     # ------------------------------------------------------------------ non-streaming
 
     async def complete(self) -> tuple[bytes, Upstream]:
@@ -283,9 +331,11 @@ class Attempt:
         if not self.provider.config.always_stream:
             return await self._complete_plain()
         wire = self.provider.wire
-        opened = await self.open_stream(
-            wire.assembled_body(self.request.payload, self.target.model)
-        )
+        if self.translation is not None:
+            body = self.translation.body(self.target.model, stream=True)
+        else:
+            body = wire.assembled_body(self.request.payload, self.target.model)
+        opened = await self.open_stream(body)
         upstream = opened.upstream
         parts = [opened.head, opened.decoder.pending]
         tail = b"".join(parts)[-_TAIL:]
@@ -304,6 +354,8 @@ class Attempt:
                     done = wire.ends_stream(tail)
             try:
                 answer = wire.assemble(b"".join(parts))
+                if self.translation is not None:
+                    answer = self.translation.response(answer)
             except (AttributeError, TypeError, KeyError, ValueError) as exc:
                 # Events that parse but do not have the documented shape.
                 raise MalformedEvent(f"the stream's events do not fit together ({exc})") from None
@@ -323,14 +375,12 @@ class Attempt:
 
     async def _complete_plain(self) -> tuple[bytes, Upstream]:
         """Forward a non-streaming request as is; only the overall deadline bounds the wait."""
-        body = self.provider.wire.stream_body(
-            self.request.payload, self.request.body, self.target.model
-        )
+        body = self._body(stream=False)
         limit, _ = self.deadline.cap(self.deadline.seconds)
         upstream: Upstream | None = None
         try:
             async with asyncio.timeout(limit):
-                upstream = await self._send(body)
+                upstream = await self._send(body, stream=False)
                 await self._check_status(upstream, sse=False)
             self.first_token_at = self.clock.monotonic()
             parts: list[bytes] = []
@@ -346,9 +396,15 @@ class Attempt:
                 parts.append(chunk)
             data = b"".join(parts)
             try:
-                orjson.loads(data)
+                answer = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise BadResponse("the answer is not valid JSON") from None
+            if self.translation is not None:
+                try:
+                    data = orjson.dumps(self.translation.response(answer))
+                except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                    message = f"the answer does not have the documented shape ({exc})"
+                    raise BadResponse(message) from None
             upstream.finish()
             return data, upstream
         except UpstreamError:

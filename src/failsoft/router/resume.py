@@ -108,6 +108,8 @@ class Resumption:
             timeout=remaining,
             request_id=f"{original.request_id}-r{self._used + 1}",
             client_retries=0,
+            ir=None,
+            translations={},
         )
 
     async def _relay(

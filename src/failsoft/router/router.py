@@ -45,6 +45,8 @@ class Answer:
     target: Target
     attempts: list[AttemptRecord]
     upstream_request_id: str | None
+    warnings: tuple[str, ...] = ()
+    """What translating the request for the answering target could not carry."""
 
 
 class Router:
@@ -82,7 +84,7 @@ class Router:
         async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> Answer:
             body, upstream = await attempt.complete()
             rid = upstream.headers.get(attempt.provider.wire.request_id_header)
-            return Answer(body, attempt.target, attempts, rid)
+            return Answer(body, attempt.target, attempts, rid, attempt.warnings)
 
         started = self.clock.monotonic()
         answer = await self._fallback(request, once, started)

@@ -1,7 +1,8 @@
 """One request's way through its targets: breakers, budgets, retries, hedges, fallbacks.
 
     for target in balance.order(plan.targets):           # ordered / weighted / least latency
-        skip it if it speaks another dialect, its breaker is open, or it is at its cap
+        skip it if the request cannot be translated to its dialect, its breaker is open,
+        or it is at its cap
         an extra attempt (retry, fallback, hedge, a client's retry) must fit its budget
         attempt it (hedged by the next target if it is slow to its first token)
             success       → answer
@@ -23,7 +24,7 @@ from typing import Generic, TypeVar
 from failsoft.config import Policies, VirtualModel
 from failsoft.errors import (
     AllTargetsFailed,
-    NoCompatibleTarget,
+    Untranslatable,
     UpstreamClientFault,
     UpstreamError,
     UpstreamStatusError,
@@ -39,6 +40,7 @@ from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
+from failsoft.translate import Translation, translate
 from failsoft.transport import Transport
 from failsoft.types import AttemptRecord, ChatRequest, Target
 
@@ -99,6 +101,7 @@ class Run(Generic[T]):
         self.made = 0
         """Upstream attempts actually made: after the first, every attempt is extra load."""
         self.refusal: UpstreamStatusError | None = None
+        self._translations: dict[Target, Translation | Untranslatable | None] = {}
 
     # ------------------------------------------------------------------ the loop
 
@@ -115,37 +118,38 @@ class Run(Generic[T]):
         raise self._exhausted()
 
     def _candidates(self) -> list[Target]:
-        plan, request = self.plan, self.request
-        ordered = balance.order(
+        plan = self.plan
+        return balance.order(
             self.policies.balance.strategy,
             plan.targets,
             plan.weights,
             self.state.rng,
             self.state.latency,
         )
-        out = []
-        for target in ordered:
-            provider = self.providers[target.provider]
-            if provider.dialect != request.dialect:
-                self._skip(
-                    target,
-                    "skipped",
-                    f"speaks {provider.dialect}; cross-dialect translation is not available",
-                    transient=False,
-                )
-            else:
-                out.append(target)
-        if not out:
-            raise NoCompatibleTarget(
-                f"model {plan.name!r} has no target speaking the {request.dialect} dialect "
-                f"(targets: {', '.join(t.label for t in plan.targets)}); cross-dialect "
-                "translation is not available yet",
-                param="model",
-            )
-        return out
+
+    def _translation(self, target: Target) -> Translation | Untranslatable | None:
+        """The request for `target` if it speaks another dialect (None if not), or why it
+        cannot be sent there; worked out when first needed, so a primary of the caller's
+        dialect that answers costs no translation at all."""
+        if target in self._translations:
+            return self._translations[target]
+        provider = self.providers[target.provider]
+        found: Translation | Untranslatable | None = None
+        if provider.dialect != self.request.dialect:
+            try:
+                found = translate(self.request, provider.options)
+            except Untranslatable as exc:
+                found = exc
+                detail = f"{self.request.dialect} → {provider.dialect}: {exc.message}"
+                self._skip(target, "untranslatable", detail, transient=False)
+        self._translations[target] = found
+        return found
 
     async def _on_target(self, target: Target, queue: list[Target]) -> T | None:
         """Attempts on one target (with its retries, or hedged); None to move on."""
+        translation = self._translation(target)
+        if isinstance(translation, Untranslatable):
+            return None
         retry = self.policies.retry
         tries = 0
         while True:
@@ -168,7 +172,7 @@ class Run(Generic[T]):
             if hedge is not None and tries == 1 and enforce and not probe:
                 outcome = await self._hedged(target, kind, hedge, queue)
             else:
-                outcome = await self._attempt(target, probe, kind, enforce)
+                outcome = await self._attempt(target, probe, kind, enforce, translation)
             if outcome.ok:
                 return outcome.result
             error, verdict = outcome.error, outcome.verdict
@@ -205,6 +209,7 @@ class Run(Generic[T]):
         probe: bool,
         kind: str,
         enforce: bool,
+        translation: Translation | None = None,
         started: list[Attempt] | None = None,
     ) -> Outcome[T]:
         """One attempt and its bookkeeping; never raises an UpstreamError (`started`, when
@@ -223,6 +228,7 @@ class Run(Generic[T]):
             state.clock,
             self.transport,
             enforce_first_token=enforce,
+            translation=translation,
         )
         if probe:
             # A probe answers for the target as soon as it produces content: everyone else
@@ -279,7 +285,9 @@ class Run(Generic[T]):
     ) -> Outcome[T]:
         """Run `target`; if it has no first token after `delay`, race the next target."""
         holder: list[Attempt] = []
-        first = asyncio.ensure_future(self._attempt(target, False, kind, True, holder))
+        translation = self._translations.get(target)
+        assert not isinstance(translation, Untranslatable)
+        first = asyncio.ensure_future(self._attempt(target, False, kind, True, translation, holder))
         tasks = {first}
         try:
             done, _ = await asyncio.wait(tasks, timeout=min(delay, self.deadline.remaining()))
@@ -291,7 +299,13 @@ class Run(Generic[T]):
             if partner is None:
                 return await first
             enforce = any(self.state.available(t) for t in queue)
-            tasks.add(asyncio.ensure_future(self._attempt(partner, False, "hedge", enforce)))
+            partner_translation = self._translations.get(partner)
+            assert not isinstance(partner_translation, Untranslatable)
+            tasks.add(
+                asyncio.ensure_future(
+                    self._attempt(partner, False, "hedge", enforce, partner_translation)
+                )
+            )
             winner: Outcome[T] | None = None
             while tasks and winner is None:
                 done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -312,6 +326,8 @@ class Run(Generic[T]):
         """The next target that can take a hedge now (it spends that target's budget)."""
         for index, candidate in enumerate(queue):
             if not self.state.available(candidate):
+                continue
+            if isinstance(self._translation(candidate), Untranslatable):
                 continue
             if not self.state.budget(candidate).try_spend():
                 continue
@@ -358,6 +374,13 @@ class Run(Generic[T]):
 
     def _exhausted(self) -> Exception:
         attempts = self.attempts
+        refused = [t for t in self._translations.values() if isinstance(t, Untranslatable)]
+        if refused and not self.made and not any(a.transient for a in attempts):
+            # No target's dialect can carry the request: the caller must change it.
+            reasons = "; ".join(a.describe() for a in attempts if a.outcome == "untranslatable")
+            return Untranslatable(
+                f"failsoft: no target of model {self.plan.name!r} can take this request: {reasons}"
+            )
         if self.refusal is not None and not any(a.transient for a in attempts):
             # Every target that was tried refused the request as too long: that is the
             # caller's fault, so relay the last refusal rather than claim an outage.

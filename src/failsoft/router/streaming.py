@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from failsoft.dialects.base import CONTENT, ERROR, TERMINAL, Wire
-from failsoft.errors import TruncatedStream, UpstreamError, UpstreamTimeout
+from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt, IdleTimer, Opened
 from failsoft.types import AttemptRecord, Target
@@ -66,6 +66,12 @@ class CommittedStream:
         """Called with each relayed event's parsed JSON (resume keeps its transcript so)."""
         self._upstream_error: bytes | None = None
         self._gen: AsyncGenerator[bytes, None] | None = None
+        self._convert = opened.converter
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What translating the request for this target could not carry."""
+        return self._attempt.warnings
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._gen is None:
@@ -164,9 +170,26 @@ class CommittedStream:
         ends with them, and the failure that ended it, if one did."""
         tracker = self._opened.tracker
         observers = self.observers
+        convert = self._convert
         raws: list[bytes] = []
+        fed = 0
         for event in self._opened.decoder.events():
             kind = tracker.feed(event)
+            fed += 1
+            if kind <= TERMINAL and convert is not None:
+                try:
+                    data = convert.feed(kind, tracker.last, observers)
+                except (AttributeError, TypeError, KeyError, ValueError) as exc:
+                    self.events += fed - 1
+                    bad = MalformedEvent(f"an event does not have the documented shape ({exc})")
+                    return _join(raws), True, bad
+                if data:
+                    raws.append(data)
+                if kind == TERMINAL:
+                    self.events += fed
+                    self.complete = True
+                    return _join(raws), True, None
+                continue
             if kind <= CONTENT:
                 raws.append(event.raw)
                 for observe in observers:
@@ -174,15 +197,19 @@ class CommittedStream:
                 continue
             if kind == TERMINAL:
                 raws.append(event.raw)
-                self.events += len(raws)
+                self.events += fed
                 self.complete = True
                 return _join(raws), True, None
             error = self._attempt._fail_event(kind, event, tracker)
-            self.events += len(raws)
+            self.events += fed - 1
             if kind == ERROR:
-                self._upstream_error = self._attempt.provider.scrub(event.raw)
+                scrub = self._attempt.provider.scrub
+                if convert is None:
+                    self._upstream_error = scrub(event.raw)
+                else:
+                    self._upstream_error = scrub(convert.error(tracker.last))
             return _join(raws), True, error
-        self.events += len(raws)
+        self.events += fed
         return _join(raws), False, None
 
     async def _end_broken(self, error: UpstreamError) -> AsyncGenerator[bytes, None]:

@@ -35,6 +35,7 @@ from failsoft.server.asgi import (
     read_body,
     send_bytes,
 )
+from failsoft.translate.errors import client_fault_body
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
 
 log = logging.getLogger("failsoft.server")
@@ -91,6 +92,7 @@ class ChatEndpoint:
             else:
                 answer = await self.router.complete(request)
                 headers = self._headers(answer.target, answer.attempts, request_id)
+                _add_warnings(headers, answer.warnings)
                 headers.append((b"content-type", b"application/json"))
                 self._add_request_id(headers, answer.upstream_request_id or request_id)
                 watch.finished = True
@@ -151,6 +153,7 @@ class ChatEndpoint:
     async def _stream(self, request: ChatRequest, send: Send, watch: DisconnectWatch) -> None:
         stream = await self.router.stream(request)
         headers = self._headers(stream.target, stream.attempts, request.request_id)
+        _add_warnings(headers, stream.warnings)
         headers.extend(_SSE_HEADERS)
         self._add_request_id(headers, stream.upstream_request_id or request.request_id)
         try:
@@ -239,7 +242,10 @@ class ChatEndpoint:
     async def _client_fault(self, send: Send, exc: UpstreamClientFault, rid: str) -> None:
         error = exc.error
         body = error.body
-        if not _looks_like_json_object(body):
+        if error.dialect and error.dialect != self.surface.dialect:
+            # A target of another dialect refused: say it in the caller's dialect.
+            body = client_fault_body(self.surface.dialect, error, rid)
+        elif not _looks_like_json_object(body):
             body = self.wire.error_body(
                 error.error_message or error.message, "invalid_request_error", request_id=rid
             )
@@ -252,6 +258,12 @@ class ChatEndpoint:
         upstream_rid = error.headers.get(self.wire.request_id_header)
         self._add_request_id(headers, upstream_rid or rid)
         await send_bytes(send, error.status, headers, body)
+
+
+def _add_warnings(headers: Headers, warnings: tuple[str, ...]) -> None:
+    """`x-failsoft-warning`: what a translation to another dialect could not carry."""
+    if warnings:
+        headers.append((b"x-failsoft-warning", ascii_header("; ".join(warnings))))
 
 
 def _is_json(ctype: bytes) -> bool:

@@ -1,0 +1,211 @@
+"""Gemini generateContent wire format (v1beta), pure; spoken upstream only.
+
+Errors are `google.rpc.Status` objects, `{"error": {"code", "message", "status",
+"details"}}`, sometimes wrapped in a one-element array. Retry hints come in the body (a
+`google.rpc.RetryInfo` detail, `"retryDelay": "21s"`), not in headers. Streams
+(`streamGenerateContent?alt=sse`) are `data:` frames with no `event:` lines and no end
+marker: the last chunk is the one carrying `finishReason`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from failsoft.dialects.base import (
+    CONTENT,
+    ERROR,
+    MALFORMED,
+    PREAMBLE,
+    TERMINAL,
+    ErrorInfo,
+    loads_events,
+)
+from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.errors import TruncatedStream, UpstreamStreamError
+
+name = "gemini"
+exhausted_status = 503
+exhausted_type = "UNAVAILABLE"
+request_id_header = "x-request-id"
+
+_CONTEXT_WORDS = ("exceeds the maximum number of tokens", "input token count", "context window")
+_DAILY = ("PerDay", "per_day")
+_STATUS_CODES = {"UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "INTERNAL": 500}
+
+
+def error_body(
+    message: str,
+    kind: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+) -> bytes:
+    status = _STATUS_CODES.get(kind, 400 if kind == "INVALID_ARGUMENT" else 500)
+    return orjson.dumps({"error": {"code": status, "message": message, "status": kind}})
+
+
+def stream_error(message: str, timeout: bool = False) -> bytes:
+    return encode(error_body(message, "DEADLINE_EXCEEDED" if timeout else "UNAVAILABLE"))
+
+
+def parse_error(body: bytes) -> ErrorInfo:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ErrorInfo(message=body[:200].decode("utf-8", "replace") or None)
+    if isinstance(obj, list) and obj:
+        obj = obj[0]  # Vertex AI wraps the status in an array
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if not isinstance(err, dict):
+        return ErrorInfo()
+    code: str | None = None
+    retry_after: float | None = None
+    for detail in err.get("details") or ():
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type") or "")
+        if kind.endswith("RetryInfo"):
+            retry_after = _duration(detail.get("retryDelay"))
+        elif kind.endswith("QuotaFailure"):
+            for violation in detail.get("violations") or ():
+                if isinstance(violation, dict) and violation.get("quotaId"):
+                    code = str(violation["quotaId"])
+        elif kind.endswith("ErrorInfo") and code is None and detail.get("reason"):
+            code = str(detail["reason"])
+    status = err.get("status")
+    message = err.get("message")
+    return ErrorInfo(
+        type=status if isinstance(status, str) else None,
+        code=code,
+        message=message if isinstance(message, str) else None,
+        retry_after=retry_after,
+    )
+
+
+def _duration(value: Any) -> float | None:
+    """A protobuf Duration in JSON (`"21s"`, `"0.5s"`) in seconds."""
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        seconds = float(value[:-1])
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def is_context_length(info: ErrorInfo) -> bool:
+    if info.type not in (None, "INVALID_ARGUMENT"):
+        return False
+    text = (info.message or "").lower()
+    return any(word in text for word in _CONTEXT_WORDS)
+
+
+def is_quota(info: ErrorInfo) -> bool:
+    """A daily quota runs until the daily reset; per-minute limits are ordinary 429s.
+
+    Both say "You exceeded your current quota"; only the QuotaFailure's quota id tells.
+    """
+    return bool(info.code) and any(word in (info.code or "") for word in _DAILY)
+
+
+def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
+    return body  # the model is in the URL
+
+
+def assembled_body(payload: dict[str, Any], model: str) -> bytes:
+    return orjson.dumps(payload)
+
+
+class Tracker:
+    """Content starts with the first part; the chunk with `finishReason` ends the answer."""
+
+    __slots__ = ("complete", "last")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.last: Any = None
+
+    def feed(self, event: SSEEvent) -> int:
+        try:
+            obj = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return MALFORMED
+        self.last = obj
+        if type(obj) is not dict:
+            return MALFORMED
+        candidates = obj.get("candidates")
+        if not candidates:
+            if obj.get("error") is not None:
+                return ERROR
+            if (obj.get("promptFeedback") or {}).get("blockReason"):
+                self.complete = True
+                return TERMINAL
+            return PREAMBLE
+        kind = PREAMBLE
+        for candidate in candidates:
+            if type(candidate) is not dict:
+                return MALFORMED
+            if candidate.get("finishReason"):
+                self.complete = True
+                return TERMINAL
+            parts = (candidate.get("content") or {}).get("parts")
+            if parts:
+                kind = CONTENT
+        return kind
+
+
+def tracker() -> Tracker:
+    return Tracker()
+
+
+def assemble(body: bytes) -> dict[str, Any]:
+    """The `GenerateContentResponse` a whole stream adds up to (first candidate's parts
+    joined, the last chunk's finishReason and usage), or the error that stops it."""
+    out: dict[str, Any] = {}
+    parts: list[dict[str, Any]] = []
+    candidate: dict[str, Any] = {"index": 0}
+    finished = False
+    for obj in loads_events(event_datas(body)):
+        if obj.get("error") is not None and not obj.get("candidates"):
+            err = obj["error"] if isinstance(obj["error"], dict) else {}
+            status, message = err.get("status"), err.get("message")
+            raise UpstreamStreamError(
+                status if isinstance(status, str) else None,
+                message if isinstance(message, str) else None,
+                b"",
+            )
+        for key in ("responseId", "modelVersion", "usageMetadata", "promptFeedback"):
+            if obj.get(key) is not None:
+                out[key] = obj[key]
+        if obj.get("promptFeedback", {}).get("blockReason") and not obj.get("candidates"):
+            finished = True
+        for chunk in (obj.get("candidates") or ())[:1]:
+            for part in (chunk.get("content") or {}).get("parts") or ():
+                if (
+                    parts
+                    and "text" in part
+                    and "text" in parts[-1]
+                    and bool(part.get("thought")) == bool(parts[-1].get("thought"))
+                    and len(part) == 1 + ("thought" in part)
+                ):
+                    parts[-1] = {**parts[-1], "text": parts[-1]["text"] + part["text"]}
+                else:
+                    parts.append(part)
+            for key, value in chunk.items():
+                if key not in ("content", "index"):
+                    candidate[key] = value
+            if chunk.get("finishReason"):
+                finished = True
+    if not finished:
+        raise TruncatedStream("the stream ended without a finishReason")
+    candidate["content"] = {"role": "model", "parts": parts}
+    out["candidates"] = [candidate] if "finishReason" in candidate or parts else []
+    return out
+
+
+def ends_stream(tail: bytes) -> bool:
+    """Gemini has no end marker: read to the end of the body."""
+    return False

@@ -1,0 +1,133 @@
+"""A caller's request on its way to a target of another dialect, and the answer back.
+
+The caller's body is parsed into the internal form once per request, and written out
+once per target dialect (and target options); every attempt after that only sets the
+model name. A request that cannot be carried raises `Untranslatable`, cached too, so a
+plan with several targets of one dialect does not repeat the work or the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from failsoft.errors import Untranslatable
+from failsoft.translate import anthropic, gemini, openai
+from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
+from failsoft.translate.common import TargetOptions, Warnings
+from failsoft.translate.errors import stream_error_frame
+from failsoft.translate.gemini_stream import GeminiDecoder
+from failsoft.translate.ir import Request, Response
+from failsoft.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
+from failsoft.translate.stream import Decoder, Encoder, Sink, StreamConverter
+from failsoft.types import ChatRequest
+
+_PARSE: dict[str, Callable[[dict[str, Any]], Request]] = {
+    "openai": openai.parse_request,
+    "anthropic": anthropic.parse_request,
+}
+_BUILD: dict[str, Callable[[Request, TargetOptions, Warnings], dict[str, Any]]] = {
+    "openai": openai.build_request,
+    "anthropic": anthropic.build_request,
+    "gemini": gemini.build_request,
+}
+_READ: dict[str, Callable[[dict[str, Any]], Response]] = {
+    "openai": openai.parse_response,
+    "anthropic": anthropic.parse_response,
+    "gemini": gemini.parse_response,
+}
+_WRITE: dict[str, Callable[[Response], dict[str, Any]]] = {
+    "openai": openai.build_response,
+    "anthropic": anthropic.build_response,
+}
+_DECODERS: dict[str, Callable[[Sink], Decoder]] = {
+    "openai": OpenAIDecoder,
+    "anthropic": AnthropicDecoder,
+    "gemini": GeminiDecoder,
+}
+
+
+class Translation:
+    """One request written out for one kind of target (everything but the model)."""
+
+    __slots__ = ("caller", "payload", "target", "warnings")
+
+    def __init__(
+        self, caller: str, target: str, payload: dict[str, Any], warnings: tuple[str, ...]
+    ) -> None:
+        self.caller = caller
+        self.target = target
+        self.payload = payload
+        self.warnings = warnings
+
+    def body(self, model: str, stream: bool) -> bytes:
+        if self.target == "gemini":
+            return orjson.dumps(self.payload)  # the model and streaming go in the URL
+        out: dict[str, Any] = {"model": model, **self.payload}
+        if stream:
+            out["stream"] = True
+            if self.target == "openai":
+                out["stream_options"] = {"include_usage": True}
+        return orjson.dumps(out)
+
+    def response(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A whole upstream answer, as the caller's dialect says it."""
+        return _WRITE[self.caller](_READ[self.target](obj))
+
+    def converter(self, include_usage: bool) -> StreamConverter:
+        encoder: Encoder = (
+            OpenAIEncoder(include_usage) if self.caller == "openai" else AnthropicEncoder()
+        )
+        caller, target = self.caller, self.target
+        return StreamConverter(
+            _DECODERS[target](encoder),
+            encoder,
+            lambda obj: stream_error_frame(caller, target, obj),
+        )
+
+
+def translate(request: ChatRequest, options: TargetOptions) -> Translation:
+    """`request` for a target with `options` (cached on the request); `Untranslatable`
+    when the target's dialect cannot carry it without changing its meaning."""
+    cache = request.translations
+    found = cache.get(options)
+    if found is None:
+        try:
+            found = _translate(request, options)
+        except Untranslatable as exc:
+            found = exc
+        cache[options] = found
+    if isinstance(found, Untranslatable):
+        raise found
+    assert isinstance(found, Translation)
+    return found
+
+
+def _translate(request: ChatRequest, options: TargetOptions) -> Translation:
+    ir = request.ir
+    if ir is None:
+        try:
+            ir = _PARSE[request.dialect](request.payload)
+        except Untranslatable:
+            raise
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            # A shape the caller's own API would refuse; say so rather than guess.
+            message = f"the request does not have the documented shape ({exc})"
+            raise Untranslatable(message) from None
+        request.ir = ir
+    assert isinstance(ir, Request)
+    warnings = Warnings(ir.dropped)
+    try:
+        payload = _BUILD[options.dialect](ir, options, warnings)
+    except Untranslatable:
+        raise
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        raise Untranslatable(f"the request does not have the documented shape ({exc})") from None
+    return Translation(request.dialect, options.dialect, payload, tuple(warnings.items))
+
+
+def caller_include_usage(request: ChatRequest) -> bool:
+    options = request.payload.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True

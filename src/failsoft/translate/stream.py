@@ -1,0 +1,115 @@
+"""Stream translation: upstream events → the internal event grammar → the caller's events.
+
+The internal grammar is Anthropic's (start; per block: start, deltas, stop; finish), the
+most explicit of the three. A decoder reads one upstream dialect and calls a `Sink`; an
+encoder is a `Sink` that writes the caller's dialect. Decoders are fed the JSON the
+router's stream tracker already parsed, so translation adds no second parse per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import orjson
+
+from failsoft.dialects.sse import encode
+from failsoft.translate.ir import Usage
+
+Frame = tuple[str | None, Any]
+"""One caller event: its SSE `event:` name (or None) and its JSON (None for `[DONE]`)."""
+
+
+class Sink(Protocol):
+    def start(self, ident: str, model: str, usage: Usage) -> None: ...
+
+    def text_start(self, index: int) -> None: ...
+
+    def text(self, index: int, text: str) -> None: ...
+
+    def tool_start(self, index: int, ident: str, name: str) -> None: ...
+
+    def tool_args(self, index: int, fragment: str) -> None: ...
+
+    def block_stop(self, index: int) -> None: ...
+
+    def finish(self, stop: str, stop_sequence: str | None, usage: Usage) -> None: ...
+
+
+class Decoder(Protocol):
+    def feed(self, kind: int, obj: Any) -> None:
+        """One upstream event: `kind` as the dialect's tracker classified it, `obj` its JSON
+        (None for OpenAI's `[DONE]`)."""
+        ...
+
+
+class Encoder(Sink, Protocol):
+    frames: list[Frame]
+
+
+class BlockTracker:
+    """Open/close bookkeeping decoders share: one block open at a time, as Anthropic's
+    grammar (and its SDK) expects, with indexes in order of appearance."""
+
+    __slots__ = ("kind", "next", "open", "sink")
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.open: int | None = None
+        self.kind: str | None = None
+        self.next = 0
+
+    def text(self, text: str) -> None:
+        if self.kind != "text":
+            self.close()
+            self.open = self.next
+            self.next += 1
+            self.kind = "text"
+            self.sink.text_start(self.open)
+        assert self.open is not None
+        self.sink.text(self.open, text)
+
+    def tool(self, ident: str, name: str) -> int:
+        self.close()
+        index = self.open = self.next
+        self.next += 1
+        self.kind = "tool"
+        self.sink.tool_start(index, ident, name)
+        return index
+
+    def close(self) -> None:
+        if self.open is not None:
+            self.sink.block_stop(self.open)
+            self.open = None
+            self.kind = None
+
+
+class StreamConverter:
+    """Feeds a decoder and serializes what its encoder produced, per upstream event."""
+
+    __slots__ = ("_decoder", "_encoder", "_error")
+
+    def __init__(self, decoder: Decoder, encoder: Encoder, error: Callable[[Any], bytes]) -> None:
+        self._decoder = decoder
+        self._encoder = encoder
+        self._error = error
+
+    def feed(self, kind: int, obj: Any, observers: list[Callable[[Any], object]]) -> bytes:
+        self._decoder.feed(kind, obj)
+        frames = self._encoder.frames
+        if not frames:
+            return b""
+        out = []
+        for name, data in frames:
+            if data is None:
+                out.append(b"data: [DONE]\n\n")
+            else:
+                out.append(encode(orjson.dumps(data), name))
+            for observe in observers:
+                observe(data)
+        frames.clear()
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def error(self, obj: Any) -> bytes:
+        """The caller's in-band error event for an upstream in-band error event."""
+        return self._error(obj)
