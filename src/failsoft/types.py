@@ -79,4 +79,5 @@ class ChatRequest:
     ir: Any = None
     """The request in failsoft's internal form, parsed on first need (translate.ir.Request)."""
     translations: dict[Any, Any] = field(default_factory=dict)
-    """Per target options: the request written for that target, or why it cannot be."""
+    """Per target options: the request written for that target, or why it cannot be (and
+    under "native" the same-dialect body, when its tool ids had to be shortened)."""

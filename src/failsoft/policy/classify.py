@@ -12,6 +12,9 @@ One source of truth for "move on or stop":
   may have a larger one. The target itself is fine.
 * CLIENT_FAULT: the caller's own fault (400/401/403/404/413/422, content policy). Every
   target would refuse it, so trying them only multiplies load: stop and relay.
+  Except a 400/422 from a target that got a translation: the refusal may be of what
+  failsoft wrote, not of what the caller sent, so the next target (which may speak the
+  caller's dialect) gets its chance; with none left, the refusal is relayed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class Verdict(enum.Enum):
         return self is not Verdict.CLIENT_FAULT
 
 
-def classify(error: UpstreamError, wire: Wire) -> Verdict:
+def classify(error: UpstreamError, wire: Wire, *, translated: bool = False) -> Verdict:
     if not isinstance(error, UpstreamStatusError):
         return Verdict.FAILOVER
     status = error.status
@@ -51,6 +54,8 @@ def classify(error: UpstreamError, wire: Wire) -> Verdict:
         return Verdict.FAILOVER
     if 400 <= status < 500:
         if status == 400 and wire.is_context_length(info):
+            return Verdict.NEXT_TARGET
+        if translated and status in (400, 422):
             return Verdict.NEXT_TARGET
         return Verdict.CLIENT_FAULT
     # 1xx/2xx-other/3xx: not an answer failsoft can relay; another target may do better.

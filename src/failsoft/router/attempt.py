@@ -34,6 +34,7 @@ from failsoft.errors import (
 from failsoft.policy.deadline import Deadline
 from failsoft.providers import Provider
 from failsoft.translate import Translation, caller_include_usage
+from failsoft.translate.native import native_request
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Transport, Upstream
 from failsoft.types import ChatRequest, Target
@@ -175,8 +176,8 @@ class Attempt:
         or the translation."""
         if self.translation is not None:
             return self.translation.body(self.target.model, stream)
-        request = self.request
-        return self.provider.wire.stream_body(request.payload, request.body, self.target.model)
+        payload, body = native_request(self.request)
+        return self.provider.wire.stream_body(payload, body, self.target.model)
 
     async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
@@ -334,7 +335,7 @@ class Attempt:
         if self.translation is not None:
             body = self.translation.body(self.target.model, stream=True)
         else:
-            body = wire.assembled_body(self.request.payload, self.target.model)
+            body = wire.assembled_body(native_request(self.request)[0], self.target.model)
         opened = await self.open_stream(body)
         upstream = opened.upstream
         parts = [opened.head, opened.decoder.pending]

@@ -6,7 +6,7 @@
         an extra attempt (retry, fallback, hedge, a client's retry) must fit its budget
         attempt it (hedged by the next target if it is slow to its first token)
             success       → answer
-            caller's fault→ relay the refusal, stop
+            caller's fault→ relay the refusal, stop (a translated target's 400 moves on)
             otherwise     → retry the same target if the retry policy says it can help,
                             else move on
     nothing left          → AllTargetsFailed, with when a retry could help
@@ -245,7 +245,8 @@ class Run(Generic[T]):
             result = await self.once(attempt, self.attempts)
         except UpstreamError as error:
             state.limits.leave_target(target)
-            verdict = classify(error, attempt.provider.wire)
+            translated = attempt.translation is not None
+            verdict = classify(error, attempt.provider.wire, translated=translated)
             duration = state.clock.monotonic() - attempt.started
             retry_after = getattr(error, "retry_after", None)
             probe = probe and not attempt.probe_settled
@@ -382,8 +383,8 @@ class Run(Generic[T]):
                 f"failsoft: no target of model {self.plan.name!r} can take this request: {reasons}"
             )
         if self.refusal is not None and not any(a.transient for a in attempts):
-            # Every target that was tried refused the request as too long: that is the
-            # caller's fault, so relay the last refusal rather than claim an outage.
+            # Every target that was tried refused the request (as too long, or as written
+            # for its dialect): relay the last refusal rather than claim an outage.
             return UpstreamClientFault(self.refusal, attempts)
         retry_after, should_retry = self._when_to_retry()
         return AllTargetsFailed(self.plan.name, attempts, retry_after, should_retry)

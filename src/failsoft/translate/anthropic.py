@@ -14,6 +14,7 @@ from failsoft.translate.common import (
     Warnings,
     anthropic_id,
     args_object,
+    caller_anthropic_id,
     expect,
     integer,
     need_str,
@@ -380,7 +381,7 @@ def build_response(response: Response) -> dict[str, Any]:
             content.append(
                 {
                     "type": "tool_use",
-                    "id": anthropic_id(block.id),
+                    "id": caller_anthropic_id(block.id),
                     "name": block.name,
                     "input": args_object(block.arguments),
                 }

@@ -14,6 +14,7 @@ import orjson
 
 from failsoft.translate.anthropic import message_id, usage_body
 from failsoft.translate.anthropic import parse_usage as parse_anthropic_usage
+from failsoft.translate.common import caller_anthropic_id
 from failsoft.translate.ir import Usage
 from failsoft.translate.stream import Frame, Sink
 
@@ -125,7 +126,9 @@ class AnthropicEncoder:
         self.frames.append(("content_block_delta", event))
 
     def tool_start(self, index: int, ident: str, name: str) -> None:
-        self._begin(index, {"type": "tool_use", "id": ident, "name": name, "input": {}})
+        self._begin(
+            index, {"type": "tool_use", "id": caller_anthropic_id(ident), "name": name, "input": {}}
+        )
 
     def tool_args(self, index: int, fragment: str) -> None:
         position = self._blocks.get(index, 0)

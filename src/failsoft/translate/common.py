@@ -137,10 +137,14 @@ def openai_id(value: str) -> str:
 
 
 def anthropic_id(value: str) -> str:
-    """A tool-call id as Anthropic accepts it (`^[a-zA-Z0-9_-]+$`, not too long)."""
-    if not value:
-        return "toolu_empty"
-    return short_id(_ANTHROPIC_ID.sub("_", value), 64, "toolu_")
+    """A tool-call id as the Anthropic API accepts it (`^[a-zA-Z0-9_-]+$`, not too long)."""
+    return short_id(caller_anthropic_id(value), 64, "toolu_")
+
+
+def caller_anthropic_id(value: str) -> str:
+    """A tool-call id for an Anthropic caller: the right characters, but never shortened,
+    because a Gemini thought signature rides in it and must come back whole."""
+    return _ANTHROPIC_ID.sub("_", value) if value else "toolu_empty"
 
 
 def text_of(value: Any) -> str:

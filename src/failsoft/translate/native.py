@@ -1,0 +1,75 @@
+"""The caller's own request for a target of its own dialect, with over-long tool ids fixed.
+
+Same-dialect targets get the caller's bytes. The one exception: a conversation that ran on
+Gemini carries call ids with the thought signature inside (`fsg_…__sig__…`, see
+`translate/gemini.py`), and when it moves to an OpenAI target (ids of at most 40 characters)
+or an Anthropic one, those ids would be refused. Only bodies that contain the marker are
+parsed; the ids are shortened the same way for a call and its result, so they still match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from failsoft.translate.common import anthropic_id, openai_id
+from failsoft.types import ChatRequest
+
+MARKER = b"__sig__"
+_KEY = "native"
+
+
+def native_request(request: ChatRequest) -> tuple[dict[str, Any], bytes]:
+    """(payload, body) to send a same-dialect target, computed once per request."""
+    if MARKER not in request.body:
+        return request.payload, request.body
+    cached = request.translations.get(_KEY)
+    if cached is None:
+        fix = _openai if request.dialect == "openai" else _anthropic
+        payload = {**request.payload, "messages": fix(request.payload.get("messages"))}
+        cached = (payload, orjson.dumps(payload))
+        request.translations[_KEY] = cached
+    assert isinstance(cached, tuple)
+    return cached
+
+
+def _openai(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        if isinstance(message, dict):
+            message = dict(message)
+            if isinstance(message.get("tool_call_id"), str):
+                message["tool_call_id"] = openai_id(message["tool_call_id"])
+            calls = message.get("tool_calls")
+            if isinstance(calls, list):
+                message["tool_calls"] = [
+                    {**call, "id": openai_id(call["id"])}
+                    if isinstance(call, dict) and isinstance(call.get("id"), str)
+                    else call
+                    for call in calls
+                ]
+        out.append(message)
+    return out
+
+
+def _anthropic(messages: Any) -> Any:
+    if not isinstance(messages, list):
+        return messages
+    out = []
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            message = {**message, "content": [_block(b) for b in message["content"]]}
+        out.append(message)
+    return out
+
+
+def _block(block: Any) -> Any:
+    if not isinstance(block, dict):
+        return block
+    for key in ("id", "tool_use_id"):
+        if block.get("type") in ("tool_use", "tool_result") and isinstance(block.get(key), str):
+            block = {**block, key: anthropic_id(block[key])}
+    return block
