@@ -40,7 +40,7 @@ STREAM_INPUTS = [p for p in STREAMS if ".to-" not in p.name]
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """`created` is the time of translation when the upstream gives none."""
-    import failsoft.translate.openai as openai_tr
+    import failsoft.translate.openai_answer as openai_tr
     import failsoft.translate.openai_stream as openai_stream
 
     class Clock:

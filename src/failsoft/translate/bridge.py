@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from failsoft.errors import Untranslatable
-from failsoft.translate import anthropic, gemini, openai
+from failsoft.translate import anthropic, gemini, openai, openai_answer
 from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from failsoft.translate.common import TargetOptions, Warnings
 from failsoft.translate.errors import stream_error_frame
@@ -34,12 +34,12 @@ _BUILD: dict[str, Callable[[Request, TargetOptions, Warnings], dict[str, Any]]] 
     "gemini": gemini.build_request,
 }
 _READ: dict[str, Callable[[dict[str, Any]], Response]] = {
-    "openai": openai.parse_response,
+    "openai": openai_answer.parse_response,
     "anthropic": anthropic.parse_response,
     "gemini": gemini.parse_response,
 }
 _WRITE: dict[str, Callable[[Response], dict[str, Any]]] = {
-    "openai": openai.build_response,
+    "openai": openai_answer.build_response,
     "anthropic": anthropic.build_response,
 }
 _DECODERS: dict[str, Callable[[Sink], Decoder]] = {

@@ -15,8 +15,13 @@ from typing import Any
 
 from failsoft.dialects.base import TERMINAL
 from failsoft.translate.ir import Usage
-from failsoft.translate.openai import FINISH_TO_STOP, STOP_TO_FINISH, completion_id, usage_body
-from failsoft.translate.openai import parse_usage as parse_openai_usage
+from failsoft.translate.openai_answer import (
+    FINISH_TO_STOP,
+    STOP_TO_FINISH,
+    completion_id,
+    usage_body,
+)
+from failsoft.translate.openai_answer import parse_usage as parse_openai_usage
 from failsoft.translate.stream import BlockTracker, Frame, Sink
 
 
