@@ -165,6 +165,7 @@ def test_demo_runs_and_summarises() -> None:
     assert "What the callers saw (through failsoft)" in out
     assert "What the providers saw (simulator counters)" in out
     assert "claude-sonnet-4-5" in out  # the backup answered during the 529 phase
+    assert "gemini-2.5-flash ×" in out  # another dialect answered while every Claude was down
     assert "529 ×" in out
     assert "Traceback" not in result.stderr
 

@@ -41,12 +41,16 @@ def run_demo(
     with contextlib.ExitStack() as stack:
         sim_a = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
         sim_o = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
-        gateway = stack.enter_context(GatewayThread(gateway_config(sim_a.url, sim_o.url)).running())
+        sim_g = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
+        config = gateway_config(sim_a.url, sim_o.url, sim_g.url)
+        gateway = stack.enter_context(GatewayThread(config).running())
         console.print(
             "[bold]failsoft demo[/bold]: everything runs on 127.0.0.1; no config, keys or network\n"
             f"  gateway    [bold]{gateway.url}[/bold]\n"
-            f"  providers  simulated Anthropic {sim_a.url}, simulated OpenAI {sim_o.url}\n"
-            "  models     claude-opus → claude-opus-4-7, claude-sonnet-4-5, claude-haiku-4-5\n"
+            f"  providers  simulated Anthropic {sim_a.url}, simulated OpenAI {sim_o.url},\n"
+            f"             simulated Gemini {sim_g.url}\n"
+            "  models     claude-opus → claude-opus-4-7, claude-sonnet-4-5, claude-haiku-4-5,\n"
+            "             gemini-2.5-flash (Gemini dialect, translated)\n"
             "             gpt-4o → gpt-4o, gpt-4o-mini\n"
             f"  traffic    {rate:g} req/s for {duration:g}s through the real anthropic and openai "
             "SDKs (streaming and not, SDK retries off)\n"
@@ -69,7 +73,11 @@ def run_demo(
         sim_a.load_scenario(Scenario.from_dict(anthropic_scenario(duration)))
         sim_o.load_scenario(Scenario.from_dict(openai_scenario(duration)))
         results = asyncio.run(_drive(console, gateway.url, duration, rate, quiet, live))
-        stats = {**sim_a.stats()["models"], **sim_o.stats()["models"]}
+        stats = {
+            **sim_a.stats()["models"],
+            **sim_o.stats()["models"],
+            **sim_g.stats()["models"],
+        }
         flat = {m: {"attempts": s["attempts"], **s["outcomes"]} for m, s in stats.items()}
         console.print()
         summary(console, results, flat, opens)

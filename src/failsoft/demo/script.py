@@ -1,9 +1,11 @@
-"""The demo's world: two simulated providers, a gateway config, and a scripted outage.
+"""The demo's world: three simulated providers, a gateway config, and a scripted outage.
 
 The outage follows the shape of real incidents: the flagship model is overloaded (529)
 for a while, then fails part of its requests with 500s as it recovers; meanwhile one
-stream is cut mid-answer and a lighter OpenAI model stops answering altogether (hangs);
-then everything recovers and traffic goes back to the primaries.
+stream is cut mid-answer and a lighter OpenAI model stops answering altogether (hangs).
+Then every Claude model is overloaded for a few seconds, and Anthropic-SDK callers are
+answered by a Gemini model, translated both ways; then everything recovers and traffic
+goes back to the primaries.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ CONFIG = """
 providers:
   anthropic: {{dialect: anthropic, base_url: "{anthropic}", api_key: sk-demo-anthropic}}
   openai: {{dialect: openai, base_url: "{openai}/v1", api_key: sk-demo-openai}}
+  google: {{dialect: gemini, base_url: "{google}", api_key: sk-demo-google}}
 models:
   claude-opus:
     - anthropic/claude-opus-4-7
     - anthropic/claude-sonnet-4-5
     - anthropic/claude-haiku-4-5
+    - google/gemini-2.5-flash    # another dialect: requests and streams are translated
   gpt-4o:
     - openai/gpt-4o
     - openai/gpt-4o-mini
@@ -49,12 +53,14 @@ PHASES = (
     Phase(0.375, 0.450, "opus-4-7: 60% 500 api_error"),
     Phase(0.450, 0.550, "opus-4-7: 60% 500; gpt-4o hangs"),
     Phase(0.550, 0.625, "opus-4-7: 60% 500 api_error"),
-    Phase(0.625, 1.000, "recovered"),
+    Phase(0.625, 0.725, "every claude model: 529"),
+    Phase(0.725, 1.000, "recovered"),
 )
 
 
-def gateway_config(anthropic_url: str, openai_url: str) -> Config:
-    return parse_config(CONFIG.format(anthropic=anthropic_url, openai=openai_url), "<demo>")
+def gateway_config(anthropic_url: str, openai_url: str, google_url: str) -> Config:
+    text = CONFIG.format(anthropic=anthropic_url, openai=openai_url, google=google_url)
+    return parse_config(text, "<demo>")
 
 
 def anthropic_scenario(duration: float) -> dict[str, Any]:
@@ -82,6 +88,13 @@ def anthropic_scenario(duration: float) -> dict[str, Any]:
                 "until": 0.36 * d,
                 "model": "claude-sonnet-4-5",
                 "fault": {"kind": "cut", "after": 3, "count": 2, "stream": True},
+            },
+            # The whole family overloaded: only another provider (and dialect) can answer.
+            {
+                "at": 0.625 * d,
+                "until": 0.725 * d,
+                "model": "*",
+                "fault": {"kind": "status", "status": 529},
             },
         ],
     }
