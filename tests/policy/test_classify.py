@@ -26,6 +26,17 @@ def test_client_faults_stop(status: int) -> None:
     assert classify(UpstreamStatusError(status, b""), anthropic) is Verdict.CLIENT_FAULT
 
 
+@pytest.mark.parametrize(("status", "verdict"), [
+    (400, Verdict.NEXT_TARGET), (422, Verdict.NEXT_TARGET), (401, Verdict.CLIENT_FAULT),
+    (403, Verdict.CLIENT_FAULT), (404, Verdict.CLIENT_FAULT), (413, Verdict.CLIENT_FAULT),
+])  # fmt: skip
+def test_a_translated_targets_bad_request_moves_on(status: int, verdict: Verdict) -> None:
+    """It may refuse failsoft's translation rather than the caller's request."""
+    err = UpstreamStatusError(status, b"")
+    assert classify(err, anthropic, translated=True) is verdict
+    assert not verdict.target_failed
+
+
 def test_context_length_moves_on() -> None:
     err = UpstreamStatusError(400, b"", error_code="context_length_exceeded")
     assert classify(err, openai) is Verdict.NEXT_TARGET
