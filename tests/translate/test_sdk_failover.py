@@ -26,6 +26,7 @@ from tests.translate.sdk import (
     anthropic_history,
     ask_anthropic,
     ask_openai,
+    assemble_anthropic,
     openai_history,
 )
 
@@ -245,3 +246,24 @@ def _signature(record: Any) -> str | None:
             if "functionCall" in part:
                 return part.get("thoughtSignature")
     return None
+
+
+def test_a_hedge_in_another_dialect_can_win(
+    make_translating: Callable[[str], GatewayThread], sim: SimServer, direct: Callable[..., str]
+) -> None:
+    """The primary is slow to its first token; the hedge (a Gemini target, translated) wins,
+    and the Anthropic caller gets one clean stream from it."""
+    gw = make_translating("hedge: {enabled: true, delay: 0.1, min_delay: 0.05}")
+    sim.set_model("claude-opus-4-7", ttft=0.4)
+    try:
+        with anthropic.Anthropic(base_url=gw.url, api_key=CALLER_KEY, max_retries=0) as client:
+            raw = client.messages.with_raw_response.create(
+                model="claude-then-gemini", max_tokens=100, messages=HI, stream=True
+            )
+            events = list(raw.parse())
+        result = assemble_anthropic(events)
+        assert result.text == direct("gemini-2.5-flash", HI)
+        assert raw.headers["x-failsoft-model"] == "gemini-2.5-flash"
+        assert "anthropic/claude-opus-4-7:cancelled" in raw.headers["x-failsoft-trail"]
+    finally:
+        sim.set_model("claude-opus-4-7", ttft=0)
