@@ -22,12 +22,18 @@ providers:
                     anthropic_version: "2026-10-21"}}
   openai: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}"}}
   gemini: {{dialect: gemini, base_url: "{sim}", api_key: "{key}"}}
+  openai-plain: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}", always_stream: false}}
+  anthropic-plain: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}", always_stream: false}}
+  gemini-plain: {{dialect: gemini, base_url: "{sim}", api_key: "{key}", always_stream: false}}
 models:
   via-openai: [openai/gpt-4o]
   via-anthropic: [anthropic/claude-opus-4-7]
   via-anthropic-next: [anthropic-next/claude-opus-4-7]
   via-gemini: [gemini/gemini-2.5-flash]
   via-gemini3: [gemini/gemini-3-pro-preview]
+  plain-openai: [openai-plain/gpt-4o]
+  plain-anthropic: [anthropic-plain/claude-opus-4-7]
+  plain-gemini: [gemini-plain/gemini-2.5-flash]
   claude-then-gpt: [anthropic/claude-opus-4-7, anthropic/claude-sonnet-4-5, openai/gpt-4o]
   claude-then-gemini: [anthropic/claude-opus-4-7, gemini/gemini-2.5-flash]
   gpt-then-claude: [openai/gpt-4o, anthropic/claude-opus-4-7]

@@ -184,3 +184,24 @@ def test_parallel_calls_after_text(
         assert second.text == f"Simulated answer from {model}: the tool said sunny; 09:00."
     finally:
         sim.set_model(model, tool_calls=1, tool_preface=None)
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_non_streaming_upstream_calls(
+    caller: Caller, upstream: str, sim: SimServer, direct: Callable[..., str]
+) -> None:
+    """`always_stream: false`: a non-streaming request goes upstream as one (Gemini's
+    `:generateContent`) and the whole answer is translated at once."""
+    model = UPSTREAMS[upstream][1]
+    virtual = f"plain-{upstream}"
+    result = caller.ask("plain", virtual, [caller.image_turn("Look")])
+    assert result.text == direct(model, [openai_image_turn("Look")])
+    assert result.output_tokens == len(result.text.split(" "))
+    first = sim.requests(model)[0]
+    assert first.dialect == upstream and not first.stream
+    messages: list[Any] = [user(QUESTION)]
+    calls = caller.ask("plain", virtual, messages, tools=caller.tools)
+    assert [(c.name, c.arguments) for c in calls.calls] == [("get_weather", {"location": "Paris"})]
+    messages += [caller.history(calls), *caller.results(calls, ["dry"])]
+    answer = caller.ask("plain", virtual, messages, tools=caller.tools)
+    assert answer.text == f"Simulated answer from {model}: the tool said dry."
