@@ -264,6 +264,10 @@ def test_a_hedge_in_another_dialect_can_win(
         result = assemble_anthropic(events)
         assert result.text == direct("gemini-2.5-flash", HI)
         assert raw.headers["x-failsoft-model"] == "gemini-2.5-flash"
-        assert "anthropic/claude-opus-4-7:cancelled" in raw.headers["x-failsoft-trail"]
+        # The loser is cancelled when the hedge wins; on a loaded machine the primary's
+        # first-token deadline (0.5 s here) may strike first. Either way Gemini answered.
+        trail = raw.headers["x-failsoft-trail"]
+        assert trail.startswith("anthropic/claude-opus-4-7:"), trail
+        assert trail.split(",")[0].rsplit(":", 1)[1] in ("cancelled", "first_token_timeout")
     finally:
         sim.set_model("claude-opus-4-7", ttft=0)
