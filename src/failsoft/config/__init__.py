@@ -15,6 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
+from failsoft.config.health import (
+    AdminConfig,
+    HealthConfig,
+    ProbeConfig,
+    StatusConfig,
+    StoreConfig,
+    WebhookConfig,
+)
 from failsoft.config.loader import Document, Path, load_text
 from failsoft.config.models import build_models, build_policies
 from failsoft.config.policies import (
@@ -30,29 +38,47 @@ from failsoft.config.policies import (
     Retry,
 )
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
-from failsoft.config.validate import Secret, build, describe, suggest
+from failsoft.config.validate import Secret, build, build_list, describe, suggest
 from failsoft.errors import ConfigError
 
 __all__ = [
+    "AdminConfig",
     "Admission",
     "Backoff",
     "BreakerConfig",
     "Budget",
     "Config",
     "Deadlines",
+    "HealthConfig",
     "Hedge",
     "Policies",
+    "ProbeConfig",
     "ProviderConfig",
     "Resume",
     "Retry",
     "Secret",
     "ServerConfig",
+    "StatusConfig",
+    "StoreConfig",
     "VirtualModel",
+    "WebhookConfig",
     "load_config",
     "parse_config",
 ]
 
-_TOP_LEVEL = ("providers", "models", *MODEL_SECTIONS, "breaker", "admission", "server")
+_TOP_LEVEL = (
+    "providers",
+    "models",
+    *MODEL_SECTIONS,
+    "breaker",
+    "admission",
+    "server",
+    "health",
+    "status",
+    "store",
+    "webhooks",
+    "admin",
+)
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -90,6 +116,11 @@ def _build(raw: Any, doc: Document) -> Config | None:
     server = build(ServerConfig, raw.get("server"), ("server",), doc)
     breaker = build(BreakerConfig, raw.get("breaker"), ("breaker",), doc)
     admission = build(Admission, raw.get("admission"), ("admission",), doc)
+    health = build(HealthConfig, raw.get("health"), ("health",), doc)
+    status = build(StatusConfig, raw.get("status"), ("status",), doc)
+    store = build(StoreConfig, raw.get("store"), ("store",), doc)
+    admin = build(AdminConfig, raw.get("admin"), ("admin",), doc)
+    webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
     names = set(raw_providers) if isinstance(raw_providers, dict) else None
@@ -99,11 +130,29 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or server is None
         or breaker is None
         or admission is None
+        or health is None
+        or status is None
+        or store is None
+        or admin is None
+        or webhooks is None
         or providers is None
         or models is None
     ):
         return None
-    return Config(providers, models, policies, server, breaker, admission, doc.source)
+    return Config(
+        providers,
+        models,
+        policies,
+        server,
+        breaker,
+        admission,
+        health,
+        status,
+        store,
+        webhooks,
+        admin,
+        doc.source,
+    )
 
 
 def _providers(raw: Any, doc: Document) -> dict[str, ProviderConfig] | None:

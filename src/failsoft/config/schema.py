@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from failsoft.config.health import (
+    AdminConfig,
+    HealthConfig,
+    ProbeConfig,
+    StatusConfig,
+    StoreConfig,
+    WebhookConfig,
+)
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.validate import Secret, check, positive
 from failsoft.types import Dialect, Target
@@ -33,6 +41,13 @@ class ProviderConfig:
     base_url: str = check(_url)
     api_key: Secret | None = None
     status_page: str | None = None
+    """The provider's public status page (`https://status.claude.com`, or the URL of its
+    JSON); polled, shown beside failsoft's own observations."""
+    status_page_kind: Literal["auto", "statuspage", "incidentio", "google"] = "auto"
+    status_components: dict[str, list[str]] = field(default_factory=dict)
+    """Status-page component name → models it covers (`["*"]`: every model of this
+    provider). Unmapped components are shown for the provider as a whole."""
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     headers: dict[str, str] = field(default_factory=dict)
     always_stream: bool = True
     """Ask this upstream for a stream even for non-streaming calls and assemble the answer,
@@ -90,6 +105,11 @@ class Config:
     server: ServerConfig
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     admission: Admission = field(default_factory=Admission)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    webhooks: tuple[WebhookConfig, ...] = ()
+    admin: AdminConfig = field(default_factory=AdminConfig)
     source: str = "<config>"
 
     @property

@@ -141,6 +141,14 @@ def build(cls: type[T], raw: Any, path: Path, doc: Document) -> T | None:
     return cls(**values)
 
 
+def build_list(cls: type[T], raw: Any, path: Path, doc: Document) -> tuple[T, ...] | None:
+    """A list of `cls` mappings (empty when absent); None if any item is unusable."""
+    if raw is None:
+        return ()
+    result = convert(tuple[cls, ...], raw, path, doc)  # type: ignore[valid-type]
+    return None if result is _INVALID else tuple(result)
+
+
 class _Invalid:
     pass
 

@@ -1,5 +1,5 @@
 """Upstream HTTP: one shared aiohttp session per process (the only aiohttp importer)."""
 
-from failsoft.transport.http import Transport, Upstream
+from failsoft.transport.http import Fetched, FetchError, Transport, Upstream, fetch
 
-__all__ = ["Transport", "Upstream"]
+__all__ = ["FetchError", "Fetched", "Transport", "Upstream", "fetch"]

@@ -9,6 +9,7 @@ Time-to-first-token and idle limits are applied by the caller around these await
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
@@ -144,6 +145,57 @@ class Transport:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError) as exc:
             raise ConnectionLost(f"connection lost before the response ({_why(exc)})") from None
         return Upstream(resp)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A whole small response, for control-plane calls (status pages, webhooks, probes)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class FetchError(Exception):
+    """The request got no HTTP answer (connect failure, timeout, reset, body too large)."""
+
+
+async def fetch(
+    transport: Transport,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    seconds: float = 10.0,
+    limit: int = 4 << 20,
+) -> Fetched:
+    """One request, read whole (at most `limit` bytes) within `seconds` overall.
+
+    Not for the proxied path: no streaming and a total timeout. Any failure to get an answer
+    is a `FetchError` naming why; HTTP error statuses are answers and are returned.
+    """
+    if transport._session is None:
+        await transport.start()
+    session = transport._session
+    assert session is not None
+    try:
+        async with session.request(
+            method,
+            url,
+            data=body,
+            headers={"user-agent": USER_AGENT, **(headers or {})},
+            timeout=aiohttp.ClientTimeout(total=seconds),
+            auto_decompress=True,
+        ) as resp:
+            data = await resp.content.read(limit + 1)
+            if len(data) > limit:
+                raise FetchError(f"the answer is larger than {limit} bytes")
+            return Fetched(resp.status, dict(resp.headers), data)
+    except TimeoutError:
+        raise FetchError(f"no answer within {seconds:g}s") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise FetchError(_why(exc)) from None
 
 
 def _why(exc: BaseException) -> str:
