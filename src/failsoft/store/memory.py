@@ -1,0 +1,71 @@
+"""History kept in this process only: library mode's default, and tests'."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from failsoft.health.types import Incident, Transition
+from failsoft.store.base import DeadLetter
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._incidents: dict[str, Incident] = {}
+        self._transitions: dict[str, list[Transition]] = {}
+        self._dead: list[DeadLetter] = []
+        self._leases: dict[str, tuple[str, float]] = {}
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def save_incident(self, incident: Incident) -> None:
+        self._incidents[incident.id] = incident
+
+    async def incidents(
+        self, *, since: datetime | None = None, unresolved: bool = False, limit: int = 500
+    ) -> list[Incident]:
+        found = [
+            i
+            for i in self._incidents.values()
+            if (i.resolved_at is None)
+            or (
+                not unresolved
+                and (since is None or i.started_at >= since or i.resolved_at >= since)
+            )
+        ]
+        found.sort(key=lambda i: i.started_at, reverse=True)
+        return found[:limit]
+
+    async def add_transition(self, transition: Transition) -> None:
+        self._transitions.setdefault(transition.component, []).append(transition)
+
+    async def transitions(self, since: datetime) -> dict[str, list[Transition]]:
+        out: dict[str, list[Transition]] = {}
+        for component, items in self._transitions.items():
+            before = [t for t in items if t.at < since]
+            after = [t for t in items if t.at >= since]
+            out[component] = before[-1:] + after
+        return {c: items for c, items in out.items() if items}
+
+    async def add_dead_letter(self, letter: DeadLetter) -> None:
+        self._dead.append(letter)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return list(reversed(self._dead))[:limit]
+
+    async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        current = self._leases.get(name)
+        if current is None or current[0] == holder or current[1] < now:
+            self._leases[name] = (holder, now + ttl)
+            return True
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "memory"}

@@ -1,0 +1,98 @@
+"""The SQL both relational backends share; only placeholders and types differ."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
+from failsoft.health.types import Incident, Transition
+from failsoft.store.base import DeadLetter
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS failsoft_incidents (
+        id TEXT PRIMARY KEY, started_at DOUBLE PRECISION NOT NULL,
+        resolved_at DOUBLE PRECISION, body TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS failsoft_transitions (
+        component TEXT NOT NULL, state TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS failsoft_transitions_by_component
+        ON failsoft_transitions (component, at)""",
+    """CREATE TABLE IF NOT EXISTS failsoft_dead_letters (
+        endpoint TEXT NOT NULL, message_id TEXT NOT NULL, event_type TEXT NOT NULL,
+        body BYTEA NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS failsoft_leases (
+        name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)""",
+)
+
+SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)
+    VALUES ({0}, {1}, {2}, {3})
+    ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
+        resolved_at = excluded.resolved_at, body = excluded.body"""
+INCIDENTS = """SELECT body FROM failsoft_incidents
+    WHERE resolved_at IS NULL OR ({1} = 0 AND (started_at >= {0} OR resolved_at >= {0}))
+    ORDER BY started_at DESC LIMIT {2}"""
+ADD_TRANSITION = "INSERT INTO failsoft_transitions (component, state, at) VALUES ({0}, {1}, {2})"
+TRANSITIONS = """SELECT component, state, at FROM failsoft_transitions WHERE at >= {0}
+    UNION ALL
+    SELECT t.component, t.state, t.at FROM failsoft_transitions t
+    WHERE t.at = (SELECT MAX(u.at) FROM failsoft_transitions u
+                  WHERE u.component = t.component AND u.at < {0})
+    ORDER BY 1, 3"""
+ADD_DEAD = """INSERT INTO failsoft_dead_letters
+    (endpoint, message_id, event_type, body, attempts, last_error, at)
+    VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6})"""
+DEAD = """SELECT endpoint, message_id, event_type, body, attempts, last_error, at
+    FROM failsoft_dead_letters ORDER BY at DESC LIMIT {0}"""
+LEAD = """INSERT INTO failsoft_leases (name, holder, expires) VALUES ({0}, {1}, {2})
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+    WHERE failsoft_leases.holder = excluded.holder OR failsoft_leases.expires < {3}"""
+HOLDER = "SELECT holder FROM failsoft_leases WHERE name = {0}"
+
+
+def placeholders(sql: str, style: str) -> str:
+    """`{0}`, `{1}` … as `?1`, `?2` … (SQLite) or `$1`, `$2` … (PostgreSQL); numbered in
+    both, so a parameter can be used twice."""
+    count = 1 + max(int(n) for n in re.findall(r"\{(\d+)\}", sql))
+    mark = "?" if style == "sqlite" else "$"
+    return sql.format(*[f"{mark}{i + 1}" for i in range(count)])
+
+
+def incident_row(incident: Incident) -> tuple[str, float, float | None, str]:
+    resolved = incident.resolved_at.timestamp() if incident.resolved_at else None
+    body = orjson.dumps(incident_to_json(incident)).decode()
+    return (incident.id, incident.started_at.timestamp(), resolved, body)
+
+
+def incidents_from(rows: Iterable[Any]) -> list[Incident]:
+    return [incident_from_json(orjson.loads(row[0])) for row in rows]
+
+
+def transitions_from(rows: Iterable[Any]) -> dict[str, list[Transition]]:
+    out: dict[str, list[Transition]] = {}
+    for component, state, at in rows:
+        out.setdefault(component, []).append(transition_from_row(component, state, at))
+    return out
+
+
+def dead_row(letter: DeadLetter) -> tuple[str, str, str, bytes, int, str, float]:
+    return (
+        letter.endpoint,
+        letter.message_id,
+        letter.event_type,
+        letter.body,
+        letter.attempts,
+        letter.last_error,
+        letter.at.timestamp(),
+    )
+
+
+def dead_from(rows: Iterable[Any]) -> list[DeadLetter]:
+    return [
+        DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], datetime.fromtimestamp(r[6], UTC))
+        for r in rows
+    ]

@@ -1,0 +1,87 @@
+"""History in a SQLite file (the default for `failsoft serve`), through aiosqlite."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from failsoft.health.types import Incident, Transition
+from failsoft.store import sql
+from failsoft.store.base import DeadLetter
+
+
+def _q(text: str) -> str:
+    return sql.placeholders(text, "sqlite")
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path)
+        # WAL lets several worker processes read while one writes; busy_timeout makes a
+        # writer wait for another's short transaction instead of failing.
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        for statement in sql.SCHEMA:
+            await db.execute(statement.replace("BYTEA", "BLOB"))
+        await db.commit()
+        self._db = db
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def save_incident(self, incident: Incident) -> None:
+        await self.db.execute(_q(sql.SAVE_INCIDENT), sql.incident_row(incident))
+        await self.db.commit()
+
+    async def incidents(
+        self, *, since: datetime | None = None, unresolved: bool = False, limit: int = 500
+    ) -> list[Incident]:
+        start = since.timestamp() if since else 0.0
+        async with self.db.execute(
+            _q(sql.INCIDENTS), (start, 1 if unresolved else 0, limit)
+        ) as cursor:
+            return sql.incidents_from(await cursor.fetchall())
+
+    async def add_transition(self, transition: Transition) -> None:
+        row = (transition.component, transition.state, transition.at.timestamp())
+        await self.db.execute(_q(sql.ADD_TRANSITION), row)
+        await self.db.commit()
+
+    async def transitions(self, since: datetime) -> dict[str, list[Transition]]:
+        async with self.db.execute(_q(sql.TRANSITIONS), (since.timestamp(),)) as cursor:
+            return sql.transitions_from(await cursor.fetchall())
+
+    async def add_dead_letter(self, letter: DeadLetter) -> None:
+        await self.db.execute(_q(sql.ADD_DEAD), sql.dead_row(letter))
+        await self.db.commit()
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        async with self.db.execute(_q(sql.DEAD), (limit,)) as cursor:
+            return sql.dead_from(await cursor.fetchall())
+
+    async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        await self.db.execute(_q(sql.LEAD), (name, holder, now + ttl, now))
+        await self.db.commit()
+        async with self.db.execute(_q(sql.HOLDER), (name,)) as cursor:
+            row = await cursor.fetchone()
+        return row is not None and row[0] == holder
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "sqlite", "path": self.path}

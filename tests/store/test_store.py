@@ -1,0 +1,110 @@
+"""Every store backend keeps incidents, state changes, dead letters and leases the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from failsoft.health.types import Incident, IncidentUpdate, Transition
+from failsoft.store import DeadLetter, Store, open_store
+from tests.services import POSTGRES_URL, require
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        url = "memory://"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/state.db"
+    else:
+        require("PostgreSQL", "127.0.0.1", 5432)
+        url = POSTGRES_URL
+    backend = open_store(url)
+    await backend.open()
+    if request.param == "postgres":
+        for table in ("incidents", "transitions", "dead_letters", "leases"):
+            await backend.pool.execute(f"TRUNCATE failsoft_{table}")  # type: ignore[attr-defined]
+    yield backend
+    await backend.close()
+
+
+def incident(n: int, start: datetime, resolved: datetime | None = None) -> Incident:
+    return Incident(
+        id=f"inc_{n}",
+        title=f"Elevated errors on model-{n} (529 overloaded)",
+        status="resolved" if resolved else "investigating",
+        impact="major",
+        started_at=start,
+        updated_at=resolved or start,
+        resolved_at=resolved,
+        components=("anthropic/model", "anthropic/other"),
+        updates=(IncidentUpdate("investigating", "Errors: 90 %", start, "major_outage"),),
+        peak_error_rate=0.9,
+        requests_failed_over=12,
+        requests_lost=1,
+    )
+
+
+async def test_incidents_round_trip_and_filter(store: Store) -> None:
+    old = incident(1, T0 - timedelta(days=100), T0 - timedelta(days=99))
+    recent = incident(2, T0 - timedelta(hours=2), T0 - timedelta(hours=1))
+    active = incident(3, T0 - timedelta(days=200))
+    for item in (old, recent, active):
+        await store.save_incident(item)
+    assert await store.incidents(since=T0 - timedelta(days=90)) == [recent, active]
+    assert await store.incidents(unresolved=True) == [active]
+    resolved = Incident(**{**active.__dict__, "status": "resolved", "resolved_at": T0})
+    await store.save_incident(resolved)  # replaces by id
+    assert await store.incidents(unresolved=True) == []
+    assert (await store.incidents(since=T0 - timedelta(days=1)))[1] == resolved
+
+
+async def test_transitions_start_with_the_state_at_the_window_start(store: Store) -> None:
+    a, b = "openai/gpt-4o", "anthropic/claude"
+    for component, state, minutes in [
+        (a, "major_outage", -300), (a, "operational", -200), (a, "partial_outage", -30),
+        (b, "degraded_performance", -20), (a, "operational", -10),
+    ]:  # fmt: skip
+        await store.add_transition(Transition(component, state, T0 + timedelta(minutes=minutes)))  # type: ignore[arg-type]
+    found = await store.transitions(T0 - timedelta(minutes=60))
+    assert [(t.state, t.at) for t in found[a]] == [
+        ("operational", T0 - timedelta(minutes=200)),
+        ("partial_outage", T0 - timedelta(minutes=30)),
+        ("operational", T0 - timedelta(minutes=10)),
+    ]
+    assert [t.state for t in found[b]] == ["degraded_performance"]
+
+
+async def test_dead_letters_are_kept(store: Store) -> None:
+    letter = DeadLetter(
+        "http://127.0.0.1:9/hook", "msg_1", "incident.opened", b'{"a":1}', 8, "HTTP 500", T0
+    )
+    await store.add_dead_letter(letter)
+    assert await store.dead_letters() == [letter]
+
+
+async def test_one_lease_holder_at_a_time(store: Store) -> None:
+    now = T0.timestamp()
+    assert await store.try_lead("probes", "a", 30, now)
+    assert not await store.try_lead("probes", "b", 30, now + 1)
+    assert await store.try_lead("probes", "a", 30, now + 20)  # renewal
+    assert not await store.try_lead("probes", "b", 30, now + 40)
+    assert await store.try_lead("probes", "b", 30, now + 51)  # a's lease ran out
+    assert not await store.try_lead("probes", "a", 30, now + 52)
+
+
+async def test_sqlite_history_survives_a_restart(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/nested/state.db"
+    first = open_store(url)
+    await first.open()
+    await first.save_incident(incident(7, T0))
+    await first.close()
+    second = open_store(url)
+    await second.open()
+    assert [i.id for i in await second.incidents()] == ["inc_7"]
+    await second.close()
