@@ -1,0 +1,436 @@
+"""Webhook delivery: signed POSTs, retried with backoff, and a dead-letter log for the rest.
+
+`send` only renders and enqueues, so the router's event subscribers can call it inline on
+the loop thread. Each endpoint has its own worker and bounded queue: messages to one
+endpoint arrive in order, and an endpoint that is down (retrying for minutes) delays nobody
+else. Whatever cannot be delivered — attempts exhausted, refused with a 4xx, the queue
+full, still queued at shutdown — goes to the dead-letter log, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from failsoft.clock import SYSTEM_CLOCK, Clock
+from failsoft.config.policies import Backoff
+from failsoft.events import BreakerChanged
+from failsoft.health.types import ComponentHealth
+from failsoft.notify.payloads import EVENT_TYPES, Format, Subject, breaker_event_type, iso, render
+from failsoft.notify.signing import Signer
+from failsoft.policy.backoff import full_jitter
+from failsoft.transport.http import USER_AGENT, FetchError, Transport, fetch
+
+log = logging.getLogger("failsoft.notify")
+
+RETRYABLE = frozenset({408, 425, 429})
+"""4xx answers that may succeed later (with every 5xx); any other 4xx will not."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One receiver. Secrets and extra headers are kept out of `repr`, hence out of logs."""
+
+    url: str
+    secret: str | tuple[str, ...] | None = field(default=None, repr=False)
+    """`whsec_<base64>` or a plain string (used as UTF-8); several while rotating."""
+    events: frozenset[str] = frozenset()
+    """Event types to send; empty means all."""
+    format: Format = "standard"
+    timeout: float = 10.0
+    """Seconds for one attempt, connect to last byte."""
+    max_attempts: int = 8
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        # Fail at startup, not at the first incident hours later.
+        if self.format not in ("standard", "slack"):
+            raise ValueError(f"webhook format must be standard or slack, not {self.format!r}")
+        unknown = self.events - EVENT_TYPES
+        if unknown:
+            raise ValueError(f"unknown webhook event types: {', '.join(sorted(unknown))}")
+        if self.max_attempts < 1 or min(self.timeout, self.backoff_base, self.backoff_cap) <= 0:
+            raise ValueError("webhook max_attempts, timeout and backoff must be positive")
+
+    def __repr__(self) -> str:
+        return f"Endpoint({redact(self.url)!r}, format={self.format!r})"
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that was not delivered, with enough to replay it by hand."""
+
+    endpoint_url: str
+    message_id: str
+    event_type: str
+    body: bytes
+    attempts: int
+    last_error: str
+    at: datetime
+
+
+DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Message:
+    id: str
+    event_type: str
+    body: bytes
+    attempts: int = 0
+    last_error: str = ""
+
+
+def redact(url: str) -> str:
+    """A URL for logs: scheme and host only, since webhook paths are often the credential
+    (a Slack incoming-webhook URL is all one needs to post to a channel)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+class _Lane:
+    """One endpoint's queue and worker state."""
+
+    def __init__(self, index: int, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.name = f"#{index} {redact(endpoint.url)}"
+        self.signer = Signer(endpoint.secret) if endpoint.secret else None
+        self.backoff = Backoff(base=endpoint.backoff_base, cap=endpoint.backoff_cap)
+        extra = {k.lower(): v for k, v in endpoint.headers.items()}
+        self.headers = {**extra, "content-type": "application/json", "user-agent": USER_AGENT}
+        self.queue: deque[_Message] = deque()
+        self.current: _Message | None = None
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.disabled = False
+
+
+class WebhookSender:
+    """Delivers notifications to every endpoint; `start()` in the loop, `close()` at the end.
+
+    `dead_letter` receives what could not be delivered; by default a JSON line is appended
+    to `dead_letter_path`, or, without a path, only an error is logged.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        *,
+        transport: Transport | None = None,
+        page_url: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
+        dead_letter: DeadLetterSink | None = None,
+        dead_letter_path: str | Path | None = None,
+        queue_size: int = 10_000,
+    ) -> None:
+        self._lanes = [_Lane(i, ep) for i, ep in enumerate(endpoints, 1)]
+        self._own_transport = transport is None
+        self._transport = transport or Transport(limit=16)
+        self.page_url = page_url
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._path = Path(dead_letter_path) if dead_letter_path is not None else None
+        self._dead_letter = self._default_dead_letter if dead_letter is None else dead_letter
+        self._queue_size = queue_size
+        self._dead_queue: deque[DeadLetter] = deque()
+        self._dead_wake = asyncio.Event()
+        self._dead_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._drain_until = float("inf")
+        self.delivered = 0
+        self.retried = 0
+        self.dead = 0
+        self.dropped = 0
+        """Messages not even queued: the endpoint was disabled or the sender closed."""
+
+    @property
+    def disabled(self) -> frozenset[str]:
+        """URLs of endpoints that answered 410 Gone (until the next restart)."""
+        return frozenset(lane.endpoint.url for lane in self._lanes if lane.disabled)
+
+    def start(self) -> None:
+        """Start the workers; call on the running loop (messages sent before wait for it)."""
+        if self._dead_task is not None or self._closed:
+            return
+        self._dead_task = asyncio.create_task(self._dead_worker(), name="webhooks-dead-letter")
+        for lane in self._lanes:
+            lane.task = asyncio.create_task(self._worker(lane), name=f"webhook {lane.name}")
+
+    # ----------------------------------------------------------------------- enqueue
+
+    def send(
+        self,
+        event_type: str,
+        subject: Subject,
+        *,
+        components: Sequence[ComponentHealth] = (),
+        at: datetime | None = None,
+    ) -> str | None:
+        """Queue a notification for every endpoint that wants `event_type`; never raises.
+
+        Returns the message id (the `webhook-id` every endpoint sees), or None when no
+        endpoint takes it or the sender is closed. Call from the loop thread only.
+        """
+        try:
+            return self._send(event_type, subject, components, at)
+        except Exception:
+            log.exception("webhook notification %s could not be queued", event_type)
+            return None
+
+    def notify_breaker(self, event: BreakerChanged) -> None:
+        """An `EventHub` subscriber: breaker opened/closed (half-open is not news)."""
+        event_type = breaker_event_type(event)
+        if event_type is not None:
+            self.send(event_type, event)
+
+    def _send(
+        self,
+        event_type: str,
+        subject: Subject,
+        components: Sequence[ComponentHealth],
+        at: datetime | None,
+    ) -> str | None:
+        lanes = [lane for lane in self._lanes if lane.endpoint.wants(event_type)]
+        if not lanes:
+            return None
+        if self._closing:
+            self.dropped += len(lanes)
+            log.error("webhook notification %s not sent: the sender is closed", event_type)
+            return None
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        at = at or datetime.fromtimestamp(self._clock.wall(), UTC)
+        bodies: dict[Format, bytes] = {}
+        for lane in lanes:
+            if lane.disabled:
+                self.dropped += 1
+                continue
+            fmt = lane.endpoint.format
+            if fmt not in bodies:
+                payload = render(
+                    fmt, event_type, subject, at=at, page_url=self.page_url, components=components
+                )
+                bodies[fmt] = orjson.dumps(payload)
+            if len(lane.queue) >= self._queue_size:
+                # Drop the oldest: the newest message describes the current state.
+                old = lane.queue.popleft()
+                self._bury(lane, old, f"queue full ({self._queue_size} messages)")
+            lane.queue.append(_Message(msg_id, event_type, bodies[fmt]))
+            lane.wake.set()
+        return msg_id
+
+    # ----------------------------------------------------------------------- deliver
+
+    async def _worker(self, lane: _Lane) -> None:
+        while True:
+            if not lane.queue:
+                if self._closing:
+                    return
+                lane.wake.clear()
+                await lane.wake.wait()
+                continue
+            msg = lane.current = lane.queue.popleft()
+            try:
+                await self._deliver(lane, msg)
+            except Exception as exc:  # a bug must not silence the endpoint for good
+                log.exception("webhook %s %s: delivery failed", lane.name, msg.id)
+                self._bury(lane, msg, f"internal error: {type(exc).__name__}")
+            lane.current = None
+
+    async def _deliver(self, lane: _Lane, msg: _Message) -> None:
+        ep = lane.endpoint
+        while True:
+            if lane.disabled:
+                self._bury(lane, msg, "endpoint disabled after 410 Gone")
+                return
+            msg.attempts += 1
+            retry_after: float | None = None
+            timestamp = int(self._clock.wall())
+            # Id and timestamp even unsigned: receivers deduplicate retries by the id.
+            headers = {**lane.headers, "webhook-id": msg.id, "webhook-timestamp": str(timestamp)}
+            if lane.signer is not None:
+                headers["webhook-signature"] = lane.signer.signature(msg.id, timestamp, msg.body)
+            try:
+                answer = await fetch(
+                    self._transport,
+                    "POST",
+                    ep.url,
+                    headers=headers,
+                    body=msg.body,
+                    seconds=ep.timeout,
+                )
+            except FetchError as exc:
+                msg.last_error = str(exc)
+            else:
+                status = answer.status
+                if 200 <= status < 300:
+                    self.delivered += 1
+                    return
+                msg.last_error = f"HTTP {status}"
+                if status == 410:
+                    lane.disabled = True
+                    log.error("webhook %s answered 410 Gone: disabled until restart", lane.name)
+                    continue
+                if status < 500 and status not in RETRYABLE:
+                    self._bury(lane, msg, msg.last_error)
+                    return
+                retry_after = _retry_after(answer.headers, self._clock.wall())
+            if msg.attempts >= ep.max_attempts:
+                self._bury(lane, msg, msg.last_error)
+                return
+            if retry_after is not None:
+                delay = min(retry_after, ep.backoff_cap)
+            else:
+                delay = full_jitter(lane.backoff, msg.attempts, self._rng)
+            if self._clock.monotonic() + delay > self._drain_until:
+                self._bury(lane, msg, f"{msg.last_error}; shutting down before the next retry")
+                return
+            self.retried += 1
+            log.warning(
+                "webhook %s %s attempt %d failed (%s); retrying in %.1fs",
+                lane.name,
+                msg.id,
+                msg.attempts,
+                msg.last_error,
+                delay,
+            )
+            await self._clock.sleep(delay)
+
+    # ----------------------------------------------------------------------- dead letters
+
+    def _bury(self, lane: _Lane, msg: _Message, why: str) -> None:
+        self.dead += 1
+        log.error(
+            "webhook %s %s (%s) not delivered after %d attempt(s): %s",
+            lane.name,
+            msg.id,
+            msg.event_type,
+            msg.attempts,
+            why,
+        )
+        at = datetime.fromtimestamp(self._clock.wall(), UTC)
+        letter = DeadLetter(
+            lane.endpoint.url, msg.id, msg.event_type, msg.body, msg.attempts, why, at
+        )
+        if len(self._dead_queue) >= self._queue_size:
+            log.error("webhook dead-letter queue full: %s %s lost", msg.id, msg.event_type)
+            return
+        self._dead_queue.append(letter)
+        self._dead_wake.set()
+
+    async def _dead_worker(self) -> None:
+        while True:
+            if not self._dead_queue:
+                if self._closing and all(
+                    lane.task is None or lane.task.done() for lane in self._lanes
+                ):
+                    return
+                self._dead_wake.clear()
+                await self._dead_wake.wait()
+                continue
+            await self._record(self._dead_queue.popleft())
+
+    async def _record(self, letter: DeadLetter) -> None:
+        try:
+            await self._dead_letter(letter)
+        except Exception:
+            log.exception("webhook dead letter %s could not be recorded", letter.message_id)
+
+    async def _default_dead_letter(self, letter: DeadLetter) -> None:
+        if self._path is None:
+            return  # `_bury` has logged it; there is nowhere else to put it
+        record: dict[str, Any] = {
+            "at": iso(letter.at),
+            "endpoint_url": letter.endpoint_url,
+            "message_id": letter.message_id,
+            "event_type": letter.event_type,
+            "attempts": letter.attempts,
+            "last_error": letter.last_error,
+            "body": letter.body.decode(errors="replace"),
+        }
+        await asyncio.to_thread(_append, self._path, orjson.dumps(record) + b"\n")
+
+    # ----------------------------------------------------------------------- shutdown
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Deliver what is queued for up to `drain_seconds`, dead-letter the rest, stop.
+
+        Retries that would wait past the drain window are given up at once rather than
+        waited for.
+        """
+        if self._closed:
+            return
+        self._closed = self._closing = True
+        self._drain_until = self._clock.monotonic() + drain_seconds
+        for lane in self._lanes:
+            lane.wake.set()
+        tasks = [lane.task for lane in self._lanes if lane.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=drain_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for lane in self._lanes:
+            left = [lane.current] if lane.current is not None else []
+            left.extend(lane.queue)
+            lane.current = None
+            lane.queue.clear()
+            for msg in left:
+                why = f"{msg.last_error}; " if msg.last_error else ""
+                self._bury(lane, msg, why + "shutting down before delivery")
+        if self._dead_task is not None:
+            self._dead_wake.set()
+            await self._dead_task
+        while self._dead_queue:  # never started
+            await self._record(self._dead_queue.popleft())
+        if self._own_transport:
+            await self._transport.close()
+
+
+def _append(path: Path, line: bytes) -> None:
+    # Owner-only: a dead letter may hold an endpoint URL that is itself a credential.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Retry-After in seconds (delta or HTTP date); `fetch` keeps the server's header case."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
