@@ -67,7 +67,7 @@ def gateway_server(sim_server: SimServer) -> Iterator[GatewayThread]:
 def gateway(gateway_server: GatewayThread, sim: SimServer) -> GatewayThread:
     """The shared gateway (BASE_CONFIG) in front of a freshly reset simulator, with nothing
     remembered about targets from earlier tests (breakers closed, budgets full)."""
-    gateway_server.runtime.router.state.reset()
+    gateway_server.runtime.reset()
     return gateway_server
 
 

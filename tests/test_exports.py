@@ -27,6 +27,10 @@ def test_all_is_sorted_and_complete() -> None:
         "cli",
         "demo",
         "translate",
+        "health",
+        "notify",
+        "status",
+        "store",
     }
     assert public - modules <= set(failsoft.__all__)
     for name in failsoft.__all__:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config
-from failsoft.events import EventHub
+from failsoft.events import BreakerChanged, EventHub
+from failsoft.health.monitor import HealthMonitor
+from failsoft.health.poller import StatusPagePoller
+from failsoft.health.probes import Prober
+from failsoft.health.types import Incident
+from failsoft.notify import Endpoint, WebhookSender
+from failsoft.notify.webhooks import DeadLetter as SentLetter
 from failsoft.providers import Provider, build_providers
 from failsoft.router import Router
+from failsoft.store import DeadLetter, Store, open_store
 from failsoft.transport import Transport
+
+log = logging.getLogger("failsoft")
+
+SERVE_STORE = "sqlite:///failsoft.db"
+"""Where `failsoft serve` keeps history when the config names no `store.url`."""
+LIBRARY_STORE = "memory://"
+"""Library mode (and tests) keep history in memory unless told otherwise."""
 
 
 class Runtime:
@@ -15,18 +35,133 @@ class Runtime:
 
     `start()` must run inside the event loop that will serve requests, because the shared
     aiohttp session belongs to that loop.
+
+    `health_clock` (tests) gives the health side a clock of its own; its periodic
+    evaluation, status-page polls and probes then do not run by themselves.
     """
 
-    def __init__(self, config: Config, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        default_store: str = LIBRARY_STORE,
+        health_clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.hub = EventHub()
         self.transport = Transport()
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
+        self.store = store or open_store(config.store.url or default_store)
+        health_clock = health_clock or clock
+        self.health = HealthMonitor(config, self.router.state, self.hub, self.store, health_clock)
+        self._background = health_clock is clock
+        self.base_url = f"http://{config.server.host}:{config.server.port}"
+        """Where this gateway is reached (set by whoever binds the socket)."""
+        self.metric_sources: list[Callable[[], Iterable[Any]]] = []
+        """More metric families for `/metrics` (prometheus_client `Metric`s), e.g. the
+        cache's; each is called at scrape time."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The loop serving this runtime, once started."""
+        self.pollers = [
+            StatusPagePoller(
+                name,
+                provider.status_page,
+                self.transport,
+                clock=health_clock,
+                interval=config.health.status_poll_interval,
+                kind=provider.status_page_kind,
+            )
+            for name, provider in config.providers.items()
+            if provider.status_page
+        ]
+        self.prober = Prober(
+            config,
+            self.providers,
+            self.transport,
+            self.router.state,
+            self.health,
+            self.store,
+            health_clock,
+        )
+        self.notifier: WebhookSender | None = None
+        if config.webhooks:
+            self.notifier = WebhookSender(
+                [
+                    Endpoint(
+                        url=hook.url,
+                        secret=hook.secret.reveal() if hook.secret else None,
+                        events=frozenset(hook.events),
+                        format=hook.format,
+                        timeout=hook.timeout,
+                        max_attempts=hook.max_attempts,
+                        headers=hook.headers,
+                    )
+                    for hook in config.webhooks
+                ],
+                transport=self.transport,
+                clock=clock,
+                dead_letter=self._bury,
+            )
+            self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
+            self.health.listeners.append(self._notify)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.generation = 0
+        """Bumped by `reset()`, so caches of what was observed know to drop it."""
+
+    def reset(self) -> None:
+        """Forget what was learnt about targets: breakers, budgets, health, history kept in
+        memory. For tests that share one gateway."""
+        self.router.state.reset()
+        self.health.reset()
+        self.generation += 1
+
+    @property
+    def status_url(self) -> str:
+        return self.config.status.url or self.base_url + "/status"
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         await self.transport.start()
+        await self.health.start(loop=self._background)
+        if self.notifier is not None:
+            self.notifier.page_url = self.status_url
+            self.notifier.start()
+        if self._background:
+            for poller in self.pollers:
+                self._tasks.append(asyncio.create_task(poller.run(self.health.set_declared)))
+            if self.prober.enabled():
+                self._tasks.append(asyncio.create_task(self.prober.run()))
+        log.debug("history kept in %s", self.store.describe())
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.notifier is not None:
+            await self.notifier.close()
+        await self.health.close()
         await self.transport.close()
+
+    def _notify(self, kind: str, incident: Incident) -> None:
+        if self.notifier is not None:
+            self.notifier.send(kind, incident, components=self.health.health())
+
+    async def _bury(self, letter: SentLetter) -> None:
+        await self.store.add_dead_letter(
+            DeadLetter(
+                letter.endpoint_url,
+                letter.message_id,
+                letter.event_type,
+                letter.body,
+                letter.attempts,
+                letter.last_error,
+                letter.at,
+            )
+        )

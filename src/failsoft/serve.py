@@ -4,24 +4,26 @@ tests, benchmarks). The only module that imports uvicorn.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 
-from failsoft.assemble import Runtime
+from failsoft.assemble import SERVE_STORE, Runtime
 from failsoft.config import Config
 from failsoft.server import GatewayApp
 
 log = logging.getLogger("failsoft.serve")
 
 CONFIG_ENV = "FAILSOFT_CONFIG"
+T = TypeVar("T")
 
 
 # The measured fast stack (uvloop + httptools), nothing per request that failsoft does not
@@ -46,7 +48,8 @@ def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uv
 
 def run(config: Config, *, host: str, port: int, log_level: str = "info") -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
-    runtime = Runtime(config)
+    runtime = Runtime(config, default_store=SERVE_STORE)
+    runtime.base_url = f"http://{host}:{port}"
     server = uvicorn.Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level))
     _settle_heap()
     server.run()
@@ -67,7 +70,7 @@ def worker_app() -> GatewayApp:
     """App factory for `--workers N`: each worker process loads the config itself."""
     from failsoft.config import load_config
 
-    app = GatewayApp(Runtime(load_config(os.environ[CONFIG_ENV])))
+    app = GatewayApp(Runtime(load_config(os.environ[CONFIG_ENV]), default_store=SERVE_STORE))
     _settle_heap()
     return app
 
@@ -94,14 +97,22 @@ class GatewayThread:
     Binds its socket before starting, so `url` is valid as soon as `start()` returns.
     """
 
-    def __init__(self, config: Config, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.runtime = Runtime(config)
+    def __init__(
+        self,
+        config: Config,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.runtime = runtime or Runtime(config)
         self.app = GatewayApp(self.runtime)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+        self.runtime.base_url = f"http://{host}:{self.port}"
         self._server = uvicorn.Server(_uvicorn_config(self.app, host, self.port, "warning"))
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -136,6 +147,14 @@ class GatewayThread:
             self._thread.join(timeout)
         with contextlib.suppress(OSError):
             self._sock.close()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        """Run `coro` on the gateway's own loop and wait for its result (tests, the demo)."""
+        loop = self.runtime.loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("the gateway is not running")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[GatewayThread]:

@@ -63,7 +63,7 @@ def translating_server(sim_server: SimServer) -> Iterator[GatewayThread]:
 
 @pytest.fixture
 def tgw(translating_server: GatewayThread, sim: SimServer) -> GatewayThread:
-    translating_server.runtime.router.state.reset()
+    translating_server.runtime.reset()
     return translating_server
 
 

@@ -119,13 +119,20 @@ class Run(Generic[T]):
 
     def _candidates(self) -> list[Target]:
         plan = self.plan
-        return balance.order(
+        ordered = balance.order(
             self.policies.balance.strategy,
             plan.targets,
             plan.weights,
             self.state.rng,
             self.state.latency,
         )
+        demoted = self.state.demoted
+        if demoted:
+            # A provider declared these down (health.demote_on_declared): try them last.
+            ordered = [t for t in ordered if t not in demoted] + [
+                t for t in ordered if t in demoted
+            ]
+        return ordered
 
     def _translation(self, target: Target) -> Translation | Untranslatable | None:
         """The request for `target` if it speaks another dialect (None if not), or why it

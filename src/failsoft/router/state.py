@@ -31,12 +31,15 @@ class RouterState:
         self.latency = LatencyStats()
         self._budget_config = config.policies.retry.budget
         self._budgets: dict[Target, RetryBudget] = {}
+        self.demoted: frozenset[Target] = frozenset()
+        """Targets to try after all others (their provider declared them down)."""
 
     def reset(self) -> None:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
         self.breakers = Breakers(self._breaker_config, self.clock, self._breaker_changed)
         self.latency = LatencyStats()
         self._budgets.clear()
+        self.demoted = frozenset()
 
     def budget(self, target: Target) -> RetryBudget:
         budget = self._budgets.get(target)

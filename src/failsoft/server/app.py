@@ -11,10 +11,13 @@ import logging
 from failsoft.assemble import Runtime
 from failsoft.errors import RequestError
 from failsoft.server.admin import ModelList, healthz
+from failsoft.server.admin_api import AdminAPI
 from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
 from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
+from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
+from failsoft.server.status_routes import StatusRoutes
 
 log = logging.getLogger("failsoft.server")
 
@@ -31,6 +34,9 @@ class GatewayApp:
             "/v1/messages": anthropic,
         }
         self._models = ModelList(runtime.config)
+        self._admin = AdminAPI(runtime)
+        self._metrics = Metrics(runtime)
+        self._status = StatusRoutes(runtime, self._admin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -57,6 +63,15 @@ class GatewayApp:
             return
         if path in ("/healthz", "/health"):
             await healthz(send)
+            return
+        if path == "/status" or path.startswith("/status/"):
+            await self._status(scope, send)
+            return
+        if path == "/metrics" and method in ("GET", "HEAD"):
+            await self._metrics(send)
+            return
+        if path.startswith("/admin/"):
+            await self._admin(scope, receive, send)
             return
         await _error(send, path, 404, f"no route {method} {path}")
 

@@ -1,0 +1,109 @@
+"""`GET /metrics`: Prometheus text format, computed at scrape time.
+
+Nothing is counted for metrics on the request path: the health windows and the router's
+state already hold the numbers, so a collector reads them when Prometheus asks. Counters
+come from per-target running totals; states and rates from the health model. Labels carry
+provider and model names only, never keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from failsoft.assemble import Runtime
+from failsoft.health.types import SEVERITY
+from failsoft.server.asgi import Send, send_bytes
+
+_BREAKER = {"closed": 0, "half_open": 1, "open": 2}
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class RuntimeCollector(Collector):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        health = self.runtime.health
+        attempts = CounterMetricFamily(
+            "failsoft_attempts",
+            "Upstream attempts by outcome class (client = the caller's own fault).",
+            labels=["provider", "model", "class"],
+        )
+        state = GaugeMetricFamily(
+            "failsoft_component_state",
+            "Health state: 0 operational/maintenance, 1 degraded, 2 partial, 3 major outage.",
+            labels=["provider", "model"],
+        )
+        error_rate = GaugeMetricFamily(
+            "failsoft_error_rate",
+            "Share of failed attempts over a window.",
+            labels=["provider", "model", "window"],
+        )
+        latency = GaugeMetricFamily(
+            "failsoft_latency_seconds",
+            "Attempt latency percentiles over the last 5 minutes (successful attempts).",
+            labels=["provider", "model", "quantile"],
+        )
+        ttft = GaugeMetricFamily(
+            "failsoft_time_to_first_token_seconds",
+            "Time to the first content event, percentiles over the last 5 minutes.",
+            labels=["provider", "model", "quantile"],
+        )
+        breaker = GaugeMetricFamily(
+            "failsoft_breaker_state",
+            "Circuit breaker: 0 closed, 1 half open, 2 open.",
+            labels=["provider", "model"],
+        )
+        for component in health.health():
+            labels = [component.provider, component.model]
+            totals = health.passive.stats(component.id).totals
+            for kind, count in totals.items():
+                attempts.add_metric([*labels, kind], count)
+            state.add_metric(labels, SEVERITY[component.state])
+            for window, rate in (
+                ("1m", component.error_rate_1m),
+                ("5m", component.error_rate_5m),
+                ("1h", component.error_rate_1h),
+            ):
+                error_rate.add_metric([*labels, window], rate)
+            for family, p50, p95 in (
+                (latency, component.latency_p50_ms, component.latency_p95_ms),
+                (ttft, component.ttft_p50_ms, component.ttft_p95_ms),
+            ):
+                if p50 is not None and p95 is not None:
+                    family.add_metric([*labels, "0.5"], p50 / 1000)
+                    family.add_metric([*labels, "0.95"], p95 / 1000)
+            breaker.add_metric(labels, _BREAKER.get(component.breaker, 0))
+        incidents = GaugeMetricFamily(
+            "failsoft_incidents_active", "Unresolved incidents.", labels=["source"]
+        )
+        counts: dict[str, int] = {"auto": 0, "manual": 0, "maintenance": 0}
+        for incident in health.keeper.active.values():
+            counts[incident.source] = counts.get(incident.source, 0) + 1
+        for source, count in counts.items():
+            incidents.add_metric([source], count)
+        requests = CounterMetricFamily(
+            "failsoft_requests",
+            "Caller requests by virtual model and the status the caller saw.",
+            labels=["model", "status"],
+        )
+        for (model, status), count in sorted(health.requests.items()):
+            requests.add_metric([model, str(status)], count)
+        yield from (attempts, requests, state, error_rate, latency, ttft, breaker, incidents)
+        for extra in self.runtime.metric_sources:
+            yield from extra()
+
+
+class Metrics:
+    def __init__(self, runtime: Runtime) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(RuntimeCollector(runtime))
+
+    async def __call__(self, send: Send) -> None:
+        await send_bytes(
+            send, 200, [(b"content-type", CONTENT_TYPE)], generate_latest(self.registry)
+        )

@@ -1,0 +1,78 @@
+"""Active probes against the simulator: cheap, skipped while traffic speaks, and able to
+close a breaker that is due for its half-open probe."""
+
+from __future__ import annotations
+
+import time
+
+from failsoft.assemble import Runtime
+from failsoft.config import parse_config
+from failsoft.health.probes import completion_body
+from failsoft.policy.breaker import State
+from failsoft.serve import GatewayThread
+from failsoft.sim import SimServer
+from failsoft.types import Target
+from tests.conftest import PROVIDER_KEY
+
+CONFIG = """
+providers:
+  anthropic: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}",
+               probe: {{enabled: true, kind: completion, interval: 0.2, quiet: 0}}}}
+  openai: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}",
+            probe: {{enabled: true, kind: models, interval: 0.2}}}}
+  gemini: {{dialect: gemini, base_url: "{sim}", api_key: "{key}"}}
+models:
+  claude: [anthropic/claude-opus-4-7]
+  gpt: [openai/gpt-4o]
+  gem: [gemini/gemini-2.5-flash]
+"""
+
+
+def until(condition: object, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.02)
+
+
+def test_probes_run_and_close_a_due_breaker(sim: SimServer) -> None:
+    config = parse_config(CONFIG.format(sim=sim.url, key=PROVIDER_KEY))
+    runtime = Runtime(config)
+    target = Target("anthropic", "claude-opus-4-7")
+    with GatewayThread(config, runtime=runtime).running() as gw:
+        until(lambda: sim.attempts("claude-opus-4-7") >= 2)
+        probe = sim.requests("claude-opus-4-7")[0]
+        assert probe.body["max_tokens"] == 1
+        assert sim.attempts("gpt-4o") == 0  # `models` probes do not call the model
+        assert sim.attempts("gemini-2.5-flash") == 0  # probes are off for gemini
+
+        async def open_briefly() -> None:
+            runtime.router.state.breakers[target].force(State.OPEN, 0.05)
+
+        gw.call(open_briefly())
+        until(lambda: runtime.router.state.breakers[target].state is State.CLOSED)
+        assert runtime.router.state.breakers[target].state is State.CLOSED
+        assert runtime.prober.probed >= 2
+
+
+def test_completion_bodies_per_dialect(sim: SimServer) -> None:
+    config = parse_config(CONFIG.format(sim=sim.url, key=PROVIDER_KEY))
+    runtime = Runtime(config)
+    bodies = {name: completion_body(p, "m") for name, p in runtime.providers.items()}
+    assert b'"max_tokens":1' in bodies["anthropic"]
+    assert b'"maxOutputTokens":1' in bodies["gemini"]
+    assert b'"max_tokens":1' in bodies["openai"]  # a non-OpenAI host: the classic name
+
+
+def test_probes_are_skipped_while_traffic_speaks(sim: SimServer) -> None:
+    config = parse_config(
+        CONFIG.format(sim=sim.url, key=PROVIDER_KEY).replace("quiet: 0", "quiet: 1")
+    )
+    runtime = Runtime(config)
+
+    async def scenario() -> None:
+        runtime.health.passive.record("anthropic/claude-opus-4-7", runtime.clock.monotonic(), "200")
+        assert await runtime.prober.probe_model(Target("anthropic", "claude-opus-4-7")) is None
+
+    with GatewayThread(config, runtime=runtime).running() as gw:
+        gw.call(scenario())
+        assert runtime.prober.skipped >= 1
