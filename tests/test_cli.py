@@ -166,6 +166,9 @@ def test_demo_runs_and_summarises() -> None:
     assert "What the providers saw (simulator counters)" in out
     assert "claude-sonnet-4-5" in out  # the backup answered during the 529 phase
     assert "gemini-2.5-flash ×" in out  # another dialect answered while every Claude was down
+    assert "Status page: http://127.0.0.1:" in out
+    assert "Incident opened by failsoft at t+" in out
+    assert "claude-opus-4-7" in out.split("Incident opened by failsoft", 1)[1]
     assert "529 ×" in out
     assert "Traceback" not in result.stderr
 

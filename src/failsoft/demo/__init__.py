@@ -25,6 +25,7 @@ from failsoft.demo.script import (
 )
 from failsoft.demo.traffic import Result, Traffic
 from failsoft.events import BreakerChanged
+from failsoft.health.types import Incident
 from failsoft.serve import GatewayThread
 from failsoft.sim import Scenario, SimServer
 
@@ -47,6 +48,7 @@ def run_demo(
         console.print(
             "[bold]failsoft demo[/bold]: everything runs on 127.0.0.1; no config, keys or network\n"
             f"  gateway    [bold]{gateway.url}[/bold]\n"
+            f"  status     {gateway.runtime.status_url} (failsoft's own status page)\n"
             f"  providers  simulated Anthropic {sim_a.url}, simulated OpenAI {sim_o.url},\n"
             f"             simulated Gemini {sim_g.url}\n"
             "  models     claude-opus → claude-opus-4-7, claude-sonnet-4-5, claude-haiku-4-5,\n"
@@ -70,8 +72,17 @@ def run_demo(
                 )
 
         gateway.runtime.hub.subscribe(BreakerChanged, breaker_changed)
+        incidents: dict[str, Incident] = {}
+
+        def incident_changed(kind: str, incident: Incident) -> None:
+            incidents[incident.id] = incident
+            verb = kind.removeprefix("incident.")
+            live.append(f"incident {verb}: {incident.title} [{incident.status}]")
+
+        gateway.runtime.health.listeners.append(incident_changed)
         sim_a.load_scenario(Scenario.from_dict(anthropic_scenario(duration)))
         sim_o.load_scenario(Scenario.from_dict(openai_scenario(duration)))
+        start_wall = time.time()
         results = asyncio.run(_drive(console, gateway.url, duration, rate, quiet, live))
         stats = {
             **sim_a.stats()["models"],
@@ -81,9 +92,11 @@ def run_demo(
         flat = {m: {"attempts": s["attempts"], **s["outcomes"]} for m, s in stats.items()}
         console.print()
         summary(console, results, flat, opens)
+        _incidents(console, gateway.runtime.status_url, incidents, start_wall)
         if keep:
             console.print(
-                f"\nThe gateway stays up at [bold]{gateway.url}[/bold] (Ctrl-C to stop). Try:\n"
+                f"\nThe gateway stays up at [bold]{gateway.url}[/bold] (Ctrl-C to stop). Open\n"
+                f"  {gateway.runtime.status_url} in a browser, or try:\n"
                 f"  curl -s {gateway.url}/v1/chat/completions -H 'content-type: application/json' "
                 '-d \'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}\'\n'
                 f"  OPENAI_BASE_URL={gateway.url}/v1 ANTHROPIC_BASE_URL={gateway.url} "
@@ -93,6 +106,23 @@ def run_demo(
                 while True:
                     time.sleep(3600)
     return 0
+
+
+def _incidents(console: Console, url: str, incidents: dict[str, Incident], start: float) -> None:
+    """What failsoft's own status page says about the outage it just watched."""
+    console.print(f"\nStatus page: [bold]{url}[/bold] (JSON: {url}/api/v2/summary.json)")
+    if not incidents:
+        console.print("failsoft opened no incident (traffic never looked bad enough).")
+        return
+    for incident in sorted(incidents.values(), key=lambda i: i.started_at):
+        at = incident.started_at.timestamp() - start
+        models = ", ".join(incident.components)
+        console.print(
+            f"Incident opened by failsoft at t+{at:.0f}s: [bold]{incident.title}[/bold] "
+            f"({incident.status}; {models}; peak error rate {incident.peak_error_rate:.0%}, "
+            f"{incident.requests_failed_over} requests failed over, "
+            f"{incident.requests_lost} lost)"
+        )
 
 
 def _script(duration: float) -> str:

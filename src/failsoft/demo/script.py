@@ -32,6 +32,9 @@ models:
     - openai/gpt-4o
     - openai/gpt-4o-mini
 deadlines: {{connect: 2, first_token: 1.5, idle: 2, total: 20}}
+# Quicker than the defaults, so the demo's short outage opens an incident within seconds.
+health: {{open_after: 3, evaluate_every: 1, recover_after: 10, resolve_after: 30}}
+status: {{title: "failsoft demo status"}}
 """
 
 SIM_DEFAULTS = {"ttft": 0.12, "chunk_delay": 0.015, "answer_words": 14}
