@@ -1,5 +1,9 @@
 """Typed events the router emits; health, metrics, logs and the demo subscribe.
 
+Events are plain slotted dataclasses, not frozen ones: a frozen dataclass costs ~2 µs more
+to build (measured), and two are built per request. Subscribers must treat them as
+read-only.
+
 Subscribers are plain callables run inline, so they must be cheap and must not raise
 (a failing subscriber is logged and skipped, never allowed to break a request). When no
 one subscribes, the router skips building events at all (`EventHub.active`).
@@ -17,7 +21,7 @@ from failsoft.types import Dialect, Target
 log = logging.getLogger("failsoft.events")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AttemptFinished:
     """One attempt against one target ended (success or failure)."""
 
@@ -36,7 +40,7 @@ class AttemptFinished:
     single half-open attempt of a breaker)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestFinished:
     """A caller's request ended; for streams, when the stream ended."""
 
@@ -58,7 +62,7 @@ class RequestFinished:
     provider's failure (health statistics must not count it against any provider)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BreakerChanged:
     """A target's circuit breaker changed state."""
 

@@ -28,7 +28,7 @@ from failsoft.health.types import (
     Transition,
     worst,
 )
-from failsoft.health.windows import FAILURES, PassiveHealth, classify
+from failsoft.health.windows import FAILURES, PassiveHealth, TargetStats, classify
 from failsoft.router.state import RouterState
 from failsoft.store import Store
 from failsoft.types import Target
@@ -63,6 +63,7 @@ class HealthMonitor:
         self.breakers: dict[str, str] = {}
         self.listeners: list[Listener] = []
         self._failing: dict[str, set[str]] = {}
+        self._stats: dict[Target, TargetStats] = {}
         self.requests: dict[tuple[str, int], int] = {}
         """Caller requests by (virtual model, status seen), for metrics."""
         self._task: asyncio.Task[None] | None = None
@@ -74,14 +75,14 @@ class HealthMonitor:
     # ------------------------------------------------------------------ events (hot path)
 
     def _attempt(self, event: AttemptFinished) -> None:
-        key = event.target.label
-        if key not in self.components:
-            self.components[key] = event.target  # `provider/model` asked for directly
-        self.passive.record(
-            key, self.clock.monotonic(), event.outcome, event.duration, event.first_token
-        )
+        stats = self._stats.get(event.target)
+        if stats is None:
+            key = event.target.label
+            self.components.setdefault(key, event.target)  # `provider/model` asked directly
+            stats = self._stats[event.target] = self.passive.stats(key)
+        stats.record(self.clock.monotonic(), event.outcome, event.duration, event.first_token)
         if not event.ok and classify(event.outcome) in FAILURES:
-            self._failing.setdefault(event.request_id, set()).add(key)
+            self._failing.setdefault(event.request_id, set()).add(event.target.label)
 
     def _request(self, event: RequestFinished) -> None:
         seen = (event.virtual_model, event.status)
@@ -103,6 +104,7 @@ class HealthMonitor:
     def reset(self) -> None:
         """Forget everything observed (tests that share one gateway start clean)."""
         self.passive = PassiveHealth()
+        self._stats.clear()
         self.keeper = IncidentKeeper(self.config.health)
         self.trackers.clear()
         self.rates.clear()

@@ -33,6 +33,8 @@ _IGNORED = frozenset({"cancelled", "untranslatable", "open", "budget", "busy", "
 # anything under 1 ms. 80 buckets reach ~1,000 s.
 _HIST = 80
 _CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
+_TOP = _HIST - 1
+_log2 = math.log2
 
 
 def classify(outcome: str) -> str | None:
@@ -142,18 +144,31 @@ class TargetStats:
     def record(
         self, now: float, outcome: str, duration: float | None, first_token: float | None
     ) -> None:
-        kind = classify(outcome)
-        if kind is None:
-            return
-        bucket = self._bucket(now)
+        # Runs for every attempt: the common success takes the shortest path.
+        if outcome == "200":
+            kind = "ok"
+        else:
+            found = classify(outcome)
+            if found is None:
+                return
+            kind = found
+        number = int(now // BUCKET_SECONDS)
+        bucket = self._buckets[number % BUCKETS]
+        if bucket.start != number:
+            bucket.reset(number)
         bucket.counts[_CLASS_INDEX[kind]] += 1
         self.totals[kind] += 1
         self.last_seen = now
         if kind == "ok":
-            if duration is not None:
-                bucket.latency[_slot(duration * 1000.0)] += 1
-            if first_token is not None:
-                bucket.ttft[_slot(first_token * 1000.0)] += 1
+            # `_slot` inlined: this line runs for nearly every attempt.
+            if duration is not None and duration > 0.001:
+                bucket.latency[min(_TOP, int(_log2(duration * 1000.0) * 4))] += 1
+            elif duration is not None:
+                bucket.latency[0] += 1
+            if first_token is not None and first_token > 0.001:
+                bucket.ttft[min(_TOP, int(_log2(first_token * 1000.0) * 4))] += 1
+            elif first_token is not None:
+                bucket.ttft[0] += 1
         elif kind != "client":
             bucket.worst[outcome] = bucket.worst.get(outcome, 0) + 1
 
