@@ -266,8 +266,11 @@ def test_a_hedge_in_another_dialect_can_win(
         assert raw.headers["x-failsoft-model"] == "gemini-2.5-flash"
         # The loser is cancelled when the hedge wins; on a loaded machine the primary's
         # first-token deadline (0.5 s here) may strike first. Either way Gemini answered.
-        trail = raw.headers["x-failsoft-trail"]
-        assert trail.startswith("anthropic/claude-opus-4-7:"), trail
-        assert trail.split(",")[0].rsplit(":", 1)[1] in ("cancelled", "first_token_timeout")
+        trail = raw.headers["x-failsoft-trail"].split(",")
+        assert "gemini/gemini-2.5-flash:200" in trail
+        assert {
+            "anthropic/claude-opus-4-7:cancelled",
+            "anthropic/claude-opus-4-7:first_token_timeout",
+        } & set(trail)
     finally:
         sim.set_model("claude-opus-4-7", ttft=0)
