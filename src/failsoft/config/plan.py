@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config
 from failsoft.types import CALLER_DIALECTS
@@ -17,6 +19,8 @@ def render_plan(config: Config) -> str:
         extras = [] if provider.always_stream else ["always_stream: off"]
         if provider.status_page:
             extras.append(f"status page {provider.status_page}")
+        if provider.probe.enabled:
+            extras.append(f"probes: {provider.probe.kind} every {provider.probe.interval:g}s")
         tail = f"  ({', '.join(extras)})" if extras else ""
         lines.append(
             f"  {name:<{width}}  {provider.dialect:<9}  {provider.normalized_url}  [{key}]{tail}"
@@ -60,11 +64,50 @@ def render_plan(config: Config) -> str:
         *_extras(top),
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes",
+        *_health(config),
         "direct: any '<provider>/<model>' ("
         + ", ".join(f"{p}/..." for p in config.providers)
         + ")",
     ]
     return "\n".join(lines)
+
+
+def _health(config: Config) -> list[str]:
+    h, status = config.health, config.status
+    lines = [
+        f"health: degraded >= {h.degraded:.0%}, partial >= {h.partial:.0%}, major >= "
+        f"{h.major:.0%} errors (of >= {h.min_requests} attempts); incident after "
+        f"{h.open_after:g}s at {h.incident_at.replace('_', ' ')}, resolved after "
+        f"{h.resolve_after:g}s quiet",
+        "status page: "
+        + (
+            ("public" if status.public else "admin token only") + " at /status"
+            if status.enabled
+            else "off"
+        ),
+        "history: " + _store(config.store.url),
+        "admin API: "
+        + (f"on (token from {config.admin.token.source})" if config.admin.token else "off"),
+    ]
+    if config.webhooks:
+        lines.append(
+            "webhooks: "
+            + ", ".join(
+                f"{hook.url.split('/')[2]} ({hook.format}{', signed' if hook.secret else ''})"
+                for hook in config.webhooks
+            )
+        )
+    return lines
+
+
+def _store(url: str | None) -> str:
+    """The store URL without credentials."""
+    if url is None:
+        return "sqlite:///failsoft.db under `failsoft serve`, memory in library mode"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def _deadlines(d: Deadlines) -> str:
