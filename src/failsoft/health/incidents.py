@@ -104,6 +104,8 @@ class IncidentKeeper:
         self._quiet_since: dict[str, float] = {}
         self._states: dict[tuple[str, str], State] = {}
         """(incident id, component) → the state its last update reported."""
+        self.dirty: set[str] = set()
+        """Incidents whose request counters changed since they were last saved."""
 
     # ------------------------------------------------------------------ automatic
 
@@ -283,6 +285,7 @@ class IncidentKeeper:
             self.active[incident.id] = dataclasses.replace(
                 incident, **{field: getattr(incident, field) + 1}
             )
+            self.dirty.add(incident.id)
 
     # ------------------------------------------------------------------ by hand
 

@@ -193,8 +193,15 @@ class HealthMonitor:
         events = self.keeper.observe(views, mono, now) + self.keeper.expire_maintenance(now)
         for kind, incident in events:
             await self.store.save_incident(incident)
+            self.keeper.dirty.discard(incident.id)
             log.warning("%s: %s [%s]", kind, incident.title, incident.status)
             self._tell(kind, incident)
+        # Keep the request counters of open incidents current in the store (a restart
+        # loses at most one evaluation's worth).
+        for incident_id in list(self.keeper.dirty):
+            self.keeper.dirty.discard(incident_id)
+            if incident_id in self.keeper.active:
+                await self.store.save_incident(self.keeper.active[incident_id])
         if config.demote_on_declared:
             self.router_state.demoted = frozenset(
                 t for t in self.components.values() if self.declared_state(t) == "major_outage"
