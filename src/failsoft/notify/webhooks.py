@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -29,15 +26,17 @@ from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config.policies import Backoff
 from failsoft.events import BreakerChanged
 from failsoft.health.types import ComponentHealth
-from failsoft.notify.payloads import EVENT_TYPES, Format, Subject, breaker_event_type, iso, render
+from failsoft.notify.deadletter import DeadLetter, DeadLetterSink, write_dead_letter
+from failsoft.notify.payloads import EVENT_TYPES, Format, Subject, breaker_event_type, render
+from failsoft.notify.retry import RETRYABLE
+from failsoft.notify.retry import retry_after as _retry_after
 from failsoft.notify.signing import Signer
 from failsoft.policy.backoff import full_jitter
 from failsoft.transport.http import USER_AGENT, FetchError, Transport, fetch
 
-log = logging.getLogger("failsoft.notify")
+__all__ = ["RETRYABLE", "DeadLetter", "DeadLetterSink", "Endpoint", "WebhookSender", "redact"]
 
-RETRYABLE = frozenset({408, 425, 429})
-"""4xx answers that may succeed later (with every 5xx); any other 4xx will not."""
+log = logging.getLogger("failsoft.notify")
 
 
 @dataclass(frozen=True)
@@ -72,22 +71,6 @@ class Endpoint:
 
     def wants(self, event_type: str) -> bool:
         return not self.events or event_type in self.events
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message that was not delivered, with enough to replay it by hand."""
-
-    endpoint_url: str
-    message_id: str
-    event_type: str
-    body: bytes
-    attempts: int
-    last_error: str
-    at: datetime
-
-
-DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -360,16 +343,7 @@ class WebhookSender:
     async def _default_dead_letter(self, letter: DeadLetter) -> None:
         if self._path is None:
             return  # `_bury` has logged it; there is nowhere else to put it
-        record: dict[str, Any] = {
-            "at": iso(letter.at),
-            "endpoint_url": letter.endpoint_url,
-            "message_id": letter.message_id,
-            "event_type": letter.event_type,
-            "attempts": letter.attempts,
-            "last_error": letter.last_error,
-            "body": letter.body.decode(errors="replace"),
-        }
-        await asyncio.to_thread(_append, self._path, orjson.dumps(record) + b"\n")
+        await write_dead_letter(self._path, letter)
 
     # ----------------------------------------------------------------------- shutdown
 
@@ -406,31 +380,3 @@ class WebhookSender:
             await self._record(self._dead_queue.popleft())
         if self._own_transport:
             await self._transport.close()
-
-
-def _append(path: Path, line: bytes) -> None:
-    # Owner-only: a dead letter may hold an endpoint URL that is itself a credential.
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-
-
-def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Retry-After in seconds (delta or HTTP date); `fetch` keeps the server's header case."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
