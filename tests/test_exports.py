@@ -31,6 +31,7 @@ def test_all_is_sorted_and_complete() -> None:
         "notify",
         "status",
         "store",
+        "cache",
     }
     assert public - modules <= set(failsoft.__all__)
     for name in failsoft.__all__:

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from failsoft.cache.caches import CacheSet
+from failsoft.cache.layer import CacheLayer
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config
 from failsoft.events import BreakerChanged, EventHub
@@ -56,6 +58,8 @@ class Runtime:
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
         self.store = store or open_store(config.store.url or default_store)
+        self.caches = CacheSet(config, clock)
+        self.cache = CacheLayer(config, self.router, clock, self.caches)
         health_clock = health_clock or clock
         self.health = HealthMonitor(config, self.router.state, self.hub, self.store, health_clock)
         self._background = health_clock is clock
@@ -126,6 +130,7 @@ class Runtime:
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self.transport.start()
+        await self.caches.start()
         await self.health.start(loop=self._background)
         if self.notifier is not None:
             self.notifier.page_url = self.status_url
@@ -147,6 +152,7 @@ class Runtime:
         if self.notifier is not None:
             await self.notifier.close()
         await self.health.close()
+        await self.caches.close()
         await self.transport.close()
 
     def _notify(self, kind: str, incident: Incident) -> None:

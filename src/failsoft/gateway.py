@@ -25,13 +25,13 @@ from typing import Any
 import orjson
 
 from failsoft.assemble import Runtime
+from failsoft.cache.layer import Control
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config, load_config
 from failsoft.dialects.base import parse_chat_body
 from failsoft.dialects.sse import SSEDecoder
 from failsoft.errors import StreamInterrupted
 from failsoft.events import E
-from failsoft.router import CommittedStream
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
 
 Body = Mapping[str, Any] | bytes
@@ -67,18 +67,24 @@ class Reply(_Provenance):
     attempts: tuple[AttemptRecord, ...]
     warnings: tuple[str, ...] = ()
     """What translating the request to the answering target's dialect could not carry."""
+    cache: str | None = None
+    """`HIT`, `MISS`, `STALE` or `BYPASS` when the model has a cache, else None."""
+    rung: str = "targets"
+    """Which rung of the degradation ladder answered (`targets`, `lighter`, `stale`, `static`)."""
 
 
 class ReplyStream(_Provenance):
     """A committed stream: iterate for parsed events; raises `StreamInterrupted` if it broke."""
 
-    __slots__ = ("_stream", "attempts", "target", "warnings")
+    __slots__ = ("_stream", "attempts", "cache", "target", "warnings")
 
-    def __init__(self, stream: CommittedStream) -> None:
+    def __init__(self, stream: Any, cache: str | None = None) -> None:
         self._stream = stream
         self.target = stream.target
         self.attempts = tuple(stream.attempts)
         self.warnings = stream.warnings
+        self.cache = cache
+        """`HIT`, `MISS`, `STALE` or `BYPASS` when the model has a cache, else None."""
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         decoder = SSEDecoder()
@@ -115,7 +121,8 @@ class _StreamOpener:
 
     async def __aenter__(self) -> ReplyStream:
         request = self._gateway._request(self._dialect, self._body, stream=True, **self._extra)
-        self._reply = ReplyStream(await self._gateway.runtime.router.stream(request))
+        stream, served = await self._gateway.runtime.cache.stream(request, Control())
+        self._reply = ReplyStream(stream, served.cache)
         return self._reply
 
     async def __aexit__(self, *exc: object) -> None:
@@ -204,13 +211,15 @@ class Gateway:
 
     async def _complete(self, dialect: Dialect, body: Body, **extra: Any) -> Reply:
         request = self._request(dialect, body, stream=False, **extra)
-        answer = await self.runtime.router.complete(request)
+        answer, served = await self.runtime.cache.complete(request, Control())
         return Reply(
             orjson.loads(answer.body),
             answer.body,
             answer.target,
             tuple(answer.attempts),
             answer.warnings,
+            served.cache,
+            served.rung,
         )
 
     def _request(

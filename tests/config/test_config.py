@@ -154,8 +154,8 @@ def test_unknown_top_level_key_lists_the_valid_ones() -> None:
     (problem,) = problems("providers: {p: {dialect: openai, base_url: 'http://x'}}\ncolour: 1\n")
     assert problem == (
         "line 2: colour: unknown top-level key (valid keys: providers, models, deadlines, "
-        "retry, hedge, balance, resume, breaker, admission, server, health, status, store, "
-        "webhooks, admin)"
+        "retry, hedge, balance, resume, cache, degrade, breaker, admission, server, health, "
+        "status, store, webhooks, admin)"
     )
 
 

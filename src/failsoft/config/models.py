@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from failsoft.config.cache import CacheConfig, Degrade
 from failsoft.config.loader import Document, Path
 from failsoft.config.policies import (
     MODEL_SECTIONS,
@@ -25,6 +26,8 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "hedge": Hedge,
     "balance": Balance,
     "resume": Resume,
+    "cache": CacheConfig,
+    "degrade": Degrade,
 }
 _TARGET_KEYS = ("provider", "model", "weight")
 
@@ -42,6 +45,8 @@ def build_policies(
             values[name] = inherited
             continue
         if isinstance(section, dict):
+            if name == "cache" and "enabled" not in section:
+                section = {**section, "enabled": True}  # a `cache:` section turns it on
             section = deep_merge(dataclasses.asdict(inherited), section)
         built = build(_SECTION_TYPES[name], section, (*path, name), doc)
         if built is None:
@@ -130,6 +135,9 @@ def _model(
         else:
             targets.append(target)
             weights.append(weight)
+    if policies is not None:
+        for i, label in enumerate(policies.degrade.lighter):
+            ok = _target(label, (*path, "degrade", "lighter", i), providers, doc) is not None and ok
     if not ok or policies is None:
         return None
     return VirtualModel(name, tuple(targets), policies, tuple(weights))

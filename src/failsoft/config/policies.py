@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from failsoft.config.cache import CacheConfig, Degrade
 from failsoft.config.validate import check, non_negative, positive
 
 
@@ -166,6 +167,8 @@ class Policies:
     hedge: Hedge = field(default_factory=Hedge)
     balance: Balance = field(default_factory=Balance)
     resume: Resume = field(default_factory=Resume)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    degrade: Degrade = field(default_factory=Degrade)
 
 
-MODEL_SECTIONS = ("deadlines", "retry", "hedge", "balance", "resume")
+MODEL_SECTIONS = ("deadlines", "retry", "hedge", "balance", "resume", "cache", "degrade")

@@ -26,8 +26,8 @@ class GatewayApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         limit = runtime.config.server.max_body_bytes
-        openai = ChatEndpoint(OPENAI, runtime.router, limit)
-        anthropic = ChatEndpoint(ANTHROPIC, runtime.router, limit)
+        openai = ChatEndpoint(OPENAI, runtime.cache, limit)
+        anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit)
         self._post = {
             "/v1/chat/completions": openai,
             "/chat/completions": openai,

@@ -12,6 +12,7 @@ import math
 import secrets
 from dataclasses import dataclass
 
+from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.dialects import WIRES, Wire
 from failsoft.dialects.base import parse_chat_body
 from failsoft.errors import (
@@ -22,7 +23,6 @@ from failsoft.errors import (
     UnsupportedMediaType,
     UpstreamClientFault,
 )
-from failsoft.router import Router
 from failsoft.server.asgi import (
     ClientGone,
     DisconnectWatch,
@@ -48,6 +48,9 @@ _WANTED = frozenset(
         b"anthropic-version",
         b"anthropic-beta",
         b"x-stainless-retry-count",
+        b"cache-control",
+        b"authorization",
+        b"x-api-key",
     }
 )
 _SSE_HEADERS: Headers = [
@@ -70,16 +73,16 @@ class Surface:
 
 
 class ChatEndpoint:
-    def __init__(self, surface: Surface, router: Router, max_body_bytes: int) -> None:
+    def __init__(self, surface: Surface, cache: CacheLayer, max_body_bytes: int) -> None:
         self.surface = surface
         self.wire = surface.wire
-        self.router = router
+        self.cache = cache
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = "fs_" + secrets.token_hex(12)
         try:
-            request = await self._parse(scope, receive, request_id)
+            request, control = await self._parse(scope, receive, request_id)
         except RequestError as exc:
             await self._request_error(send, exc, request_id)
             return
@@ -88,10 +91,11 @@ class ChatEndpoint:
         watch = DisconnectWatch(receive)
         try:
             if request.stream:
-                await self._stream(request, send, watch)
+                await self._stream(request, control, send, watch)
             else:
-                answer = await self.router.complete(request)
+                answer, served = await self.cache.complete(request, control)
                 headers = self._headers(answer.target, answer.attempts, request_id)
+                _add_served(headers, served)
                 _add_warnings(headers, answer.warnings)
                 headers.append((b"content-type", b"application/json"))
                 self._add_request_id(headers, answer.upstream_request_id or request_id)
@@ -119,7 +123,9 @@ class ChatEndpoint:
         finally:
             watch.stop()
 
-    async def _parse(self, scope: Scope, receive: Receive, request_id: str) -> ChatRequest:
+    async def _parse(
+        self, scope: Scope, receive: Receive, request_id: str
+    ) -> tuple[ChatRequest, Control]:
         headers = header_map(scope, _WANTED)
         ctype = headers.get(b"content-type")
         if ctype is not None and not _is_json(ctype):
@@ -138,7 +144,7 @@ class ChatEndpoint:
             for name in self.surface.forwarded
             if name in headers
         }
-        return ChatRequest(
+        request = ChatRequest(
             self.surface.dialect,
             model,
             stream,
@@ -149,10 +155,15 @@ class ChatEndpoint:
             request_id,
             _retry_count(headers.get(b"x-stainless-retry-count")),
         )
+        credential = headers.get(b"x-api-key") or headers.get(b"authorization") or b""
+        return request, Control.parse(headers.get(b"cache-control"), credential)
 
-    async def _stream(self, request: ChatRequest, send: Send, watch: DisconnectWatch) -> None:
-        stream = await self.router.stream(request)
+    async def _stream(
+        self, request: ChatRequest, control: Control, send: Send, watch: DisconnectWatch
+    ) -> None:
+        stream, served = await self.cache.stream(request, control)
         headers = self._headers(stream.target, stream.attempts, request.request_id)
+        _add_served(headers, served)
         _add_warnings(headers, stream.warnings)
         headers.extend(_SSE_HEADERS)
         self._add_request_id(headers, stream.upstream_request_id or request.request_id)
@@ -258,6 +269,16 @@ class ChatEndpoint:
         upstream_rid = error.headers.get(self.wire.request_id_header)
         self._add_request_id(headers, upstream_rid or rid)
         await send_bytes(send, error.status, headers, body)
+
+
+def _add_served(headers: Headers, served: Served) -> None:
+    """`x-failsoft-cache`, `age` and `x-failsoft-rung`, for models with a cache or a ladder."""
+    if served.cache is not None:
+        headers.append((b"x-failsoft-cache", served.cache.encode()))
+        if served.age is not None:
+            headers.append((b"age", str(int(served.age)).encode()))
+    if served.cache is not None or served.rung != "targets":
+        headers.append((b"x-failsoft-rung", served.rung.encode()))
 
 
 def _add_warnings(headers: Headers, warnings: tuple[str, ...]) -> None:

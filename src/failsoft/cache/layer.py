@@ -1,0 +1,369 @@
+"""The cache and the degradation ladder, in front of the router.
+
+For a virtual model with `cache` on, a request is answered, in this order:
+
+1. from the cache, when a fresh answer to the same request is stored (`HIT`); a streaming
+   request gets the stored answer replayed as a stream;
+2. by the model's targets, through the router (`MISS`); the answer is stored once it is
+   complete (a stream only after its terminal event; errors and broken streams never);
+3. when every target failed: the model's `degrade.lighter` targets, then a stored answer
+   past its TTL but within `stale_if_error` (`STALE`), then a `degrade.static` answer;
+4. else the exhaustion error (503 / 529) as without a cache.
+
+`Cache-Control: no-store` from the caller skips the cache both ways (`BYPASS`); `no-cache`
+skips serving a fresh answer but stores the new one (and may still serve a stale one when
+every target fails, because an answer then beats an error). Answers are kept apart per
+caller API key when `cache.per_key` is on (the default).
+
+`x-failsoft-cache` says which happened, `age` how old a served answer is, and
+`x-failsoft-rung` which rung of the ladder answered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from failsoft.cache.replay import replay
+from failsoft.clock import Clock
+from failsoft.config import Config, VirtualModel
+from failsoft.config.cache import CacheConfig
+from failsoft.dialects import WIRES
+from failsoft.errors import AllTargetsFailed
+from failsoft.router import Router
+from failsoft.router.router import Answer
+from failsoft.router.streaming import CommittedStream
+from failsoft.types import AttemptRecord, ChatRequest, Target
+
+log = logging.getLogger("failsoft.cache")
+
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+"""Streams longer than this are relayed but not stored."""
+CACHE_TARGET = Target("failsoft", "cache")
+STATIC_TARGET = Target("failsoft", "static")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Control:
+    """What the caller's `Cache-Control` asks for, and whose answers are its own."""
+
+    no_store: bool = False
+    no_cache: bool = False
+    credential: bytes = b""
+    """The caller's API key as sent (only ever hashed, into the cache namespace)."""
+
+    @staticmethod
+    def parse(header: bytes | None, credential: bytes = b"") -> Control:
+        if not header:
+            return Control(credential=credential)
+        words = {w.strip().split(b"=")[0].lower() for w in header.split(b",")}
+        return Control(b"no-store" in words, b"no-cache" in words, credential)
+
+
+@dataclasses.dataclass(slots=True)
+class Served:
+    """How an answer came to be, for the response headers."""
+
+    cache: str | None = None
+    """`HIT`, `MISS`, `STALE`, `BYPASS`, or None when the model has no cache."""
+    age: float | None = None
+    rung: str = "targets"
+    match: str | None = None
+    """`exact` or `semantic 0.95`."""
+
+
+class ReplayStream:
+    """A stored answer as a stream, with the interface the endpoint relays."""
+
+    def __init__(
+        self, body: bytes, target: Target, attempts: list[AttemptRecord], rid: str | None
+    ) -> None:
+        self._body = body
+        self.target = target
+        self.attempts = attempts
+        self.upstream_request_id = rid
+        self.warnings: tuple[str, ...] = ()
+        self.complete = True
+        self.error = None
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class TappedStream:
+    """A live stream whose bytes are kept, to store the assembled answer if it ends whole."""
+
+    def __init__(self, stream: CommittedStream, store: Callable[[bytes], Awaitable[None]]) -> None:
+        self._stream = stream
+        self._store = store
+        self._wire = WIRES[stream.request.dialect]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        parts: list[bytes] = []
+        size = 0
+        async for data in self._stream:
+            size += len(data)
+            if size <= MAX_ENTRY_BYTES:
+                parts.append(data)
+            yield data
+        stream = self._stream
+        if stream.complete and stream.error is None and size <= MAX_ENTRY_BYTES:
+            try:
+                body = orjson.dumps(self._wire.assemble(b"".join(parts)))
+            except Exception:
+                log.debug("a stream could not be assembled for the cache", exc_info=True)
+                return
+            await self._store(body)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class CacheLayer:
+    def __init__(self, config: Config, router: Router, clock: Clock, caches: Any) -> None:
+        self.config = config
+        self.router = router
+        self.clock = clock
+        self.caches = caches
+        """`CacheSet`: the backend for a model's `CacheConfig`."""
+        self.counts: dict[str, int] = {}
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def policy(self, request: ChatRequest) -> tuple[VirtualModel, CacheConfig] | None:
+        plan = self.config.resolve(request.model)
+        if plan is None:
+            return None
+        cache = plan.policies.cache
+        degrade = plan.policies.degrade
+        if not cache.enabled and not degrade.lighter and degrade.static is None:
+            return None
+        return plan, cache
+
+    # ------------------------------------------------------------------ non-streaming
+
+    async def complete(self, request: ChatRequest, control: Control) -> tuple[Answer, Served]:
+        found = self.policy(request)
+        if found is None:
+            return await self.router.complete(request), Served()
+        plan, cache = found
+        served = _served(cache, control)
+        key = self._key(request, plan, cache, control)
+        backend = self.caches.get(cache) if cache.enabled else None
+        if backend is not None and served.cache == "MISS" and not control.no_cache:
+            entry = await backend.get(key)
+            now = self.clock.wall()
+            if entry is not None and entry.fresh(now):
+                self._count("hit")
+                served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
+                return self._answer(entry, []), served
+        try:
+            answer = await self.router.complete(request)
+        except AllTargetsFailed as exc:
+            return await self._degrade(request, plan, cache, control, key, exc, served)
+        if backend is not None and served.cache == "MISS":
+            self._count("miss")
+            await self._store(backend, cache, key, request, answer.body, answer.target, answer)
+        return answer, served
+
+    # ------------------------------------------------------------------ streaming
+
+    async def stream(
+        self, request: ChatRequest, control: Control
+    ) -> tuple[CommittedStream | ReplayStream | TappedStream, Served]:
+        found = self.policy(request)
+        if found is None:
+            return await self.router.stream(request), Served()
+        plan, cache = found
+        served = _served(cache, control)
+        key = self._key(request, plan, cache, control)
+        backend = self.caches.get(cache) if cache.enabled else None
+        include_usage = bool((request.payload.get("stream_options") or {}).get("include_usage"))
+        if backend is not None and served.cache == "MISS" and not control.no_cache:
+            entry = await backend.get(key)
+            now = self.clock.wall()
+            if entry is not None and entry.fresh(now):
+                self._count("hit")
+                served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
+                return self._replay(request, entry, [], include_usage), served
+        try:
+            stream = await self.router.stream(request)
+        except AllTargetsFailed as exc:
+            answer, served = await self._degrade(request, plan, cache, control, key, exc, served)
+            rid = answer.upstream_request_id
+            body = replay(request.dialect, orjson.loads(answer.body), include_usage)
+            return ReplayStream(body, answer.target, answer.attempts, rid), served
+        if backend is not None and served.cache == "MISS":
+            self._count("miss")
+            store = self._store
+            return TappedStream(stream, lambda body: store(backend, cache, key, request, body,
+                                                         stream.target, None)), served  # fmt: skip
+        return stream, served
+
+    # ------------------------------------------------------------------ the ladder
+
+    async def _degrade(
+        self,
+        request: ChatRequest,
+        plan: VirtualModel,
+        cache: CacheConfig,
+        control: Control,
+        key: str,
+        exc: AllTargetsFailed,
+        served: Served,
+    ) -> tuple[Answer, Served]:
+        attempts = list(exc.attempts)
+        for label in plan.policies.degrade.lighter:
+            lighter = dataclasses.replace(request, model=label, ir=None, translations={})
+            try:
+                answer = await self.router.complete(lighter)
+            except AllTargetsFailed as more:
+                attempts += more.attempts
+                continue
+            served.rung = "lighter"
+            answer.attempts[:0] = attempts
+            return answer, served
+        backend = self.caches.get(cache) if cache.enabled and not control.no_store else None
+        if backend is not None:
+            entry = await backend.get(key)
+            now = self.clock.wall()
+            if entry is not None and (entry.fresh(now) or entry.usable_stale(now)):
+                self._count("stale")
+                served.cache, served.age, served.rung, served.match = (
+                    "STALE", entry.age(now), "stale", "exact"
+                )  # fmt: skip
+                return self._answer(entry, attempts), served
+        static = plan.policies.degrade.static
+        if static is not None:
+            served.rung = "static"
+            body = static_answer(request, static)
+            return Answer(body, STATIC_TARGET, attempts, None), served
+        raise exc
+
+    # ------------------------------------------------------------------ helpers
+
+    def _key(
+        self, request: ChatRequest, plan: VirtualModel, cache: CacheConfig, control: Control
+    ) -> str:
+        from failsoft.cache.key import cache_key, fingerprint
+
+        namespace = ""
+        if cache.per_key and control.credential:
+            namespace = fingerprint(control.credential.decode("latin-1"))
+        return cache_key(request.dialect, plan.name, request.payload, namespace)
+
+    async def _store(
+        self,
+        backend: Any,
+        cache: CacheConfig,
+        key: str,
+        request: ChatRequest,
+        body: bytes,
+        target: Target,
+        answer: Answer | None,
+    ) -> None:
+        from failsoft.cache.entry import Entry
+
+        if len(body) > MAX_ENTRY_BYTES or not _complete(request.dialect, body):
+            return
+        rid = answer.upstream_request_id if answer is not None else None
+        entry = Entry(
+            key=key,
+            body=body,
+            dialect=request.dialect,
+            model=target.model,
+            provider=target.provider,
+            created_at=self.clock.wall(),
+            ttl=cache.ttl,
+            stale_for=cache.stale_if_error,
+            headers={"request-id": rid} if rid else {},
+        )
+        try:
+            await backend.put(entry)
+        except Exception:
+            log.warning("storing an answer in the cache failed", exc_info=True)
+
+    def _answer(self, entry: Any, attempts: list[AttemptRecord]) -> Answer:
+        target = Target(entry.provider, entry.model)
+        return Answer(entry.body, target, attempts, entry.headers.get("request-id"))
+
+    def _replay(
+        self, request: ChatRequest, entry: Any, attempts: list[AttemptRecord], usage: bool
+    ) -> ReplayStream:
+        body = replay(request.dialect, orjson.loads(entry.body), usage)
+        target = Target(entry.provider, entry.model)
+        return ReplayStream(body, target, attempts, entry.headers.get("request-id"))
+
+
+def _served(cache: CacheConfig, control: Control) -> Served:
+    if not cache.enabled:
+        return Served()
+    return Served(cache="BYPASS" if control.no_store else "MISS")
+
+
+def _complete(dialect: str, body: bytes) -> bool:
+    """Only whole answers are worth keeping: not truncated by max_tokens, not a refusal."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    if dialect == "anthropic":
+        return answer.get("stop_reason") in ("end_turn", "stop_sequence", "tool_use")
+    choices = answer.get("choices") or []
+    return bool(choices) and all(c.get("finish_reason") in ("stop", "tool_calls") for c in choices)
+
+
+def static_answer(request: ChatRequest, text: str) -> bytes:
+    """`degrade.static` as a regular answer in the caller's dialect."""
+    now = int(time.time())
+    if request.dialect == "anthropic":
+        return orjson.dumps(
+            {
+                "id": f"msg_static_{request.request_id}",
+                "type": "message",
+                "role": "assistant",
+                "model": "failsoft-static",
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }
+        )
+    return orjson.dumps(
+        {
+            "id": f"chatcmpl-static-{request.request_id}",
+            "object": "chat.completion",
+            "created": now,
+            "model": "failsoft-static",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+    )
+
+
+CacheFactory = Callable[[CacheConfig], Any]

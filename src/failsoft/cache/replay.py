@@ -1,0 +1,138 @@
+"""A cached answer played back as a stream, in the caller's dialect.
+
+Answers are stored as the whole JSON answer (`chat.completion` / `message`), whether they
+were asked for as streams or not; a streaming request that hits the cache gets that answer
+re-cut into the events a real stream would have had, so the SDKs' stream helpers assemble
+the same message. Text is split into word-sized pieces, tool-call arguments into one delta
+per call: what a client sees is a short, well-formed stream, not a single blob.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+_PIECES = re.compile(r"\s*\S+\s*|\s+")
+
+
+def _pieces(text: str, size: int = 6) -> list[str]:
+    """`text` in runs of `size` words (keeping every character)."""
+    words = _PIECES.findall(text)
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)] or [text]
+
+
+def replay(dialect: str, answer: dict[str, Any], include_usage: bool = False) -> bytes:
+    if dialect == "anthropic":
+        return _anthropic(answer)
+    return _openai(answer, include_usage)
+
+
+def _sse(obj: Any, event: str | None = None) -> bytes:
+    head = b"event: " + event.encode() + b"\n" if event else b""
+    return head + b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _openai(answer: dict[str, Any], include_usage: bool) -> bytes:
+    base = {
+        "id": answer.get("id", "chatcmpl-cached"),
+        "object": "chat.completion.chunk",
+        "created": answer.get("created", 0),
+        "model": answer.get("model", ""),
+    }
+    if answer.get("system_fingerprint") is not None:
+        base["system_fingerprint"] = answer["system_fingerprint"]
+    out: list[bytes] = []
+
+    def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> None:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        out.append(_sse({**base, "choices": [choice]}))
+
+    for choice in answer.get("choices") or []:
+        index = choice.get("index", 0)
+        message = choice.get("message") or {}
+        chunk(index, {"role": "assistant", "content": "", "refusal": None})
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            for piece in _pieces(content):
+                chunk(index, {"content": piece})
+        refusal = message.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            chunk(index, {"refusal": refusal})
+        for position, call in enumerate(message.get("tool_calls") or []):
+            function = call.get("function") or {}
+            first = {
+                "index": position,
+                "id": call.get("id"),
+                "type": call.get("type", "function"),
+                "function": {"name": function.get("name"), "arguments": ""},
+            }
+            chunk(index, {"tool_calls": [first]})
+            arguments = function.get("arguments") or ""
+            if arguments:
+                chunk(
+                    index,
+                    {"tool_calls": [{"index": position, "function": {"arguments": arguments}}]},
+                )
+        chunk(index, {}, choice.get("finish_reason") or "stop")
+    if include_usage and answer.get("usage") is not None:
+        out.append(_sse({**base, "choices": [], "usage": answer["usage"]}))
+    out.append(b"data: [DONE]\n\n")
+    return b"".join(out)
+
+
+def _anthropic(answer: dict[str, Any]) -> bytes:
+    usage = dict(answer.get("usage") or {})
+    start = {
+        **{k: v for k, v in answer.items() if k not in ("content", "stop_reason", "stop_sequence")},
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {**usage, "output_tokens": min(1, usage.get("output_tokens", 1))},
+    }
+    out = [_sse({"type": "message_start", "message": start}, "message_start")]
+    for index, block in enumerate(answer.get("content") or []):
+        kind = block.get("type")
+        opening: dict[str, Any]
+        deltas: list[dict[str, Any]]
+        if kind == "text":
+            opening = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in _pieces(block.get("text", ""))]
+        elif kind == "tool_use":
+            opening = {**block, "input": {}}
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
+            deltas.append(
+                {
+                    "type": "input_json_delta",
+                    "partial_json": orjson.dumps(block.get("input", {})).decode(),
+                }
+            )
+        elif kind == "thinking":
+            opening = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": block.get("thinking", "")}]
+            if block.get("signature"):
+                deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        else:
+            opening, deltas = block, []
+        out.append(
+            _sse({"type": "content_block_start", "index": index, "content_block": opening},
+                 "content_block_start")
+        )  # fmt: skip
+        for delta in deltas:
+            out.append(
+                _sse({"type": "content_block_delta", "index": index, "delta": delta},
+                     "content_block_delta")
+            )  # fmt: skip
+        out.append(_sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    final = {
+        "type": "message_delta",
+        "delta": {
+            "stop_reason": answer.get("stop_reason"),
+            "stop_sequence": answer.get("stop_sequence"),
+        },
+        "usage": usage,
+    }
+    out.append(_sse(final, "message_delta"))
+    out.append(_sse({"type": "message_stop"}, "message_stop"))
+    return b"".join(out)
