@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from failsoft.cache.caches import CacheSet
+from failsoft.cache.caches import CacheSet, cache_metrics
 from failsoft.cache.layer import CacheLayer
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config
@@ -112,6 +112,9 @@ class Runtime:
             )
             self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
             self.health.listeners.append(self._notify)
+        if self.caches:
+            layer = self.cache
+            self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
         self._tasks: list[asyncio.Task[None]] = []
         self.generation = 0
         """Bumped by `reset()`, so caches of what was observed know to drop it."""

@@ -237,3 +237,25 @@ def test_two_gateways_share_a_redis_cache(sim: SimServer) -> None:
             raw = b.chat.completions.with_raw_response.create(model="gpt", messages=question)
     assert raw.headers["x-failsoft-cache"] == "HIT"
     assert sim.attempts("gpt-4o") == 1
+
+
+def test_cache_metrics(gw: GatewayThread) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.helpers import request
+
+    with oai(gw) as client:
+        ask(client)
+        ask(client)
+        ask(client, extra_headers={"cache-control": "no-store"})
+    text = request(gw.url + "/metrics", method="GET").body.decode()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("failsoft_cache_requests_total", (("result", "hit"),))] == 1
+    assert found[("failsoft_cache_requests_total", (("result", "miss"),))] == 1
+    assert found[("failsoft_cache_requests_total", (("result", "bypass"),))] == 1
+    assert found[("failsoft_cache_entries", (("backend", "memory"),))] == 1
+    assert found[("failsoft_cache_bytes", (("backend", "memory"),))] > 100

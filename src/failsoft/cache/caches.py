@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from failsoft.clock import Clock
 from failsoft.config import Config
@@ -51,3 +54,27 @@ class CacheSet:
 
     def all(self) -> list[Any]:
         return list(self._open.values())
+
+
+def cache_metrics(layer_counts: dict[str, int], caches: CacheSet) -> Iterator[Metric]:
+    """Cache metrics for `/metrics`: how requests were served, and what each backend holds."""
+    served = CounterMetricFamily(
+        "failsoft_cache_requests",
+        "Requests to cached models by how they were served (hit, miss, stale, bypass) and "
+        "ladder rungs taken (lighter, static).",
+        labels=["result"],
+    )
+    for result in ("hit", "miss", "stale", "bypass", "lighter", "static"):
+        served.add_metric([result], layer_counts.get(result, 0))
+    yield served
+    entries = GaugeMetricFamily("failsoft_cache_entries", "Stored answers.", labels=["backend"])
+    size = GaugeMetricFamily("failsoft_cache_bytes", "Bytes of stored answers.", labels=["backend"])
+    for backend in caches.all():
+        name = str(backend.describe().get("backend", "?"))
+        stats = backend.stats()
+        if "entries" in stats:
+            entries.add_metric([name], stats["entries"])
+        if "bytes" in stats:
+            size.add_metric([name], stats["bytes"])
+    yield entries
+    yield size

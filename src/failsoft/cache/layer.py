@@ -166,6 +166,8 @@ class CacheLayer:
             return await self.router.complete(request), Served()
         plan, cache = found
         served = _served(cache, control)
+        if served.cache == "BYPASS":
+            self._count("bypass")
         key = self._key(request, plan, cache, control)
         backend = self.caches.get(cache) if cache.enabled else None
         if backend is not None and served.cache == "MISS" and not control.no_cache:
@@ -194,6 +196,8 @@ class CacheLayer:
             return await self.router.stream(request), Served()
         plan, cache = found
         served = _served(cache, control)
+        if served.cache == "BYPASS":
+            self._count("bypass")
         key = self._key(request, plan, cache, control)
         backend = self.caches.get(cache) if cache.enabled else None
         include_usage = bool((request.payload.get("stream_options") or {}).get("include_usage"))
@@ -238,6 +242,7 @@ class CacheLayer:
             except AllTargetsFailed as more:
                 attempts += more.attempts
                 continue
+            self._count("lighter")
             served.rung = "lighter"
             answer.attempts[:0] = attempts
             return answer, served
@@ -253,6 +258,7 @@ class CacheLayer:
                 return self._answer(entry, attempts), served
         static = plan.policies.degrade.static
         if static is not None:
+            self._count("static")
             served.rung = "static"
             body = static_answer(request, static)
             return Answer(body, STATIC_TARGET, attempts, None), served
