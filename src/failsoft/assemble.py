@@ -112,6 +112,10 @@ class Runtime:
             )
             self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
             self.health.listeners.append(self._notify)
+        self._semantic = any(
+            p.policies.cache.enabled and p.policies.cache.semantic.enabled
+            for p in config.models.values()
+        )
         if self.caches:
             layer = self.cache
             self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
@@ -134,6 +138,12 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         await self.transport.start()
         await self.caches.start()
+        if self._semantic:
+            from failsoft.cache.semantic import SemanticCache, check_available
+
+            check_available()  # fail at start, with install steps, not at the first request
+            self.cache.semantic = SemanticCache()
+            self.cache.semantic.embedder.start_loading()  # ~10 s; lookups miss meanwhile
         await self.health.start(loop=self._background)
         if self.notifier is not None:
             self.notifier.page_url = self.status_url
@@ -155,6 +165,8 @@ class Runtime:
         if self.notifier is not None:
             await self.notifier.close()
         await self.health.close()
+        if self.cache.semantic is not None:
+            self.cache.semantic.close()
         await self.caches.close()
         await self.transport.close()
 

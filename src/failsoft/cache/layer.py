@@ -21,19 +21,25 @@ caller API key when `cache.per_key` is on (the default).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 
 from failsoft.cache.replay import replay
+from failsoft.cache.served import (
+    MAX_ENTRY_BYTES,
+    ReplayStream,
+    TappedStream,
+    complete_answer,
+    static_answer,
+)
 from failsoft.clock import Clock
 from failsoft.config import Config, VirtualModel
 from failsoft.config.cache import CacheConfig
-from failsoft.dialects import WIRES
 from failsoft.errors import AllTargetsFailed
 from failsoft.router import Router
 from failsoft.router.router import Answer
@@ -42,8 +48,6 @@ from failsoft.types import AttemptRecord, ChatRequest, Target
 
 log = logging.getLogger("failsoft.cache")
 
-MAX_ENTRY_BYTES = 4 * 1024 * 1024
-"""Streams longer than this are relayed but not stored."""
 CACHE_TARGET = Target("failsoft", "cache")
 STATIC_TARGET = Target("failsoft", "static")
 
@@ -77,65 +81,6 @@ class Served:
     """`exact` or `semantic 0.95`."""
 
 
-class ReplayStream:
-    """A stored answer as a stream, with the interface the endpoint relays."""
-
-    def __init__(
-        self, body: bytes, target: Target, attempts: list[AttemptRecord], rid: str | None
-    ) -> None:
-        self._body = body
-        self.target = target
-        self.attempts = attempts
-        self.upstream_request_id = rid
-        self.warnings: tuple[str, ...] = ()
-        self.complete = True
-        self.error = None
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        yield self._body
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks()
-
-    async def aclose(self) -> None:
-        return None
-
-
-class TappedStream:
-    """A live stream whose bytes are kept, to store the assembled answer if it ends whole."""
-
-    def __init__(self, stream: CommittedStream, store: Callable[[bytes], Awaitable[None]]) -> None:
-        self._stream = stream
-        self._store = store
-        self._wire = WIRES[stream.request.dialect]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    async def _relay(self) -> AsyncIterator[bytes]:
-        parts: list[bytes] = []
-        size = 0
-        async for data in self._stream:
-            size += len(data)
-            if size <= MAX_ENTRY_BYTES:
-                parts.append(data)
-            yield data
-        stream = self._stream
-        if stream.complete and stream.error is None and size <= MAX_ENTRY_BYTES:
-            try:
-                body = orjson.dumps(self._wire.assemble(b"".join(parts)))
-            except Exception:
-                log.debug("a stream could not be assembled for the cache", exc_info=True)
-                return
-            await self._store(body)
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._relay()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-
 class CacheLayer:
     def __init__(self, config: Config, router: Router, clock: Clock, caches: Any) -> None:
         self.config = config
@@ -144,6 +89,9 @@ class CacheLayer:
         self.caches = caches
         """`CacheSet`: the backend for a model's `CacheConfig`."""
         self.counts: dict[str, int] = {}
+        self.semantic: Any = None
+        """The semantic cache (`failsoft.cache.semantic.SemanticCache`), when a model uses it."""
+        self._background: set[Any] = set()
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -177,13 +125,22 @@ class CacheLayer:
                 self._count("hit")
                 served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
                 return self._answer(entry, []), served
+            similar = await self._semantic(request, plan, cache, control, backend, fresh=True)
+            if similar is not None:
+                entry, similarity = similar
+                self._count("semantic_hit")
+                served.cache, served.age = "HIT", entry.age(now)
+                served.match = f"semantic {similarity:.3f}"
+                return self._answer(entry, []), served
         try:
             answer = await self.router.complete(request)
         except AllTargetsFailed as exc:
             return await self._degrade(request, plan, cache, control, key, exc, served)
         if backend is not None and served.cache == "MISS":
             self._count("miss")
-            await self._store(backend, cache, key, request, answer.body, answer.target, answer)
+            await self._store(
+                backend, cache, key, request, answer.body, answer.target, answer, control.credential
+            )
         return answer, served
 
     # ------------------------------------------------------------------ streaming
@@ -208,6 +165,13 @@ class CacheLayer:
                 self._count("hit")
                 served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
                 return self._replay(request, entry, [], include_usage), served
+            similar = await self._semantic(request, plan, cache, control, backend, fresh=True)
+            if similar is not None:
+                entry, similarity = similar
+                self._count("semantic_hit")
+                served.cache, served.age = "HIT", entry.age(now)
+                served.match = f"semantic {similarity:.3f}"
+                return self._replay(request, entry, [], include_usage), served
         try:
             stream = await self.router.stream(request)
         except AllTargetsFailed as exc:
@@ -217,9 +181,12 @@ class CacheLayer:
             return ReplayStream(body, answer.target, answer.attempts, rid), served
         if backend is not None and served.cache == "MISS":
             self._count("miss")
-            store = self._store
-            return TappedStream(stream, lambda body: store(backend, cache, key, request, body,
-                                                         stream.target, None)), served  # fmt: skip
+            store, who = self._store, control.credential
+
+            def keep(body: bytes) -> Awaitable[None]:
+                return store(backend, cache, key, request, body, stream.target, None, who)
+
+            return TappedStream(stream, keep), served
         return stream, served
 
     # ------------------------------------------------------------------ the ladder
@@ -256,6 +223,13 @@ class CacheLayer:
                     "STALE", entry.age(now), "stale", "exact"
                 )  # fmt: skip
                 return self._answer(entry, attempts), served
+            similar = await self._semantic(request, plan, cache, control, backend, fresh=False)
+            if similar is not None:
+                entry, similarity = similar
+                self._count("semantic_stale")
+                served.cache, served.age, served.rung = "STALE", entry.age(now), "semantic-stale"
+                served.match = f"semantic {similarity:.3f}"
+                return self._answer(entry, attempts), served
         static = plan.policies.degrade.static
         if static is not None:
             self._count("static")
@@ -285,10 +259,11 @@ class CacheLayer:
         body: bytes,
         target: Target,
         answer: Answer | None,
+        credential: bytes = b"",
     ) -> None:
         from failsoft.cache.entry import Entry
 
-        if len(body) > MAX_ENTRY_BYTES or not _complete(request.dialect, body):
+        if len(body) > MAX_ENTRY_BYTES or not complete_answer(request.dialect, body):
             return
         rid = answer.upstream_request_id if answer is not None else None
         entry = Entry(
@@ -306,6 +281,69 @@ class CacheLayer:
             await backend.put(entry)
         except Exception:
             log.warning("storing an answer in the cache failed", exc_info=True)
+            return
+        if cache.semantic.enabled and self.semantic is not None:
+            # Embedding takes milliseconds: never make the caller wait for it.
+            task = asyncio.ensure_future(
+                self._remember(request, cache, key, entry.created_at, credential)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _remember(
+        self, request: ChatRequest, cache: CacheConfig, key: str, now: float, credential: bytes
+    ) -> None:
+        from failsoft.cache.semantic import last_user_text
+
+        text = last_user_text(request.dialect, request.payload)
+        if text is not None:
+            await self.semantic.add(self._scope(request, cache, credential), text, key, now)
+
+    def _scope(self, request: ChatRequest, cache: CacheConfig, credential: bytes) -> str:
+        from failsoft.cache.key import fingerprint
+        from failsoft.cache.semantic import scope_for
+
+        namespace = ""
+        if cache.per_key and credential:
+            namespace = fingerprint(credential.decode("latin-1"))
+        plan = self.config.resolve(request.model)
+        name = plan.name if plan is not None else request.model
+        # Earlier turns are part of the scope: "and its population?" must not match the
+        # same follow-up from another conversation.
+        return scope_for(namespace, name, request.dialect, request.payload, history=True)
+
+    async def _semantic(
+        self,
+        request: ChatRequest,
+        plan: VirtualModel,
+        cache: CacheConfig,
+        control: Control,
+        backend: Any,
+        *,
+        fresh: bool,
+    ) -> tuple[Any, float] | None:
+        """A stored answer to a similar enough last user turn (fresh, or usable stale)."""
+        semantic = cache.semantic
+        if self.semantic is None or not semantic.enabled or (fresh and not semantic.fresh):
+            return None
+        from failsoft.cache.semantic import last_user_text
+
+        text = last_user_text(request.dialect, request.payload)
+        if text is None:
+            return None
+        scope = self._scope(request, cache, control.credential)
+        found = await self.semantic.lookup(scope, text, semantic.threshold)
+        if found is None:
+            return None
+        key, similarity = found
+        entry = await backend.get(key)
+        now = self.clock.wall()
+        if entry is None:
+            self.semantic.remove(key)  # its answer left the cache
+            return None
+        if entry.fresh(now) if fresh else entry.usable_stale(now):
+            return entry, similarity
+        return None
 
     def _answer(self, entry: Any, attempts: list[AttemptRecord]) -> Answer:
         target = Target(entry.provider, entry.model)
@@ -323,53 +361,3 @@ def _served(cache: CacheConfig, control: Control) -> Served:
     if not cache.enabled:
         return Served()
     return Served(cache="BYPASS" if control.no_store else "MISS")
-
-
-def _complete(dialect: str, body: bytes) -> bool:
-    """Only whole answers are worth keeping: not truncated by max_tokens, not a refusal."""
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return False
-    if dialect == "anthropic":
-        return answer.get("stop_reason") in ("end_turn", "stop_sequence", "tool_use")
-    choices = answer.get("choices") or []
-    return bool(choices) and all(c.get("finish_reason") in ("stop", "tool_calls") for c in choices)
-
-
-def static_answer(request: ChatRequest, text: str) -> bytes:
-    """`degrade.static` as a regular answer in the caller's dialect."""
-    now = int(time.time())
-    if request.dialect == "anthropic":
-        return orjson.dumps(
-            {
-                "id": f"msg_static_{request.request_id}",
-                "type": "message",
-                "role": "assistant",
-                "model": "failsoft-static",
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": 0, "output_tokens": 0},
-            }
-        )
-    return orjson.dumps(
-        {
-            "id": f"chatcmpl-static-{request.request_id}",
-            "object": "chat.completion",
-            "created": now,
-            "model": "failsoft-static",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
-    )
-
-
-CacheFactory = Callable[[CacheConfig], Any]

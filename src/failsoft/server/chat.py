@@ -277,6 +277,8 @@ def _add_served(headers: Headers, served: Served) -> None:
         headers.append((b"x-failsoft-cache", served.cache.encode()))
         if served.age is not None:
             headers.append((b"age", str(int(served.age)).encode()))
+        if served.match is not None and served.match != "exact":
+            headers.append((b"x-failsoft-cache-match", served.match.encode()))
     if served.cache is not None or served.rung != "targets":
         headers.append((b"x-failsoft-rung", served.rung.encode()))
 
