@@ -259,3 +259,15 @@ def test_cache_metrics(gw: GatewayThread) -> None:
     assert found[("failsoft_cache_requests_total", (("result", "bypass"),))] == 1
     assert found[("failsoft_cache_entries", (("backend", "memory"),))] == 1
     assert found[("failsoft_cache_bytes", (("backend", "memory"),))] > 100
+
+
+async def test_library_mode_uses_the_cache(sim: SimServer) -> None:
+    from failsoft import Gateway
+
+    async with Gateway(config_for(sim)) as gw:
+        body = {"model": "gpt", "messages": HI}
+        first = await gw.chat_completions(body)
+        second = await gw.chat_completions(body)
+    assert (first.cache, second.cache) == ("MISS", "HIT")
+    assert second.rung == "targets"
+    assert second.body == first.body

@@ -60,11 +60,20 @@ def cache_metrics(layer_counts: dict[str, int], caches: CacheSet) -> Iterator[Me
     """Cache metrics for `/metrics`: how requests were served, and what each backend holds."""
     served = CounterMetricFamily(
         "failsoft_cache_requests",
-        "Requests to cached models by how they were served (hit, miss, stale, bypass) and "
-        "ladder rungs taken (lighter, static).",
+        "Requests to cached models by how they were served (hit, semantic_hit, miss, stale, "
+        "semantic_stale, bypass) and ladder rungs taken (lighter, static).",
         labels=["result"],
     )
-    for result in ("hit", "miss", "stale", "bypass", "lighter", "static"):
+    for result in (
+        "hit",
+        "semantic_hit",
+        "miss",
+        "stale",
+        "semantic_stale",
+        "bypass",
+        "lighter",
+        "static",
+    ):
         served.add_metric([result], layer_counts.get(result, 0))
     yield served
     entries = GaugeMetricFamily("failsoft_cache_entries", "Stored answers.", labels=["backend"])

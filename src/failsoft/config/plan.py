@@ -134,4 +134,15 @@ def _extras(p: Policies) -> list[str]:
         out.append(f"hedge: after {delay} without a first token")
     if p.resume.enabled:
         out.append(f"resume: on (up to {p.resume.max_resumes} per request)")
+    cache = p.cache
+    if cache.enabled:
+        where = cache.backend + (f" {cache.url.split('@')[-1]}" if cache.url else "")
+        semantic = f", semantic >= {cache.semantic.threshold:g}" if cache.semantic.enabled else ""
+        out.append(
+            f"cache: {where}, fresh {cache.ttl:g}s, stale-if-error {cache.stale_if_error:g}s"
+            f"{semantic}"
+        )
+    if p.degrade.lighter or p.degrade.static is not None:
+        rungs = [*p.degrade.lighter, *(["static answer"] if p.degrade.static else [])]
+        out.append("degrade: " + ", then ".join(rungs))
     return out
