@@ -81,6 +81,19 @@ class Served:
     """`exact` or `semantic 0.95`."""
 
 
+@dataclasses.dataclass(slots=True)
+class Lookup:
+    """One request's place in the cache: its model's settings, key and backend, and what
+    was found for it."""
+
+    plan: VirtualModel
+    cache: CacheConfig
+    served: Served
+    key: str
+    backend: Any = None
+    entry: Any = None
+
+
 class CacheLayer:
     def __init__(self, config: Config, router: Router, clock: Clock, caches: Any) -> None:
         self.config = config
@@ -112,36 +125,17 @@ class CacheLayer:
         found = self.policy(request)
         if found is None:
             return await self.router.complete(request), Served()
-        plan, cache = found
-        served = _served(cache, control)
-        if served.cache == "BYPASS":
-            self._count("bypass")
-        key = self._key(request, plan, cache, control)
-        backend = self.caches.get(cache) if cache.enabled else None
-        if backend is not None and served.cache == "MISS" and not control.no_cache:
-            entry = await backend.get(key)
-            now = self.clock.wall()
-            if entry is not None and entry.fresh(now):
-                self._count("hit")
-                served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
-                return self._answer(entry, []), served
-            similar = await self._semantic(request, plan, cache, control, backend, fresh=True)
-            if similar is not None:
-                entry, similarity = similar
-                self._count("semantic_hit")
-                served.cache, served.age = "HIT", entry.age(now)
-                served.match = f"semantic {similarity:.3f}"
-                return self._answer(entry, []), served
+        look = await self._look(request, control, *found)
+        if look.entry is not None:
+            return self._answer(look.entry, []), look.served
         try:
             answer = await self.router.complete(request)
         except AllTargetsFailed as exc:
-            return await self._degrade(request, plan, cache, control, key, exc, served)
-        if backend is not None and served.cache == "MISS":
+            return await self._degrade(request, look, control, exc)
+        if look.backend is not None:
             self._count("miss")
-            await self._store(
-                backend, cache, key, request, answer.body, answer.target, answer, control.credential
-            )
-        return answer, served
+            await self._store(look, request, answer.body, answer.target, answer, control.credential)
+        return answer, look.served
 
     # ------------------------------------------------------------------ streaming
 
@@ -151,56 +145,63 @@ class CacheLayer:
         found = self.policy(request)
         if found is None:
             return await self.router.stream(request), Served()
-        plan, cache = found
-        served = _served(cache, control)
-        if served.cache == "BYPASS":
-            self._count("bypass")
-        key = self._key(request, plan, cache, control)
-        backend = self.caches.get(cache) if cache.enabled else None
         include_usage = bool((request.payload.get("stream_options") or {}).get("include_usage"))
-        if backend is not None and served.cache == "MISS" and not control.no_cache:
-            entry = await backend.get(key)
-            now = self.clock.wall()
-            if entry is not None and entry.fresh(now):
-                self._count("hit")
-                served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
-                return self._replay(request, entry, [], include_usage), served
-            similar = await self._semantic(request, plan, cache, control, backend, fresh=True)
-            if similar is not None:
-                entry, similarity = similar
-                self._count("semantic_hit")
-                served.cache, served.age = "HIT", entry.age(now)
-                served.match = f"semantic {similarity:.3f}"
-                return self._replay(request, entry, [], include_usage), served
+        look = await self._look(request, control, *found)
+        if look.entry is not None:
+            return self._replay(request, look.entry, [], include_usage), look.served
         try:
             stream = await self.router.stream(request)
         except AllTargetsFailed as exc:
-            answer, served = await self._degrade(request, plan, cache, control, key, exc, served)
+            answer, served = await self._degrade(request, look, control, exc)
             rid = answer.upstream_request_id
             body = replay(request.dialect, orjson.loads(answer.body), include_usage)
             return ReplayStream(body, answer.target, answer.attempts, rid), served
-        if backend is not None and served.cache == "MISS":
+        if look.backend is not None:
             self._count("miss")
             store, who = self._store, control.credential
 
             def keep(body: bytes) -> Awaitable[None]:
-                return store(backend, cache, key, request, body, stream.target, None, who)
+                return store(look, request, body, stream.target, None, who)
 
-            return TappedStream(stream, keep), served
-        return stream, served
+            return TappedStream(stream, keep), look.served
+        return stream, look.served
+
+    async def _look(
+        self, request: ChatRequest, control: Control, plan: VirtualModel, cache: CacheConfig
+    ) -> Lookup:
+        """Where this request's answer lives, and a fresh stored one (exact, else by
+        meaning) when there is one to serve."""
+        served = _served(cache, control)
+        if served.cache == "BYPASS":
+            self._count("bypass")
+        look = Lookup(plan, cache, served, self._key(request, plan, cache, control))
+        if served.cache != "MISS":
+            return look
+        look.backend = self.caches.get(cache)
+        if look.backend is None or control.no_cache:
+            return look
+        entry = await look.backend.get(look.key)
+        now = self.clock.wall()
+        if entry is not None and entry.fresh(now):
+            self._count("hit")
+            served.cache, served.age, served.match = "HIT", entry.age(now), "exact"
+            look.entry = entry
+            return look
+        similar = await self._semantic(request, look, control, fresh=True)
+        if similar is not None:
+            entry, similarity = similar
+            self._count("semantic_hit")
+            served.cache, served.age = "HIT", entry.age(now)
+            served.match = f"semantic {similarity:.3f}"
+            look.entry = entry
+        return look
 
     # ------------------------------------------------------------------ the ladder
 
     async def _degrade(
-        self,
-        request: ChatRequest,
-        plan: VirtualModel,
-        cache: CacheConfig,
-        control: Control,
-        key: str,
-        exc: AllTargetsFailed,
-        served: Served,
+        self, request: ChatRequest, look: Lookup, control: Control, exc: AllTargetsFailed
     ) -> tuple[Answer, Served]:
+        plan, cache, served = look.plan, look.cache, look.served
         attempts = list(exc.attempts)
         for label in plan.policies.degrade.lighter:
             lighter = dataclasses.replace(request, model=label, ir=None, translations={})
@@ -215,7 +216,7 @@ class CacheLayer:
             return answer, served
         backend = self.caches.get(cache) if cache.enabled and not control.no_store else None
         if backend is not None:
-            entry = await backend.get(key)
+            entry = await backend.get(look.key)
             now = self.clock.wall()
             if entry is not None and (entry.fresh(now) or entry.usable_stale(now)):
                 self._count("stale")
@@ -223,7 +224,8 @@ class CacheLayer:
                     "STALE", entry.age(now), "stale", "exact"
                 )  # fmt: skip
                 return self._answer(entry, attempts), served
-            similar = await self._semantic(request, plan, cache, control, backend, fresh=False)
+            look.backend = backend
+            similar = await self._semantic(request, look, control, fresh=False)
             if similar is not None:
                 entry, similarity = similar
                 self._count("semantic_stale")
@@ -252,9 +254,7 @@ class CacheLayer:
 
     async def _store(
         self,
-        backend: Any,
-        cache: CacheConfig,
-        key: str,
+        look: Lookup,
         request: ChatRequest,
         body: bytes,
         target: Target,
@@ -263,6 +263,7 @@ class CacheLayer:
     ) -> None:
         from failsoft.cache.entry import Entry
 
+        backend, cache, key = look.backend, look.cache, look.key
         if len(body) > MAX_ENTRY_BYTES or not complete_answer(request.dialect, body):
             return
         rid = answer.upstream_request_id if answer is not None else None
@@ -313,16 +314,10 @@ class CacheLayer:
         return scope_for(namespace, name, request.dialect, request.payload, history=True)
 
     async def _semantic(
-        self,
-        request: ChatRequest,
-        plan: VirtualModel,
-        cache: CacheConfig,
-        control: Control,
-        backend: Any,
-        *,
-        fresh: bool,
+        self, request: ChatRequest, look: Lookup, control: Control, *, fresh: bool
     ) -> tuple[Any, float] | None:
         """A stored answer to a similar enough last user turn (fresh, or usable stale)."""
+        cache, backend = look.cache, look.backend
         semantic = cache.semantic
         if self.semantic is None or not semantic.enabled or (fresh and not semantic.fresh):
             return None
