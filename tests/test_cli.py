@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,12 +28,16 @@ def free_port() -> int:
 
 @contextmanager
 def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    # `failsoft serve` keeps its history in ./failsoft.db: run it in a scratch directory,
+    # never in the checkout.
+    scratch = tempfile.TemporaryDirectory()
     proc = subprocess.Popen(
         [sys.executable, "-m", "failsoft", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
+        cwd=scratch.name,
     )
     try:
         yield proc
@@ -45,6 +50,7 @@ def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subproces
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+        scratch.cleanup()
 
 
 def wait_for(url: str, proc: subprocess.Popen[str], timeout: float = 20.0) -> None:
