@@ -18,10 +18,9 @@ from failsoft.health.poller import StatusPagePoller
 from failsoft.health.probes import Prober
 from failsoft.health.types import Incident
 from failsoft.notify import Endpoint, WebhookSender
-from failsoft.notify.webhooks import DeadLetter as SentLetter
 from failsoft.providers import Provider, build_providers
 from failsoft.router import Router
-from failsoft.store import DeadLetter, Store, open_store
+from failsoft.store import Store, open_store
 from failsoft.transport import Transport
 
 log = logging.getLogger("failsoft")
@@ -108,7 +107,7 @@ class Runtime:
                 ],
                 transport=self.transport,
                 clock=clock,
-                dead_letter=self._bury,
+                dead_letter=self.store.add_dead_letter,
             )
             self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
             self.health.listeners.append(self._notify)
@@ -173,16 +172,3 @@ class Runtime:
     def _notify(self, kind: str, incident: Incident) -> None:
         if self.notifier is not None:
             self.notifier.send(kind, incident, components=self.health.health())
-
-    async def _bury(self, letter: SentLetter) -> None:
-        await self.store.add_dead_letter(
-            DeadLetter(
-                letter.endpoint_url,
-                letter.message_id,
-                letter.event_type,
-                letter.body,
-                letter.attempts,
-                letter.last_error,
-                letter.at,
-            )
-        )

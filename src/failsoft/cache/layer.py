@@ -48,7 +48,6 @@ from failsoft.types import AttemptRecord, ChatRequest, Target
 
 log = logging.getLogger("failsoft.cache")
 
-CACHE_TARGET = Target("failsoft", "cache")
 STATIC_TARGET = Target("failsoft", "static")
 
 

@@ -12,6 +12,14 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat()
 
 
+def statuspage_time(value: datetime | None) -> str | None:
+    """`2026-06-03T07:28:39.123Z`, as Statuspage writes times (naive datetimes are UTC)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_time(value: Any) -> datetime | None:
     if not value:
         return None

@@ -20,7 +20,6 @@ from failsoft.events import AttemptFinished, BreakerChanged, EventHub, RequestFi
 from failsoft.health.incidents import ComponentView, Event, IncidentKeeper
 from failsoft.health.model import Observation, StateTracker, observed_state
 from failsoft.health.types import (
-    SEVERITY,
     ComponentHealth,
     Incident,
     ProviderStatus,
@@ -58,7 +57,6 @@ class HealthMonitor:
             for target in plan.targets:
                 self.components.setdefault(target.label, target)
         self.trackers: dict[str, StateTracker] = {}
-        self.rates: dict[str, float | None] = {}
         self.declared: dict[str, ProviderStatus] = {}
         self.breakers: dict[str, str] = {}
         self.listeners: list[Listener] = []
@@ -107,7 +105,6 @@ class HealthMonitor:
         self._stats.clear()
         self.keeper = IncidentKeeper(self.config.health)
         self.trackers.clear()
-        self.rates.clear()
         self.breakers.clear()
         self.requests.clear()
         self._failing.clear()
@@ -120,7 +117,7 @@ class HealthMonitor:
     async def start(self, *, loop: bool = True) -> None:
         await self.store.open()
         self.keeper.load(await self.store.incidents(unresolved=True))
-        since = self.now() - _days(self.config.status.history_days)
+        since = self.now() - timedelta(days=self.config.status.history_days)
         for key, items in (await self.store.transitions(since)).items():
             if items:
                 last = items[-1]
@@ -177,7 +174,6 @@ class HealthMonitor:
             if tracker.update(candidate, mono, config.recover_after):
                 log.info("%s is now %s", key, tracker.state.replace("_", " "))
                 await self.store.add_transition(Transition(key, tracker.state, now))
-            self.rates[key] = rate
             window = minute if minute.requests >= config.min_requests else five
             views.append(
                 ComponentView(
@@ -276,11 +272,3 @@ class HealthMonitor:
                 )
             )
         return out
-
-    def worst_state(self) -> State:
-        states = [t.state for t in self.trackers.values()]
-        return max(states, key=lambda s: SEVERITY[s]) if states else "operational"
-
-
-def _days(n: int) -> timedelta:
-    return timedelta(days=n)

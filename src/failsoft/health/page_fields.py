@@ -18,6 +18,7 @@ from typing import Any, get_args
 import orjson
 
 from failsoft.health.types import (
+    DESCRIPTIONS,
     SEVERITY,
     DeclaredComponent,
     DeclaredIncident,
@@ -35,15 +36,6 @@ log = logging.getLogger("failsoft.health")
 class StatusPageError(ValueError):
     """The document is not a status page of the expected kind (wrong shape, not a field)."""
 
-
-DESCRIPTIONS: dict[Indicator, str] = {
-    "none": "All Systems Operational",
-    "minor": "Partially Degraded Service",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-    "maintenance": "Service Under Maintenance",
-}
-"""Statuspage's own wording, for pages that state no description (or no indicator)."""
 
 RANK: dict[Indicator, int] = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
 LEVEL_STATE: dict[Indicator, State] = {

@@ -16,7 +16,6 @@ from typing import Any
 from failsoft.health.google_status import parse_google_cloud
 from failsoft.health.incidentio import WIDGET_KEYS, parse_incidentio_widget
 from failsoft.health.page_fields import (
-    DESCRIPTIONS,
     StatusPageError,
     as_dict,
     as_list,
@@ -36,6 +35,7 @@ from failsoft.health.page_fields import (
     update_status,
 )
 from failsoft.health.types import (
+    DESCRIPTIONS,
     DeclaredComponent,
     DeclaredIncident,
     DeclaredUpdate,

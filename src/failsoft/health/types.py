@@ -61,6 +61,17 @@ def worst(states: list[State] | tuple[State, ...]) -> State:
     return found
 
 
+DESCRIPTIONS: dict[Indicator, str] = {
+    "none": "All Systems Operational",
+    "minor": "Partially Degraded Service",
+    "major": "Partial System Outage",
+    "critical": "Major System Outage",
+    "maintenance": "Service Under Maintenance",
+}
+"""Statuspage's own wording of each page indicator (for failsoft's page, and for provider
+pages that state no description)."""
+
+
 def indicator_for(state: State) -> Indicator:
     """A page indicator from the worst component state (Statuspage's usual mapping)."""
     return {

@@ -10,28 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from failsoft.notify.payloads import iso
+from failsoft.health.codec import statuspage_time as iso
+from failsoft.store.base import DeadLetter
 
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message that was not delivered, with enough to replay it by hand."""
-
-    endpoint_url: str
-    message_id: str
-    event_type: str
-    body: bytes
-    attempts: int
-    last_error: str
-    at: datetime
-
+__all__ = ["DeadLetter", "DeadLetterSink", "write_dead_letter"]
 
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 

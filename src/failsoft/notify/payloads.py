@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from failsoft.events import BreakerChanged
+from failsoft.health.codec import statuspage_time as iso
 from failsoft.health.types import ComponentHealth, Incident, Indicator, State
 
 INCIDENT_OPENED = "incident.opened"
@@ -55,14 +56,6 @@ _HEADLINE = {
 _HEADER_MAX = 150
 """Slack refuses a whole message whose header text is longer than this."""
 _SECTION_MAX = 3000
-
-
-def iso(at: datetime | None) -> str | None:
-    """ISO 8601 in UTC with milliseconds and `Z`, as Statuspage writes times (naive = UTC)."""
-    if at is None:
-        return None
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def breaker_event_type(event: BreakerChanged) -> str | None:

@@ -101,7 +101,7 @@ class AdminAPI:
             return 200, {
                 "dead_letters": [
                     {
-                        "endpoint": d.endpoint,
+                        "endpoint": d.endpoint_url,
                         "message_id": d.message_id,
                         "event_type": d.event_type,
                         "attempts": d.attempts,

@@ -13,19 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from failsoft.assemble import Runtime
-from failsoft.health.types import SEVERITY, Incident, indicator_for, worst
+from failsoft.health.types import DESCRIPTIONS, SEVERITY, Incident, indicator_for, worst
 from failsoft.status.html import content_security_policy, render_html
 from failsoft.status.model import StatusSnapshot
 from failsoft.status.statuspage_json import ENDPOINTS
 
 CACHE_SECONDS = 2.0
-DESCRIPTIONS = {
-    "none": "All Systems Operational",
-    "minor": "Partially Degraded Service",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-    "maintenance": "Service Under Maintenance",
-}
 
 
 class StatusService:

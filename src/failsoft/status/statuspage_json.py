@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from failsoft.health.codec import statuspage_time as iso
 from failsoft.health.types import ComponentHealth, Incident, IncidentUpdate, State, worst
 from failsoft.status.model import StatusSnapshot
 from failsoft.status.uptime import utc
@@ -63,13 +64,6 @@ def group_code(provider: str) -> str:
 
 def component_name(component: ComponentHealth) -> str:
     return f"{component.provider} / {component.model}"
-
-
-def iso(dt: datetime | None) -> str | None:
-    """`2026-06-03T07:28:39.123Z`; naive datetimes are taken as UTC."""
-    if dt is None:
-        return None
-    return f"{utc(dt).isoformat(timespec='milliseconds')[:23]}Z"
 
 
 def _dumps(obj: Json) -> bytes:

@@ -16,9 +16,10 @@ from failsoft.health.types import Incident, Transition
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A notification that could not be delivered, kept so that nothing is lost."""
+    """A notification that could not be delivered, kept so that nothing is lost (with
+    enough to replay it by hand)."""
 
-    endpoint: str
+    endpoint_url: str
     message_id: str
     event_type: str
     body: bytes

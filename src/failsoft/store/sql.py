@@ -81,7 +81,7 @@ def transitions_from(rows: Iterable[Any]) -> dict[str, list[Transition]]:
 
 def dead_row(letter: DeadLetter) -> tuple[str, str, str, bytes, int, str, float]:
     return (
-        letter.endpoint,
+        letter.endpoint_url,
         letter.message_id,
         letter.event_type,
         letter.body,
