@@ -138,10 +138,16 @@ class Runtime:
         await self.transport.start()
         await self.caches.start()
         if self._semantic:
-            from failsoft.cache.semantic import SemanticCache, check_available
+            from failsoft.cache.semantic import SemanticCache, SemanticIndex, check_available
 
             check_available()  # fail at start, with install steps, not at the first request
-            self.cache.semantic = SemanticCache()
+            limit = max(
+                p.policies.cache.semantic.max_entries
+                for p in self.config.models.values()
+                if p.policies.cache.enabled and p.policies.cache.semantic.enabled
+            )
+            index = SemanticIndex(max_per_scope=min(limit, 50_000), max_entries=limit)
+            self.cache.semantic = SemanticCache(index=index)
             self.cache.semantic.embedder.start_loading()  # ~10 s; lookups miss meanwhile
         await self.health.start(loop=self._background)
         if self.notifier is not None:

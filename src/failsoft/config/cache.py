@@ -25,6 +25,8 @@ class SemanticCache:
     """Serve semantic hits as fresh answers; false: only as a last resort when every target
     failed (stale-if-error)."""
     max_entries: int = check(positive, 50_000)
+    """Questions remembered in all (one index per process, shared by the models that use it:
+    the largest setting wins); the oldest go first."""
 
 
 @dataclass(frozen=True, slots=True)
