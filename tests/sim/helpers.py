@@ -5,9 +5,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anthropic
+import httpx2
+
 MODEL = "claude-opus-4-7"
 GPT = "gpt-4o"
 KEY = "sk-test"
+
+
+# What the anthropic SDK raises when a stream's connection breaks: older releases let the
+# transport error through from the iterator, newer ones wrap it in APIConnectionError. Tests
+# assert that the SDK raises a connection error, not which of the two shapes this release has.
+ANTHROPIC_STREAM_BROKEN: tuple[type[BaseException], ...] = (
+    anthropic.APIConnectionError,
+    httpx2.TransportError,
+)
 
 
 def user(text: str = "Say hello") -> list[Any]:

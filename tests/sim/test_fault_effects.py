@@ -13,14 +13,13 @@ from typing import Any
 
 import aiohttp
 import anthropic
-import httpx2
 import openai
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
 from failsoft.sim import SimServer
 
-from .helpers import GPT, KEY, MODEL, user
+from .helpers import ANTHROPIC_STREAM_BROKEN, GPT, KEY, MODEL, user
 
 
 def stream_events(client: anthropic.Anthropic, **options: Any) -> list[str]:
@@ -250,15 +249,17 @@ def test_slow_headers_delays_then_answers(sim: SimServer, oai: openai.OpenAI) ->
 def test_slow_first_token_sends_the_preamble_first(
     sim: SimServer, ant: anthropic.Anthropic
 ) -> None:
-    sim.set_fault(MODEL, {"kind": "slow_first_token", "delay": 0.25})
+    # A wide margin between the two: on a loaded machine the preamble itself can take
+    # a few hundred milliseconds to arrive.
+    sim.set_fault(MODEL, {"kind": "slow_first_token", "delay": 0.8})
     started = time.monotonic()
     seen: dict[str, float] = {}
     with ant.messages.stream(model=MODEL, max_tokens=100, messages=user()) as stream:
         for event in stream:
             seen.setdefault(event.type, time.monotonic() - started)
         final = stream.get_final_message()
-    assert seen["message_start"] < 0.2
-    assert seen["content_block_delta"] >= 0.25
+    assert seen["message_start"] < 0.7
+    assert seen["content_block_delta"] >= 0.8
     assert final.stop_reason == "end_turn"
 
 
@@ -273,11 +274,11 @@ def test_slow_first_token_delays_non_streaming(sim: SimServer, oai: openai.OpenA
 
 
 def test_cut_eof(sim: SimServer, oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
-    """The anthropic SDK lets the transport error through unwrapped; openai wraps it."""
+    """Both SDKs raise a connection error after the events that did arrive."""
     sim.set_fault("*", {"kind": "cut", "after": 3})
     received: list[str] = []
     with (
-        pytest.raises(httpx2.RemoteProtocolError, match="incomplete chunked read"),
+        pytest.raises(ANTHROPIC_STREAM_BROKEN, match="incomplete chunked read"),
         ant.messages.stream(model=MODEL, max_tokens=100, messages=user()) as stream,
     ):
         received.extend(event.type for event in stream)
@@ -292,7 +293,7 @@ def test_cut_eof(sim: SimServer, oai: openai.OpenAI, ant: anthropic.Anthropic) -
 
 def test_cut_reset(sim: SimServer, oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
     sim.set_fault("*", {"kind": "cut", "after": 1, "mode": "reset"})
-    with pytest.raises(httpx2.ReadError):
+    with pytest.raises(ANTHROPIC_STREAM_BROKEN):
         stream_events(ant)
     with pytest.raises(openai.APIConnectionError):
         list(oai.chat.completions.create(model=GPT, messages=user(), stream=True))

@@ -7,13 +7,12 @@ import re
 from typing import Any
 
 import anthropic
-import httpx2
 import openai
 import pytest
 
 from failsoft.sim import SimServer
 
-from .helpers import GPT, MODEL
+from .helpers import ANTHROPIC_STREAM_BROKEN, GPT, MODEL
 
 QUESTION = "What's the weather in Paris?"
 SCHEMA = {
@@ -290,7 +289,7 @@ def test_anthropic_cut_in_a_tool_stream(sim: SimServer, ant: anthropic.Anthropic
     sim.set_fault(MODEL, {"kind": "cut", "after": 3})
     received: list[str] = []
     with (
-        pytest.raises(httpx2.RemoteProtocolError),
+        pytest.raises(ANTHROPIC_STREAM_BROKEN),
         ant.messages.stream(
             model=MODEL, max_tokens=100, messages=ASK, tools=ANTHROPIC_TOOLS
         ) as stream,

@@ -35,13 +35,15 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    Vector = NDArray[np.float32]
+    # An explicit alias: without numpy installed (it is an optional extra) mypy sees NDArray
+    # as Any, and an implicit alias of Any is "not valid as a type".
+    Vector: TypeAlias = NDArray[np.float32]
 
 __all__ = [
     "DIM",
@@ -285,9 +287,11 @@ class Embedder:
         return model
 
     def _embed(self, text: str) -> Vector:
+        # Loading first: it raises SemanticUnavailable (with the install hint) when the
+        # runtime is missing, where importing numpy first would raise a bare ImportError.
+        self._load()
         import numpy as np
 
-        self._load()
         # Counted with truncation just past the window: the count is all that matters, and
         # an untruncated long text makes transformers log an "indexing errors" warning.
         tokens = self._model.tokenizer(
