@@ -325,6 +325,18 @@ def test_malformed_event_breaks_sdk_parsing(
 ) -> None:
     sim.set_fault("*", {"kind": "malformed", "after": 1})
     with pytest.raises(json.JSONDecodeError):
+        list(oai.chat.completions.create(model=GPT, messages=user(), stream=True))
+    # The extra Anthropic event is a broken `ping`, which the SDK skips without parsing.
+    with ant.messages.stream(model=MODEL, max_tokens=100, messages=user()) as stream:
+        types = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert types[-1] == "message_stop"
+    assert final.stop_reason == "end_turn"
+    sim.clear_faults()
+    healthy = ant.messages.create(model=MODEL, max_tokens=100, messages=user())
+    assert [b.text for b in final.content if b.type == "text"] == [healthy.content[0].text]
+    sim.set_fault("*", {"kind": "malformed", "after": 1, "target": "content"})
+    with pytest.raises(json.JSONDecodeError):
         stream_events(ant)
     with pytest.raises(json.JSONDecodeError):
         list(oai.chat.completions.create(model=GPT, messages=user(), stream=True))

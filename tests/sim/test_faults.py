@@ -14,7 +14,7 @@ from failsoft.sim.faults import FaultSlot, FaultTable, choose, seeded
     ("spec", "message"),
     [
         ({"kind": "cutt"}, "fault.kind: unknown fault kind 'cutt' (expected one of: status, reset, "
-         "hang, slow_headers, slow_first_token, cut, stall, malformed, no_terminal, "
+         "hang, slow_headers, slow_first_token, cut, stall, malformed, no_terminal, no_done, "
          "mid_stream_error); did you mean 'cut'?"),
         ({}, "fault.kind: required"),
         ({"kind": "status"}, "fault.status: required for kind 'status' (or give 'body')"),
@@ -32,6 +32,15 @@ from failsoft.sim.faults import FaultSlot, FaultTable, choose, seeded
         ({"kind": "status", "body": "quota"}, "fault.body: unknown body preset 'quota'"),
         ({"kind": "status", "status": 400, "message": ""}, "fault.message: expected a non-empty"),
         ("529", "fault: expected a mapping, got string '529'"),
+        ({"kind": "no_done", "after": 1}, "fault.after: unknown option for fault kind 'no_done'"),
+        ({"kind": "malformed", "target": "text"}, "fault.target: unknown malformed target "
+         "'text' (expected one of: extra, content)"),
+        ({"kind": "cut", "target": "content"}, "fault.target: unknown option for fault kind 'cut'"),
+        ({"kind": "stall", "then": "continue"},
+         "fault.then: needs 'delay' (without it a stall never ends)"),
+        ({"kind": "stall", "delay": 1, "then": "resume"}, "fault.then: unknown stall ending "
+         "'resume' (expected one of: close, continue)"),
+        ({"kind": "stall", "delay": -1}, "fault.delay: must be between 0 and 3600, got -1"),
     ],
 )  # fmt: skip
 def test_invalid_specs_name_the_field(spec: object, message: str) -> None:
@@ -57,6 +66,12 @@ def test_round_trip_and_defaults() -> None:
     assert Fault(kind="status", body="insufficient_quota").http_status == 429
     assert Fault(kind="cut").events_before == 2
     assert Fault(kind="cut", after=0).events_before == 0
+    options = {"kind": "stall", "after": 1, "delay": 0.5, "then": "continue"}
+    assert Fault.from_dict(options).to_dict() == options
+    assert Fault("malformed", target="content").to_dict() == {
+        "kind": "malformed",
+        "target": "content",
+    }
 
 
 def test_stream_filter_and_stream_only_kinds() -> None:
@@ -64,6 +79,8 @@ def test_stream_filter_and_stream_only_kinds() -> None:
     assert Fault("cut").applies_to(False)
     assert not Fault("no_terminal").applies_to(False)
     assert not Fault("mid_stream_error").applies_to(False)
+    assert not Fault("no_done").applies_to(False)
+    assert Fault("no_done").applies_to(True)
     assert not Fault("reset", stream=True).applies_to(False)
     assert Fault("reset", stream=False).applies_to(False)
     assert not Fault("reset", stream=False).applies_to(True)

@@ -108,6 +108,91 @@ def test_no_terminal_keeps_close_events_and_ends_cleanly() -> None:
     assert planned == [body, Action.FINISH]
 
 
+def test_no_done_drops_only_the_marker() -> None:
+    plan = StreamPlan(
+        preamble=(b"P",), content=(b"C0",), close=(b"X",), terminal=(b"T",), marker=(b"M",)
+    )
+
+    def body(fault: Fault | None) -> bytes:
+        planned = stream_steps(
+            b"H",
+            plan,
+            fault,
+            before_head=0.0,
+            first_wait=0.0,
+            chunk_delay=0.0,
+            malformed=b"BAD",
+            error_event=b"ERR",
+        )
+        assert planned[-1] is Action.FINISH
+        assert isinstance(planned[0], bytes)
+        return planned[0]
+
+    assert body(None) == b"H" + frames(b"P", b"C0", b"X", b"T", b"M") + LAST_CHUNK
+    assert body(Fault("no_done")) == b"H" + frames(b"P", b"C0", b"X", b"T") + LAST_CHUNK
+    assert body(Fault("no_terminal")) == b"H" + frames(b"P", b"C0", b"X") + LAST_CHUNK
+
+
+def test_malformed_content_corrupts_one_content_event_in_place() -> None:
+    def corrupt(event: bytes) -> bytes:
+        return event.lower()
+
+    def planned(after: int) -> list[Step]:
+        fault = Fault("malformed", after=after, target="content")
+        return stream_steps(
+            b"HEAD",
+            PLAN,
+            fault,
+            before_head=0.0,
+            first_wait=0.0,
+            chunk_delay=0.0,
+            malformed=b"BAD",
+            error_event=b"ERR",
+            corrupt=corrupt,
+        )
+
+    rest = frames(b"X", b"T1", b"T2") + LAST_CHUNK
+    head = b"HEAD" + frames(b"P1", b"P2")
+    assert planned(1) == [head + frames(b"C0", b"c1", b"C2", b"C3") + rest, Action.FINISH]
+    assert planned(0)[0] == head + frames(b"c0", b"C1", b"C2", b"C3") + rest
+    assert planned(9)[0] == head + frames(b"C0", b"C1", b"C2", b"c3") + rest  # the last one
+    # the default corruption only drops closing braces and brackets
+    default = stream_steps(
+        b"",
+        StreamPlan(preamble=(), content=(b'data: {"a":[1]}\n\n',), close=(), terminal=()),
+        Fault("malformed", after=0, target="content"),
+        before_head=0.0,
+        first_wait=0.0,
+        chunk_delay=0.0,
+        malformed=b"BAD",
+        error_event=b"ERR",
+    )
+    assert default[0] == chunk(b'data: {"a":[1\n\n') + LAST_CHUNK
+
+
+def test_stall_with_a_delay_closes_or_goes_on() -> None:
+    head = b"HEAD" + frames(b"P1", b"P2", b"C0")
+    assert steps(Fault("stall", after=1, delay=0.5)) == [head, 0.5, Action.CLOSE]
+    assert steps(Fault("stall", after=1, delay=0.5, then="close")) == [head, 0.5, Action.CLOSE]
+    assert steps(Fault("stall", after=1, delay=0.5, then="continue"), chunk_delay=0.1) == [
+        head,
+        0.6,  # the pause, then the usual gap before the next content event
+        chunk(b"C1"),
+        0.1,
+        chunk(b"C2"),
+        0.1,
+        frames(b"C3", b"X", b"T1", b"T2") + LAST_CHUNK,
+        Action.FINISH,
+    ]
+    # after every content event: the pause comes before the close and terminal events
+    assert steps(Fault("stall", after=9, delay=0.5, then="continue")) == [
+        b"HEAD" + frames(b"P1", b"P2", b"C0", b"C1", b"C2", b"C3"),
+        0.5,
+        frames(b"X", b"T1", b"T2") + LAST_CHUNK,
+        Action.FINISH,
+    ]
+
+
 def test_faults_that_do_not_touch_the_stream_shape() -> None:
     assert steps(Fault("slow_headers", delay=1.0)) == steps()
 
@@ -123,3 +208,10 @@ def test_body_steps() -> None:
     assert body_steps(head, body, Fault("cut", mode="reset"), wait=0.0)[-1] is Action.RESET
     assert body_steps(head, body, Fault("stall"), wait=0.0) == [b"H10|01234", Action.ABANDON]
     assert body_steps(head, body, Fault("malformed"), wait=0.0) == [b"H5|01234", Action.FINISH]
+    stall = Fault("stall", delay=0.5)
+    assert body_steps(head, body, stall, wait=0.0) == [b"H10|01234", 0.5, Action.CLOSE]
+    stall = Fault("stall", delay=0.5, then="continue")
+    assert body_steps(head, body, stall, wait=0.0) == [b"H10|01234", 0.5, b"56789", Action.FINISH]
+    content = Fault("malformed", target="content")
+    assert body_steps(head, body, content, wait=0.0, text_end=7) == [b"H7|0123456", Action.FINISH]
+    assert body_steps(head, body, content, wait=0.0) == [b"H5|01234", Action.FINISH]

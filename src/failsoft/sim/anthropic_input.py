@@ -104,6 +104,11 @@ def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
             if not isinstance(block.get("input"), dict):
                 return _invalid(f"{where}.input: Input should be a valid dictionary")
             calls.append(call_id)
+    if messages and messages[-1].get("role") == "assistant":
+        final = _text(messages[-1].get("content"))
+        if final[-1:].isspace():
+            # A prefill ending in whitespace makes the model continue oddly; the API refuses it.
+            return _invalid("messages: final assistant content cannot end with trailing whitespace")
     return None
 
 
@@ -173,7 +178,7 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
             turns.append(user_turn(text, images))
     tools, forced = _tools(body)
     system = body.get("system")
-    return Prompt(tuple(turns), tools, forced, len(_text(system)))
+    return Prompt(tuple(turns), tools, forced, len(_text(system)), continues=True)
 
 
 def _blocks(content: object) -> list[dict[str, Any]]:

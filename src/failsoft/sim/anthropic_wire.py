@@ -186,12 +186,12 @@ class AnthropicWire:
             "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
             "usage": {"output_tokens": answer.output_tokens},
         }
-        terminal = (
-            _event(b"message_delta", orjson.dumps(delta)),
-            _event(b"message_stop", b'{"type":"message_stop"}'),
-        )
         return StreamPlan(
-            preamble=preamble, content=tuple(content), close=tuple(close), terminal=terminal
+            preamble=preamble,
+            content=tuple(content),
+            close=tuple(close),
+            terminal=(_event(b"message_delta", orjson.dumps(delta)),),
+            marker=(_event(b"message_stop", b'{"type":"message_stop"}'),),
         )
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes:
@@ -210,10 +210,12 @@ class AnthropicWire:
         return orjson.dumps({"type": "error", "error": error, "request_id": reply.request_id})
 
     def malformed_event(self, reply: Reply, request: Request) -> bytes:
-        return _event(
-            b"content_block_delta",
-            b'{"type": "content_block_delta", "index": 0, "delta": {"type": "text_de',
-        )
+        # A ping: the SDK skips pings unparsed, and a tolerant gateway may too.
+        return _event(b"ping", b'{"type": "ping"')
+
+    def corrupt_event(self, event: bytes) -> bytes:
+        """Drop the closing braces: `..."text":" word"` no longer parses but keeps the word."""
+        return event[:-2].rstrip(b"}") + b"\n\n"
 
     def stream_error_event(
         self, request: Request, error_type: str | None, message: str | None

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from failsoft.sim import gemini_input
-from failsoft.sim.answers import build_answer
+from failsoft.sim.answers import PREFILL_REJECTED, Answer, build_answer, rejects_prefill
 from failsoft.sim.anthropic_wire import AnthropicWire
 from failsoft.sim.faults import Fault
 from failsoft.sim.gemini_wire import GeminiWire, model_info
@@ -67,6 +67,11 @@ class Endpoints:
         assert isinstance(body, dict)
         assert model is not None
         settings = state.settings(model)
+        prompt = wire.prompt(body)
+        if rejects_prefill(prompt, settings):  # validation: before any fault is used up
+            self._record(request, wire, reply, stream, "400", None, body)
+            refusal = ErrorSpec(400, message=PREFILL_REJECTED)
+            return self._send_error(conn, wire, reply, refusal, b"")
         fault = state.pick_fault(model, stream, header_fault)
         kind = fault.kind if fault is not None else None
         if fault is not None and kind == "status":
@@ -81,7 +86,7 @@ class Endpoints:
                 retry_after=fault.retry_after,
             )
             return self._send_error(conn, wire, reply, spec, _retry_headers(fault))
-        outcome = _NO_FAULT_OUTCOME if kind in (None, "slow_headers", "slow_first_token") else kind
+        outcome = kind if kind is not None and not _answers_whole(fault) else _NO_FAULT_OUTCOME
         self._record(request, wire, reply, stream, outcome, kind, body)
         if kind == "reset":
             conn.reset()
@@ -89,7 +94,7 @@ class Endpoints:
         if kind == "hang":
             conn.abandon()
             return None
-        answer = build_answer(model, wire.prompt(body), settings, wire.max_tokens(body))
+        answer = build_answer(model, prompt, settings, wire.max_tokens(body))
         delay = (fault.delay or 0.0) if fault is not None else 0.0
         before = delay if kind == "slow_headers" else 0.0
         first = settings.ttft + (delay if kind == "slow_first_token" else 0.0)
@@ -108,14 +113,17 @@ class Endpoints:
                 error_event=wire.stream_error_event(
                     request, fault.error_type if fault else None, fault.message if fault else None
                 ),
+                corrupt=wire.corrupt_event,
             )
         else:
             generation = settings.chunk_delay * max(0, answer.output_tokens - 1)
+            completion = wire.completion(reply, answer)
             steps = body_steps(
                 lambda length: conn.head(200, _JSON + ident, length),
-                wire.completion(reply, answer),
+                completion,
                 fault,
                 wait=before + first + generation,
+                text_end=_text_end(completion, answer) if kind == "malformed" else None,
             )
         if is_immediate(steps):
             play_now(conn, steps)
@@ -216,6 +224,23 @@ class Endpoints:
                 body=body,
             )
         )
+
+
+def _answers_whole(fault: Fault | None) -> bool:
+    """Slow answers and stalls that end in the rest of the answer still deliver all of it."""
+    if fault is None or fault.kind in ("slow_headers", "slow_first_token"):
+        return True
+    return fault.kind == "stall" and fault.then == "continue"
+
+
+def _text_end(completion: bytes, answer: Answer) -> int | None:
+    """Where the answer's text ends in a JSON body: `malformed` with `target: content` cuts
+    there, so the text is all present but the body does not parse."""
+    if not answer.pieces:
+        return None
+    encoded = orjson.dumps(answer.text)
+    found = completion.find(encoded)
+    return found + len(encoded) if found >= 0 else None
 
 
 def _retry_headers(fault: Fault) -> bytes:

@@ -25,13 +25,18 @@ FAULT_KINDS = (
     "stall",
     "malformed",
     "no_terminal",
+    "no_done",
     "mid_stream_error",
 )
-STREAM_ONLY_KINDS = frozenset({"no_terminal", "mid_stream_error"})
+STREAM_ONLY_KINDS = frozenset({"no_terminal", "no_done", "mid_stream_error"})
 """Kinds that have no meaning without a stream; they never match a non-streaming request."""
 BODY_PRESETS = {"context_length": 400, "content_policy": 400, "insufficient_quota": 429}
 """Preset error bodies and the status each implies when `status` is not given."""
 CUT_MODES = ("eof", "reset")
+MALFORMED_TARGETS = ("extra", "content")
+"""`extra`: a junk event a tolerant client may skip; `content`: a text event it must not lose."""
+STALL_ENDINGS = ("close", "continue")
+"""After a stall with `delay`: FIN mid-stream, or the rest of the stream as if nothing happened."""
 DEFAULT_AFTER = 2
 """Content events sent before cut/stall/malformed/mid_stream_error, when `after` is not given."""
 
@@ -52,9 +57,10 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "slow_headers": ("delay",),
     "slow_first_token": ("delay",),
     "cut": ("after", "mode"),
-    "stall": ("after",),
-    "malformed": ("after",),
+    "stall": ("after", "delay", "then"),
+    "malformed": ("after", "target"),
     "no_terminal": (),
+    "no_done": (),
     "mid_stream_error": ("after", "error_type", "message"),
 }
 
@@ -80,6 +86,8 @@ class Fault:
     after: int | None = None
     mode: str | None = None
     error_type: str | None = None
+    target: str | None = None
+    then: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self.to_dict(), "fault")
@@ -148,12 +156,18 @@ def _validate(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.one_of(item, BODY_PRESETS, path, "body preset")
         elif key == "mode":
             result[key] = spec.one_of(item, CUT_MODES, path, "cut mode")
+        elif key == "target":
+            result[key] = spec.one_of(item, MALFORMED_TARGETS, path, "malformed target")
+        elif key == "then":
+            result[key] = spec.one_of(item, STALL_ENDINGS, path, "stall ending")
         else:
             result[key] = spec.text(item, path)
     if kind == "status" and "status" not in result and "body" not in result:
         raise SpecError(spec.join(where, "status"), "required for kind 'status' (or give 'body')")
     if kind in ("slow_headers", "slow_first_token") and "delay" not in result:
         raise SpecError(spec.join(where, "delay"), f"required for kind '{kind}' (seconds)")
+    if "then" in result and "delay" not in result:
+        raise SpecError(spec.join(where, "then"), "needs 'delay' (without it a stall never ends)")
     return result
 
 

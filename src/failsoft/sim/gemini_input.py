@@ -215,7 +215,7 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
     system = normal.get("systemInstruction")
     system_text = _text(system["parts"]) if system else ""
     tools, forced = _tools(normal)
-    return Prompt(tuple(turns), tools, forced, len(system_text))
+    return Prompt(tuple(turns), tools, forced, len(system_text), continues=True)
 
 
 def _turn(content: Mapping[str, Any]) -> Turn:

@@ -77,12 +77,14 @@ class GeminiWire:
                 terminal=(_frame(final),),
             )
         # One JSON array: each element but the last is followed by its comma, so a cut
-        # anywhere leaves an unterminated array, as a real truncation would.
+        # anywhere leaves an unterminated array, as a real truncation would. The closing
+        # bracket is the only end marker Gemini has (SSE has none).
         return StreamPlan(
             preamble=(b"[",),
             content=tuple(chunk + b",\r\n" for chunk in chunks),
             close=(),
-            terminal=(final + b"]",),
+            terminal=(final,),
+            marker=(b"]",),
             content_type=_ARRAY_TYPE,
         )
 
@@ -91,6 +93,14 @@ class GeminiWire:
 
     def malformed_event(self, reply: Reply, request: Request) -> bytes:
         return _frame(_MALFORMED) if _sse(request) else _MALFORMED + b",\r\n"
+
+    def corrupt_event(self, event: bytes) -> bytes:
+        """Cut inside `parts`, after the text (or call) part: `...[{"text":" word"}`."""
+        sse = event.startswith(b"data: ")
+        end = b"\r\n\r\n" if sse else b",\r\n"
+        body = event[: -len(end)]
+        cut = body.rfind(b']},"index":')
+        return (body[:cut] if cut >= 0 else body[:-2]) + end
 
     def stream_error_event(
         self, request: Request, error_type: str | None, message: str | None

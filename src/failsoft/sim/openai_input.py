@@ -23,6 +23,9 @@ from failsoft.sim.wire import ErrorSpec
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 _ROLE_LIST = "'system', 'assistant', 'user', 'tool', and 'developer'"
+_TEMPLATE_FLAGS = ("continue_final_message", "add_generation_prompt")
+"""vLLM's extensions for continuing a trailing assistant message (a prefill)."""
+_BOTH_FLAGS = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
 _ORPHAN_TOOL = (
     "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
     "message with 'tool_calls'."
@@ -56,6 +59,14 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
                 code="integer_below_min_value",
                 param=name,
             )
+    for name in _TEMPLATE_FLAGS:
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            return _invalid_type(name, "a boolean", value)
+    continues = body.get("continue_final_message") is True
+    if continues and body.get("add_generation_prompt") is not False:
+        # vLLM's default add_generation_prompt=true would open a new assistant turn.
+        return ErrorSpec(400, message=_BOTH_FLAGS, param="add_generation_prompt")
     return _check_messages(messages)
 
 
@@ -159,7 +170,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
     if results:
         turns.append(result_turn(results))
     tools, forced = _tools(body)
-    return Prompt(tuple(turns), tools, forced)
+    continues = body.get("continue_final_message") is True
+    return Prompt(tuple(turns), tools, forced, continues=continues)
 
 
 def _turn(role: str, message: Mapping[str, Any]) -> Turn:

@@ -189,12 +189,12 @@ class OpenAIWire:
         terminal = [chunk({}, _finish_reason(answer))]
         if with_usage:
             terminal.append(head + b'[],"usage":' + orjson.dumps(_usage(answer)) + b"}\n\n")
-        terminal.append(b"data: [DONE]\n\n")
         return StreamPlan(
             preamble=preamble if with_role else (),
             content=tuple(content),
             close=(),
             terminal=tuple(terminal),
+            marker=(b"data: [DONE]\n\n",),
         )
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes:
@@ -214,10 +214,16 @@ class OpenAIWire:
         return orjson.dumps({"error": error})
 
     def malformed_event(self, reply: Reply, request: Request) -> bytes:
+        # An empty delta: a client that skips the unparsable chunk loses nothing.
         return (
             b'data: {"id":"%s","object":"chat.completion.chunk","choices":[{"index":0,'
-            b'"delta":{"conte\n\n' % reply.response_id.encode()
+            b'"delta":{}\n\n' % reply.response_id.encode()
         )
+
+    def corrupt_event(self, event: bytes) -> bytes:
+        """Cut just after the delta's fields, so the fragment is there but nothing closes."""
+        cut = event.rfind(b'},"logprobs":')
+        return (event[:cut] if cut >= 0 else event[:-3]) + b"\n\n"
 
     def stream_error_event(
         self, request: Request, error_type: str | None, message: str | None

@@ -69,6 +69,12 @@ def _cut_action(fault: Fault) -> Action:
     return Action.RESET if fault.mode == "reset" else Action.CLOSE
 
 
+def cut_json(event: bytes) -> bytes:
+    """A dialect-neutral corruption: the event without its closing braces and brackets."""
+    body = event.rstrip()
+    return body[: len(body.rstrip(b"}]"))] + event[len(body) :]
+
+
 def stream_steps(
     head: bytes,
     plan: StreamPlan,
@@ -79,6 +85,7 @@ def stream_steps(
     chunk_delay: float,
     malformed: bytes,
     error_event: bytes,
+    corrupt: Callable[[bytes], bytes] = cut_json,
 ) -> list[Step]:
     steps = _Plan()
     steps.wait(before_head)
@@ -88,47 +95,83 @@ def stream_steps(
     kind = fault.kind if fault is not None else None
     at = fault.events_before if fault is not None and kind in _INTERRUPTING else -1
     content = plan.content
+    corrupting = fault is not None and kind == "malformed" and fault.target == "content"
+    if corrupting and content:
+        at = min(at, len(content) - 1)  # a short answer: its last content event
+    pause = 0.0  # a stall that ends, before the next event
     for index in range(len(content) + 1):
         wait = first_wait if index == 0 else chunk_delay
-        if index == at or (index == len(content) and at > index):
+        item = content[index] if index < len(content) else None
+        if index == at or (item is None and at > index):
             assert fault is not None
             if kind == "cut":
                 return steps.end(_cut_action(fault))
             if kind == "stall":
-                return steps.end(Action.ABANDON)
-            if kind == "mid_stream_error":
+                if fault.delay is None:
+                    return steps.end(Action.ABANDON)
+                if fault.then != "continue":
+                    steps.wait(fault.delay)
+                    return steps.end(Action.CLOSE)
+                pause = fault.delay
+            elif kind == "mid_stream_error":
                 steps.wait(wait)
                 steps.write(chunk(error_event) + LAST_CHUNK)
                 return steps.end(Action.FINISH)
-            steps.wait(wait)
-            steps.write(chunk(malformed))
-            wait = chunk_delay
-        if index == len(content):
+            elif corrupting and item is not None:
+                item = corrupt(item)
+            else:
+                steps.wait(wait)
+                steps.write(chunk(malformed))
+                wait = chunk_delay
+        if item is None:
+            steps.wait(pause)
             break
-        steps.wait(wait)
-        steps.write(chunk(content[index]))
+        steps.wait(wait + pause)
+        pause = 0.0
+        steps.write(chunk(item))
     for event in plan.close:
         steps.write(chunk(event))
     if kind != "no_terminal":
         for event in plan.terminal:
             steps.write(chunk(event))
+        if kind != "no_done":
+            for event in plan.marker:
+                steps.write(chunk(event))
     steps.write(LAST_CHUNK)
     return steps.end(Action.FINISH)
 
 
 def body_steps(
-    head: Callable[[int], bytes], body: bytes, fault: Fault | None, *, wait: float
+    head: Callable[[int], bytes],
+    body: bytes,
+    fault: Fault | None,
+    *,
+    wait: float,
+    text_end: int | None = None,
 ) -> list[Step]:
-    """A Content-Length response; cut/stall send half the body, malformed truncates the JSON."""
+    """A Content-Length response: cut/stall send half the body (a stall with `delay` then
+    closes or sends the rest); malformed truncates the JSON, at `text_end` (just after the
+    answer text) for `target: content`, else at half."""
     steps = _Plan()
     steps.wait(wait)
     kind = fault.kind if fault is not None else None
     if kind in ("cut", "stall"):
         assert fault is not None
-        steps.write(head(len(body)) + body[: len(body) // 2])
-        return steps.end(Action.ABANDON if kind == "stall" else _cut_action(fault))
+        half = len(body) // 2
+        steps.write(head(len(body)) + body[:half])
+        if kind == "cut":
+            return steps.end(_cut_action(fault))
+        if fault.delay is None:
+            return steps.end(Action.ABANDON)
+        steps.wait(fault.delay)
+        if fault.then != "continue":
+            return steps.end(Action.CLOSE)
+        steps.write(body[half:])
+        return steps.end(Action.FINISH)
     if kind == "malformed":
-        body = body[: len(body) // 2]
+        assert fault is not None
+        content = fault.target == "content" and text_end is not None
+        body = body[:text_end] if content else body[: len(body) // 2]
     steps.write(head(len(body)) + body)
     return steps.end(Action.FINISH)
 

@@ -46,6 +46,9 @@ class Prompt(NamedTuple):
     forced: str | None = None
     """The one tool the request forces, if any."""
     system_chars: int = 0
+    continues: bool = False
+    """Whether this dialect's API continues a trailing assistant turn (`prefill: auto`):
+    Anthropic and Gemini do; OpenAI only with vLLM's `continue_final_message`."""
 
     @property
     def input_tokens(self) -> int:

@@ -217,7 +217,7 @@ class SimServer:
 
     def set_model(self, model: str, **settings: Any) -> None:
         """Override settings (`ttft`, `chunk_delay`, `answer_words`, `answer`, `tool_calls`,
-        `tool_preface`, `resume_overlap`) for one model."""
+        `tool_preface`, `resume_overlap`, `on_continue`, `prefill`) for one model."""
         self._state.set_model(model, settings)
 
     def load_scenario(self, scenario: Scenario) -> None:

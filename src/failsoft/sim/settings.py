@@ -18,11 +18,18 @@ SETTING_NAMES = (
     "answer",
     "answer_words",
     "chunk_delay",
+    "on_continue",
+    "prefill",
+    "repeat_sentences",
     "resume_overlap",
     "tool_calls",
     "tool_preface",
     "ttft",
 )
+PREFILL_MODES = ("auto", "continue", "reject", "ignore")
+"""What a model does with a conversation that ends with an assistant turn (a prefill)."""
+CONTINUE_MODES = ("continue", "restart", "sentence", "fresh")
+"""What a model does when asked to continue an answer it gave before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,18 @@ class ModelSettings:
     resume_overlap: int = 0
     """When asked to continue an answer, first repeat this many of its last words (real
     models often do), so that a gateway's overlap removal can be tested."""
+    prefill: str = "auto"
+    """A trailing assistant turn: `auto` continues it where the real API does (Anthropic,
+    Gemini, OpenAI with vLLM's `continue_final_message`), `continue` always, `ignore` never,
+    `reject` answers 400 as models without prefill support do."""
+    on_continue: str = "continue"
+    """Asked to continue: `continue` picks up after the partial answer, `restart` starts over,
+    `sentence` repeats its last sentences first (as asked), `fresh` says something unrelated;
+    real models do all four, and a gateway stitching a resumed answer together has to cope
+    with each."""
+    repeat_sentences: int = 2
+    """With `on_continue: sentence`: how many of the partial answer's last sentences are
+    repeated (the last one may be unfinished), as failsoft's continue prompt asks."""
     tool_calls: int = 1
     """Calls in a tool-call answer; 2+ are parallel calls (to the first N tools, cycling)."""
     tool_preface: str | None = None
@@ -71,8 +90,14 @@ def parse_overrides(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.integer(item, path, minimum=1, maximum=100_000)
         elif key == "resume_overlap":
             result[key] = spec.integer(item, path, minimum=0, maximum=1000)
+        elif key == "repeat_sentences":
+            result[key] = spec.integer(item, path, minimum=1, maximum=100)
         elif key == "tool_calls":
             result[key] = spec.integer(item, path, minimum=1, maximum=64)
+        elif key == "prefill":
+            result[key] = spec.one_of(item, PREFILL_MODES, path, "prefill mode")
+        elif key == "on_continue":
+            result[key] = spec.one_of(item, CONTINUE_MODES, path, "on_continue mode")
         elif item is None:
             result[key] = None
         else:

@@ -28,7 +28,11 @@ class StreamPlan:
     close: tuple[bytes, ...]
     """Events that close the content but do not end the answer (Anthropic content_block_stop)."""
     terminal: tuple[bytes, ...]
-    """Events that tell a client the answer is complete; `no_terminal` drops them."""
+    """Events that tell a client how the answer ended (OpenAI finish_reason and usage chunks,
+    Anthropic message_delta, Gemini's finishReason chunk); `no_terminal` drops them."""
+    marker: tuple[bytes, ...] = ()
+    """The bare end marker after them (OpenAI `[DONE]`, Anthropic message_stop, the `]` of a
+    Gemini JSON array): `no_done` drops only this, `no_terminal` drops it too."""
     content_type: bytes = SSE_TYPE
     """Gemini streams without `alt=sse` are one JSON array, not SSE."""
 
@@ -90,7 +94,14 @@ class Wire(Protocol):
 
     def error(self, spec: ErrorSpec, reply: Reply) -> bytes: ...
 
-    def malformed_event(self, reply: Reply, request: Request) -> bytes: ...
+    def malformed_event(self, reply: Reply, request: Request) -> bytes:
+        """A junk event that carries no content, for `malformed` with `target: extra`."""
+        ...
+
+    def corrupt_event(self, event: bytes) -> bytes:
+        """A content event whose JSON no longer parses but whose bytes still hold its text
+        fragment, for `malformed` with `target: content`."""
+        ...
 
     def stream_error_event(
         self, request: Request, error_type: str | None, message: str | None
