@@ -35,6 +35,9 @@ models:
   chain: [openai/gpt-4o, openai/gpt-4o-mini, openai/gpt-4.1]
 deadlines: {{connect: 1, first_token: 0.5, idle: 0.5, total: 8}}
 retry: {{max_attempts: 1}}  # one attempt per target here: same-target retries live in tests/chaos
+# Mid-stream resume is on by default; the tests on this gateway check what a broken stream
+# ends with when nothing can finish it (tests/chaos/test_resume*.py cover resume itself).
+resume: {{enabled: false}}
 {extra}
 """
 

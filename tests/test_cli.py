@@ -88,7 +88,11 @@ def test_check_config_prints_the_plan(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "2. openai/gpt-5  (openai)" in out
     assert "key from ${K}" in out
     assert "sk-secret-value" not in out
-    assert "deadlines: connect 5s, first_byte 15s, first_token 45s, idle 30s, total 600s" in out
+    assert (
+        "deadlines: connect 5s, first_byte 15s, first_token auto (cold 10s, then 4 x p90, "
+        ">= 4s) then the next target races, idle 30s, total 600s"
+    ) in out
+    assert "resume: on (up to 2 per request, prefill auto)" in out
     assert "breaker: opens after 5 consecutive failures" in out
 
 

@@ -20,6 +20,7 @@ from failsoft.health.types import Incident
 from failsoft.notify import Endpoint, WebhookSender
 from failsoft.providers import Provider, build_providers
 from failsoft.router import Router
+from failsoft.router.counters import counter_metrics
 from failsoft.store import Store, open_store
 from failsoft.transport import Transport
 
@@ -67,6 +68,8 @@ class Runtime:
         self.metric_sources: list[Callable[[], Iterable[Any]]] = []
         """More metric families for `/metrics` (prometheus_client `Metric`s), e.g. the
         cache's; each is called at scrape time."""
+        counters = self.router.state.counters
+        self.metric_sources.append(lambda: counter_metrics(counters))
         self.loop: asyncio.AbstractEventLoop | None = None
         """The loop serving this runtime, once started."""
         self.pollers = [

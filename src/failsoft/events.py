@@ -56,10 +56,13 @@ class RequestFinished:
     attempts: int
     duration: float
     broken: bool = False
-    """A committed stream that ended with failsoft's in-band error event."""
+    """A committed stream whose upstream broke after it started (the target's fault)."""
     shed: bool = False
     """Refused by failsoft's own admission control: the gateway's overload, not a
     provider's failure (health statistics must not count it against any provider)."""
+    resumed: bool = False
+    """The broken stream was finished by a verified continuation: `ok`, the caller got
+    the whole answer, though `target` broke."""
 
 
 @dataclass(slots=True)

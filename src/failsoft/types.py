@@ -78,6 +78,9 @@ class ChatRequest:
     against the retry budget of the first target, like failsoft's own retries."""
     ir: Any = None
     """The request in failsoft's internal form, parsed on first need (translate.ir.Request)."""
+    upstream_extra: dict[str, Any] = field(default_factory=dict)
+    """Fields added to the body for OpenAI-dialect targets (a resume's
+    `continue_final_message` for vLLM-style servers); empty for callers' requests."""
     translations: dict[Any, Any] = field(default_factory=dict)
     """Per target options: the request written for that target, or why it cannot be (and
     under "native" the same-dialect body, when its tool ids had to be shortened)."""

@@ -1,8 +1,11 @@
-"""Streams that break after they started: never a truncated success, always a prompt end."""
+"""Streams that break after they started and that nothing can finish: never a truncated
+success, always a prompt end with the in-band error. Resume is off here; with it on (the
+default) these end the same way when no target can continue verifiably (test_resume.py)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import anthropic
 import openai
@@ -12,6 +15,13 @@ from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.chaos.conftest import HI
 from tests.helpers import request
+
+NO_RESUME = {"resume": {"enabled": False}}
+
+
+@pytest.fixture
+def gw(chaos: Callable[..., GatewayThread]) -> GatewayThread:
+    return chaos(NO_RESUME)
 
 
 def _drain_openai(client: openai.OpenAI, model: str = "gpt") -> str:
@@ -27,7 +37,7 @@ def _drain_openai(client: openai.OpenAI, model: str = "gpt") -> str:
     [
         ({"kind": "cut", "after": 4}, 0.5),
         ({"kind": "stall", "after": 4}, 1.2),  # idle is 0.5 s
-        ({"kind": "malformed", "after": 4}, 0.5),
+        ({"kind": "malformed", "after": 4, "target": "content"}, 0.5),
         ({"kind": "no_terminal"}, 0.5),
     ],
     ids=["cut", "stall", "malformed", "no-terminal"],

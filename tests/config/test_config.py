@@ -47,7 +47,7 @@ def test_good_config_resolves() -> None:
         Target("anthropic", "claude-sonnet-4-5"),
         Target("openai", "gpt-5"),
     )
-    assert opus.deadlines == Deadlines(connect=3, first_token=45, idle=30, total=120)
+    assert opus.deadlines == Deadlines(connect=3, first_token="auto", idle=30, total=120)
     mini = config.models["gpt-4o-mini"]
     assert mini.deadlines == Deadlines(connect=3, first_token=10, idle=30, total=120)
     assert mini.targets[1] == Target("local", "llama3.1:8b")
@@ -78,7 +78,7 @@ def test_provider_model_requests_resolve_to_one_target() -> None:
 def test_minimal_config_has_safe_defaults() -> None:
     config = parse_config("providers: {p: {dialect: openai, base_url: 'http://x'}}")
     assert config.models == {}
-    assert config.deadlines == Deadlines(connect=5, first_token=45, idle=30, total=600)
+    assert config.deadlines == Deadlines(connect=5, first_token="auto", idle=30, total=600)
     assert config.server.host == "127.0.0.1"
 
 

@@ -18,8 +18,13 @@ def test_defaults() -> None:
     assert "529" not in model.policies.retry.retry_on
     assert model.policies.hedge.enabled is False
     assert model.policies.balance.strategy == "ordered"
-    assert model.policies.resume.enabled is False
+    assert model.policies.resume.enabled is True  # on by default: breaks are finished
+    assert model.policies.resume.prefill == "auto"
+    assert model.policies.retry.max_wait == 5.0  # a short Retry-After is waited out
+    assert model.deadlines.first_token == "auto"  # learnt per target
+    assert model.deadlines.adaptive.cold == 10
     assert model.deadlines.first_byte == 15
+    assert config.breaker.silence.enabled
     assert config.breaker == BreakerConfig()
     assert config.admission.max_in_flight == 4096
     assert model.weights == (1.0, 1.0)
@@ -36,7 +41,7 @@ models:
     targets: [{provider: p, model: a, weight: 3}, p/b]
     retry: {backoff: {cap: 9}, retry_on: ["500", reset]}
     balance: {strategy: weighted}
-    resume: {enabled: true}
+    resume: {enabled: false}
   n: [p/a]
 """
     )
@@ -50,9 +55,9 @@ models:
     assert m.policies.hedge.delay == "p95"
     assert m.policies.balance.strategy == "weighted"
     assert m.weights == (3.0, 1.0)
-    assert m.policies.resume.enabled
+    assert not m.policies.resume.enabled  # its own
     assert n.policies.retry.backoff.cap == 4.0  # untouched defaults below the top level
-    assert not n.policies.resume.enabled
+    assert n.policies.resume.enabled
 
 
 @pytest.mark.parametrize(

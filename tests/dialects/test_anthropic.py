@@ -147,9 +147,16 @@ def test_assemble_refuses_broken_streams() -> None:
     with pytest.raises(MalformedEvent):
         wire.assemble(sse(tool_events('{"a": ')))
     with pytest.raises(TruncatedStream):
-        wire.assemble(sse(tool_events("{}")[:-1]))
+        wire.assemble(sse(tool_events("{}")[:-2]))  # no stop reason, no message_stop
+    # The stop reason came and the body ended cleanly without message_stop: complete.
+    assert wire.assemble(sse(tool_events("{}")[:-1]))["stop_reason"] == "end_turn"
+    lost = b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"text":"x\n\n'
     with pytest.raises(MalformedEvent):
-        wire.assemble(sse([START]) + b"event: content_block_delta\ndata: {nope\n\n" + sse(STOP))
+        wire.assemble(sse([START]) + lost + sse(STOP))
+    # A broken event whose bytes hold no content field is dropped, and reported.
+    dropped: list[bytes] = []
+    wire.assemble(sse([START]) + b'event: ping\ndata: {"type": "ping"\n\n' + sse(STOP), dropped)
+    assert dropped == [b'{"type": "ping"']
     with pytest.raises(UpstreamStreamError) as info:
         wire.assemble(
             sse([START, {"type": "error", "error": {"type": "overloaded_error", "message": "o"}}])

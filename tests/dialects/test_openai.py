@@ -190,9 +190,16 @@ def test_assemble_refuses_incomplete_or_broken_streams() -> None:
     with pytest.raises(TruncatedStream):
         wire.assemble(sse(ok)[:-3])  # [DONE] cut before its blank line
     with pytest.raises(MalformedEvent):
-        wire.assemble(b'data: {"choices": [\n\n' + sse(ok))
+        wire.assemble(b'data: {"choices": [{"delta": {"content": "lo\n\n' + sse(ok))
     with pytest.raises(MalformedEvent):
-        wire.assemble(b"data: {}, {}\n\n" + sse(ok))  # two values in one event
+        wire.assemble(b'data: {"content": 1}, {}\n\n' + sse(ok))  # two values in one event
+    # Broken events with no content field are dropped (and reported); the answer stands.
+    dropped: list[bytes] = []
+    assert wire.assemble(b'data: {"choices": [\n\n' + sse(ok), dropped)["choices"]
+    assert dropped == [b'{"choices": [']
+    # Every finish and the usage, then a clean end without [DONE]: complete all the same.
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 1}}\n\n'
+    assert wire.assemble(sse(ok, done=False) + usage)["usage"] == {"prompt_tokens": 1}
     with pytest.raises(UpstreamStreamError) as info:
         wire.assemble(sse([ok[0], {"error": {"type": "server_error", "message": "boom"}}]))
     assert info.value.error_type == "server_error"

@@ -140,3 +140,52 @@ def test_late_successes_do_not_reset_the_failure_count() -> None:
     fresh.failure()
     fresh.failure()
     assert fresh.state is State.CLOSED
+
+
+def test_a_probe_closes_on_probation_and_reopens_if_its_answer_breaks() -> None:
+    breaker, clock, changes = make(failures=1, open_for=2.0, max_open_for=10.0)
+    breaker.failure()
+    clock.advance(2.0)
+    assert breaker.admit() is Admit.PROBE
+    breaker.settle_probe()  # its first content arrived
+    assert breaker.state is State.CLOSED
+    assert breaker.admit() is Admit.ALLOW
+    breaker.end_probation(False)  # ...and then its stream broke
+    assert breaker.state is State.OPEN
+    assert breaker.reopens_in() == 4.0  # a failed probe: twice as long
+    assert "the probe's answer broke" in changes[-1].reason
+
+
+def test_a_probe_whose_answer_completes_ends_probation() -> None:
+    breaker, clock, _ = make(failures=1, open_for=2.0)
+    breaker.failure()
+    clock.advance(2.0)
+    breaker.admit()
+    breaker.settle_probe()
+    breaker.end_probation(True)
+    assert not breaker.on_probation
+    breaker.failure()
+    assert breaker.reopens_in() == 2.0  # back to the first open period
+
+
+def test_a_retry_after_wait_holds_its_way_through() -> None:
+    breaker, clock, _ = make(open_for=2.0)
+    breaker.failure(retry_after=1.0)  # opens for 2 s (its own minimum)
+    held = breaker.hold(limit=1)
+    assert held is not None
+    assert breaker.hold(limit=1) is None  # one waiter at most here
+    clock.advance(1.0)
+    assert breaker.admit() is Admit.DENY  # everyone else still skips it
+    assert breaker.admit(held) is Admit.PROBE  # the request that waited goes through
+    assert breaker.waiting == 0
+
+
+def test_a_hold_does_not_outlast_a_longer_reopening() -> None:
+    breaker, clock, _ = make(open_for=1.0)
+    breaker.failure(retry_after=1.0)
+    held = breaker.hold(limit=4)
+    assert held is not None
+    clock.advance(1.0)
+    assert breaker.admit() is Admit.PROBE
+    breaker.failure(probe=True, retry_after=30.0)  # reopened for 30 s meanwhile
+    assert breaker.admit(held) is Admit.DENY

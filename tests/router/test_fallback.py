@@ -119,12 +119,12 @@ PRE_CONTENT = [
     (False, {"kind": "cut", "after": 0}, "reset"),
     (False, {"kind": "mid_stream_error", "after": 0}, "stream_error"),
     (False, {"kind": "slow_first_token", "delay": 2.0}, "first_token_timeout"),
-    (False, {"kind": "malformed", "after": 0}, "malformed"),
+    (False, {"kind": "malformed", "after": 0, "target": "content"}, "malformed"),
     (False, {"kind": "no_terminal", "stream": True}, "truncated"),
     (True, {"kind": "cut", "after": 0}, "reset"),
     (True, {"kind": "mid_stream_error", "after": 0}, "stream_error"),
     (True, {"kind": "slow_first_token", "delay": 2.0}, "first_token_timeout"),
-    (True, {"kind": "malformed", "after": 0}, "malformed"),
+    (True, {"kind": "malformed", "after": 0, "target": "content"}, "malformed"),
 ]
 
 
@@ -169,6 +169,8 @@ def test_non_streaming_call_survives_a_broken_upstream_stream(
     fault: dict[str, Any] = {"kind": kind, "stream": True}
     if kind != "no_terminal":
         fault["after"] = 3
+    if kind == "malformed":
+        fault["target"] = "content"  # a broken event that carried text
     sim.set_fault("gpt-4o", fault)
     raw = oai.chat.completions.with_raw_response.create(
         model="gpt", messages=[{"role": "user", "content": "hi"}]
@@ -189,3 +191,24 @@ def test_three_targets_fail_over_in_order(oai: openai.OpenAI, sim: SimServer) ->
     assert raw.headers["x-failsoft-trail"] == (
         "openai/gpt-4o:500,openai/gpt-4o-mini:reset,openai/gpt-4.1:200"
     )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_a_broken_event_without_content_is_dropped_not_failed_over(
+    ant: anthropic.Anthropic, sim: SimServer, stream: bool
+) -> None:
+    """A broken `ping` carries nothing: the primary's answer comes through whole."""
+    sim.set_fault("claude-opus-4-7", {"kind": "malformed", "after": 0})
+    messages: Any = [{"role": "user", "content": "hi"}]
+    if stream:
+        with ant.messages.stream(model="claude", max_tokens=64, messages=messages) as s:
+            headers = s.response.headers
+            message = s.get_final_message()
+    else:
+        raw = ant.messages.with_raw_response.create(
+            model="claude", max_tokens=64, messages=messages
+        )
+        headers, message = raw.headers, raw.parse()
+    assert message.model == "claude-opus-4-7"
+    assert message.stop_reason == "end_turn"
+    assert headers["x-failsoft-trail"] == "anthropic/claude-opus-4-7:200"

@@ -14,12 +14,13 @@ import openai
 import pytest
 
 from failsoft.sim import SimServer
+from tests.helpers import chat, request
 
 BREAKS = [
     ({"kind": "cut", "after": 3}, "closed in the middle"),
     ({"kind": "cut", "after": 3, "mode": "reset"}, "connection"),
     ({"kind": "stall", "after": 3}, "no event for 0.5s"),
-    ({"kind": "malformed", "after": 3}, "not valid JSON"),
+    ({"kind": "malformed", "after": 3, "target": "content"}, "not valid JSON"),
     ({"kind": "no_terminal"}, "without its terminal event"),
 ]
 BREAK_IDS = ["cut", "reset", "stall", "malformed", "no-terminal"]
@@ -116,3 +117,63 @@ def test_anthropic_stream_events_in_order(ant: anthropic.Anthropic, sim: SimServ
     assert kinds[-1] == "message_stop"
     assert "content_block_start" in kinds
     assert kinds.index("content_block_stop") < kinds.index("message_delta")
+
+
+# Small deviations are not breaks.
+
+
+@pytest.mark.parametrize("usage", [False, True], ids=["no-usage", "usage"])
+def test_an_openai_stream_without_done_is_complete(
+    gateway: Any, sim: SimServer, usage: bool
+) -> None:
+    """Every finish_reason (and the usage chunk, when asked) then a clean end without
+    `[DONE]`: the answer is complete, and the caller gets its `[DONE]`."""
+    sim.set_fault("gpt-4o", {"kind": "no_done"})
+    extra: dict[str, Any] = {"stream": True}
+    if usage:
+        extra["stream_options"] = {"include_usage": True}
+    raw = request(gateway.url + "/v1/chat/completions", body=chat("gpt", **extra))
+    assert raw.status == 200
+    assert raw.body.endswith(b"data: [DONE]\n\n")
+    assert b"stream_interrupted" not in raw.body
+    assert raw.headers["x-failsoft-trail"] == "openai/gpt-4o:200"
+    assert (b'"usage":{' in raw.body) is usage
+    metrics = request(gateway.url + "/metrics", method="GET").body.decode()
+    assert 'failsoft_supplied_end_total{model="gpt-4o",provider="openai"} 1.0' in metrics
+
+
+def test_an_anthropic_stream_without_message_stop_is_complete(
+    ant: anthropic.Anthropic, sim: SimServer
+) -> None:
+    sim.set_fault("claude-opus-4-7", {"kind": "no_done"})
+    with ant.messages.stream(
+        model="claude", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        kinds = [event.type for event in stream]
+        message = stream.get_final_message()
+    assert kinds[-1] == "message_stop"
+    assert message.stop_reason == "end_turn"
+    assert message.model == "claude-opus-4-7"
+
+
+@pytest.mark.parametrize("caller", ["openai", "anthropic"])
+def test_a_broken_event_without_content_is_dropped_mid_stream(
+    oai: openai.OpenAI, ant: anthropic.Anthropic, sim: SimServer, gateway: Any, caller: str
+) -> None:
+    """A broken ping (or empty chunk) after the commit point: dropped, logged, counted;
+    the caller receives the complete answer in place."""
+    model = "gpt-4o" if caller == "openai" else "claude-opus-4-7"
+    sim.set_fault(model, {"kind": "malformed", "after": 3})
+    hi: Any = [{"role": "user", "content": "hi"}]
+    if caller == "openai":
+        chunks = list(oai.chat.completions.create(model="gpt", messages=hi, stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    else:
+        with ant.messages.stream(model="claude", max_tokens=64, messages=hi) as stream:
+            text = stream.get_final_message().content[0].text  # type: ignore[union-attr]
+    assert text.startswith(f"Simulated answer from {model}:")
+    assert text.endswith(".")
+    metrics = request(gateway.url + "/metrics", method="GET").body.decode()
+    provider = caller
+    assert f'failsoft_dropped_events_total{{model="{model}",provider="{provider}"}} 1.0' in metrics

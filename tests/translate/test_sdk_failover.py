@@ -222,9 +222,11 @@ def test_resume_continues_a_broken_stream_on_another_dialect(
         "Resilient gateways keep answering when a provider fails: they retry with jitter, "
         "respect Retry-After, open breakers, and never pass a truncated stream as complete."
     )
-    gw = make_translating("resume: {enabled: true}")
+    gw = make_translating("")  # resume is on by default
     for model in ("claude-opus-4-7", "gemini-2.5-flash"):
-        sim.set_model(model, answer=text)
+        # Asked in a user turn to go on, the Gemini model repeats its last sentence first,
+        # as the continue prompt asks: an overlap failsoft can verify.
+        sim.set_model(model, answer=text, on_continue="sentence")
     sim.set_fault("claude-opus-4-7", {"kind": "cut", "after": 5, "stream": True})
     try:
         with anthropic.Anthropic(base_url=gw.url, api_key=CALLER_KEY, max_retries=0) as client:
@@ -236,7 +238,7 @@ def test_resume_continues_a_broken_stream_on_another_dialect(
         assert [c["role"] for c in contents] == ["user", "model", "user"]
     finally:
         for model in ("claude-opus-4-7", "gemini-2.5-flash"):
-            sim.set_model(model, answer=None)
+            sim.set_model(model, answer=None, on_continue="continue")
 
 
 def _signature(record: Any) -> str | None:

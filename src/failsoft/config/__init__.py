@@ -27,6 +27,7 @@ from failsoft.config.loader import Document, Path, load_text
 from failsoft.config.models import build_models, build_policies
 from failsoft.config.policies import (
     MODEL_SECTIONS,
+    AdaptiveFirstToken,
     Admission,
     Backoff,
     BreakerConfig,
@@ -36,12 +37,14 @@ from failsoft.config.policies import (
     Policies,
     Resume,
     Retry,
+    Silence,
 )
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
 from failsoft.config.validate import Secret, build, build_list, describe, suggest
 from failsoft.errors import ConfigError
 
 __all__ = [
+    "AdaptiveFirstToken",
     "AdminConfig",
     "Admission",
     "Backoff",
@@ -58,6 +61,7 @@ __all__ = [
     "Retry",
     "Secret",
     "ServerConfig",
+    "Silence",
     "StatusConfig",
     "StoreConfig",
     "VirtualModel",

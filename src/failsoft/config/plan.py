@@ -111,9 +111,15 @@ def _store(url: str | None) -> str:
 
 
 def _deadlines(d: Deadlines) -> str:
+    if d.first_token == "auto":
+        a = d.adaptive
+        learnt = f"{a.factor:g} x p{a.quantile * 100:g}, >= {a.floor:g}s"
+        first = f"auto (cold {a.cold:g}s, then {learnt})"
+    else:
+        first = f"{d.first_token:g}s"
     return (
         f"connect {d.connect:g}s, first_byte {d.first_byte:g}s, first_token "
-        f"{d.first_token:g}s, idle {d.idle:g}s, total {d.total:g}s"
+        f"{first} then the next target races, idle {d.idle:g}s, total {d.total:g}s"
     )
 
 
@@ -133,7 +139,11 @@ def _extras(p: Policies) -> list[str]:
         delay = p.hedge.delay if isinstance(p.hedge.delay, str) else f"{p.hedge.delay:g}s"
         out.append(f"hedge: after {delay} without a first token")
     if p.resume.enabled:
-        out.append(f"resume: on (up to {p.resume.max_resumes} per request)")
+        out.append(
+            f"resume: on (up to {p.resume.max_resumes} per request, prefill {p.resume.prefill})"
+        )
+    else:
+        out.append("resume: off (a stream that breaks after it started ends with an error)")
     cache = p.cache
     if cache.enabled:
         where = cache.backend + (f" {cache.url.split('@')[-1]}" if cache.url else "")

@@ -52,18 +52,44 @@ def _outcomes(value: tuple[str, ...]) -> str | None:
     return None
 
 
+def _positive_or_auto(value: float | str) -> str | None:
+    return None if value == "auto" else positive(value)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveFirstToken:
+    """How `first_token: auto` learns each target's limit (see policy/first_token.py)."""
+
+    cold: float = check(positive, 10.0)
+    """Seconds, for a target with too few answers seen (doubled after each race it lost
+    while still answering with headers)."""
+    floor: float = check(positive, 4.0)
+    """The least a target with enough answers seen gets, however fast it usually is."""
+    factor: float = check(positive, 4.0)
+    """Limit = factor × the `quantile` of its observed times to first token..."""
+    quantile: float = check(_fraction, 0.9)
+    min_samples: int = check(_at_least_one, 5)
+    """...once it has this many (fewer: cold)."""
+    ceiling: float = check(positive, 300.0)
+    """Never more than this, whatever the prompt's size."""
+    tokens_per_step: float = check(positive, 32000.0)
+    """Limits grow by 1× per this many input tokens (about 4 bytes each): a 96k-token
+    prompt gets four times the limit of a short one."""
+
+
 @dataclass(frozen=True, slots=True)
 class Deadlines:
     """Seconds. `first_byte`: sending → the response headers; `first_token`: sending → the
-    first content event (enforced only while another target could still answer);
+    first content event, after which the next target is raced (`auto`: learnt per target);
     `idle`: the longest gap between events after it; `total`: the whole request, every
     attempt included (a caller may shorten it with `x-failsoft-timeout`)."""
 
     connect: float = check(positive, 5.0)
     first_byte: float = check(positive, 15.0)
-    first_token: float = check(positive, 45.0)
+    first_token: float | Literal["auto"] = check(_positive_or_auto, "auto")
     idle: float = check(positive, 30.0)
     total: float = check(positive, 600.0)
+    adaptive: AdaptiveFirstToken = field(default_factory=AdaptiveFirstToken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +126,31 @@ class Retry:
     )
     """Outcomes worth a second try on the same target. Not 529 (overloaded for everyone),
     not timeouts (a silent target stays silent): those move on at once."""
-    max_wait: float = check(non_negative, 1.0)
+    max_wait: float = check(non_negative, 5.0)
     """The longest failsoft waits to retry the same target while another target could
-    answer now; a longer wait (a `Retry-After: 30`) moves on instead."""
+    answer now; a longer wait (a `Retry-After: 30`) moves on instead. A short
+    Retry-After (429, 503) is waited out on the preferred target rather than giving the
+    caller a less preferred model at once."""
+    max_waiting: int = check(_at_least_one, 8)
+    """Requests that may wait out a Retry-After on one target at once; the rest move on."""
     backoff: Backoff = field(default_factory=Backoff)
     budget: Budget = field(default_factory=Budget)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """When a target that accepts requests but sends nothing back counts as silent (see
+    policy/silence.py): its breaker opens and the requests waiting on it are raced."""
+
+    enabled: bool = True
+    waiting: int = check(_at_least_one, 3)
+    """Requests waiting past the threshold at once..."""
+    factor: float = check(positive, 4.0)
+    """...where the threshold is this × the target's 95th-percentile time to headers,"""
+    floor: float = check(positive, 1.0)
+    """at least this many seconds,"""
+    cold: float = check(positive, 3.0)
+    """or this many before the target's usual time to headers is known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +167,7 @@ class BreakerConfig:
     max_open_for: float = check(positive, 10.0)
     quota_open_for: float = check(positive, 600.0)
     """Open period when the provider says a quota or spend cap is exhausted."""
+    silence: Silence = field(default_factory=Silence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +197,27 @@ class Admission:
     retry_after: float = check(positive, 1.0)
 
 
+RESUME_PROMPT = (
+    "Your previous reply was cut off. Continue it from exactly where it stopped. Begin by "
+    "repeating, word for word, the last two sentences you wrote (the last one may be "
+    "unfinished), then go on. Do not add anything before them."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Resume:
-    enabled: bool = False
-    """Continue a text-only stream that broke after it started on the next target."""
-    max_resumes: int = check(_at_least_one, 1)
-    prompt: str = "Continue exactly where you stopped. Do not repeat anything already written."
+    enabled: bool = True
+    """Finish a plain-text stream that broke after it started, from another target (or
+    the same one), verified so that the caller never gets a spliced guess."""
+    max_resumes: int = check(_at_least_one, 2)
+    """Continuations per request (a continuation that breaks can be continued too)."""
+    prefill: Literal["auto", "on", "off"] = "auto"
+    """Continue with the text so far as a final assistant message where the target
+    supports it (`auto`: the provider's `prefill` setting decides), else with a user turn
+    (`prompt`) whose answer must verifiably restart or overlap what was said."""
+    prompt: str = RESUME_PROMPT
+    max_chars: int = check(_at_least_one, 200_000)
+    """An answer longer than this is not kept for resuming (its break is an error)."""
 
 
 @dataclass(frozen=True, slots=True)

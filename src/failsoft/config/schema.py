@@ -64,6 +64,11 @@ class ProviderConfig:
     """How translated requests name the output limit for an OpenAI-dialect target; `auto`
     is `max_completion_tokens` for api.openai.com and Azure OpenAI (whose reasoning
     models refuse `max_tokens`), `max_tokens` for other OpenAI-compatible servers."""
+    prefill: Literal["auto", "on", "off"] = "auto"
+    """Whether this provider really continues an answer from a final assistant message
+    (mid-stream resume): `on` for vLLM-style servers (sent with `continue_final_message`),
+    `off` where it is refused or ignored; `auto` knows the dialects (see docs/resilience.md)
+    and remembers a target that refused one."""
 
     @property
     def normalized_url(self) -> str:

@@ -9,6 +9,7 @@ must notice a missing `message_stop` itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -33,6 +34,26 @@ exhausted_type = "overloaded_error"
 request_id_header = "request-id"
 
 _PREAMBLE_TYPES = frozenset({"message_start", "ping", "content_block_start"})
+_KNOWN = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+        "error",
+    }
+)
+"""Events that matter to the answer even when they carry no text (a block's start or end,
+the stop reason): never dropped, whatever their bytes hold."""
+_CARRIES = re.compile(
+    rb'"(?:text|partial_json|thinking|signature|delta|content_block|stop_reason|error)"'
+    rb'|"type"\s*:\s*"(?:content_block|message_delta|message_stop|error)'
+)
+_PING = re.compile(rb'^\s*\{\s*"type"\s*:\s*"ping"')
+_STOP_DATA = b'{"type":"message_stop"}'
+_STOP = SSEEvent("message_stop", _STOP_DATA, b"event: message_stop\ndata: " + _STOP_DATA + b"\n\n")
 _CONTEXT_WORDS = (
     "prompt is too long",
     "context window",
@@ -103,10 +124,12 @@ def assembled_body(payload: dict[str, Any], model: str) -> bytes:
 class Tracker:
     """Commits at the first event after the preamble; complete at `message_stop`."""
 
-    __slots__ = ("complete", "last")
+    __slots__ = ("complete", "last", "stopped")
 
     def __init__(self) -> None:
         self.complete = False
+        self.stopped = False
+        """A message_delta carried the stop reason: only message_stop can follow."""
         self.last: Any = None
 
     def feed(self, event: SSEEvent) -> int:
@@ -125,6 +148,8 @@ class Tracker:
             return ERROR
         if kind in _PREAMBLE_TYPES or not isinstance(kind, str):
             return PREAMBLE
+        if kind == "message_delta" and (obj.get("delta") or {}).get("stop_reason"):
+            self.stopped = True
         return CONTENT
 
 
@@ -135,6 +160,11 @@ class Assembler:
     """
 
     __slots__ = ("_blocks", "_json", "_message", "_text")
+
+    @property
+    def stopped(self) -> bool:
+        """A message_delta gave the stop reason."""
+        return bool(self._message.get("stop_reason"))
 
     def __init__(self) -> None:
         self._message: dict[str, Any] = {}
@@ -206,10 +236,11 @@ class Assembler:
         return message
 
 
-def assemble(body: bytes) -> dict[str, Any]:
-    """The `message` a whole stream body adds up to, or the error that stops it."""
+def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
+    """The `message` a whole stream body adds up to, or the error that stops it (a body
+    that ended cleanly after the stop reason but without `message_stop` is complete)."""
     assembler = Assembler()
-    for obj in loads_events(event_datas(body)):
+    for obj in loads_events(event_datas(body), harmless_data, dropped):
         kind = obj.get("type")
         if kind == "message_stop":
             return assembler.result()
@@ -218,12 +249,31 @@ def assemble(body: bytes) -> dict[str, Any]:
             info = err if isinstance(err, dict) else {}
             raise UpstreamStreamError(_str(info.get("type")), _str(info.get("message")), b"")
         assembler.add(obj)
+    if assembler.stopped:
+        return assembler.result()
     raise TruncatedStream("the stream ended without message_stop")
 
 
 def ends_stream(tail: bytes) -> bool:
     """Whether bytes that end a stream body hold its terminal event (a cheap early check)."""
     return tail.endswith(b"\n\n") and b"message_stop" in tail[-80:]
+
+
+def harmless(event: SSEEvent, tracker: Tracker) -> bool:
+    name = event.event
+    if name == "ping" or tracker.stopped:
+        return True
+    return name not in _KNOWN and harmless_data(event.data)
+
+
+def harmless_data(data: bytes) -> bool:
+    """From the data alone (an assembled body keeps no event names): a ping, or no field
+    that could carry content."""
+    return _PING.match(data) is not None or _CARRIES.search(data) is None
+
+
+def missing_end(tracker: Tracker, expect_usage: bool) -> SSEEvent | None:
+    return _STOP if tracker.stopped and not tracker.complete else None
 
 
 def tracker() -> Tracker:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,9 +89,20 @@ class Wire(Protocol):
 
     def tracker(self) -> StreamTracker: ...
 
-    def assemble(self, body: bytes) -> dict[str, Any]: ...
+    def assemble(self, body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]: ...
 
     def ends_stream(self, tail: bytes) -> bool: ...
+
+    def harmless(self, event: SSEEvent, tracker: Any) -> bool:
+        """Whether an event that does not parse can be shown to carry no content (a ping,
+        a chunk after the finish, bytes with no content field): dropped, the stream goes
+        on. Anything else is a break."""
+        ...
+
+    def missing_end(self, tracker: Any, expect_usage: bool) -> SSEEvent | None:
+        """The end marker a stream that ended cleanly left out, if everything else arrived
+        (every finish, the usage when asked): supplied, so the answer counts as complete."""
+        ...
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -187,11 +198,16 @@ def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     return payload, model, stream
 
 
-def loads_events(datas: list[bytes]) -> list[dict[str, Any]]:
+def loads_events(
+    datas: list[bytes],
+    harmless: Callable[[bytes], bool] | None = None,
+    dropped: list[bytes] | None = None,
+) -> list[dict[str, Any]]:
     """Parse many events' JSON in one call, or raise `MalformedEvent` naming the bad one.
 
     One `orjson.loads` over a joined array costs a fraction of one call per event, which
-    matters for answers of hundreds of tokens.
+    matters for answers of hundreds of tokens. An event that does not parse but that
+    `harmless` shows to carry no content is left out (and added to `dropped`).
     """
     if datas:
         try:
@@ -206,11 +222,17 @@ def loads_events(datas: list[bytes]) -> list[dict[str, Any]]:
             return objs
     else:
         return []
+    out: list[dict[str, Any]] = []
     for data in datas:  # find the culprit
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             obj = None
         if type(obj) is not dict:
+            if harmless is not None and harmless(data):
+                if dropped is not None:
+                    dropped.append(data)
+                continue
             raise MalformedEvent(f"an event's data is not a JSON object: {data[:80]!r}")
-    raise MalformedEvent("the stream's events do not parse one by one")
+        out.append(obj)
+    return out

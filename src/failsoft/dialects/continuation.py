@@ -1,14 +1,21 @@
-"""Following a stream's text, and writing more of it, for mid-stream resume. Pure.
+"""Following a stream's text, asking for the rest of it, and writing more of it. Pure.
 
-A `Transcript` watches a stream's parsed events: the assistant text so far, whether the
-answer is plain text (no tool calls, thinking blocks or several choices, which a
-continuation could not reproduce faithfully), and how it ended. A `Framer` writes further
-text, and the end, as events that continue the caller's stream where it broke: same ids,
-same content block, proper terminal events.
+For mid-stream resume (`router/resume.py`), per caller dialect:
+
+* a `Transcript` watches a stream's parsed events: the assistant text so far, whether the
+  answer is plain text (no tool calls, thinking blocks or several choices, which a
+  continuation could not reproduce faithfully), how it ended, and its usage;
+* `continuation_payload` writes the request for the rest: the conversation, then the
+  text so far as a final assistant message (a prefill) or as an assistant turn followed
+  by a user turn asking to go on;
+* a `Framer` writes further text, keep-alives and the end as events that continue the
+  caller's stream where it broke: same ids, same content block, proper terminal events.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -16,35 +23,52 @@ import orjson
 from failsoft.dialects.sse import encode
 
 
+@dataclass(slots=True)
+class Tally:
+    """Token counts for the usage of a resumed answer."""
+
+    prompt: int | None = None
+    """The original prompt: exact when the stream said it (Anthropic's message_start),
+    else estimated from the continuation's own count."""
+    delivered: int = 0
+    """Output before the break (estimated: the provider's count for it never came)."""
+    continued: int = 0
+    """Output of the continuation(s), as their providers counted it."""
+
+
 class Transcript(Protocol):
     text: str
     resumable: bool
     stop: str | None
     usage: dict[str, Any] | None
+    deltas: int
 
     def observe(self, obj: Any) -> str | None:
         """Take one parsed event; the text it adds, if any."""
         ...
 
 
-class Framer(Protocol):
-    def text(self, text: str) -> bytes: ...
-
-    def finish(self, continuation: Transcript) -> bytes: ...
+def estimate_tokens(text: str, deltas: int) -> int:
+    """Output tokens in `text`, streamed in `deltas` pieces: a piece is at least a token,
+    and English runs about four characters a token (the larger guess wins, so that a
+    continuation asks for fewer tokens rather than more)."""
+    return max(deltas, math.ceil(len(text) / 4))
 
 
 _NOT_TEXT = ("tool_calls", "function_call", "refusal", "audio")
 
 
 class OpenAITranscript:
-    __slots__ = ("head", "resumable", "stop", "text", "usage")
+    __slots__ = ("deltas", "head", "max_chars", "resumable", "stop", "text", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int = 1 << 62) -> None:
         self.text = ""
         self.resumable = True
         self.stop: str | None = None
         self.usage: dict[str, Any] | None = None
         self.head: dict[str, Any] = {}
+        self.deltas = 0
+        self.max_chars = max_chars
 
     def observe(self, obj: Any) -> str | None:
         if not isinstance(obj, dict):
@@ -65,43 +89,31 @@ class OpenAITranscript:
                 self.resumable = False
             content = delta.get("content")
             if content:
-                self.text += content
                 added = content
+                self.deltas += 1
+                if self.resumable:
+                    self.text += content
+                    if len(self.text) > self.max_chars:
+                        _give_up(self)
             if choice.get("finish_reason"):
                 self.stop = choice["finish_reason"]
         return added
 
 
-class OpenAIFramer:
-    """Chunks with the broken stream's id, creation time and model (keeping the original
-    transcript's text current, for a second resume)."""
-
-    __slots__ = ("_head", "_include_usage", "_original")
-
-    def __init__(self, original: OpenAITranscript, include_usage: bool) -> None:
-        self._original = original
-        self._head = {"object": "chat.completion.chunk", **original.head}
-        self._include_usage = include_usage
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return encode(orjson.dumps({**self._head, "choices": [choice]}))
-
-    def text(self, text: str) -> bytes:
-        self._original.text += text
-        return self._chunk({"content": text}, None)
-
-    def finish(self, continuation: Transcript) -> bytes:
-        out = self._chunk({}, continuation.stop or "stop")
-        if self._include_usage and continuation.usage is not None:
-            out += encode(orjson.dumps({**self._head, "choices": [], "usage": continuation.usage}))
-        return out + b"data: [DONE]\n\n"
-
-
 class AnthropicTranscript:
-    __slots__ = ("message", "next_index", "open_index", "resumable", "stop", "text", "usage")
+    __slots__ = (
+        "deltas",
+        "max_chars",
+        "message",
+        "next_index",
+        "open_index",
+        "resumable",
+        "stop",
+        "text",
+        "usage",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, max_chars: int = 1 << 62) -> None:
         self.text = ""
         self.resumable = True
         self.stop: str | None = None
@@ -109,6 +121,8 @@ class AnthropicTranscript:
         self.message: dict[str, Any] = {}
         self.open_index: int | None = None
         self.next_index = 0
+        self.deltas = 0
+        self.max_chars = max_chars
 
     def observe(self, obj: Any) -> str | None:
         if not isinstance(obj, dict):
@@ -118,7 +132,11 @@ class AnthropicTranscript:
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
                 text = delta.get("text") or ""
-                self.text += text
+                self.deltas += 1
+                if self.resumable:
+                    self.text += text
+                    if len(self.text) > self.max_chars:
+                        _give_up(self)
                 return text
             self.resumable = False
         elif kind == "content_block_start":
@@ -141,6 +159,121 @@ class AnthropicTranscript:
         return None
 
 
+def _give_up(transcript: OpenAITranscript | AnthropicTranscript) -> None:
+    """Past `max_chars` the answer is not kept twice: it will not be resumed."""
+    transcript.resumable = False
+    transcript.text = ""
+
+
+def transcript(dialect: str, max_chars: int = 1 << 62) -> OpenAITranscript | AnthropicTranscript:
+    if dialect == "openai":
+        return OpenAITranscript(max_chars)
+    return AnthropicTranscript(max_chars)
+
+
+def prompt_tokens(transcript: OpenAITranscript | AnthropicTranscript) -> int | None:
+    usage = transcript.usage or {}
+    key = "prompt_tokens" if isinstance(transcript, OpenAITranscript) else "input_tokens"
+    value = usage.get(key)
+    return value if isinstance(value, int) else None
+
+
+def output_tokens(transcript: OpenAITranscript | AnthropicTranscript) -> int:
+    usage = transcript.usage or {}
+    key = "completion_tokens" if isinstance(transcript, OpenAITranscript) else "output_tokens"
+    value = usage.get(key)
+    return value if isinstance(value, int) else transcript.deltas
+
+
+# ---------------------------------------------------------------------- the request
+
+
+def forced_json(dialect: str, payload: dict[str, Any]) -> bool:
+    """The caller forces JSON output: a user-turn continuation could not be trusted to
+    keep the document's shape, so only a prefill may continue it."""
+    if dialect == "openai":
+        fmt = payload.get("response_format")
+        return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
+    return payload.get("output_format") is not None
+
+
+def continuation_payload(
+    dialect: str,
+    payload: dict[str, Any],
+    said: str,
+    prompt: str | None,
+    max_tokens: int | None,
+) -> dict[str, Any]:
+    """The caller's request, asking for the rest of the answer that began with `said`:
+    with `prompt`, as an assistant turn then that user turn; without, `said` (already
+    right-stripped) as a final assistant message to continue."""
+    out = dict(payload)
+    turns: list[dict[str, Any]] = [{"role": "assistant", "content": said}]
+    if prompt is not None:
+        turns.append({"role": "user", "content": prompt})
+    out["messages"] = [*payload["messages"], *turns]
+    out["stream"] = True
+    if max_tokens is not None:
+        if dialect == "anthropic":
+            out["max_tokens"] = max_tokens
+        elif "max_completion_tokens" in out:
+            out["max_completion_tokens"] = max_tokens
+        elif "max_tokens" in out:
+            out["max_tokens"] = max_tokens
+    return out
+
+
+def max_tokens(dialect: str, payload: dict[str, Any]) -> int | None:
+    """The caller's output limit, if it gave one."""
+    keys = ("max_tokens",) if dialect == "anthropic" else ("max_completion_tokens", "max_tokens")
+    for key in keys:
+        value = payload.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+# ---------------------------------------------------------------------- writing more
+
+
+class OpenAIFramer:
+    """Chunks with the broken stream's id, creation time and model (keeping the original
+    transcript's text current, for a second resume)."""
+
+    __slots__ = ("_head", "_include_usage", "_original")
+
+    def __init__(self, original: OpenAITranscript, include_usage: bool) -> None:
+        self._original = original
+        self._head = {"object": "chat.completion.chunk", **original.head}
+        self._include_usage = include_usage
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return encode(orjson.dumps({**self._head, "choices": [choice]}))
+
+    def text(self, text: str) -> bytes:
+        self._original.text += text
+        self._original.deltas += 1
+        return self._chunk({"content": text}, None)
+
+    @staticmethod
+    def keepalive() -> bytes:
+        return b": failsoft is fetching the rest of this answer\n\n"
+
+    def finish(self, stop: str | None, tally: Tally) -> bytes:
+        out = self._chunk({}, stop or "stop")
+        if self._include_usage:
+            completion = tally.delivered + tally.continued
+            prompt = tally.prompt or 0
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            out += encode(orjson.dumps({**self._head, "choices": [], "usage": usage}))
+        return out + b"data: [DONE]\n\n"
+
+
 class AnthropicFramer:
     """Deltas on the broken stream's open text block (or a new one), then a proper end.
 
@@ -148,11 +281,10 @@ class AnthropicFramer:
     continues from what the caller has really seen.
     """
 
-    __slots__ = ("_original", "_output")
+    __slots__ = ("_original",)
 
     def __init__(self, original: AnthropicTranscript) -> None:
         self._original = original
-        self._output = (original.usage or {}).get("output_tokens") or 0
 
     def text(self, text: str) -> bytes:
         original = self._original
@@ -164,27 +296,27 @@ class AnthropicFramer:
                      "content_block": {"type": "text", "text": ""}}  # fmt: skip
             out += encode(orjson.dumps(start), "content_block_start")
         original.text += text
+        original.deltas += 1
         delta = {"type": "content_block_delta", "index": original.open_index,
                  "delta": {"type": "text_delta", "text": text}}  # fmt: skip
         return out + encode(orjson.dumps(delta), "content_block_delta")
 
-    def finish(self, continuation: Transcript) -> bytes:
+    @staticmethod
+    def keepalive() -> bytes:
+        return b'event: ping\ndata: {"type":"ping"}\n\n'
+
+    def finish(self, stop: str | None, tally: Tally) -> bytes:
         out = b""
         index = self._original.open_index
         if index is not None:
-            stop = {"type": "content_block_stop", "index": index}
-            out += encode(orjson.dumps(stop), "content_block_stop")
+            stop_block = {"type": "content_block_stop", "index": index}
+            out += encode(orjson.dumps(stop_block), "content_block_stop")
             self._original.open_index = None
-        output = self._output + ((continuation.usage or {}).get("output_tokens") or 0)
         delta = {"type": "message_delta",
-                 "delta": {"stop_reason": continuation.stop or "end_turn", "stop_sequence": None},
-                 "usage": {"output_tokens": output}}  # fmt: skip
+                 "delta": {"stop_reason": stop or "end_turn", "stop_sequence": None},
+                 "usage": {"output_tokens": tally.delivered + tally.continued}}  # fmt: skip
         out += encode(orjson.dumps(delta), "message_delta")
         return out + encode(b'{"type":"message_stop"}', "message_stop")
-
-
-def transcript(dialect: str) -> OpenAITranscript | AnthropicTranscript:
-    return OpenAITranscript() if dialect == "openai" else AnthropicTranscript()
 
 
 def framer(
@@ -193,13 +325,3 @@ def framer(
     if isinstance(original, OpenAITranscript):
         return OpenAIFramer(original, include_usage)
     return AnthropicFramer(original)
-
-
-def strip_overlap(said: str, more: str, window: int = 200, minimum: int = 4) -> str:
-    """`more` without the beginning that repeats the end of `said` (at least `minimum`
-    characters long, so a lone shared letter or space is never taken for a repeat)."""
-    tail = said[-window:]
-    for size in range(min(len(tail), len(more)), minimum - 1, -1):
-        if tail.endswith(more[:size]):
-            return more[size:]
-    return more

@@ -9,6 +9,7 @@ marker: the last chunk is the one carrying `finishReason`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -33,6 +34,10 @@ request_id_header = "x-request-id"
 _CONTEXT_WORDS = ("exceeds the maximum number of tokens", "input token count", "context window")
 _DAILY = ("PerDay", "per_day")
 _STATUS_CODES = {"UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "INTERNAL": 500}
+_CARRIES = re.compile(
+    rb'"(?:text|parts|functionCall|inlineData|executableCode|codeExecutionResult'
+    rb'|thoughtSignature|finishReason|error|promptFeedback)"'
+)
 
 
 def error_body(
@@ -161,14 +166,26 @@ def tracker() -> Tracker:
     return Tracker()
 
 
-def assemble(body: bytes) -> dict[str, Any]:
+def harmless(event: SSEEvent, tracker: Tracker) -> bool:
+    return harmless_data(event.data)
+
+
+def harmless_data(data: bytes) -> bool:
+    return _CARRIES.search(data) is None
+
+
+def missing_end(tracker: Tracker, expect_usage: bool) -> SSEEvent | None:
+    return None  # the chunk with finishReason is the end; there is no marker to miss
+
+
+def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
     """The `GenerateContentResponse` a whole stream adds up to (first candidate's parts
     joined, the last chunk's finishReason and usage), or the error that stops it."""
     out: dict[str, Any] = {}
     parts: list[dict[str, Any]] = []
     candidate: dict[str, Any] = {"index": 0}
     finished = False
-    for obj in loads_events(event_datas(body)):
+    for obj in loads_events(event_datas(body), harmless_data, dropped):
         if obj.get("error") is not None and not obj.get("candidates"):
             err = obj["error"] if isinstance(obj["error"], dict) else {}
             status, message = err.get("status"), err.get("message")

@@ -7,6 +7,7 @@ without `event:` lines, ending with `data: [DONE]`; an in-band error is a frame
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -35,6 +36,13 @@ _CONTEXT_WORDS = ("maximum context length", "context length", "context_length", 
 _DELTA_CONTENT = ("content", "tool_calls", "refusal", "function_call", "audio", "reasoning_content")
 _DELTA_HANDLED = ("content", "role", "tool_calls")
 _NOT_HEAD = frozenset({"choices", "usage", "object", "obfuscation"})
+_CARRIES = re.compile(
+    rb'"(?:content|tool_calls|arguments|refusal|function_call|audio|reasoning_content|reasoning)"'
+    rb"\s*:(?!\s*null)"
+    rb'|"finish_reason"\s*:\s*"'
+)
+"""A content-bearing field with a value (a cut-off value counts: it may have held text)."""
+_DONE = SSEEvent(None, b"[DONE]", b"data: [DONE]\n\n")
 _QUOTA_CODES = frozenset(
     {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
 )
@@ -106,17 +114,22 @@ def assembled_body(payload: dict[str, Any], model: str) -> bytes:
 class Tracker:
     """Knows whether content started and whether every choice finished before `[DONE]`."""
 
-    __slots__ = ("done", "finished", "last", "seen")
+    __slots__ = ("done", "finished", "last", "seen", "usage")
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.finished: set[int] = set()
         self.done = False
+        self.usage = False
         self.last: Any = None
 
     @property
     def complete(self) -> bool:
-        return self.done and bool(self.finished) and self.finished >= self.seen
+        return self.done and self.all_finished
+
+    @property
+    def all_finished(self) -> bool:
+        return bool(self.finished) and self.finished >= self.seen
 
     def feed(self, event: SSEEvent) -> int:
         data = event.data
@@ -135,7 +148,10 @@ class Tracker:
         if not choices:
             if obj.get("error") is not None:
                 return ERROR
-            return CONTENT if obj.get("usage") else PREAMBLE
+            if obj.get("usage"):
+                self.usage = True
+                return CONTENT
+            return PREAMBLE
         kind = PREAMBLE
         for choice in choices:
             if type(choice) is not dict:
@@ -188,6 +204,10 @@ class Assembler:
         self._head: dict[str, Any] | None = None
         self._choices: dict[int, _Choice] = {}
         self._usage: Any = None
+
+    @property
+    def usage(self) -> Any:
+        return self._usage
 
     @property
     def complete(self) -> bool:
@@ -259,20 +279,23 @@ class Assembler:
         return out
 
 
-def assemble(body: bytes) -> dict[str, Any]:
-    """The `chat.completion` a whole stream body adds up to, or the error that stops it."""
+def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
+    """The `chat.completion` a whole stream body adds up to, or the error that stops it.
+
+    A body that delivered every finish and the usage (which failsoft always asks for
+    here) but ended without `[DONE]` is complete all the same."""
     datas = event_datas(body)
     done = bool(datas) and datas[-1][:6] == b"[DONE]"
     if done:
         datas.pop()
     assembler = Assembler()
-    for obj in loads_events(datas):
+    for obj in loads_events(datas, harmless_data, dropped):
         if obj.get("error") is not None and not obj.get("choices"):
             err = obj["error"]
             info = err if isinstance(err, dict) else {"message": str(err)}
             raise UpstreamStreamError(_str(info.get("type")), _str(info.get("message")), b"")
         assembler.add(obj)
-    if not done or not assembler.complete:
+    if not assembler.complete or not (done or assembler.usage is not None):
         raise TruncatedStream("the stream ended without [DONE] after every finish_reason")
     return assembler.result()
 
@@ -280,6 +303,20 @@ def assemble(body: bytes) -> dict[str, Any]:
 def ends_stream(tail: bytes) -> bool:
     """Whether bytes that end a stream body hold its terminal event (a cheap early check)."""
     return tail.rstrip().endswith(b"data: [DONE]")
+
+
+def harmless(event: SSEEvent, tracker: Tracker) -> bool:
+    return tracker.all_finished or harmless_data(event.data)
+
+
+def harmless_data(data: bytes) -> bool:
+    return _CARRIES.search(data) is None
+
+
+def missing_end(tracker: Tracker, expect_usage: bool) -> SSEEvent | None:
+    if tracker.done or not tracker.all_finished or (expect_usage and not tracker.usage):
+        return None
+    return _DONE
 
 
 def _merge_tool_calls(tools: dict[int, dict[str, Any]], calls: list[Any]) -> None:

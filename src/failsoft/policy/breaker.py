@@ -10,6 +10,15 @@ While open, requests skip the target without an attempt. Half-open admits exactl
 probe at a time; the probe's slot is released on every way out (success, failure, a
 caller's fault, cancellation), so a lost probe can never wedge a target shut. Open
 periods honour the provider's Retry-After and grow on repeated failures, up to a cap.
+
+A probe that is streamed closes the breaker at its first content (a long answer must not
+hold traffic off a recovered target), but only on probation: if that same answer then
+breaks, the probe counts as failed after all and the breaker reopens for twice as long.
+Otherwise a target that cuts every stream after its first tokens would pass every probe.
+
+A request that a provider told to come back after a short Retry-After may wait for it and
+retry the same target (`hold`): the breaker that Retry-After opened lets that retry
+through, though it refuses everyone else meanwhile.
 """
 
 from __future__ import annotations
@@ -61,9 +70,11 @@ class Breaker:
         "_failures",
         "_notify",
         "_open_for",
+        "_probation",
         "_probe",
         "_successes",
         "_until",
+        "_waiting",
         "state",
         "target",
     )
@@ -87,21 +98,46 @@ class Breaker:
         self._open_for = config.open_for
         self._until = 0.0
         self._probe = False
+        self._probation = False
+        self._waiting = 0
 
     # ------------------------------------------------------------------ asking
 
-    def admit(self) -> Admit:
+    def admit(self, held: float | None = None) -> Admit:
+        """Whether an attempt may go now. `held` is the open period's end (`hold`'s
+        answer) for a request that waited out a Retry-After: it is let through unless the
+        breaker has since been reopened for longer, and need not be the probe."""
+        if held is not None:
+            self._waiting = max(0, self._waiting - 1)
         if self.state is State.CLOSED:
             return Admit.ALLOW
         if self.state is State.OPEN:
             # A wake-up on an event loop timer may come a millisecond early: no matter.
-            if self._clock.monotonic() < self._until - _TIMER_SLACK:
+            early = self._clock.monotonic() < self._until - _TIMER_SLACK
+            if early and (held is None or self._until > held + _TIMER_SLACK):
                 return Admit.DENY
             self._set(State.HALF_OPEN, "open period over; next request probes")
         if self._probe:
-            return Admit.DENY
+            return Admit.DENY if held is None else Admit.ALLOW
         self._probe = True
         return Admit.PROBE
+
+    def hold(self, limit: int) -> float | None:
+        """Reserve a retry after a Retry-After wait, if fewer than `limit` requests are
+        waiting on this target already; the value to pass back to `admit` (None: too
+        many are waiting, move on)."""
+        if self._waiting >= limit:
+            return None
+        self._waiting += 1
+        return self._until
+
+    def unhold(self) -> None:
+        """A reserved retry that will not be made after all."""
+        self._waiting = max(0, self._waiting - 1)
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
 
     @property
     def probing(self) -> bool:
@@ -125,8 +161,38 @@ class Breaker:
         self._successes.add()
         if probe:
             self._probe = False
+            self._probation = False
             self._open_for = self._config.open_for
             self._set(State.CLOSED, "probe succeeded")
+
+    def settle_probe(self) -> None:
+        """The probe produced its first content: close now, on probation until its answer
+        is complete (`end_probation`)."""
+        self._probe = False
+        self._probation = True
+        self._set(State.CLOSED, "probe answered")
+
+    def end_probation(self, ok: bool, retry_after: float | None = None) -> None:
+        """The settled probe's answer ended: complete (`ok`), or broken, which makes it a
+        failed probe after all: reopen for twice as long."""
+        if not self._probation:
+            if not ok:
+                self.failure(retry_after=retry_after)
+            return
+        self._probation = False
+        if ok:
+            if self.state is State.CLOSED:
+                self._open_for = self._config.open_for
+            return
+        self._consecutive += 1
+        self._failed_at = self._clock.monotonic()
+        self._failures.add()
+        self._open_for = min(self._open_for * 2, self._config.max_open_for)
+        self._open(self._open_for, "the probe's answer broke", retry_after)
+
+    @property
+    def on_probation(self) -> bool:
+        return self._probation
 
     def failure(
         self, probe: bool = False, retry_after: float | None = None, quota: bool = False
@@ -157,6 +223,12 @@ class Breaker:
                     f"{failed / seen:.0%} of {seen:.0f} attempts failed in {config.window:g}s",
                 )
 
+    def trip(self, reason: str) -> None:
+        """Open now for a reason seen outside single attempts (a silent target)."""
+        self._failed_at = self._clock.monotonic()
+        if self.state is State.CLOSED:
+            self._open(self._open_for, reason)
+
     def release(self, probe: bool) -> None:
         """The attempt ended without a verdict on the target (cancelled, caller's fault)."""
         if probe:
@@ -168,6 +240,7 @@ class Breaker:
             self._open(seconds or self._config.max_open_for, "forced open")
         else:
             self._probe = False
+            self._probation = False
             self._open_for = self._config.open_for
             self._set(state, "forced")
 

@@ -1,18 +1,20 @@
 """One attempt: send the request to one target and read until success or a failure.
 
 Every phase has a limit, so no upstream can hold a caller: `deadlines.connect` for the
-connection, `deadlines.first_token` from sending to the first content event (headers and
-preamble events included), `deadlines.idle` between events after that, and the request's
-overall deadline capping all of them. Failures raise `UpstreamError` subclasses; nothing
-has reached the caller yet, so the router is free to try the next target.
+connection, `deadlines.first_byte` from sending to the response headers, `deadlines.idle`
+between events after the first content, and the request's overall deadline capping all of
+them. The first-token limit is not enforced here: at it the router races the next target
+(`race.py`), and whichever first content comes first wins. Failures raise `UpstreamError`
+subclasses; nothing has reached the caller yet, so the router is free to try the next
+target.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -38,6 +40,8 @@ from failsoft.translate.native import native_request
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Transport, Upstream
 from failsoft.types import ChatRequest, Target
+
+log = logging.getLogger("failsoft.router")
 
 ERROR_BODY_LIMIT = 64 * 1024
 _TAIL = 128
@@ -73,6 +77,15 @@ class Opened:
         """How many events the tracker has seen so far."""
         self.terminal = terminal
         """The first content event was already the stream's proper end."""
+
+
+class Watch(Protocol):
+    """Told when an attempt's response headers and its first content arrive (the router's
+    bookkeeping: races, silence, breaker probes)."""
+
+    def headers(self, attempt: Attempt) -> None: ...
+
+    def first_token(self, attempt: Attempt) -> None: ...
 
 
 class IdleTimer:
@@ -117,10 +130,11 @@ class Attempt:
     __slots__ = (
         "clock",
         "deadline",
-        "enforce_first_token",
+        "dropped",
         "first_token_at",
+        "headers_at",
         "limits",
-        "on_first_token",
+        "probe",
         "probe_settled",
         "provider",
         "request",
@@ -128,6 +142,7 @@ class Attempt:
         "target",
         "translation",
         "transport",
+        "watch",
     )
 
     def __init__(
@@ -140,8 +155,9 @@ class Attempt:
         clock: Clock,
         transport: Transport,
         *,
-        enforce_first_token: bool = True,
         translation: Translation | None = None,
+        probe: bool = False,
+        watch: Watch | None = None,
     ) -> None:
         self.target = target
         self.provider = provider
@@ -150,13 +166,16 @@ class Attempt:
         self.limits = limits
         self.clock = clock
         self.transport = transport
-        self.enforce_first_token = enforce_first_token
-        """Fail over at `first_token`; off for the last target, which waits to `total`."""
         self.started = clock.monotonic()
+        self.headers_at: float | None = None
         self.first_token_at: float | None = None
-        self.on_first_token: Callable[[], None] | None = None
-        """Called once, at the first content event (a breaker probe reports there)."""
+        self.watch = watch
+        self.probe = probe
+        """This attempt is its target's half-open breaker probe."""
         self.probe_settled = False
+        """The probe produced content and closed the breaker (on probation)."""
+        self.dropped = 0
+        """Broken events dropped as harmless (they carried no content)."""
         self.translation = translation
         """The request written for a target of another dialect; None for the same dialect."""
 
@@ -175,9 +194,14 @@ class Attempt:
         """The request as this target gets it: the caller's bytes with the model renamed,
         or the translation."""
         if self.translation is not None:
-            return self.translation.body(self.target.model, stream)
-        payload, body = native_request(self.request)
-        return self.provider.wire.stream_body(payload, body, self.target.model)
+            body = self.translation.body(self.target.model, stream)
+        else:
+            payload, body = native_request(self.request)
+            body = self.provider.wire.stream_body(payload, body, self.target.model)
+        extra = self.request.upstream_extra
+        if extra and self.provider.dialect == "openai":
+            body = orjson.dumps({**orjson.loads(body), **extra})
+        return body
 
     async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
@@ -249,22 +273,22 @@ class Attempt:
             body = self._body(stream=True)
             if self.translation is not None:
                 converter = self.translation.converter(caller_include_usage(self.request))
-        limits = self.limits
-        first_token = limits.first_token if self.enforce_first_token else math.inf
         phase = "first_byte"
-        limit, binding = self.deadline.cap(min(limits.first_byte, first_token))
-        if first_token < limits.first_byte:
-            phase = "first_token"
+        limit, binding = self.deadline.cap(self.limits.first_byte)
         loop = asyncio.get_running_loop()
         upstream: Upstream | None = None
         try:
             async with asyncio.timeout(limit) as timer:
                 upstream = await self._send(body)
                 await self._check_status(upstream, sse=True)
-                # Headers are in: from here the limit is the time to the first content.
+                self.headers_at = self.clock.monotonic()
+                if self.watch is not None:
+                    self.watch.headers(self)
+                # Headers are in: from here only the overall deadline bounds the wait for
+                # the first content (the router races another target at the first-token
+                # limit, when there is one).
                 phase = "first_token"
-                waited = self.clock.monotonic() - self.started
-                limit, binding = self.deadline.cap(first_token - waited)
+                limit, binding = self.deadline.cap(math.inf)
                 timer.reschedule(loop.time() + limit)
                 decoder = SSEDecoder()
                 tracker = wire.tracker()
@@ -287,8 +311,8 @@ class Attempt:
                             continue
                         if kind in (CONTENT, TERMINAL):
                             self.first_token_at = self.clock.monotonic()
-                            if self.on_first_token is not None:
-                                self.on_first_token()
+                            if self.watch is not None:
+                                self.watch.first_token(self)
                             return Opened(
                                 upstream,
                                 decoder,
@@ -298,6 +322,9 @@ class Attempt:
                                 kind == TERMINAL,
                                 converter,
                             )
+                        if kind == MALFORMED and wire.harmless(event, tracker):
+                            self.drop(event)
+                            continue
                         raise self._fail_event(kind, event, tracker)
         except UpstreamError:
             # Our own errors (ConnectTimeout is a TimeoutError too) pass through as they are.
@@ -312,6 +339,19 @@ class Attempt:
             if upstream is not None:
                 upstream.close()
             raise
+
+    def drop(self, event: SSEEvent) -> None:
+        """A broken event that carried no content: logged (the first of each attempt) and
+        counted, and the stream goes on."""
+        self.dropped += 1
+        if self.dropped == 1:
+            log.warning(
+                "%s: dropped a broken event from %s that carried no content: %s "
+                "(further ones are counted, not logged)",
+                self.request.request_id,
+                self.target.label,
+                self.provider.scrub_text(repr(event.raw[:120])),
+            )
 
     @staticmethod
     def _convert(converter: StreamConverter, kind: int, obj: Any) -> bytes:
@@ -354,7 +394,10 @@ class Attempt:
                     tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
                     done = wire.ends_stream(tail)
             try:
-                answer = wire.assemble(b"".join(parts))
+                dropped: list[bytes] = []
+                answer = wire.assemble(b"".join(parts), dropped)
+                for data in dropped:
+                    self.drop(SSEEvent(None, data, data))
                 if self.translation is not None:
                     answer = self.translation.response(answer)
             except (AttributeError, TypeError, KeyError, ValueError) as exc:

@@ -19,6 +19,7 @@ from failsoft.config import Config, VirtualModel
 from failsoft.dialects import WIRES
 from failsoft.errors import AllTargetsFailed, Overloaded, UnknownModel, UpstreamClientFault
 from failsoft.events import EventHub, RequestFinished
+from failsoft.policy.classify import Verdict
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.logs import SampledLog
@@ -97,26 +98,28 @@ class Router:
         caller_wire = WIRES[request.dialect]
 
         def ended(stream: CommittedStream) -> None:
-            if stream.error is not None:
-                # Broken after its commit: a failure of that target, whatever the caller saw.
-                self.state.breakers[stream.target].failure()
+            self._stream_ended(stream)
             self._request_finished(
                 request,
                 started,
                 stream.target,
                 None,
                 attempts=stream.attempts,
-                broken=stream.error is not None,
+                broken=stream.broken is not None,
+                resumed=stream.resumed,
+                failed=stream.error is not None,
             )
 
         async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> CommittedStream:
             opened = await attempt.open_stream()
-            return CommittedStream(attempt, opened, attempts, caller_wire, ended)
+            stream = CommittedStream(attempt, opened, attempts, caller_wire, ended)
+            stream.on_break = self._stream_broke
+            return stream
 
         stream = await self._fallback(request, once, started)
         plan = self.config.resolve(request.model)
         if plan is not None and plan.policies.resume.enabled:
-            resumption = Resumption(plan.policies.resume, plan, self._continuation)
+            resumption = Resumption(plan.policies.resume, plan, self, self._continuation)
             resumption.attach(stream)
             stream.resumer = resumption
         return stream
@@ -126,17 +129,54 @@ class Router:
         caller_wire = WIRES[request.dialect]
 
         def ended(stream: CommittedStream) -> None:
-            if stream.error is not None:
-                self.state.breakers[stream.target].failure()
+            self._stream_ended(stream)
 
         async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> CommittedStream:
             opened = await attempt.open_stream()
-            return CommittedStream(attempt, opened, attempts, caller_wire, ended)
+            stream = CommittedStream(attempt, opened, attempts, caller_wire, ended)
+            stream.on_break = self._stream_broke
+            return stream
 
         run = Run(
             self.state, self.providers, self.transport, plan, request, once, self._log_failure
         )
         return await run.run()
+
+    def _stream_broke(self, stream: CommittedStream) -> None:
+        """A committed stream's upstream broke after it started: a failure of that target,
+        whatever the caller gets next (told at once, before any resume)."""
+        attempt = stream.attempt
+        duration = self.clock.monotonic() - attempt.started
+        retry_after = getattr(stream.broken, "retry_after", None)
+        self.state.failed(
+            stream.target,
+            False,
+            Verdict.FAILOVER,
+            retry_after,
+            duration,
+            attempt.started,
+            attempt.probe_settled,
+        )
+
+    def _stream_ended(self, stream: CommittedStream) -> None:
+        """A committed stream's verdict on its target, once it is known: complete, or
+        broken after it started (reported when it broke), or neither (the caller left
+        first)."""
+        state = self.state
+        attempt = stream.attempt
+        target = stream.target
+        settled = attempt.probe_settled
+        if stream.broken is not None:
+            pass  # reported by _stream_broke
+        elif stream.complete:
+            state.succeeded(target, False, None, attempt.started, settled)
+        elif settled:
+            state.breakers[target].end_probation(True)
+        counters = state.counters
+        if attempt.dropped:
+            counters.add("dropped_events", target, attempt.dropped)
+        if stream.supplied_end:
+            counters.add("supplied_end", target)
 
     async def _fallback(
         self,
@@ -203,6 +243,8 @@ class Router:
         broken: bool = False,
         cancelled: bool = False,
         shed: bool = False,
+        resumed: bool = False,
+        failed: bool = False,
     ) -> None:
         if not self.hub.active:
             return
@@ -218,13 +260,14 @@ class Router:
                 request.model,
                 request.dialect,
                 request.stream,
-                error is None and not broken and not cancelled,
+                error is None and not failed and not cancelled,
                 status,
                 target,
                 sum(1 for a in attempts if a.made),
                 self.clock.monotonic() - started,
                 broken,
                 shed,
+                resumed,
             )
         )
 

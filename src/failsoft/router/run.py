@@ -1,14 +1,15 @@
-"""One request's way through its targets: breakers, budgets, retries, hedges, fallbacks.
+"""One request's way through its targets: breakers, budgets, retries, races, fallbacks.
 
     for target in balance.order(plan.targets):           # ordered / weighted / least latency
         skip it if the request cannot be translated to its dialect, its breaker is open,
         or it is at its cap
         an extra attempt (retry, fallback, hedge, a client's retry) must fit its budget
-        attempt it (hedged by the next target if it is slow to its first token)
+        attempt it; if it has no first content by its first-token limit (or its target
+        turns out silent), race the next target beside it: the first content wins
             success       → answer
             caller's fault→ relay the refusal, stop (a translated target's 400 moves on)
-            otherwise     → retry the same target if the retry policy says it can help,
-                            else move on
+            otherwise     → retry the same target if the retry policy says it can help
+                            (waiting out a short Retry-After), else move on
     nothing left          → AllTargetsFailed, with when a retry could help
 
 Every attempt reports to `RouterState`, which feeds the breakers, budgets and latency.
@@ -16,7 +17,6 @@ Every attempt reports to `RouterState`, which feeds the breakers, budgets and la
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
@@ -31,13 +31,15 @@ from failsoft.errors import (
 )
 from failsoft.events import AttemptFinished
 from failsoft.policy import balance
-from failsoft.policy.breaker import Admit
+from failsoft.policy.breaker import Admit, State
 from failsoft.policy.classify import Verdict, classify
 from failsoft.policy.deadline import Deadline
 from failsoft.policy.hedge import hedge_delay
 from failsoft.policy.retry import retry_delay
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
+from failsoft.router.outcome import Outcome
+from failsoft.router.race import Race, RaceLost
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
 from failsoft.translate import Translation, translate
@@ -51,28 +53,7 @@ Once = Callable[[Attempt, list[AttemptRecord]], Awaitable[T]]
 # and an anthropic SDK sleeps whatever it is told.
 MAX_RETRY_AFTER = 60.0
 DEFAULT_RETRY_AFTER = 1.0
-
-
-class Outcome(Generic[T]):
-    """How one attempt ended: a result, or an error and what it means."""
-
-    __slots__ = ("attempt", "error", "result", "verdict")
-
-    def __init__(
-        self,
-        attempt: Attempt | None,
-        result: T | None = None,
-        error: UpstreamError | None = None,
-        verdict: Verdict | None = None,
-    ) -> None:
-        self.attempt = attempt
-        self.result = result
-        self.error = error
-        self.verdict = verdict
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.attempt is not None
+_BUDGET_SPENT = "retry budget spent: extra attempts would add load"
 
 
 class Run(Generic[T]):
@@ -153,49 +134,79 @@ class Run(Generic[T]):
         return found
 
     async def _on_target(self, target: Target, queue: list[Target]) -> T | None:
-        """Attempts on one target (with its retries, or hedged); None to move on."""
+        """Attempts on one target (with its retries, or raced); None to move on."""
         translation = self._translation(target)
         if isinstance(translation, Untranslatable):
             return None
         retry = self.policies.retry
         tries = 0
-        while True:
-            if tries and self.deadline.expired:
-                self._skip(target, "deadline", "the request's deadline ran out first")
-                return None
-            admit = self.state.admit(target)
-            if admit is Admit.DENY:
-                wait = self.state.breakers[target].reopens_in()
-                self._skip(target, "open", f"breaker open, next probe in {wait:.1f}s")
-                return None
-            probe = admit is Admit.PROBE
-            kind = "probe" if probe else "retry" if tries else "fallback" if self.made else "first"
-            if not self._spend(target, tries, probe):
-                return None
-            tries += 1
-            # The first-token limit only applies while another target could still answer.
-            enforce = any(self.state.available(t) for t in queue)
-            hedge = hedge_delay(self.policies.hedge, target, self.state.latency)
-            if hedge is not None and tries == 1 and enforce and not probe:
-                outcome = await self._hedged(target, kind, hedge, queue)
-            else:
-                outcome = await self._attempt(target, probe, kind, enforce, translation)
-            if outcome.ok:
-                return outcome.result
-            error, verdict = outcome.error, outcome.verdict
-            if error is None or verdict is None:
-                return None  # skipped (at its cap), or a hedge pair that both failed
-            if verdict is Verdict.CLIENT_FAULT and isinstance(error, UpstreamStatusError):
-                raise UpstreamClientFault(error, self.attempts)
-            if verdict is not Verdict.FAILOVER:
-                return None
-            others = any(self.state.available(t) for t in queue)
-            delay = retry_delay(
-                retry, error, tries, self.deadline.remaining(), others, self.state.rng
-            )
-            if delay is None:
-                return None
-            await self.state.clock.sleep(delay)
+        held: float | None = None
+        """A retry reserved through the breaker after a Retry-After (see `_wait`)."""
+        spent = False
+        """The next attempt's budget was taken already, before its wait."""
+        try:
+            while True:
+                if tries and self.deadline.expired:
+                    self._skip(target, "deadline", "the request's deadline ran out first")
+                    return None
+                admit = self.state.admit(target, held)
+                held = None
+                if admit is Admit.DENY:
+                    wait = self.state.breakers[target].reopens_in()
+                    self._skip(target, "open", f"breaker open, next probe in {wait:.1f}s")
+                    return None
+                probe = admit is Admit.PROBE
+                kind = (
+                    "probe" if probe else "retry" if tries else "fallback" if self.made else "first"
+                )
+                if not spent and not self._spend(target, tries, probe):
+                    return None
+                spent = False
+                tries += 1
+                outcome = await self._once(target, probe, kind, translation, queue, tries == 1)
+                if outcome.ok:
+                    return outcome.result
+                error, verdict = outcome.error, outcome.verdict
+                if error is None or verdict is None:
+                    return None  # skipped (at its cap), or a race that both sides lost
+                if verdict is Verdict.CLIENT_FAULT and isinstance(error, UpstreamStatusError):
+                    raise UpstreamClientFault(error, self.attempts)
+                if verdict is not Verdict.FAILOVER:
+                    return None
+                others = any(self.state.available(t) for t in queue)
+                delay = retry_delay(
+                    retry, error, tries, self.deadline.remaining(), others, self.state.rng
+                )
+                if delay is None:
+                    return None
+                ok, held = self._reserve(target, error)
+                if not ok:
+                    return None
+                if not self.state.budget(target).try_spend():
+                    self._skip(
+                        target, "budget", "retry budget spent: extra attempts would add load"
+                    )
+                    return None
+                spent = True
+                await self.state.clock.sleep(delay)
+        finally:
+            if held is not None:
+                self.state.breakers[target].unhold()
+
+    def _reserve(self, target: Target, error: UpstreamError) -> tuple[bool, float | None]:
+        """Before waiting out a Retry-After on `target`: the breaker that hint opened must
+        let this retry through afterwards. (False, None) when too many requests wait on
+        the target already; else (True, the reservation, see `Breaker.hold`, or None when
+        none is needed)."""
+        retry_after = getattr(error, "retry_after", None)
+        breaker = self.state.breakers[target]
+        if retry_after is None or breaker.state is State.CLOSED:
+            return True, None
+        held = breaker.hold(self.policies.retry.max_waiting)
+        if held is None:
+            return False, None
+        self.state.counters.add("retry_after_waited", target)
+        return True, held
 
     def _spend(self, target: Target, tries: int, probe: bool) -> bool:
         """Extra attempts need room in the target's budget: same-target retries, an SDK's
@@ -205,8 +216,70 @@ class Run(Generic[T]):
         if not extra or self.state.budget(target).try_spend():
             return True
         self.state.released(target, probe)
-        self._skip(target, "budget", "retry budget spent: extra attempts would add load")
+        self._skip(target, "budget", _BUDGET_SPENT)
         return False
+
+    async def _once(
+        self,
+        target: Target,
+        probe: bool,
+        kind: str,
+        translation: Translation | None,
+        queue: list[Target],
+        first: bool,
+    ) -> Outcome[T]:
+        """One attempt, raced by the next target if it is slow to its first content."""
+        if not queue:
+            return await self._attempt(target, probe, kind, translation)
+        streamed = self.request.stream or self.providers[target.provider].config.always_stream
+        hedge = None
+        if first and not probe:
+            hedge = hedge_delay(self.policies.hedge, target, self.state.latency)
+        if not streamed:
+            if hedge is None:
+                return await self._attempt(target, probe, kind, translation)
+            race = Race(self, target, probe, kind, translation, queue, hedge=hedge,
+                        first_token=None, silence_after=None, silent=False)  # fmt: skip
+            return await race()
+        deadlines = self.policies.deadlines
+        if deadlines.first_token == "auto":
+            limit = self.state.first_tokens.limit(
+                deadlines.adaptive, target, len(self.request.body)
+            )
+        else:
+            limit = deadlines.first_token
+        silence = self.state.silence
+        after = None
+        if self.state.silence.enabled:
+            after = silence.threshold(target, deadlines.first_byte)
+        race = Race(self, target, probe, kind, translation, queue, hedge=hedge, first_token=limit,
+                    silence_after=after, silent=silence.flagged(target))  # fmt: skip
+        return await race()
+
+    def _race_partner(
+        self, queue: list[Target], budget: bool
+    ) -> tuple[Target, bool, Translation | None] | None:
+        """The next target that can take a racing attempt now (taken off the queue): an
+        opt-in hedge spends that target's retry budget, a race at the first-token limit
+        is a fallback and does not (unless `retry.budget.fallbacks`)."""
+        budget = budget or self.policies.retry.budget.fallbacks
+        for index, candidate in enumerate(queue):
+            if not self.state.available(candidate):
+                continue
+            translation = self._translation(candidate)
+            if isinstance(translation, Untranslatable):
+                continue
+            if budget and not self.state.budget(candidate).try_spend():
+                continue
+            admit = self.state.admit(candidate)
+            if admit is Admit.DENY:
+                continue
+            del queue[index]
+            return candidate, admit is Admit.PROBE, translation
+        return None
+
+    def _check_silence(self, target: Target) -> None:
+        self.state.check_silence(target, self.policies.deadlines.first_byte)
 
     # ------------------------------------------------------------------ one attempt
 
@@ -215,12 +288,10 @@ class Run(Generic[T]):
         target: Target,
         probe: bool,
         kind: str,
-        enforce: bool,
-        translation: Translation | None = None,
-        started: list[Attempt] | None = None,
+        translation: Translation | None,
+        race: Race[T] | None = None,
     ) -> Outcome[T]:
-        """One attempt and its bookkeeping; never raises an UpstreamError (`started`, when
-        given, receives the Attempt at once, so a hedge can watch for its first token)."""
+        """One attempt and its bookkeeping; never raises an UpstreamError."""
         state = self.state
         if not state.limits.enter_target(target):
             state.released(target, probe)
@@ -234,116 +305,99 @@ class Run(Generic[T]):
             self.policies.deadlines,
             state.clock,
             self.transport,
-            enforce_first_token=enforce,
             translation=translation,
+            probe=probe,
+            watch=_Hooks(state, race),
         )
-        if probe:
-            # A probe answers for the target as soon as it produces content: everyone else
-            # is skipping the target meanwhile, and a long answer would hold them off.
-            def settle() -> None:
-                attempt.probe_settled = True
-                state.breakers[target].success(probe=True)
-
-            attempt.on_first_token = settle
-        if started is not None:
-            started.append(attempt)
+        if race is not None:
+            race.begin(attempt)
         self.made += 1
         try:
             result = await self.once(attempt, self.attempts)
-        except UpstreamError as error:
+        except BaseException as exc:
             state.limits.leave_target(target)
+            if race is not None and race.lost(attempt):
+                self._lost(attempt, race, kind)
+                if isinstance(exc, RaceLost):
+                    return Outcome(None)
+                raise
+            if not isinstance(exc, UpstreamError):
+                state.released(target, probe and not attempt.probe_settled)
+                self._record(
+                    AttemptRecord(
+                        target,
+                        "cancelled",
+                        transient=False,
+                        duration=state.clock.monotonic() - attempt.started,
+                        kind=kind,
+                    ),
+                    attempt,
+                )
+                raise
+            error = exc
             translated = attempt.translation is not None
             verdict = classify(error, attempt.provider.wire, translated=translated)
             duration = state.clock.monotonic() - attempt.started
             retry_after = getattr(error, "retry_after", None)
-            probe = probe and not attempt.probe_settled
-            state.failed(target, probe, verdict, retry_after, duration, attempt.started)
+            settled = attempt.probe_settled
+            state.failed(
+                target, probe and not settled, verdict, retry_after, duration,
+                attempt.started, settled,
+            )  # fmt: skip
+            self._count_drops(attempt)
             self._failed(attempt, error, verdict, kind)
             if verdict is Verdict.NEXT_TARGET and isinstance(error, UpstreamStatusError):
                 self.refusal = error
             return Outcome(attempt, error=error, verdict=verdict)
-        except BaseException:
-            state.limits.leave_target(target)
-            state.released(target, probe and not attempt.probe_settled)
-            self._record(
-                AttemptRecord(
-                    target,
-                    "cancelled",
-                    transient=False,
-                    duration=state.clock.monotonic() - attempt.started,
-                    kind=kind,
-                ),
-                attempt,
+        first_token = attempt.first_token
+        if first_token is not None and attempt.headers_at is not None:
+            state.first_tokens.observe(
+                self.policies.deadlines.adaptive, target, first_token, len(self.request.body)
             )
-            raise
         if isinstance(result, CommittedStream):
-            # A relayed stream keeps its target busy until it ends.
+            # A relayed stream keeps its target busy until it ends, and its verdict waits
+            # for the end too: a stream that breaks after its first tokens is a failure.
             result.on_close.append(lambda: state.limits.leave_target(target))
+            state.committed(target, first_token)
         else:
             state.limits.leave_target(target)
-        state.succeeded(
-            target, probe and not attempt.probe_settled, attempt.first_token, attempt.started
-        )
+            settled = attempt.probe_settled
+            state.succeeded(target, probe and not settled, first_token, attempt.started, settled)
+            self._count_drops(attempt)
         duration = state.clock.monotonic() - attempt.started
         self._record(AttemptRecord(target, "200", duration=duration, kind=kind), attempt, ok=True)
         return Outcome(attempt, result=result)
 
-    async def _hedged(
-        self, target: Target, kind: str, delay: float, queue: list[Target]
-    ) -> Outcome[T]:
-        """Run `target`; if it has no first token after `delay`, race the next target."""
-        holder: list[Attempt] = []
-        translation = self._translations.get(target)
-        assert not isinstance(translation, Untranslatable)
-        first = asyncio.ensure_future(self._attempt(target, False, kind, True, translation, holder))
-        tasks = {first}
-        try:
-            done, _ = await asyncio.wait(tasks, timeout=min(delay, self.deadline.remaining()))
-            if done:
-                return first.result()
-            if holder and holder[0].first_token_at is not None:
-                return await first  # it is answering, just slowly: no point in a second
-            partner = self._hedge_partner(queue)
-            if partner is None:
-                return await first
-            enforce = any(self.state.available(t) for t in queue)
-            partner_translation = self._translations.get(partner)
-            assert not isinstance(partner_translation, Untranslatable)
-            tasks.add(
-                asyncio.ensure_future(
-                    self._attempt(partner, False, "hedge", enforce, partner_translation)
+    def _lost(self, attempt: Attempt, race: Race[T], kind: str) -> None:
+        """Bookkeeping for an attempt that lost a race: a slow or silent first attempt is
+        a failure of its target; a partner or an opt-in hedge merely stands down."""
+        state = self.state
+        target = attempt.target
+        outcome, failed = race.loss(attempt)
+        duration = state.clock.monotonic() - attempt.started
+        winner = race.winner.target.label if race.winner is not None else "another target"
+        if not failed:
+            state.released(target, attempt.probe and not attempt.probe_settled)
+            record = AttemptRecord(target, outcome, transient=False, duration=duration, kind=kind)
+            self._record(record, attempt)
+            return
+        if outcome == "first_byte_timeout":
+            detail = f"no response within {duration:.1f}s (a silent target); {winner} answered"
+        else:
+            detail = f"no content within {duration:.1f}s (first-token limit); {winner} was first"
+            if attempt.headers_at is not None:
+                # It is alive, only slow: a target still learning its limit learns from it.
+                state.first_tokens.lost(
+                    self.policies.deadlines.adaptive, target, duration, len(self.request.body)
                 )
-            )
-            winner: Outcome[T] | None = None
-            while tasks and winner is None:
-                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    outcome = task.result()
-                    if winner is None and (outcome.ok or outcome.verdict is Verdict.CLIENT_FAULT):
-                        winner = outcome
-                    elif outcome.ok:
-                        await _discard(outcome.result)  # both answered at once: keep one
-            return winner or Outcome(None)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                await asyncio.gather(task, return_exceptions=True)
+        state.failed(target, attempt.probe, Verdict.FAILOVER, None, duration, attempt.started)
+        record = AttemptRecord(target, outcome, detail, duration=duration, kind=kind)
+        self._record(record, attempt, at=race.mark)
+        self.log_failure(self.request, record, None)
 
-    def _hedge_partner(self, queue: list[Target]) -> Target | None:
-        """The next target that can take a hedge now (it spends that target's budget)."""
-        for index, candidate in enumerate(queue):
-            if not self.state.available(candidate):
-                continue
-            if isinstance(self._translation(candidate), Untranslatable):
-                continue
-            if not self.state.budget(candidate).try_spend():
-                continue
-            if self.state.admit(candidate) is not Admit.ALLOW:
-                continue
-            del queue[index]
-            return candidate
-        return None
+    def _count_drops(self, attempt: Attempt) -> None:
+        if attempt.dropped:
+            self.state.counters.add("dropped_events", attempt.target, attempt.dropped)
 
     # ------------------------------------------------------------------ records
 
@@ -363,8 +417,13 @@ class Run(Generic[T]):
         self._record(record, attempt)
         self.log_failure(self.request, record, None)
 
-    def _record(self, record: AttemptRecord, attempt: Attempt, ok: bool = False) -> None:
-        self.attempts.append(record)
+    def _record(
+        self, record: AttemptRecord, attempt: Attempt, ok: bool = False, at: int | None = None
+    ) -> None:
+        if at is None:
+            self.attempts.append(record)
+        else:
+            self.attempts.insert(at, record)
         hub = self.state.hub
         if hub.active:
             hub.emit(
@@ -417,8 +476,27 @@ class Run(Generic[T]):
         return max(DEFAULT_RETRY_AFTER, math.ceil(soonest * 10) / 10), True
 
 
-async def _discard(result: object) -> None:
-    """Release a result nobody will use (a stream a hedge also committed)."""
-    close = getattr(result, "aclose", None)
-    if close is not None:
-        await close()
+class _Hooks:
+    """An attempt's moments that the router's bookkeeping needs: its response headers
+    (the target's time to headers, for silence) and its first content (a race's winner,
+    a probe that closes its breaker)."""
+
+    __slots__ = ("race", "state")
+
+    def __init__(self, state: RouterState, race: Race[object] | Race[T] | None) -> None:
+        self.state = state
+        self.race = race
+
+    def headers(self, attempt: Attempt) -> None:
+        assert attempt.headers_at is not None
+        token = self.race if self.race is not None else attempt
+        self.state.silence.answered(attempt.target, token, attempt.headers_at - attempt.started)
+
+    def first_token(self, attempt: Attempt) -> None:
+        if self.race is not None and not self.race.claim(attempt):
+            raise RaceLost()
+        if attempt.probe and not attempt.probe_settled:
+            # A probe answers for the target as soon as it produces content: everyone else
+            # is skipping the target meanwhile, and a long answer would hold them off.
+            attempt.probe_settled = True
+            self.state.breakers[attempt.target].settle_probe()

@@ -5,6 +5,7 @@ every attempt the same way.
 
 from __future__ import annotations
 
+import logging
 import random
 
 from failsoft.clock import Clock
@@ -13,9 +14,14 @@ from failsoft.events import BreakerChanged, EventHub
 from failsoft.policy.breaker import Admit, BreakerChange, Breakers
 from failsoft.policy.budget import RetryBudget
 from failsoft.policy.classify import Verdict
+from failsoft.policy.first_token import FirstTokenLimits
 from failsoft.policy.latency import LatencyStats
 from failsoft.policy.limits import Limits
+from failsoft.policy.silence import SilenceWatch
+from failsoft.router.counters import Counters
 from failsoft.types import Target
+
+log = logging.getLogger("failsoft.router")
 
 
 class RouterState:
@@ -29,6 +35,11 @@ class RouterState:
         self.breakers = Breakers(config.breaker, clock, self._breaker_changed)
         self.limits = Limits(config.admission)
         self.latency = LatencyStats()
+        self.first_tokens = FirstTokenLimits()
+        self.silence = SilenceWatch(config.breaker.silence, clock)
+        self.counters = Counters()
+        self.prefill_refused: dict[Target, float] = {}
+        """Targets that refused a resume's assistant prefill (with a 400), and when."""
         self._budget_config = config.policies.retry.budget
         self._budgets: dict[Target, RetryBudget] = {}
         self.demoted: frozenset[Target] = frozenset()
@@ -38,6 +49,10 @@ class RouterState:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
         self.breakers = Breakers(self._breaker_config, self.clock, self._breaker_changed)
         self.latency = LatencyStats()
+        self.first_tokens.forget()
+        self.silence.forget()
+        self.counters.clear()
+        self.prefill_refused.clear()
         self._budgets.clear()
         self.demoted = frozenset()
 
@@ -52,14 +67,30 @@ class RouterState:
         breaker = self.breakers[target]
         return breaker.reopens_in() == 0.0 and not breaker.probing
 
-    def admit(self, target: Target) -> Admit:
-        return self.breakers[target].admit()
+    def admit(self, target: Target, held: float | None = None) -> Admit:
+        return self.breakers[target].admit(held)
 
     def succeeded(
-        self, target: Target, probe: bool, first_token: float | None, started: float
+        self,
+        target: Target,
+        probe: bool,
+        first_token: float | None,
+        started: float,
+        settled: bool = False,
     ) -> None:
-        self.breakers[target].success(probe, started)
+        """An attempt's answer is complete (`settled`: it was a probe that already closed
+        the breaker at its first content, on probation)."""
+        breaker = self.breakers[target]
+        if settled:
+            breaker.end_probation(True)
+        breaker.success(probe, started)
         self.budget(target).record_success()
+        if first_token is not None:
+            self.latency.observe(target, first_token)
+
+    def committed(self, target: Target, first_token: float | None) -> None:
+        """A stream reached its first content; its verdict comes when it ends
+        (`succeeded` or `failed`), since a stream that breaks later is a failure."""
         if first_token is not None:
             self.latency.observe(target, first_token)
 
@@ -71,14 +102,32 @@ class RouterState:
         retry_after: float | None,
         duration: float,
         started: float,
+        settled: bool = False,
     ) -> None:
         breaker = self.breakers[target]
+        if settled:
+            # The probe closed the breaker at its first content; this failure revokes that.
+            breaker.end_probation(not verdict.target_failed, retry_after)
+            if verdict.target_failed:
+                self.latency.penalize(target, duration)
+            return
         if verdict.target_failed:
             breaker.failure(probe, retry_after, quota=verdict is Verdict.QUOTA)
             self.latency.penalize(target, duration)
         else:
             # It answered, just not with something usable for this request: it is alive.
             breaker.success(probe, started)
+
+    def check_silence(self, target: Target, first_byte: float) -> None:
+        """Declare `target` silent if the requests waiting on it say so: they are raced
+        at once, and its breaker opens so that new requests go elsewhere."""
+        raced = self.silence.check(target, first_byte)
+        if raced:
+            after = self.silence.threshold(target, first_byte)
+            reason = f"silent: {raced} requests got no response within {after:.1f}s"
+            log.warning("%s is %s", target.label, reason)
+            self.counters.add("silent", target)
+            self.breakers[target].trip(reason)
 
     def released(self, target: Target, probe: bool) -> None:
         self.breakers[target].release(probe)

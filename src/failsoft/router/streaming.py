@@ -11,6 +11,12 @@ ends in exactly one of four ways:
 - failsoft's in-band error event in the caller's dialect, for every other end: a cut
   connection, a stall longer than `deadlines.idle`, the overall deadline, a malformed
   event, or a clean end of body without the terminal event. The SDKs raise on it.
+
+Two small deviations are not breaks. A stream that delivered everything (every finish,
+the usage when asked) and then ended cleanly without its end marker (`[DONE]`,
+`message_stop`) is complete: the marker is supplied. A broken event that can be shown to
+carry no content (a ping, a chunk after the finish) is dropped, logged and counted; any
+other broken event is a break.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from failsoft.dialects.base import CONTENT, ERROR, TERMINAL, Wire
+from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, TERMINAL, Wire
 from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt, IdleTimer, Opened
+from failsoft.translate import caller_include_usage
 from failsoft.types import AttemptRecord, Target
 
 log = logging.getLogger("failsoft.router")
@@ -52,6 +59,9 @@ class CommittedStream:
         """Run once when the stream ends, however it ends (releases its in-flight slots)."""
         self.resumer: Resumer | None = None
         """Set (by mid-stream resume) to bring the rest of a broken answer."""
+        self.on_break: Callable[[CommittedStream], None] | None = None
+        """Called as soon as the upstream breaks, before any resume: the target's breaker
+        hears of it at once, not after a continuation has finished the answer."""
         self.target: Target = attempt.target
         self.attempts = attempts
         self.request = attempt.request
@@ -59,6 +69,13 @@ class CommittedStream:
             attempt.provider.wire.request_id_header
         )
         self.error: UpstreamError | None = None
+        """Set when the caller's stream ended with an error (not resumed)."""
+        self.broken: UpstreamError | None = None
+        """Set when this upstream's stream broke, whether or not the answer was resumed."""
+        self.resumed = False
+        """The break was repaired: the caller got the whole answer from elsewhere."""
+        self.supplied_end = False
+        """The upstream left out its end marker after a complete answer; failsoft sent it."""
         self.complete = False
         self.events = opened.fed
         """Events relayed so far (for messages and logs)."""
@@ -67,6 +84,10 @@ class CommittedStream:
         self._upstream_error: bytes | None = None
         self._gen: AsyncGenerator[bytes, None] | None = None
         self._convert = opened.converter
+
+    @property
+    def attempt(self) -> Attempt:
+        return self._attempt
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -120,9 +141,7 @@ class CommittedStream:
                         try:
                             chunk = await upstream.readany()
                             if not chunk:
-                                raise TruncatedStream(
-                                    "the upstream ended the stream without its terminal event"
-                                )
+                                chunk = self._missing_end()
                             decoder.push(chunk)
                         except UpstreamError as exc:
                             idle.disarm()
@@ -148,6 +167,24 @@ class CommittedStream:
                     yield data
             finally:
                 self._end()
+
+    def _missing_end(self) -> bytes:
+        """At a clean end of body: the end marker to supply if the answer is complete
+        without it, else the break."""
+        opened = self._opened
+        if not opened.decoder.pending.strip():
+            expect_usage = self._convert is not None or caller_include_usage(self.request)
+            end = self._attempt.provider.wire.missing_end(opened.tracker, expect_usage)
+            if end is not None:
+                self.supplied_end = True
+                log.info(
+                    "%s: the stream from %s ended cleanly after a complete answer but "
+                    "without its end marker; failsoft supplied it",
+                    self.request.request_id,
+                    self.target.label,
+                )
+                return end.raw
+        raise TruncatedStream("the upstream ended the stream without its terminal event")
 
     def _finish(self) -> None:
         opened = self._opened
@@ -200,6 +237,10 @@ class CommittedStream:
                 self.events += fed
                 self.complete = True
                 return _join(raws), True, None
+            if kind == MALFORMED and self._attempt.provider.wire.harmless(event, tracker):
+                self._attempt.drop(event)
+                fed -= 1
+                continue
             error = self._attempt._fail_event(kind, event, tracker)
             self.events += fed - 1
             if kind == ERROR:
@@ -214,27 +255,36 @@ class CommittedStream:
 
     async def _end_broken(self, error: UpstreamError) -> AsyncGenerator[bytes, None]:
         """The stream broke: the rest of the answer from elsewhere, or an explicit error."""
+        self.broken = error
         self._log(error)
+        if self.on_break is not None:
+            self.on_break(self)
         if self.resumer is not None:
             rest = await self.resumer(self, error)
             if rest is not None:
                 async for data in rest:
                     yield data
                 return
-        self.error = error
-        if self._upstream_error is not None:
-            # The upstream's own in-band error is already in the caller's dialect.
-            yield self._upstream_error
-        else:
-            yield self.error_frame(error)
+        yield self.failure_frame(error)
 
-    def error_frame(self, error: UpstreamError) -> bytes:
+    def failure_frame(self, error: UpstreamError, why: str | None = None) -> bytes:
+        """How the caller's stream ends when nothing finished it: the upstream's own in-band
+        error (already in the caller's dialect), else failsoft's; `why` says why a resume
+        did not help."""
+        if self._upstream_error is not None:
+            self.error = error
+            return self._upstream_error
+        return self.error_frame(error, why)
+
+    def error_frame(self, error: UpstreamError, why: str | None = None) -> bytes:
         """failsoft's in-band error event for this stream (the SDKs raise on it)."""
         self.error = error
         message = (
             f"failsoft: the stream from {self.target.label} broke after {self.events} events: "
             f"{self._attempt.provider.scrub_text(error.message)}"
         )
+        if why:
+            message += f"; it could not be resumed: {why}"
         return self._wire.stream_error(message, timeout=isinstance(error, UpstreamTimeout))
 
     def _log(self, error: UpstreamError) -> None:

@@ -1,0 +1,114 @@
+"""Recognising a target that stopped answering, from the requests waiting on it.
+
+A target that accepts connections and never answers costs each request its whole
+first-byte limit if nobody looks further than that request. But a silent target shows
+itself sooner in aggregate: several requests waiting well past the time it usually takes
+to send its response headers, while none of its answers arrived meanwhile. Then the
+target is declared silent: its breaker opens (new requests go straight to the next
+target) and the requests already waiting on it are raced by the next target at once.
+
+    threshold = clamp(factor × p95(recent times to headers), floor, first_byte)
+                (cold, with fewer than 5 samples: `cold`)
+    silent    = at least `waiting` requests have waited longer than threshold,
+                and no response headers came from the target within the threshold
+
+Until headers arrive from it again, a target declared silent is raced after `threshold`
+rather than after its first-token limit (its probes then cost a second, not ten).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+from failsoft.clock import Clock
+from failsoft.config import Silence
+from failsoft.types import Target
+
+MAX_TARGETS = 4096
+_COLD_SAMPLES = 5
+
+
+class _Watch:
+    __slots__ = ("flagged", "last_headers", "recent", "waiting")
+
+    def __init__(self) -> None:
+        self.recent: deque[float] = deque(maxlen=64)
+        self.last_headers = -1e18
+        self.flagged = False
+        self.waiting: dict[object, tuple[float, Callable[[], None]]] = {}
+        """Requests waiting for this target's headers, oldest first: when each started,
+        and how to race it now."""
+
+
+class SilenceWatch:
+    def __init__(self, config: Silence, clock: Clock) -> None:
+        self._config = config
+        self.enabled = config.enabled
+        self._clock = clock
+        self._targets: dict[Target, _Watch] = {}
+
+    def threshold(self, target: Target, first_byte: float) -> float:
+        config = self._config
+        watch = self._targets.get(target)
+        if watch is None or len(watch.recent) < _COLD_SAMPLES:
+            return min(config.cold, first_byte)
+        ordered = sorted(watch.recent)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return min(max(config.factor * p95, config.floor), first_byte)
+
+    def flagged(self, target: Target) -> bool:
+        """Declared silent, and nothing heard from it since."""
+        watch = self._targets.get(target)
+        return watch is not None and watch.flagged
+
+    def waiting(self, target: Target, token: object, race: Callable[[], None]) -> None:
+        self._get(target).waiting[token] = (self._clock.monotonic(), race)
+
+    def gone(self, target: Target, token: object) -> None:
+        watch = self._targets.get(target)
+        if watch is not None:
+            watch.waiting.pop(token, None)
+
+    def answered(self, target: Target, token: object, seconds: float) -> None:
+        """Response headers came after `seconds` (for any request, raced or not)."""
+        watch = self._get(target)
+        watch.waiting.pop(token, None)
+        watch.recent.append(seconds)
+        watch.last_headers = self._clock.monotonic()
+        watch.flagged = False
+
+    def check(self, target: Target, first_byte: float) -> int:
+        """Declare `target` silent if the requests waiting on it say so; how many waiting
+        requests were then raced (0: not silent)."""
+        watch = self._targets.get(target)
+        if watch is None or len(watch.waiting) < self._config.waiting:
+            return 0
+        threshold = self.threshold(target, first_byte)
+        now = self._clock.monotonic()
+        if now - watch.last_headers < threshold:
+            return 0
+        late = 0
+        for started, _ in watch.waiting.values():  # oldest first
+            if now - started < threshold:
+                break
+            late += 1
+        if late < self._config.waiting:
+            return 0
+        watch.flagged = True
+        racing = [race for _, race in watch.waiting.values()]
+        watch.waiting.clear()
+        for race in racing:
+            race()
+        return len(racing)
+
+    def forget(self) -> None:
+        self._targets.clear()
+
+    def _get(self, target: Target) -> _Watch:
+        watch = self._targets.get(target)
+        if watch is None:
+            if len(self._targets) >= MAX_TARGETS:
+                del self._targets[next(iter(self._targets))]
+            watch = self._targets[target] = _Watch()
+        return watch

@@ -1,0 +1,41 @@
+"""How one attempt (or one raced pair of attempts) ended, as the fallback loop sees it."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from failsoft.errors import UpstreamError
+from failsoft.policy.classify import Verdict
+from failsoft.router.attempt import Attempt
+
+T = TypeVar("T")
+
+
+class Outcome(Generic[T]):
+    """A result, or an error and what it means; neither when the target was skipped (at
+    its cap) or a race was lost."""
+
+    __slots__ = ("attempt", "error", "result", "verdict")
+
+    def __init__(
+        self,
+        attempt: Attempt | None,
+        result: T | None = None,
+        error: UpstreamError | None = None,
+        verdict: Verdict | None = None,
+    ) -> None:
+        self.attempt = attempt
+        self.result = result
+        self.error = error
+        self.verdict = verdict
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.attempt is not None
+
+
+async def discard(result: object) -> None:
+    """Release a result nobody will use (a stream that lost a race it also won)."""
+    close = getattr(result, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,321 @@
+"""One attempt, raced by the next target when it is slow: the first content wins.
+
+An attempt that has not produced its first content by its first-token limit (learnt per
+target, `policy/first_token.py`), by the opt-in hedge delay, or while its target has been
+recognised as silent (`policy/silence.py`) is not abandoned: the next available target is
+started beside it, and whichever produces content first wins. The other is dropped at
+that moment. A slow target therefore costs a caller about its limit, never more, and a
+target that answers just after its limit still wins if the other is slower.
+
+The first attempt runs inline (no task) inside an `asyncio.timeout` scope that nothing
+arms in the common case, so an attempt that is never raced costs one timer handle. Only
+when a race starts does the partner run as a task; if it wins, the scope is expired to
+interrupt the first attempt wherever it waits.
+
+Which attempt won is decided once, at the first content event (`claim`). One that reaches
+its first content after the other won raises `RaceLost` from inside its own read, so it
+can never hand back a second answer. If a partner fails while the first attempt is still
+waiting, the next available target takes its place.
+
+The loser's trail entry says why it lost: `first_token_timeout` (slower than its limit),
+`first_byte_timeout` (its target was silent), or `cancelled` (an opt-in hedge), and the
+first two count as failures of that target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, Generic, Protocol, TypeVar
+
+from failsoft.policy.classify import Verdict
+from failsoft.router.attempt import Attempt
+from failsoft.router.outcome import Outcome, discard
+from failsoft.router.state import RouterState
+from failsoft.translate import Translation
+from failsoft.types import Target
+
+T = TypeVar("T")
+
+_SLACK = 0.001
+
+
+class RaceLost(Exception):
+    """Raised inside an attempt that reached its first content after another had won."""
+
+
+class Racer(Protocol[T]):
+    """What a race needs of the request's run (`run.Run`)."""
+
+    state: RouterState
+    attempts: list[Any]
+
+    def _attempt(
+        self,
+        target: Target,
+        probe: bool,
+        kind: str,
+        translation: Translation | None,
+        race: Race[T] | None = None,
+    ) -> Awaitable[Outcome[T]]: ...
+
+    def _race_partner(
+        self, queue: list[Target], budget: bool
+    ) -> tuple[Target, bool, Translation | None] | None: ...
+
+    def _check_silence(self, target: Target) -> None: ...
+
+
+class Race(Generic[T]):
+    __slots__ = (
+        "_check_at",
+        "_hedge_at",
+        "_loop",
+        "_pending",
+        "_race_at",
+        "_timer",
+        "current",
+        "done",
+        "interrupted",
+        "kind",
+        "mark",
+        "partners",
+        "primary",
+        "probe",
+        "queue",
+        "reason",
+        "run",
+        "scope",
+        "silence_after",
+        "target",
+        "translation",
+        "winner",
+    )
+
+    def __init__(
+        self,
+        run: Racer[T],
+        target: Target,
+        probe: bool,
+        kind: str,
+        translation: Translation | None,
+        queue: list[Target],
+        *,
+        hedge: float | None,
+        first_token: float | None,
+        silence_after: float | None,
+        silent: bool,
+    ) -> None:
+        self.run = run
+        self.target = target
+        self.probe = probe
+        self.kind = kind
+        self.translation = translation
+        self.queue = queue
+        self.primary: Attempt | None = None
+        self.winner: Attempt | None = None
+        self.partners: list[asyncio.Task[Outcome[T]]] = []
+        self.current: asyncio.Task[Outcome[T]] | None = None
+        self._pending: dict[asyncio.Task[Outcome[T]], tuple[Target, bool]] = {}
+        """Partners whose attempt has not begun yet (a probe slot to give back if they
+        are cancelled before they run)."""
+        self.reason: str | None = None
+        """What started the first partner: `hedge`, `first_token` or `silence`."""
+        self.mark = 0
+        """Where the first partner's records begin: the loser's record goes before them."""
+        self.interrupted = False
+        self.done = False
+        """The first attempt has finished (its outcome is known)."""
+        self.scope: asyncio.Timeout | None = None
+        self.silence_after = silence_after
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        start = self._loop.time()
+        self._hedge_at = None if hedge is None else start + hedge
+        race_at = None if first_token is None else start + first_token
+        self._check_at = None
+        if silence_after is not None:
+            if silent:  # declared silent already: race it as soon as it looks so again
+                soon = start + silence_after
+                race_at = soon if race_at is None else min(race_at, soon)
+            else:
+                self._check_at = start + silence_after
+        self._race_at = race_at
+
+    # ------------------------------------------------------------------ running
+
+    async def __call__(self) -> Outcome[T]:
+        run = self.run
+        watched = self.silence_after is not None
+        if watched:
+            run.state.silence.waiting(self.target, self, self._silent)
+        self._schedule()
+        try:
+            outcome: Outcome[T] | None = None
+            try:
+                async with asyncio.timeout(None) as scope:
+                    self.scope = scope
+                    outcome = await run._attempt(
+                        self.target, self.probe, self.kind, self.translation, self
+                    )
+            except TimeoutError:
+                if not self.interrupted:
+                    raise
+            finally:
+                self.done = True
+                self._cancel_timer()
+                if watched:
+                    run.state.silence.gone(self.target, self)
+            return await self._settle(outcome)
+        finally:
+            await self._stop_partners()
+
+    def begin(self, attempt: Attempt) -> None:
+        """An attempt of this race was created (the first one is the primary)."""
+        if self.primary is None:
+            self.primary = attempt
+            return
+        for task, (target, _) in list(self._pending.items()):
+            if target == attempt.target:
+                del self._pending[task]
+                break
+
+    def claim(self, attempt: Attempt) -> bool:
+        """`attempt` produced its first content (or, unstreamed, its answer): does it win?"""
+        if self.winner is None:
+            self.winner = attempt
+            self._cancel_timer()
+            if attempt is self.primary:
+                for task in self.partners:
+                    task.cancel()
+            else:
+                self._interrupt()
+            return True
+        return self.winner is attempt
+
+    def lost(self, attempt: Attempt) -> bool:
+        return self.winner is not None and self.winner is not attempt
+
+    def loss(self, attempt: Attempt) -> tuple[str, bool]:
+        """The trail outcome of an attempt that lost, and whether it counts as a failure
+        of its target (a slow or silent first attempt does; a partner or a hedge does not)."""
+        if attempt is not self.primary or self.reason == "hedge":
+            return "cancelled", False
+        if self.reason == "silence":
+            return "first_byte_timeout", True
+        return "first_token_timeout", True
+
+    # ------------------------------------------------------------------ partners
+
+    def _trigger(self, reason: str) -> None:
+        if self.done or self.winner is not None or self.current is not None:
+            return
+        found = self.run._race_partner(self.queue, reason == "hedge")
+        if found is None:
+            return
+        partner, probe, translation = found
+        if self.reason is None:
+            self.reason = reason
+            self.mark = len(self.run.attempts)
+        kind = "hedge" if reason == "hedge" else "fallback"
+        task = asyncio.ensure_future(self.run._attempt(partner, probe, kind, translation, self))
+        self.partners.append(task)
+        self._pending[task] = (partner, probe)
+        self.current = task
+        task.add_done_callback(self._partner_done)
+
+    def _partner_done(self, task: asyncio.Task[Outcome[T]]) -> None:
+        if task is self.current:
+            self.current = None
+        if task.cancelled():
+            return
+        outcome = task.result()
+        if outcome.ok:
+            assert outcome.attempt is not None
+            self.claim(outcome.attempt)  # an unstreamed answer wins when it is complete
+        elif not self.done and self.winner is None and self.reason is not None:
+            self._trigger(self.reason)  # the next target takes its place
+
+    def _silent(self) -> None:
+        self._trigger("silence")
+
+    def _interrupt(self) -> None:
+        if not self.done and self.scope is not None:
+            self.interrupted = True
+            self.scope.reschedule(self._loop.time())
+
+    async def _settle(self, outcome: Outcome[T] | None) -> Outcome[T]:
+        if not self.partners:
+            assert outcome is not None
+            return outcome
+        if outcome is not None and outcome.ok:
+            assert outcome.attempt is not None
+            if self.claim(outcome.attempt):
+                return outcome
+            await discard(outcome.result)  # both answered at once: keep the first
+        elif (
+            outcome is not None and outcome.verdict is Verdict.CLIENT_FAULT and self.winner is None
+        ):
+            return outcome  # the caller's own fault: every target would refuse it
+        task = self._winning_task() or self.partners[-1]
+        result = await task
+        if result.ok or result.verdict is Verdict.CLIENT_FAULT:
+            self.partners.remove(task)  # handed on: not ours to clean up
+            return result
+        return Outcome(None)
+
+    def _winning_task(self) -> asyncio.Task[Outcome[T]] | None:
+        for task in self.partners:
+            if task.done() and not task.cancelled():
+                found = task.result()
+                if found.attempt is not None and found.attempt is self.winner:
+                    return task
+        for task in self.partners:
+            if not task.done():
+                return task
+        return None
+
+    async def _stop_partners(self) -> None:
+        for task in self.partners:
+            if not task.done():
+                task.cancel()
+        if not self.partners:
+            return
+        await asyncio.gather(*self.partners, return_exceptions=True)
+        for task in self.partners:
+            if not task.cancelled() and task.exception() is None:
+                found = task.result()
+                if found.ok:
+                    await discard(found.result)
+        for target, probe in self._pending.values():
+            # Cancelled before its attempt began: give back what admitting it took.
+            self.run.state.released(target, probe)
+        self._pending.clear()
+
+    # ------------------------------------------------------------------ timers
+
+    def _schedule(self) -> None:
+        times = [t for t in (self._hedge_at, self._race_at, self._check_at) if t is not None]
+        if times and not self.done and self.winner is None:
+            self._timer = self._loop.call_at(min(times), self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.done or self.winner is not None:
+            return
+        now = self._loop.time() + _SLACK
+        if self._hedge_at is not None and now >= self._hedge_at:
+            self._hedge_at = None
+            self._trigger("hedge")
+        if self._race_at is not None and now >= self._race_at:
+            self._race_at = None
+            self._trigger("first_token")
+        if self._check_at is not None and now >= self._check_at:
+            self._check_at = None
+            self.run._check_silence(self.target)
+        self._schedule()
