@@ -24,7 +24,7 @@ from failsoft.demo.script import (
     phase_at,
 )
 from failsoft.demo.traffic import Result, Traffic
-from failsoft.events import BreakerChanged
+from failsoft.events import BreakerChanged, RequestFinished
 from failsoft.health.types import Incident
 from failsoft.serve import GatewayThread
 from failsoft.sim import Scenario, SimServer
@@ -72,6 +72,16 @@ def run_demo(
                 )
 
         gateway.runtime.hub.subscribe(BreakerChanged, breaker_changed)
+        resumed: list[str] = []
+
+        def request_finished(event: RequestFinished) -> None:
+            if event.broken and event.target is not None:
+                how = "finished by resume" if event.resumed else "ended with an error event"
+                live.append(f"stream from {event.target.label} broke mid-answer: {how}")
+                if event.resumed:
+                    resumed.append(event.target.label)
+
+        gateway.runtime.hub.subscribe(RequestFinished, request_finished)
         incidents: dict[str, Incident] = {}
 
         def incident_changed(kind: str, incident: Incident) -> None:
@@ -91,7 +101,7 @@ def run_demo(
         }
         flat = {m: {"attempts": s["attempts"], **s["outcomes"]} for m, s in stats.items()}
         console.print()
-        summary(console, results, flat, opens)
+        summary(console, results, flat, opens, len(resumed))
         _incidents(console, gateway.runtime.status_url, incidents, start_wall)
         if keep:
             console.print(

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from failsoft.demo.script import ANSWER
 from failsoft.demo.traffic import Result
 
 COLUMNS = (
@@ -66,6 +67,7 @@ def summary(
     results: Sequence[Result],
     sim_stats: dict[str, dict[str, int]],
     breaker_opens: Counter[str] | None = None,
+    resumed: int = 0,
 ) -> None:
     table = Table(title="What the callers saw (through failsoft)", title_justify="left")
     for col in COLUMNS:
@@ -100,13 +102,21 @@ def summary(
         f"({rate(upstream_failed, attempts).strip()}); the callers saw {failed} of {done} "
         f"requests fail ({rate(failed, done).strip()})."
     )
+    if resumed:
+        exact = sum(1 for r in results if r.ok and r.text == ANSWER)
+        console.print(
+            f"[green]{resumed} stream(s) broke after they had started; failsoft asked another "
+            "model for the rest and relayed it only once it could check the join (the model "
+            "repeated the answer's last sentences), so those callers got the whole answer, "
+            f"word for word: {exact} of {len(results)} answers are exactly what the models "
+            "say.[/green]"
+        )
     broken = [r for r in results if r.error and r.error.startswith("stream broke")]
     if broken:
         console.print(
-            f"[yellow]{len(broken)} stream(s) broke after they had started: failsoft ended each "
-            "with an explicit error event, so the SDK raised instead of returning a silently "
-            "truncated answer. (A non-streaming call hit by the same cut was failed over "
-            "invisibly: nothing had reached its caller yet.)[/yellow]"
+            f"[yellow]{len(broken)} stream(s) broke after they had started and could not be "
+            "finished: failsoft ended each with an explicit error event, so the SDK raised "
+            "instead of returning a silently truncated answer.[/yellow]"
         )
 
 

@@ -1,8 +1,9 @@
 """The demo's world: three simulated providers, a gateway config, and a scripted outage.
 
 The outage follows the shape of real incidents: the flagship model is overloaded (529)
-for a while, then fails part of its requests with 500s as it recovers; meanwhile one
-stream is cut mid-answer and a lighter OpenAI model stops answering altogether (hangs).
+for a while, then fails part of its requests with 500s as it recovers; meanwhile two
+streams are cut mid-answer (failsoft finishes them from another model) and a lighter
+OpenAI model stops answering altogether (hangs).
 Then every Claude model is overloaded for a few seconds, and Anthropic-SDK callers are
 answered by a Gemini model, translated both ways; then everything recovers and traffic
 goes back to the primaries.
@@ -37,7 +38,21 @@ health: {{open_after: 3, evaluate_every: 1, recover_after: 10, resolve_after: 30
 status: {{title: "failsoft demo status"}}
 """
 
-SIM_DEFAULTS = {"ttft": 0.12, "chunk_delay": 0.015, "answer_words": 14}
+ANSWER = (
+    "A gateway keeps answering when a provider fails. It retries with jitter, waits out a "
+    "short Retry-After, races a slow model, and finishes a broken stream exactly."
+)
+"""What every simulated model answers, so that a stream cut on one model and finished on
+another can be checked word for word."""
+
+SIM_DEFAULTS = {
+    "ttft": 0.12,
+    "chunk_delay": 0.015,
+    "answer": ANSWER,
+    # Asked (in a user turn) to continue a cut answer, repeat its last sentences first, as
+    # failsoft's continue prompt asks: an overlap failsoft can verify.
+    "on_continue": "sentence",
+}
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class Phase:
 PHASES = (
     Phase(0.000, 0.125, "healthy"),
     Phase(0.125, 0.300, "opus-4-7: 529 overloaded"),
-    Phase(0.300, 0.375, "opus-4-7: 529; 2 sonnet streams cut"),
+    Phase(0.300, 0.375, "opus-4-7: 529; 2 streams cut"),
     Phase(0.375, 0.450, "opus-4-7: 60% 500 api_error"),
     Phase(0.450, 0.550, "opus-4-7: 60% 500; gpt-4o hangs"),
     Phase(0.550, 0.625, "opus-4-7: 60% 500 api_error"),

@@ -41,6 +41,8 @@ class Result:
     answered_by: str | None
     trail: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    text: str | None = None
+    """The answer's text (checked against what every simulated model says)."""
 
     @property
     def latency(self) -> float:
@@ -141,6 +143,7 @@ class Traffic:
                 message = await raw.parse()
             result.ok = message.stop_reason is not None
             result.answered_by = message.model
+            result.text = "".join(b.text for b in message.content if b.type == "text")
         except anthropic.APIStatusError as exc:
             result.error = _describe(exc.status_code, _message(exc.body, exc.message), stream)
             result.trail = result.trail or parse_trail(exc.response.headers.get("x-failsoft-trail"))
@@ -160,12 +163,16 @@ class Traffic:
                     result.trail = parse_trail(raw.headers.get("x-failsoft-trail"))
                     finish = None
                     model = None
+                    text = ""
                     async for chunk in await raw.parse():
                         model = chunk.model
                         if chunk.choices and chunk.choices[0].finish_reason:
                             finish = chunk.choices[0].finish_reason
+                        if chunk.choices and chunk.choices[0].delta.content:
+                            text += chunk.choices[0].delta.content
                 result.ok = finish is not None
                 result.answered_by = model
+                result.text = text
             else:
                 resp = await self.openai.chat.completions.with_raw_response.create(
                     model="gpt-4o", messages=messages
@@ -174,6 +181,7 @@ class Traffic:
                 completion = resp.parse()
                 result.ok = True
                 result.answered_by = completion.model
+                result.text = completion.choices[0].message.content
         except openai.APIStatusError as exc:
             result.error = _describe(exc.status_code, exc.message, stream)
             result.trail = parse_trail(exc.response.headers.get("x-failsoft-trail"))
