@@ -1,15 +1,25 @@
 """failsoft outage benchmark: fixed-rate traffic through the gateway while the primary
-model is overloaded (529) for a while, on the simulator's scenario timeline.
+model fails for a while, on the simulator's scenario timeline.
 
-    python bench/outage.py [--quick] [--out bench/results/NAME.json]
+    python bench/outage.py [--quick] [--fault {overload,silent,cut,all}] [--out NAME.json]
 
-60 s at 50 req/s (half of the requests streaming) against a virtual model whose primary
-is gpt-4o and whose backup is gpt-4o-mini; the primary answers 529 from t=10 s to t=40 s
-(`--quick`: 20 s, outage from 4 to 14 s). Prints caller success, latency before, during
-and after the outage, amplification, attempts on the failing primary, the time to fail
-over and to come back, and a per-second timeline, with the targets next to them (a miss
-is reported, never an error). Everything runs on 127.0.0.1; the gateway is pinned like
-the main benchmark. See bench/README.md, "The outage benchmark".
+A virtual model whose primary is gpt-4o and whose backup is gpt-4o-mini, with failsoft's
+default resilience settings. `--fault` picks what the primary does during the outage:
+
+* overload (default): answers 529; 60 s at 50 req/s (every other request streaming), the
+  outage from t=10 s to t=40 s (`--quick`: 20 s, outage from 4 to 14 s);
+* silent: accepts connections and never answers; same timing and load, but `--quick`
+  runs 26 s, to see the primary come back;
+* cut: cuts every stream after 3 content events; both models give the same fixed answer,
+  and each caller's text is checked word for word; 40 s at 20 streams/s, the outage from
+  t=10 s to t=26 s (`--quick`: 20 s, outage from 4 to 9 s);
+* all: the three, one after another, each on a fresh simulator and gateway.
+
+Prints caller success, latency before, during and after the outage, amplification,
+attempts on the failing primary, the time to fail over and to come back, and a per-second
+timeline, with the kind's targets next to them (a miss is reported, never an error); with
+`cut`, the share of callers that got the exact answer. Everything runs on 127.0.0.1; the
+gateway is pinned like the main benchmark. See bench/README.md, "The outage benchmark".
 """
 
 from __future__ import annotations
@@ -21,20 +31,42 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fsbench.outage import session
+from fsbench.outage.faults import FAULTS
 from fsbench.outage.plan import DEFAULT_CHUNK_DELAY
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="failsoft outage benchmark (loopback only)")
     parser.add_argument(
-        "--quick", action="store_true", help="20 s run, outage from t=4 to t=14 s (smoke check)"
+        "--quick",
+        action="store_true",
+        help="short runs (20 s; silent: 26 s), outage from t=4 to t=14 s (cut: to t=9 s): "
+        "a smoke check",
+    )
+    parser.add_argument(
+        "--fault",
+        choices=(*FAULTS, "all"),
+        default="overload",
+        help="what the primary does during the outage: answer 529 (overload), never answer "
+        "(silent), cut its streams (cut), or each in turn (all); default %(default)s",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        help="JSON results file (default bench/results/outage-<time>[-quick].json)",
+        help="JSON results file (default bench/results/outage-<time>-<fault>[-quick].json; "
+        "with --fault all, NAME-<fault>.json per fault)",
     )
-    parser.add_argument("--rate", type=float, default=50.0, help="client requests per second")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help="client requests per second (default 50; cut: 20)",
+    )
+    parser.add_argument(
+        "--mix",
+        choices=("alternate", "streams"),
+        help="plain and streaming requests in turn, or streams only (default: alternate; "
+        "cut: streams)",
+    )
     parser.add_argument(
         "--ttft", type=float, default=0.0, help="simulator: seconds before the first token"
     )

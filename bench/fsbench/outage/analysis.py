@@ -1,54 +1,30 @@
 """From what the callers saw, what the simulator logged and what the gateway wrote to its
 log, to the figures of the outage report. Times are seconds from t=0, the moment the
-scenario clock and the load's schedule started; a caller's request belongs to the second
-(and phase) in which it was *scheduled*, an upstream attempt to the one in which it
-*arrived* at the simulator."""
+scenario clock and the load's schedule started; a caller's request belongs to the phase in
+which it was *scheduled*, an upstream attempt to the one in which it *arrived* at the
+simulator. The per-second rows and the log lines are in `timeline.py`."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from fsbench.loadgen.tally import percentiles
+from fsbench.outage import timeline
 from fsbench.outage.exchange import Exchange
-from fsbench.outage.plan import BACKUP, PRIMARY, PROVIDER, Plan
-
-PRIMARY_LABEL = f"{PROVIDER}/{PRIMARY}"
-PHASES = ("before", "during", "after")
-SKIPS = ("open", "budget", "busy", "skipped", "deadline")
-"""Trail outcomes that record a target passed over without an upstream attempt."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One request the simulator logged."""
-
-    t: float
-    model: str
-    outcome: str
-    stream: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    plan: Plan
-    exchanges: list[Exchange]
-    t0_ns: int
-    wall0: float
-    """Wall-clock seconds at t=0."""
-    sim_records: list[dict[str, Any]]
-    sim_stats: dict[str, Any]
-    gateway_log: list[str]
-
-
-def _t(ns: int, t0_ns: int) -> float:
-    return (ns - t0_ns) / 1e9
-
-
-def _pct(part: int, whole: int) -> float | None:
-    return 100.0 * part / whole if whole else None
+from fsbench.outage.observed import (
+    PHASES,
+    PRIMARY_LABEL,
+    SKIPS,
+    Attempt,
+    Observed,
+    exact,
+    inexact_reason,
+    pct,
+    primary_failures,
+    seconds,
+)
+from fsbench.outage.plan import BACKUP, PRIMARY, Plan
 
 
 def _ms(stats: dict[str, float]) -> dict[str, float]:
@@ -58,24 +34,22 @@ def _ms(stats: dict[str, float]) -> dict[str, float]:
 
 def analyse(obs: Observed) -> dict[str, Any]:
     plan, t0 = obs.plan, obs.t0_ns
-    sched = {e.index: _t(e.t_sched, t0) for e in obs.exchanges}
+    sched = {e.index: seconds(e.t_sched, t0) for e in obs.exchanges}
     phase_of = {e.index: plan.phase(sched[e.index]) for e in obs.exchanges}
-    attempts = [
-        Attempt(r["time"] - obs.wall0, r["model"], r["outcome"], bool(r.get("stream")))
-        for r in obs.sim_records
-    ]
+    attempts = obs.attempts()
     return {
         "requests": len(obs.exchanges),
         "success": _success(obs.exchanges, phase_of),
         "latency_ms": _latency(obs.exchanges, phase_of),
+        "answers": _answers(obs, phase_of, attempts),
         "amplification": _amplification(obs, attempts, phase_of),
         "primary_outage": _primary_outage(plan, attempts),
         "failover": _failover(obs, sched, phase_of),
         "recovery": _recovery(obs, sched),
         "alignment": _alignment(plan, attempts),
         "trails": _trails(obs.exchanges),
-        "timeline": _timeline(obs, sched, attempts),
-        "gateway_log": _gateway_log(obs),
+        "timeline": timeline.per_second(obs, sched, attempts),
+        "gateway_log": timeline.gateway_log(obs),
     }
 
 
@@ -89,7 +63,7 @@ def _success(exchanges: list[Exchange], phase_of: dict[int, str]) -> dict[str, A
             "requests": len(chosen),
             "ok": ok,
             "failed": len(chosen) - ok,
-            "pct": _pct(ok, len(chosen)),
+            "pct": pct(ok, len(chosen)),
             "errors": dict(errors),
             "streaming": {
                 "requests": sum(1 for e in chosen if e.stream),
@@ -100,7 +74,9 @@ def _success(exchanges: list[Exchange], phase_of: dict[int, str]) -> dict[str, A
 
 
 def _latency(exchanges: list[Exchange], phase_of: dict[int, str]) -> dict[str, Any]:
-    """Successful requests only, from the moment the request was written."""
+    """Successful requests only, from the moment the request was written; and, plain and
+    streams together, to the complete answer from the moment it was *scheduled*: what a
+    caller waited, also if it had to wait for a connection (the `silent` p99 target)."""
     out: dict[str, Any] = {}
     for name in PHASES:
         ok = [e for e in exchanges if phase_of[e.index] == name and e.error is None]
@@ -116,6 +92,7 @@ def _latency(exchanges: list[Exchange], phase_of: dict[int, str]) -> dict[str, A
             "plain_from_schedule": _ms(
                 percentiles([e.t_done - e.t_sched for e in ok if not e.stream])
             ),
+            "complete_from_schedule": _ms(percentiles([e.t_done - e.t_sched for e in ok])),
         }
     return out
 
@@ -143,25 +120,30 @@ def _amplification(
 
 
 def _primary_outage(plan: Plan, attempts: list[Attempt]) -> dict[str, Any]:
+    """Attempts that arrived at the primary during the outage. `not_streaming` counts those
+    a stream-only fault (`cut`) cannot reach: 0 while the gateway streams every upstream
+    request (always_stream, its default)."""
     hits = [
         a for a in attempts if a.model == PRIMARY and plan.outage_start <= a.t < plan.outage_end
     ]
     return {
         "count": len(hits),
         "outcomes": dict(Counter(a.outcome for a in hits)),
+        "not_streaming": sum(1 for a in hits if not a.stream),
+        "continuations": sum(1 for a in hits if a.continuation),
         "times": [round(a.t, 3) for a in hits],
     }
 
 
 def _answered_at(e: Exchange, t0: int) -> float | None:
-    return _t(e.t_head, t0) if e.t_head else None
+    return seconds(e.t_head, t0) if e.t_head else None
 
 
 def _describe(e: Exchange, sched: dict[int, float], t0: int) -> dict[str, Any]:
     return {
         "index": e.index,
         "scheduled_t": round(sched[e.index], 4),
-        "answered_t": round(_t(e.t_head, t0), 4) if e.t_head else None,
+        "answered_t": round(seconds(e.t_head, t0), 4) if e.t_head else None,
         "stream": e.stream,
         "trail": e.headers.get("x-failsoft-trail"),
         "error": e.error,
@@ -171,14 +153,14 @@ def _describe(e: Exchange, sched: dict[int, float], t0: int) -> dict[str, Any]:
 def _failover(obs: Observed, sched: dict[int, float], phase_of: dict[int, str]) -> dict[str, Any]:
     plan, t0 = obs.plan, obs.t0_ns
     by_backup = [e for e in obs.exchanges if e.model == BACKUP and e.t_head]
-    early = [e for e in by_backup if _t(e.t_head, t0) < plan.outage_start]
+    early = [e for e in by_backup if seconds(e.t_head, t0) < plan.outage_start]
     late = sorted(
-        (e for e in by_backup if _t(e.t_head, t0) >= plan.outage_start), key=lambda e: e.t_head
+        (e for e in by_backup if seconds(e.t_head, t0) >= plan.outage_start), key=lambda e: e.t_head
     )
     first = late[0] if late else None
     outage = [e for e in obs.exchanges if phase_of[e.index] == "during"]
     first_sent = next((e for e in outage if e.model == BACKUP), None)
-    saw_529 = [e for e in obs.exchanges if (PRIMARY_LABEL, "529") in e.trail]
+    saw_fault = [e for e in obs.exchanges if primary_failures(e)]
     skipped = Counter(
         outcome
         for e in obs.exchanges
@@ -186,15 +168,34 @@ def _failover(obs: Observed, sched: dict[int, float], phase_of: dict[int, str]) 
         if target == PRIMARY_LABEL and outcome in ("open", "budget", "busy")
     )
     return {
-        "time_to_failover_s": _t(first.t_head, t0) - plan.outage_start if first else None,
+        "time_to_failover_s": seconds(first.t_head, t0) - plan.outage_start if first else None,
         "first_backup_answer": _describe(first, sched, t0) if first else None,
         "first_request_failed_over": _describe(first_sent, sched, t0) if first_sent else None,
         "outage_requests_not_by_backup": sum(1 for e in outage if e.model != BACKUP),
         "backup_answers_before_outage": len(early),
-        "saw_failed_primary": len(saw_529),
-        "saw_failed_primary_by_phase": dict(Counter(phase_of[e.index] for e in saw_529)),
-        "saw_failed_primary_times": [round(sched[e.index], 3) for e in saw_529][:40],
+        "saw_failed_primary": len(saw_fault),
+        "saw_failed_primary_outcomes": dict(
+            Counter(outcome for e in saw_fault for outcome in primary_failures(e))
+        ),
+        "saw_failed_primary_by_phase": dict(Counter(phase_of[e.index] for e in saw_fault)),
+        "saw_failed_primary_times": [round(sched[e.index], 3) for e in saw_fault][:40],
         "primary_skips": dict(skipped),
+        "resumed": _resumed(obs, sched, phase_of),
+    }
+
+
+def _resumed(obs: Observed, sched: dict[int, float], phase_of: dict[int, str]) -> dict[str, Any]:
+    """Streams the gateway resumed (its `: failsoft: ...` comment in the stream): with a
+    `cut`, the failovers that the response headers cannot show, since the primary's
+    headers had already gone to the caller."""
+    resumed = [e for e in obs.exchanges if e.notes]
+    first = min(resumed, key=lambda e: e.t_sched, default=None)
+    return {
+        "count": len(resumed),
+        "by_phase": dict(Counter(phase_of[e.index] for e in resumed)),
+        "first_scheduled_t": round(sched[first.index], 4) if first else None,
+        "last_scheduled_t": round(max(sched[e.index] for e in resumed), 4) if first else None,
+        "notes": dict(Counter(note for e in resumed for note in e.notes).most_common(5)),
     }
 
 
@@ -204,7 +205,7 @@ def _recovery(obs: Observed, sched: dict[int, float]) -> dict[str, Any]:
         (
             e
             for e in obs.exchanges
-            if e.model == PRIMARY and e.t_head and _t(e.t_head, t0) >= plan.outage_end
+            if e.model == PRIMARY and e.t_head and seconds(e.t_head, t0) >= plan.outage_end
         ),
         key=lambda e: e.t_head,
     )
@@ -212,19 +213,19 @@ def _recovery(obs: Observed, sched: dict[int, float]) -> dict[str, Any]:
         return {"back_on_primary_s": None, "first_primary_answer": None}
     first = back[0]
     # From then on: requests sent after that answer arrived (the breaker had closed).
-    since = _t(first.t_head, t0)
+    since = seconds(first.t_head, t0)
     later = [e for e in obs.exchanges if sched[e.index] >= since and e.error is None]
     still_backup = [e for e in later if e.model == BACKUP]
     last_backup = max(
-        (_t(e.t_head, t0) for e in obs.exchanges if e.model == BACKUP and e.t_head),
+        (seconds(e.t_head, t0) for e in obs.exchanges if e.model == BACKUP and e.t_head),
         default=None,
     )
     return {
-        "back_on_primary_s": _t(first.t_head, t0) - plan.outage_end,
+        "back_on_primary_s": seconds(first.t_head, t0) - plan.outage_end,
         "first_primary_answer": _describe(first, sched, t0),
         "answered_after": len(later),
         "still_backup": len(still_backup),
-        "still_backup_pct": _pct(len(still_backup), len(later)),
+        "still_backup_pct": pct(len(still_backup), len(later)),
         "last_backup_answer_t": round(last_backup, 3) if last_backup is not None else None,
     }
 
@@ -249,15 +250,20 @@ def _trails(exchanges: list[Exchange]) -> dict[str, Any]:
 
 
 def _alignment(plan: Plan, attempts: list[Attempt]) -> dict[str, Any]:
-    """The simulator's 529s should fall exactly inside the outage, and its primary 200s
-    outside: a check that t=0 here is t=0 on the scenario clock."""
+    """The attempts the fault hit (outcome 529, hang or cut) should fall exactly inside the
+    outage, and the primary's 200s outside: a check that t=0 here is t=0 on the scenario
+    clock (and, for `cut`, that no upstream request escaped the stream-only fault)."""
     primary = [a for a in attempts if a.model == PRIMARY]
-    f529 = [a.t for a in primary if a.outcome == "529"]
+    outcome = plan.kind.outcome
+    faulted = [a.t for a in primary if a.outcome == outcome]
     inside = [a.t for a in primary if plan.outage_start <= a.t < plan.outage_end]
     return {
-        "first_529_t": round(min(f529), 4) if f529 else None,
-        "last_529_t": round(max(f529), 4) if f529 else None,
-        "529_outside_outage": sum(1 for t in f529 if not plan.outage_start <= t < plan.outage_end),
+        "fault_outcome": outcome,
+        "first_faulted_t": round(min(faulted), 4) if faulted else None,
+        "last_faulted_t": round(max(faulted), 4) if faulted else None,
+        "faulted_outside_outage": sum(
+            1 for t in faulted if not plan.outage_start <= t < plan.outage_end
+        ),
         "200_inside_outage": sum(
             1 for a in primary if a.outcome == "200" and plan.outage_start <= a.t < plan.outage_end
         ),
@@ -265,115 +271,31 @@ def _alignment(plan: Plan, attempts: list[Attempt]) -> dict[str, Any]:
     }
 
 
-def _timeline(
-    obs: Observed, sched: dict[int, float], attempts: list[Attempt]
-) -> list[dict[str, Any]]:
-    plan = obs.plan
-    seconds = int(plan.duration)
-    rows: list[dict[str, Any]] = [
-        {
-            "t": s,
-            "phase": plan.phase(s + 0.5),
-            "requests": 0,
-            "primary": 0,
-            "backup": 0,
-            "errors": 0,
-            "saw_529": 0,
-            "skipped_open": 0,
-            "primary_attempts": 0,
-            "primary_529": 0,
-            "backup_attempts": 0,
-            "latencies": [],
-        }
-        for s in range(seconds)
-    ]
-    for e in obs.exchanges:
-        s = int(sched[e.index])
-        if not 0 <= s < seconds:
-            continue
-        row = rows[s]
-        row["requests"] += 1
-        if e.error is not None:
-            row["errors"] += 1
-        elif e.model == PRIMARY:
-            row["primary"] += 1
-        elif e.model == BACKUP:
-            row["backup"] += 1
-        trail = e.trail
-        if (PRIMARY_LABEL, "529") in trail:
-            row["saw_529"] += 1
-        if (PRIMARY_LABEL, "open") in trail:
-            row["skipped_open"] += 1
-        if e.error is None:
-            row["latencies"].append(e.t_done - e.t_send)
-    for a in attempts:
-        s = int(a.t) if a.t >= 0 else -1
-        if not 0 <= s < seconds:
-            continue
-        row = rows[s]
-        if a.model == PRIMARY:
-            row["primary_attempts"] += 1
-            row["primary_529"] += a.outcome == "529"
-        elif a.model == BACKUP:
-            row["backup_attempts"] += 1
-    for row in rows:
-        stats = percentiles(row.pop("latencies"))
-        row["p50_ms"] = round(stats["p50"] / 1000.0, 2) if stats else None
-        row["max_ms"] = round(stats["max"] / 1000.0, 2) if stats else None
-    return rows
-
-
-def _log_time(line: str, wall0: float) -> float | None:
-    """`2026-11-23 16:13:00,123 WARNING ...` (local time) -> seconds from t=0."""
-    try:
-        stamp = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
-    except ValueError:
+def _answers(
+    obs: Observed, phase_of: dict[int, str], attempts: list[Attempt]
+) -> dict[str, Any] | None:
+    """With a fixed answer (`cut`): the share of callers that got it exactly, per phase,
+    why the others did not, and the continuations the gateway asked the simulator for."""
+    answer = obs.plan.answer
+    if answer is None:
         return None
-    return stamp.timestamp() - wall0
-
-
-def _gateway_log(obs: Observed) -> dict[str, Any]:
-    lines = obs.gateway_log
-    interesting = []
-    for line in lines:
-        if (
-            " WARNING " in line
-            or " ERROR " in line
-            or " CRITICAL " in line
-            or "breaker" in line
-            or line.startswith("Traceback")
-        ):
-            t = _log_time(line, obs.wall0)
-            interesting.append({"t": round(t, 3) if t is not None else None, "line": line})
-    return {
-        "lines": len(lines),
-        "warnings": sum(1 for line in lines if " WARNING " in line),
-        "errors": sum(1 for line in lines if " ERROR " in line or " CRITICAL " in line),
-        "tracebacks": sum(1 for line in lines if line.startswith("Traceback")),
-        "notable": interesting[:200],
-    }
-
-
-def request_rows(obs: Observed) -> list[dict[str, Any]]:
-    """Every caller request, for `--requests` (times in seconds from t=0)."""
-
-    def t(ns: int) -> float | None:
-        return round(_t(ns, obs.t0_ns), 5) if ns else None
-
-    return [
-        {
-            "index": e.index,
-            "stream": e.stream,
-            "scheduled": t(e.t_sched),
-            "sent": t(e.t_send),
-            "headers": t(e.t_head),
-            "first_content": t(e.t_first_content),
-            "done": t(e.t_done),
-            "status": e.status,
-            "model": e.model,
-            "trail": e.headers.get("x-failsoft-trail"),
-            "attempts_header": e.headers.get("x-failsoft-attempts"),
-            "error": e.error,
+    out: dict[str, Any] = {"answer": answer, "words": len(answer.split())}
+    for name in ("overall", *PHASES):
+        chosen = [e for e in obs.exchanges if name == "overall" or phase_of[e.index] == name]
+        right = sum(1 for e in chosen if exact(e, answer))
+        resumed = [e for e in chosen if e.notes]
+        out[name] = {
+            "requests": len(chosen),
+            "exact": right,
+            "pct": pct(right, len(chosen)),
+            "resumed": len(resumed),
+            "resumed_exact": sum(1 for e in resumed if exact(e, answer)),
         }
-        for e in obs.exchanges
-    ]
+    wrong = [e for e in obs.exchanges if not exact(e, answer)]
+    out["not_exact"] = dict(Counter(inexact_reason(e, answer) for e in wrong))
+    texts = Counter(e.answer for e in wrong if e.error is None and e.answer)
+    out["examples"] = [{"text": t, "requests": n} for t, n in texts.most_common(3)]
+    out["continuations"] = dict(
+        Counter(f"{a.model}: {a.outcome}" for a in attempts if a.continuation)
+    )
+    return out

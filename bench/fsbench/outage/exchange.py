@@ -6,6 +6,11 @@ way a caller's SDK would.
 * streaming: a success is HTTP 200, a chunk with a `finish_reason`, then `data: [DONE]`,
   then the end of the chunked body, and no in-band error event: a stream that stops early
   or ends with failsoft's error event is a failure even though its status was 200.
+
+When the run has a fixed answer (`--fault cut`), the text each caller got is kept too
+(`choices[0].delta.content` of every chunk, or the completion's `message.content`), so that
+the analysis can compare it with the answer word for word. Only then is every event's JSON
+parsed: the other runs keep the byte-string scan, whose cost per event is a few `in` tests.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ _FINISH = b'"finish_reason":"'
 _DONE = b"data: [DONE]"
 _ERROR = b'data: {"error"'
 _HEADER_PREFIX = b"x-failsoft-"
+_DATA = b"data: {"
+_NOTE = b": failsoft"
+"""An SSE comment the gateway writes into a stream it resumes (`: failsoft: the stream
+broke (...); fetching the rest`): SDKs ignore it, raw readers can count it."""
 
 
 class Exchange(Sample):
@@ -38,14 +47,20 @@ class Exchange(Sample):
         "finish",
         "headers",
         "index",
+        "notes",
         "stream",
         "t_head",
+        "text",
     )
 
-    def __init__(self, t_sched: int, index: int, stream: bool) -> None:
+    def __init__(self, t_sched: int, index: int, stream: bool, collect: bool = False) -> None:
         super().__init__(t_sched)
         self.index = index
         self.stream = stream
+        self.text: list[str] | None = [] if collect else None
+        """The answer's text in the pieces it came in (only when the run collects it)."""
+        self.notes: list[str] = []
+        """The gateway's SSE comments in this stream (a resumed stream has one)."""
         self.headers: dict[str, str] = {}
         self.t_head = 0
         self.finish = False
@@ -102,22 +117,31 @@ class Exchange(Sample):
             elif not self.done:
                 self.error = "stream without [DONE]"
         else:
-            self.error = _completion_problem(bytes(self.body))
+            self.error, content = _completion(bytes(self.body))
+            if self.text is not None and content is not None:
+                self.text.append(content)
         if not self.stream:
             self.body = bytearray()  # judged; no need to keep 600 bytes per request
 
+    @property
+    def answer(self) -> str | None:
+        """The text the caller got (None when the run does not collect it)."""
+        return None if self.text is None else "".join(self.text)
 
-def _completion_problem(body: bytes) -> str | None:
+
+def _completion(body: bytes) -> tuple[str | None, str | None]:
+    """(why a caller would reject this 200 body, or None; the answer's text)."""
     if not body:
-        return "HTTP 200 without a body"
+        return "HTTP 200 without a body", None
     try:
         data = orjson.loads(body)
         message = data["choices"][0]["message"]
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-        return "HTTP 200 with a body that is not a chat completion"
+        return "HTTP 200 with a body that is not a chat completion", None
     if not isinstance(message, dict) or not message.get("content"):
-        return "HTTP 200 with an empty answer"
-    return None
+        return "HTTP 200 with an empty answer", None
+    content = message["content"]
+    return None, content if isinstance(content, str) else None
 
 
 class TrailConn(Conn):
@@ -172,6 +196,10 @@ def _scan(sample: Exchange, buf: bytes, t: int) -> bytes:
             return buf[start:]
         event = buf[start:end]
         start = end + 2
+        if sample.text is not None and _DATA in event:
+            _collect(sample.text, event)
+        if event.startswith(_NOTE):
+            sample.notes.append(event.decode("utf-8", "replace")[:200])
         if _CONTENT in event:
             sample.content_events += 1
             if not sample.t_first_content:
@@ -183,3 +211,16 @@ def _scan(sample: Exchange, buf: bytes, t: int) -> bytes:
             sample.terminal = True
         elif event.startswith(_ERROR) or event.startswith(b"event: error"):
             sample.stream_error = True
+
+
+def _collect(text: list[str], event: bytes) -> None:
+    """Append the `choices[0].delta.content` of the chunk(s) in one event, if any."""
+    for line in event.split(b"\n"):
+        if not line.startswith(_DATA):
+            continue
+        try:
+            piece = orjson.loads(line[6:])["choices"][0]["delta"].get("content")
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+            continue
+        if isinstance(piece, str) and piece:
+            text.append(piece)

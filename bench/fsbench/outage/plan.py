@@ -1,6 +1,6 @@
-"""What the outage benchmark runs: the timeline, the load, the simulator's scenario, the
-gateway's config (default resilience settings: no policy section at all) and the targets
-the figures are judged by."""
+"""What the outage benchmark runs: the timeline, the load, the simulator's settings and
+scenario, the gateway's config (default resilience settings: no policy section at all) and
+the targets the figures are judged by, for one outage kind (`faults.py`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fsbench.outage.faults import KINDS, Kind, primary_limit
 from fsbench.settings import ANSWER_WORDS, API_KEY, CHUNK_DELAY, HOST
 
 VIRTUAL_MODEL = "gpt"
@@ -21,11 +22,15 @@ PROVIDER = "sim"
 class Plan:
     """Seconds from t=0, the moment the scenario clock and the load's schedule start."""
 
+    fault: str
+    """The outage kind (`faults.FAULTS`)."""
     duration: float
     outage_start: float
     outage_end: float
     rate: float
-    """Client requests per second (open loop); every other one streams."""
+    """Client requests per second (open loop)."""
+    streams_only: bool
+    """Every request streams; otherwise every other one does."""
     connections: int
     """Keep-alive connections per kind of request (plain, streaming)."""
     drain: float
@@ -37,24 +42,55 @@ class Plan:
     ttft: float
     chunk_delay: float
     answer_words: int
+    answer: str | None
+    """The fixed answer both models give (`cut`), or None: generated words."""
 
     @classmethod
     def make(
-        cls, quick: bool, rate: float, ttft: float, chunk_delay: float, connections: int | None
+        cls,
+        fault: str,
+        quick: bool,
+        rate: float | None,
+        ttft: float,
+        chunk_delay: float,
+        connections: int | None,
+        streams_only: bool | None = None,
     ) -> Plan:
+        """The kind's window and load, with the command line's overrides (None: the kind's
+        default)."""
+        kind = KINDS[fault]
+        rate = kind.rate if rate is None else rate
+        streams_only = kind.streams_only if streams_only is None else streams_only
+        words = len(kind.answer.split()) if kind.answer else ANSWER_WORDS + 4
+        answer = ttft + chunk_delay * words
         if connections is None:
-            # Enough that no request waits for a connection: each kind gets rate/2 requests
-            # a second, each holding its connection for about one answer.
-            answer = ttft + chunk_delay * (ANSWER_WORDS + 4)
-            connections = max(16, math.ceil(rate / 2 * answer * 2) + 8)
-        drain = max(5.0 if quick else 10.0, 3 * (ttft + chunk_delay * (ANSWER_WORDS + 4)))
-        if quick:
-            return cls(
-                20.0, 4.0, 14.0, rate, connections, drain, 1.0, 1.0, ttft, chunk_delay, ANSWER_WORDS
-            )
+            # Enough that no request waits for a connection: each kind gets its share of the
+            # rate, each request holding its connection for about one answer, or as long as
+            # the default config lets a silent primary hold it.
+            lane_rate = rate if streams_only else rate / 2
+            connections = max(16, math.ceil(lane_rate * (answer * 2 + kind.hold)) + 8)
+        drain = max(5.0 if quick else 10.0, 3 * answer, kind.hold + 4.0)
+        duration, start, end = kind.quick if quick else kind.full
         return cls(
-            60.0, 10.0, 40.0, rate, connections, drain, 2.0, 1.0, ttft, chunk_delay, ANSWER_WORDS
+            fault,
+            duration,
+            start,
+            end,
+            rate,
+            streams_only,
+            connections,
+            drain,
+            1.0 if quick else 2.0,
+            1.0,
+            ttft,
+            chunk_delay,
+            ANSWER_WORDS,
+            kind.answer,
         )
+
+    @property
+    def kind(self) -> Kind:
+        return KINDS[self.fault]
 
     @property
     def outage(self) -> float:
@@ -85,18 +121,25 @@ models:
 
 
 def sim_settings(plan: Plan) -> dict[str, dict[str, Any]]:
-    """Per-model settings, set at run time so they survive the scenario load and resets."""
-    settings = {
+    """Per-model settings, set at run time so they survive the scenario load and resets.
+    With a fixed answer (`cut`) both models say the same words, and the backup, asked to
+    continue a broken answer, repeats its last sentences before the rest (`on_continue:
+    sentence`), so only a gateway that removes the repeated text gives the exact answer."""
+    settings: dict[str, Any] = {
         "answer_words": plan.answer_words,
         "ttft": plan.ttft,
         "chunk_delay": plan.chunk_delay,
     }
+    if plan.answer is not None:
+        settings |= {"answer": plan.answer, "on_continue": "sentence"}
     return {PRIMARY: dict(settings), BACKUP: dict(settings)}
 
 
 def scenario(plan: Plan) -> dict[str, Any]:
-    """The outage on the simulator's timeline: 529 overloaded on every request (streaming
-    or not) to the primary from `outage_start` (inclusive) to `outage_end` (exclusive)."""
+    """The outage on the simulator's timeline: the kind's fault on every request to the
+    primary that it matches (`cut`: streams only, which with the gateway's always_stream
+    default is every upstream request) from `outage_start` (inclusive) to `outage_end`
+    (exclusive)."""
     return {
         "seed": 1,
         "timeline": [
@@ -104,11 +147,7 @@ def scenario(plan: Plan) -> dict[str, Any]:
                 "at": plan.outage_start,
                 "until": plan.outage_end,
                 "model": PRIMARY,
-                "fault": {
-                    "kind": "status",
-                    "status": 529,
-                    "message": "Overloaded (bench/outage.py scenario)",
-                },
+                "fault": dict(plan.kind.fault),
             }
         ],
     }
@@ -128,11 +167,33 @@ class Target:
         return value >= self.limit if self.higher_is_better else value <= self.limit
 
 
-TARGETS = (
-    Target("success_overall", "caller success, whole run", 99.9, True, "%"),
-    Target("success_outage", "caller success, during the outage", 99.9, True, "%"),
-    Target("amplification_overall", "amplification, whole run", 1.1, False, "x"),
-    Target("amplification_outage", "amplification, during the outage", 1.1, False, "x"),
-    Target("primary_attempts_outage", "attempts on the primary during the outage", 10, False, ""),
-    Target("back_on_primary_s", "back on the primary after recovery", 10.0, False, "s"),
-)
+def targets(plan: Plan) -> tuple[Target, ...]:
+    """What each outage kind is judged by (see bench/README.md, "The outage benchmark")."""
+    success = (
+        Target("success_overall", "caller success, whole run", 99.9, True, "%"),
+        Target("success_outage", "caller success, during the outage", 99.9, True, "%"),
+    )
+    primary = Target(
+        "primary_attempts_outage",
+        "attempts on the primary during the outage",
+        primary_limit(plan.fault, plan.rate, plan.outage),
+        False,
+        "",
+    )
+    back = Target("back_on_primary_s", "back on the primary after recovery", 10.0, False, "s")
+    if plan.fault == "silent":
+        p99 = Target("p99_outage_s", "p99 caller latency during the outage", 3.0, False, "s")
+        return (*success, p99, primary, back)
+    if plan.fault == "cut":
+        exact = (
+            Target("exact_overall", "exact complete answer, whole run", 99.0, True, "%"),
+            Target("exact_outage", "exact complete answer, during the outage", 99.0, True, "%"),
+        )
+        return (*success, *exact, primary, back)
+    return (
+        *success,
+        Target("amplification_overall", "amplification, whole run", 1.1, False, "x"),
+        Target("amplification_outage", "amplification, during the outage", 1.1, False, "x"),
+        primary,
+        back,
+    )

@@ -1,12 +1,15 @@
-"""The printed outage report: targets first, then what the callers saw per phase, what
-went upstream, how fast the gateway moved away from the primary and back, the gateway's
-own account of it (its breaker log lines), and the second-by-second timeline."""
+"""The printed outage report: targets first, then what the callers saw per phase (and with
+a fixed answer, whether they got it word for word), what went upstream, how fast the
+gateway moved away from the primary and back, the gateway's own account of it (its breaker
+log lines), and the second-by-second timeline; with `--fault all`, a summary of the targets
+of every kind at the end."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fsbench.outage.plan import BACKUP, PRIMARY, TARGETS
+from fsbench.outage.faults import KINDS
+from fsbench.outage.plan import BACKUP, PRIMARY, Plan, targets
 from fsbench.report.tables import number, table
 
 
@@ -47,13 +50,20 @@ def render(results: dict[str, Any]) -> str:
     meta, r = results["meta"], results["results"]
     plan = meta["plan"]
     start, end = plan["outage_start"], plan["outage_end"]
+    kind = KINDS[plan["fault"]]
+    shape = "all streaming" if plan["streams_only"] else "every other request streaming"
     out: list[str] = []
     out.append(
-        f"failsoft outage benchmark: {plan['duration']:g} s at {plan['rate']:g} req/s "
-        f"(open loop, every other request streaming), virtual model gpt = "
-        f"[{PRIMARY}, {BACKUP}]; the simulator answers {PRIMARY} with 529 overloaded from "
+        f"failsoft outage benchmark, --fault {kind.name}: {plan['duration']:g} s at "
+        f"{plan['rate']:g} req/s (open loop, {shape}), virtual model gpt = "
+        f"[{PRIMARY}, {BACKUP}]; the simulator {kind.headline.format(primary=PRIMARY)} from "
         f"t={start:g} s to t={end:g} s"
     )
+    if plan["answer"] is not None:
+        out.append(
+            f"both models answer the same fixed {len(plan['answer'].split())}-word text; asked "
+            "to continue a broken answer, the backup repeats its last sentences first"
+        )
     out.append(f"pinning: {meta['pinning']['note']}")
     out.append("gateway config: default resilience settings; resolved by check-config:")
     out.extend(f"    {line}" for line in meta["resolved_policies"])
@@ -111,7 +121,16 @@ def render(results: dict[str, Any]) -> str:
     errors = r["success"]["overall"]["errors"]
     if errors:
         out.append("caller errors: " + ", ".join(f"{k}: {v}" for k, v in errors.items()))
+    out.append(
+        "complete answer from the schedule, all requests (p50 / p99 / max ms): "
+        + "; ".join(
+            f"{phase} {_triple(r['latency_ms'][phase].get('complete_from_schedule', {}))}"
+            for phase in ("before", "during", "after")
+        )
+    )
     out.append("")
+    if r.get("answers"):
+        out.extend(_answers(r["answers"]))
 
     amp, prim = r["amplification"], r["primary_outage"]
     out.append("Upstream")
@@ -132,8 +151,10 @@ def render(results: dict[str, Any]) -> str:
     )
     outcomes = ", ".join(f"{k}: {v}" for k, v in prim["outcomes"].items()) or "none"
     out.append(
-        f"  primary attempts during the outage: {prim['count']} ({outcomes}) at t = "
-        f"{', '.join(f'{t:.3f}' for t in prim['times'])}"
+        f"  primary attempts during the outage: {prim['count']} ({outcomes}; not streaming: "
+        f"{prim['not_streaming']}, continuations: {prim['continuations']}) at t = "
+        f"{', '.join(f'{t:.3f}' for t in prim['times'][:60])}"
+        + (f", ... ({len(prim['times']) - 60} more)" if len(prim["times"]) > 60 else "")
     )
     trails = r["trails"]
     out.append("  trails (x-failsoft-trail -> requests):")
@@ -167,11 +188,22 @@ def render(results: dict[str, Any]) -> str:
             f"{fo['outage_requests_not_by_backup']}"
         )
     by_phase = ", ".join(f"{k}: {v}" for k, v in fo["saw_failed_primary_by_phase"].items())
+    seen = ", ".join(f"{PRIMARY}:{k} x{v}" for k, v in fo["saw_failed_primary_outcomes"].items())
+    times = ", ".join(f"{t:.2f}" for t in fo["saw_failed_primary_times"])
     out.append(
-        f"  requests that saw a failed primary attempt ({PRIMARY}:529 in the trail): "
-        f"{fo['saw_failed_primary']} ({by_phase or 'none'}); scheduled at t = "
-        f"{', '.join(f'{t:.2f}' for t in fo['saw_failed_primary_times'])}"
+        f"  requests that saw a failed primary attempt in their trail ({seen or 'none'}): "
+        f"{fo['saw_failed_primary']} ({by_phase or 'none'})"
+        + (f"; scheduled at t = {times}" if times else "")
     )
+    resumed = fo["resumed"]
+    if resumed["count"]:
+        phases = ", ".join(f"{k}: {v}" for k, v in resumed["by_phase"].items())
+        out.append(
+            f"  streams the gateway resumed (its ': failsoft' comment in the stream; their "
+            f"headers named {PRIMARY}): {resumed['count']} ({phases}), scheduled from "
+            f"t={resumed['first_scheduled_t']:.3f} to t={resumed['last_scheduled_t']:.3f} s"
+        )
+        out.extend(f"    {n:>6}  {note}" for note, n in resumed["notes"].items())
     skips = ", ".join(f"{k}: {v}" for k, v in fo["primary_skips"].items()) or "none"
     out.append(f"  requests that skipped the primary without an attempt: {skips}")
     if fo["backup_answers_before_outage"]:
@@ -190,12 +222,16 @@ def render(results: dict[str, Any]) -> str:
             f"t={rec['last_backup_answer_t']} s"
         )
     else:
-        out.append(f"  no request was answered by {PRIMARY} after t={end:g} s")
+        out.append(
+            f"  no request was answered by {PRIMARY} between t={end:g} s and the end of the "
+            f"run (t={plan['duration']:g} s)"
+        )
     al = r["alignment"]
+    what = al["fault_outcome"]
     out.append(
-        f"  clock check: the simulator's first 529 at t={al['first_529_t']}, last at "
-        f"t={al['last_529_t']}; 529s outside the outage: {al['529_outside_outage']}, "
-        f"primary 200s inside it: {al['200_inside_outage']}"
+        f"  clock check: the simulator's first {what} at t={al['first_faulted_t']}, last at "
+        f"t={al['last_faulted_t']}; {what}s outside the outage: "
+        f"{al['faulted_outside_outage']}, primary 200s inside it: {al['200_inside_outage']}"
     )
     out.append("")
 
@@ -215,7 +251,7 @@ def render(results: dict[str, Any]) -> str:
         "Per second (requests by scheduled send; attempts by arrival at the simulator; "
         "p50/max: latency to the complete answer, ms)"
     )
-    out.append(_timeline(r["timeline"]))
+    out.append(_timeline(r["timeline"], KINDS[plan["fault"]].outcome, bool(r.get("answers"))))
     out.append("")
     out.extend(results["notes"])
     return "\n".join(out)
@@ -225,7 +261,43 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _timeline(rows: list[dict[str, Any]]) -> str:
+def _triple(stats: dict[str, Any]) -> str:
+    if "p50" not in stats:
+        return "-"
+    return f"{stats['p50']:.1f} / {stats['p99']:.1f} / {stats['max']:.1f}"
+
+
+def _answers(a: dict[str, Any]) -> list[str]:
+    """The exact-answer figures of a run with a fixed answer."""
+    out = [
+        f"Answers (exact: the caller's text equals the {a['words']}-word answer, in a complete "
+        "response: streams end with a finish_reason and [DONE])"
+    ]
+    rows = []
+    for phase in ("before", "during", "after", "overall"):
+        p = a[phase]
+        rows.append(
+            [
+                phase,
+                str(p["requests"]),
+                str(p["exact"]),
+                _pct(p["pct"]),
+                str(p["resumed"]),
+                str(p["resumed_exact"]),
+            ]
+        )
+    out.append(table(["phase", "requests", "exact", "exact %", "resumed", "resumed + exact"], rows))
+    if a["not_exact"]:
+        out.append("not exact: " + ", ".join(f"{k}: {v}" for k, v in a["not_exact"].items()))
+    for example in a["examples"]:
+        out.append(f"  {example['requests']:>6} x  {example['text']!r}")
+    asked = ", ".join(f"{k} x{v}" for k, v in a["continuations"].items()) or "none"
+    out.append(f"continuations the gateway asked the simulator for (model: outcome): {asked}")
+    out.append("")
+    return out
+
+
+def _timeline(rows: list[dict[str, Any]], outcome: str, answers: bool) -> str:
     headers = [
         "t (s)",
         "phase",
@@ -233,8 +305,9 @@ def _timeline(rows: list[dict[str, Any]]) -> str:
         "by primary",
         "by backup",
         "errors",
-        "saw 529",
+        f"saw {outcome}" if outcome == "529" else "saw fault",
         "skip open",
+        *(["resumed", "exact"] if answers else []),
         "primary att",
         "backup att",
         "p50",
@@ -248,10 +321,11 @@ def _timeline(rows: list[dict[str, Any]]) -> str:
             str(row["primary"]),
             str(row["backup"]),
             str(row["errors"]),
-            str(row["saw_529"]),
+            str(row["saw_fault"]),
             str(row["skipped_open"]),
+            *([str(row["resumed"]), str(row["exact"])] if answers else []),
             f"{row['primary_attempts']}"
-            + (f" ({row['primary_529']}x529)" if row["primary_529"] else ""),
+            + (f" ({row['primary_faulted']}x{outcome})" if row["primary_faulted"] else ""),
             str(row["backup_attempts"]),
             number(row["p50_ms"], 2),
             number(row["max_ms"], 1),
@@ -261,8 +335,12 @@ def _timeline(rows: list[dict[str, Any]]) -> str:
     return table(headers, body)
 
 
-def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target with its figure and PASS / MISS (a miss never fails the script)."""
+def judge(plan: Plan, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the kind's targets with its figure and PASS / MISS (a miss never fails the
+    script; a figure that does not exist, e.g. no answer from the primary after the
+    outage, is a MISS)."""
+    during = results["latency_ms"]["during"].get("complete_from_schedule", {})
+    answers = results.get("answers") or {}
     figures = {
         "success_overall": results["success"]["overall"]["pct"],
         "success_outage": results["success"]["during"]["pct"],
@@ -270,9 +348,12 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
         "amplification_outage": results["amplification"]["outage"],
         "primary_attempts_outage": results["primary_outage"]["count"],
         "back_on_primary_s": results["recovery"]["back_on_primary_s"],
+        "p99_outage_s": during["p99"] / 1000.0 if "p99" in during else None,
+        "exact_overall": answers.get("overall", {}).get("pct"),
+        "exact_outage": answers.get("during", {}).get("pct"),
     }
     out = []
-    for target in TARGETS:
+    for target in targets(plan):
         value = figures[target.key]
         met = target.met(value)
         out.append(
@@ -287,3 +368,22 @@ def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def summary(runs: list[dict[str, Any]]) -> str:
+    """Every kind's targets in one table (`--fault all`)."""
+    rows = []
+    for results in runs:
+        plan = results["meta"]["plan"]
+        outage = plan["outage_end"] - plan["outage_start"]
+        for t in results["targets"]:
+            rows.append(
+                [
+                    plan["fault"],
+                    t["label"].replace("the outage", f"the {outage:g} s outage"),
+                    _limit(t),
+                    _value(t),
+                    t["verdict"],
+                ]
+            )
+    return table(["fault", "target", "limit", "measured", "verdict"], rows)

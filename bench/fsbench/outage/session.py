@@ -1,7 +1,8 @@
-"""One outage run from start to finish: start the simulator and the gateway (pinned like
-the main benchmark), warm up, reset the simulator, load the outage scenario and start the
-load at the same moment, follow the simulator's request log, then analyse, print and
-write the JSON."""
+"""Outage runs from start to finish: for each outage kind asked for, start a fresh simulator
+and gateway (pinned like the main benchmark), warm up, reset the simulator, load the
+outage scenario and start the load at the same moment, follow the simulator's request log,
+then analyse, print and write the JSON (one file per kind; `--fault all` runs the kinds one
+after another and ends with a summary of every target)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from fsbench import procs, record
 from fsbench.loadgen.sample import now_ns
 from fsbench.loadgen.tally import percentiles
 from fsbench.noise import Noise
-from fsbench.outage import analysis, report
+from fsbench.outage import analysis, report, timeline
+from fsbench.outage.faults import FAULTS
+from fsbench.outage.observed import Observed, exact
 from fsbench.outage.plan import (
     BACKUP,
     PRIMARY,
@@ -121,25 +124,28 @@ def scenario_start(sim_port: int, before: int, after: int) -> tuple[int, int]:
 async def drive(plan: Plan, bed: Testbed, noise: Noise, verbose: bool) -> dict[str, Any]:
     """Warm up, then the measured run; returns what analysis.Observed needs."""
     port = bed.gw_port
-    traffic = Traffic(
-        port,
-        [
-            (False, openai_request(port, VIRTUAL_MODEL)),
-            (True, openai_request(port, VIRTUAL_MODEL, stream=True)),
-        ],
-        plan.connections,
-    )
+    plain = (False, openai_request(port, VIRTUAL_MODEL))
+    stream = (True, openai_request(port, VIRTUAL_MODEL, stream=True))
+    lanes = [stream] if plan.streams_only else [plain, stream]
+    traffic = Traffic(port, lanes, plan.connections, collect=plan.answer is not None)
     await traffic.open()
     try:
         if verbose:
             print(f"warming up ({plan.warmup:g} s at {plan.rate:g} req/s) ...", flush=True)
         warm = await traffic.run(now_ns() + 20_000_000, plan.rate, plan.warmup, plan.drain)
-        failed = [e for e in warm.exchanges if e.error is not None or e.model != PRIMARY]
+        failed = [
+            e
+            for e in warm.exchanges
+            if e.error is not None
+            or e.model != PRIMARY
+            or (plan.answer is not None and not exact(e, plan.answer))
+        ]
         if failed:
             e = failed[0]
             raise RuntimeError(
-                f"{len(failed)} warm-up requests failed or missed the primary, e.g. "
-                f"{e.error or e.model} (trail {e.headers.get('x-failsoft-trail')})"
+                f"{len(failed)} warm-up requests failed, missed the primary or (with a fixed "
+                f"answer) got other text, e.g. {e.error or e.model} (trail "
+                f"{e.headers.get('x-failsoft-trail')}, text {e.answer!r})"
             )
         quiet = await noise.wait_quiet()
         procs.http_call(bed.sim_port, "POST", "/_sim/reset")
@@ -151,8 +157,8 @@ async def drive(plan: Plan, bed: Testbed, noise: Noise, verbose: bool) -> dict[s
         )
         if verbose:
             print(
-                f"running {plan.duration:g} s; outage from t={plan.outage_start:g} s to "
-                f"t={plan.outage_end:g} s ...",
+                f"running {plan.duration:g} s ({plan.fault}); outage from "
+                f"t={plan.outage_start:g} s to t={plan.outage_end:g} s ...",
                 flush=True,
             )
         meter.mark("start")
@@ -216,11 +222,53 @@ def notes(run: dict[str, Any], results: dict[str, Any], pinning: Pinning) -> lis
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = Plan.make(args.quick, args.rate, args.ttft, args.chunk_delay, args.connections)
+    """Every outage kind asked for, each on its own testbed; one JSON file per kind."""
+    faults = FAULTS if args.fault == "all" else (args.fault,)
     pinning = Pinning.plan(not args.no_pin)
-    started = dt.datetime.now().astimezone()
-    meta = record.machine_info(pinning)
     pinning.pin_self()
+    print(f"pinning: {pinning.method}: {pinning.note}", flush=True)
+    streams_only = None if args.mix is None else args.mix == "streams"
+    runs = []
+    for fault in faults:
+        plan = Plan.make(
+            fault,
+            args.quick,
+            args.rate,
+            args.ttft,
+            args.chunk_delay,
+            args.connections,
+            streams_only,
+        )
+        started = dt.datetime.now().astimezone()
+        results = run_one(plan, args, pinning, started)
+        print()
+        print(report.render(results))
+        out = output_path(args.out, started, fault, args.quick, len(faults) > 1)
+        record.write_json(results, out)
+        print(f"\nresults written to {out}", flush=True)
+        runs.append(results)
+    if len(runs) > 1:
+        print("\nAll outage kinds")
+        print(report.summary(runs))
+    return 0
+
+
+def output_path(
+    out: Path | None, started: dt.datetime, fault: str, quick: bool, many: bool
+) -> Path:
+    """`--out` as given for one kind, with `-<fault>` before the suffix for several; by
+    default bench/results/outage-<time>-<fault>[-quick].json."""
+    if out is None:
+        name = f"outage-{started:%Y%m%d-%H%M%S}-{fault}{'-quick' if quick else ''}.json"
+        return ROOT / "bench" / "results" / name
+    return out.with_name(f"{out.stem}-{fault}{out.suffix}") if many else out
+
+
+def run_one(
+    plan: Plan, args: argparse.Namespace, pinning: Pinning, started: dt.datetime
+) -> dict[str, Any]:
+    """One outage kind on a fresh simulator and gateway; the results as written to JSON."""
+    meta = record.machine_info(pinning)
     try:
         import uvloop
 
@@ -228,7 +276,6 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         loop_factory = None
     noise = Noise(15.0, 0, 2.0 if args.quick else 30.0, 0.2)
-    print(f"pinning: {pinning.method}: {pinning.note}", flush=True)
     with tempfile.TemporaryDirectory(prefix="failsoft-outage-") as tmp:
         bed = Testbed(pinning, Path(tmp), args.gateway_log_level)
         try:
@@ -247,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
                 gateway_lines = []
             bed.stop()
     sim_log: SimLog = ran["log"]
-    observed = analysis.Observed(
+    observed = Observed(
         plan,
         ran["exchanges"],
         ran["t0_ns"],
@@ -260,28 +307,23 @@ def run(args: argparse.Namespace) -> int:
         {
             "started": started.isoformat(timespec="seconds"),
             "quick": args.quick,
+            "fault": plan.fault,
             "plan": plan.to_dict(),
             "primary": PRIMARY,
             "backup": BACKUP,
+            "sim_settings": sim_settings(plan),
             "scenario": scenario(plan),
             "gateway_log_level": args.gateway_log_level,
             "loadavg_end": os.getloadavg(),
         }
     )
     results: dict[str, Any] = {"meta": meta, "results": analysis.analyse(observed)}
-    results["targets"] = report.judge(results["results"])
+    results["targets"] = report.judge(plan, results["results"])
     results["cpu"] = ran["meter"].result(pinning.side_core, pinning.gateway_core)
     results["notes"] = notes(ran, results, pinning)
     if args.requests:
-        results["requests"] = analysis.request_rows(observed)
+        results["requests"] = timeline.request_rows(observed)
         results["upstream_attempts"] = [
             {**r, "t": round(r["time"] - observed.wall0, 5)} for r in observed.sim_records
         ]
-    print()
-    print(report.render(results))
-    out = args.out or ROOT / "bench" / "results" / (
-        f"outage-{started:%Y%m%d-%H%M%S}{'-quick' if args.quick else ''}.json"
-    )
-    record.write_json(results, out)
-    print(f"\nresults written to {out}")
-    return 0
+    return results

@@ -1,7 +1,7 @@
 """The outage benchmark's two loops on the load generator's event loop: the caller traffic
-(open loop at a fixed rate, alternating plain and streaming requests, each kind on its own
-keep-alive pool) and the reader of the simulator's request log, which keeps only the last
-1,000 attempts and so is read once a second during the run."""
+(open loop at a fixed rate, alternating plain and streaming requests or streams only, each
+kind on its own keep-alive pool) and the reader of the simulator's request log, which keeps
+only the last 1,000 attempts and so is read once a second during the run."""
 
 from __future__ import annotations
 
@@ -72,10 +72,18 @@ class Load:
 
 
 class Traffic:
-    """`rate` requests per second on a fixed schedule, request i going to lane i % lanes."""
+    """`rate` requests per second on a fixed schedule, request i going to lane i % lanes;
+    `collect`: keep each answer's text (see `Exchange.text`)."""
 
-    def __init__(self, port: int, requests: Sequence[tuple[bool, bytes]], connections: int):
+    def __init__(
+        self,
+        port: int,
+        requests: Sequence[tuple[bool, bytes]],
+        connections: int,
+        collect: bool = False,
+    ) -> None:
         self.lanes = [_Lane(port, stream, req, connections) for stream, req in requests]
+        self.collect = collect
 
     async def open(self) -> None:
         for lane in self.lanes:
@@ -95,6 +103,7 @@ class Traffic:
         finished = loop.create_future()
         state = {"ticks": 0, "late": 0, "answered": 0}
         lanes = self.lanes
+        collect = self.collect
         reconnects = sum(lane.pool.reconnects for lane in lanes)
 
         def answered() -> None:
@@ -110,7 +119,7 @@ class Traffic:
                 if k >= total:
                     break
                 lane = lanes[k % len(lanes)]
-                exchange = Exchange(start_ns + k * interval, k, lane.stream)
+                exchange = Exchange(start_ns + k * interval, k, lane.stream, collect)
                 exchanges.append(exchange)
                 state["ticks"] = k + 1
                 lane.submit(exchange)
