@@ -33,13 +33,22 @@ BYTES_PER_TOKEN = 4
 """Input size is estimated from the request body: about four bytes per token."""
 
 
+_REFRESH = 8
+"""Observations between recomputing a warm target's quantile (sorting 64 samples on every
+request would cost more than the rest of this module together)."""
+
+
 class _Samples:
-    __slots__ = ("lost", "recent")
+    __slots__ = ("fresh", "lost", "quantile", "recent")
 
     def __init__(self, size: int) -> None:
         self.recent: deque[float] = deque(maxlen=size)
         self.lost = 0.0
         """The longest normalised wait a cold target lost a race after."""
+        self.quantile = 0.0
+        self.fresh = _REFRESH
+        """Observations since `quantile` was computed (it is stale from `_REFRESH` on, and
+        always recomputed while there are only a few samples)."""
 
 
 MAX_TARGETS = 4096
@@ -64,9 +73,11 @@ class FirstTokenLimits:
         if found is None:
             base = config.cold
         elif len(found.recent) >= config.min_samples:
-            ordered = sorted(found.recent)
-            at = min(len(ordered) - 1, int(config.quantile * len(ordered)))
-            base = max(config.floor, config.factor * ordered[at])
+            if found.fresh >= _REFRESH or len(found.recent) <= _REFRESH:
+                ordered = sorted(found.recent)
+                found.quantile = ordered[min(len(ordered) - 1, int(config.quantile * len(ordered)))]
+                found.fresh = 0
+            base = max(config.floor, config.factor * found.quantile)
         else:
             slowest = max(found.recent, default=0.0)
             base = max(config.cold, config.factor * slowest, 2.0 * found.lost)
@@ -80,7 +91,9 @@ class FirstTokenLimits:
         self, config: AdaptiveFirstToken, target: Target, first_token: float, body_bytes: int
     ) -> None:
         """A first token arrived after `first_token` seconds."""
-        self._get(target).recent.append(first_token / scale(config, body_bytes))
+        samples = self._get(target)
+        samples.recent.append(first_token / scale(config, body_bytes))
+        samples.fresh += 1
 
     def lost(
         self, config: AdaptiveFirstToken, target: Target, waited: float, body_bytes: int

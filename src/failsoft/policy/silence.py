@@ -29,11 +29,19 @@ MAX_TARGETS = 4096
 _COLD_SAMPLES = 5
 
 
+_REFRESH = 8
+"""Answers between recomputing the p95 (not a sort of 64 samples per request)."""
+
+
 class _Watch:
-    __slots__ = ("flagged", "last_headers", "recent", "waiting")
+    __slots__ = ("flagged", "fresh", "last_headers", "p95", "recent", "waiting")
 
     def __init__(self) -> None:
         self.recent: deque[float] = deque(maxlen=64)
+        self.p95 = 0.0
+        self.fresh = _REFRESH
+        """Answers since `p95` was computed (stale from `_REFRESH` on, and always
+        recomputed while there are only a few samples)."""
         self.last_headers = -1e18
         self.flagged = False
         self.waiting: dict[object, tuple[float, Callable[[], None]]] = {}
@@ -53,9 +61,11 @@ class SilenceWatch:
         watch = self._targets.get(target)
         if watch is None or len(watch.recent) < _COLD_SAMPLES:
             return min(config.cold, first_byte)
-        ordered = sorted(watch.recent)
-        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-        return min(max(config.factor * p95, config.floor), first_byte)
+        if watch.fresh >= _REFRESH or len(watch.recent) <= _REFRESH:
+            ordered = sorted(watch.recent)
+            watch.p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+            watch.fresh = 0
+        return min(max(config.factor * watch.p95, config.floor), first_byte)
 
     def flagged(self, target: Target) -> bool:
         """Declared silent, and nothing heard from it since."""
@@ -75,6 +85,7 @@ class SilenceWatch:
         watch = self._get(target)
         watch.waiting.pop(token, None)
         watch.recent.append(seconds)
+        watch.fresh += 1
         watch.last_headers = self._clock.monotonic()
         watch.flagged = False
 

@@ -7,10 +7,11 @@ started beside it, and whichever produces content first wins. The other is dropp
 that moment. A slow target therefore costs a caller about its limit, never more, and a
 target that answers just after its limit still wins if the other is slower.
 
-The first attempt runs inline (no task) inside an `asyncio.timeout` scope that nothing
-arms in the common case, so an attempt that is never raced costs one timer handle. Only
-when a race starts does the partner run as a task; if it wins, the scope is expired to
-interrupt the first attempt wherever it waits.
+The first attempt runs inline (no task of its own), so an attempt that is never raced
+costs one timer handle. Only when a race starts does the partner run as a task; if it
+wins, the request's task is cancelled to interrupt the first attempt wherever it waits,
+and the cancellation taken back (`Task.uncancel`) once it has arrived: what
+`asyncio.timeout` does, without its cost on every request.
 
 Which attempt won is decided once, at the first content event (`claim`). One that reaches
 its first content after the other won raises `RaceLost` from inside its own read, so it
@@ -85,9 +86,9 @@ class Race(Generic[T]):
         "queue",
         "reason",
         "run",
-        "scope",
         "silence_after",
         "target",
+        "task",
         "translation",
         "winner",
     )
@@ -126,7 +127,8 @@ class Race(Generic[T]):
         self.interrupted = False
         self.done = False
         """The first attempt has finished (its outcome is known)."""
-        self.scope: asyncio.Timeout | None = None
+        self.task: asyncio.Task[Any] | None = None
+        """The request's task, which runs the first attempt inline."""
         self.silence_after = silence_after
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -150,16 +152,16 @@ class Race(Generic[T]):
         if watched:
             run.state.silence.waiting(self.target, self, self._silent)
         self._schedule()
+        self.task = asyncio.current_task()
         try:
             outcome: Outcome[T] | None = None
             try:
-                async with asyncio.timeout(None) as scope:
-                    self.scope = scope
-                    outcome = await run._attempt(
-                        self.target, self.probe, self.kind, self.translation, self
-                    )
-            except TimeoutError:
-                if not self.interrupted:
+                outcome = await run._attempt(
+                    self.target, self.probe, self.kind, self.translation, self
+                )
+            except asyncio.CancelledError:
+                # Ours (a partner won) unless someone else cancelled the request as well.
+                if not self.interrupted or self.task is None or self.task.uncancel() > 0:
                     raise
             finally:
                 self.done = True
@@ -240,9 +242,11 @@ class Race(Generic[T]):
         self._trigger("silence")
 
     def _interrupt(self) -> None:
-        if not self.done and self.scope is not None:
+        # Only ever called from another task or a callback, so the request's task is
+        # suspended inside the first attempt (`done` is set as soon as that returns).
+        if not self.done and self.task is not None and not self.interrupted:
             self.interrupted = True
-            self.scope.reschedule(self._loop.time())
+            self.task.cancel()
 
     async def _settle(self, outcome: Outcome[T] | None) -> Outcome[T]:
         if not self.partners:
