@@ -13,10 +13,25 @@ CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One upstream model at one provider: the unit the router tries."""
+    """One upstream model at one provider: the unit the router tries.
+
+    Every policy keeps its state per target in a dict, so a request looks targets up a
+    dozen times; the hash is computed once (a frozen dataclass's own `__hash__` is a Python
+    function that builds a tuple on every call)."""
 
     provider: str
     model: str
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.provider, self.model)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Target], tuple[str, str]]:
+        # The cached hash must not travel: another process salts string hashes differently.
+        return (Target, (self.provider, self.model))
 
     @property
     def label(self) -> str:

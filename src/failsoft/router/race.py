@@ -79,6 +79,7 @@ class Race(Generic[T]):
         "done",
         "interrupted",
         "kind",
+        "late",
         "mark",
         "partners",
         "primary",
@@ -125,6 +126,8 @@ class Race(Generic[T]):
         self.mark = 0
         """Where the first partner's records begin: the loser's record goes before them."""
         self.interrupted = False
+        self.late = False
+        """Registered with the silence watch as waiting past its threshold."""
         self.done = False
         """The first attempt has finished (its outcome is known)."""
         self.task: asyncio.Task[Any] | None = None
@@ -148,9 +151,6 @@ class Race(Generic[T]):
 
     async def __call__(self) -> Outcome[T]:
         run = self.run
-        watched = self.silence_after is not None
-        if watched:
-            run.state.silence.waiting(self.target, self, self._silent)
         self._schedule()
         self.task = asyncio.current_task()
         try:
@@ -166,11 +166,27 @@ class Race(Generic[T]):
             finally:
                 self.done = True
                 self._cancel_timer()
-                if watched:
+                if self.late:
                     run.state.silence.gone(self.target, self)
             return await self._settle(outcome)
         finally:
             await self._stop_partners()
+
+    # ------------------------------------------------------------------ an attempt's moments
+
+    def headers(self, attempt: Attempt) -> None:
+        """Response headers (for either side): the target's time to headers."""
+        at = attempt.headers_at
+        assert at is not None
+        self.run.state.silence.answered(attempt.target, self, at - attempt.started, at)
+
+    def first_token(self, attempt: Attempt) -> None:
+        """First content (for either side): it wins, or it lost and stops here."""
+        if not self.claim(attempt):
+            raise RaceLost()
+        if attempt.probe and not attempt.probe_settled:
+            attempt.probe_settled = True
+            self.run.state.breakers[attempt.target].settle_probe()
 
     def begin(self, attempt: Attempt) -> None:
         """An attempt of this race was created (the first one is the primary)."""
@@ -299,9 +315,12 @@ class Race(Generic[T]):
     # ------------------------------------------------------------------ timers
 
     def _schedule(self) -> None:
-        times = [t for t in (self._hedge_at, self._race_at, self._check_at) if t is not None]
-        if times and not self.done and self.winner is None:
-            self._timer = self._loop.call_at(min(times), self._on_timer)
+        when = self._race_at
+        for other in (self._hedge_at, self._check_at):
+            if other is not None and (when is None or other < when):
+                when = other
+        if when is not None and not self.done and self.winner is None:
+            self._timer = self._loop.call_at(when, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -321,5 +340,11 @@ class Race(Generic[T]):
             self._trigger("first_token")
         if self._check_at is not None and now >= self._check_at:
             self._check_at = None
-            self.run._check_silence(self.target)
+            primary = self.primary
+            if primary is not None and primary.headers_at is None:
+                # Still no response after the threshold: count it as waiting, and see
+                # whether the target has gone silent.
+                self.late = True
+                self.run.state.silence.late(self.target, self, self._silent)
+                self.run._check_silence(self.target)
         self._schedule()

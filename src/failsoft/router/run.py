@@ -82,6 +82,7 @@ class Run(Generic[T]):
         self.made = 0
         """Upstream attempts actually made: after the first, every attempt is extra load."""
         self.refusal: UpstreamStatusError | None = None
+        self._hooks = _Hooks(state)
         self._translations: dict[Target, Translation | Untranslatable | None] = {}
 
     # ------------------------------------------------------------------ the loop
@@ -307,7 +308,7 @@ class Run(Generic[T]):
             self.transport,
             translation=translation,
             probe=probe,
-            watch=_Hooks(state, race),
+            watch=race if race is not None else self._hooks,
         )
         if race is not None:
             race.begin(attempt)
@@ -477,24 +478,21 @@ class Run(Generic[T]):
 
 
 class _Hooks:
-    """An attempt's moments that the router's bookkeeping needs: its response headers
-    (the target's time to headers, for silence) and its first content (a race's winner,
-    a probe that closes its breaker)."""
+    """An attempt's moments that the router's bookkeeping needs, for attempts that are not
+    raced (a race is its attempts' own watch): the target's time to headers, for silence;
+    the first content of a probe, which closes its breaker."""
 
-    __slots__ = ("race", "state")
+    __slots__ = ("state",)
 
-    def __init__(self, state: RouterState, race: Race[object] | Race[T] | None) -> None:
+    def __init__(self, state: RouterState) -> None:
         self.state = state
-        self.race = race
 
     def headers(self, attempt: Attempt) -> None:
-        assert attempt.headers_at is not None
-        token = self.race if self.race is not None else attempt
-        self.state.silence.answered(attempt.target, token, attempt.headers_at - attempt.started)
+        at = attempt.headers_at
+        assert at is not None
+        self.state.silence.answered(attempt.target, attempt, at - attempt.started, at)
 
     def first_token(self, attempt: Attempt) -> None:
-        if self.race is not None and not self.race.claim(attempt):
-            raise RaceLost()
         if attempt.probe and not attempt.probe_settled:
             # A probe answers for the target as soon as it produces content: everyone else
             # is skipping the target meanwhile, and a long answer would hold them off.
