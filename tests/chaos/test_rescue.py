@@ -317,3 +317,66 @@ def test_a_stall_is_resumed_within_idle_plus_five_seconds(
             sim.set_model(model, answer=None, on_continue="continue")
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
     assert 30.0 <= elapsed < 35.0
+
+
+# --- the resume cases, at the true defaults --------------------------------------------------
+
+
+@pytest.fixture
+def same_answer(sim: SimServer) -> Iterator[Callable[..., None]]:
+    names = ("gpt-4o", "gpt-4o-mini", "claude-opus-4-7", "claude-sonnet-4-5")
+    for name in names:
+        sim.set_model(name, answer=TEXT, on_continue="sentence")
+    yield lambda name, **settings: sim.set_model(name, **settings)
+    for name in names:
+        sim.set_model(name, answer=None, on_continue="continue", prefill="auto")
+
+
+def claude_text(gw: GatewayThread) -> tuple[str, str | None]:
+    import anthropic
+
+    with (
+        anthropic.Anthropic(base_url=gw.url, api_key="c", max_retries=0) as c,
+        c.messages.stream(model="claude", max_tokens=300, messages=HI) as stream,
+    ):
+        message = stream.get_final_message()
+    return message.content[0].text, message.stop_reason  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("backup", "fault"),
+    [
+        ({}, {"kind": "cut", "after": 6}),  # Sonnet 4.5 continues a prefill
+        ({"prefill": "reject"}, {"kind": "cut", "after": 6}),  # refused: a user turn
+        ({"prefill": "ignore", "on_continue": "restart"}, {"kind": "cut", "after": 6}),
+        ({}, {"kind": "malformed", "after": 6, "target": "content"}),
+        ({}, {"kind": "mid_stream_error", "after": 6}),
+    ],
+    ids=["prefill", "prefill-refused", "restart", "broken-content", "error-event"],
+)
+def test_resume_at_the_defaults(
+    defaults: GatewayThread,
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    backup: dict[str, Any],
+    fault: dict[str, Any],
+) -> None:
+    same_answer("claude-sonnet-4-5", **backup)
+    sim.set_fault("claude-opus-4-7", fault)
+    assert claude_text(defaults) == (TEXT, "end_turn")
+
+
+def test_no_overlap_at_the_defaults_is_an_error(
+    client: openai.OpenAI, sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    same_answer("gpt-4o-mini", on_continue="continue")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 6})
+    with pytest.raises(openai.APIError, match="could not be resumed"):
+        list(client.chat.completions.create(model="gpt", messages=HI, stream=True))
+
+
+def test_no_done_at_the_defaults_is_complete(client: openai.OpenAI, sim: SimServer) -> None:
+    sim.set_fault("gpt-4o", {"kind": "no_done"})
+    chunks = list(client.chat.completions.create(model="gpt", messages=HI, stream=True))
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert sim.attempts("gpt-4o-mini") == 0

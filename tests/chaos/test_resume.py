@@ -9,6 +9,7 @@ word for word with what it should have received; the simulator's `prefill` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -134,16 +135,31 @@ def test_a_user_turn_continuation_is_relayed_when_it_can_be_checked(
     in a user turn; it restarts the answer, or repeats the last sentence first."""
     gw = chaos()
     same_answer("gpt-4o-mini", on_continue=mode)
-    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    after = 9 if mode == "restart" else 20  # 20: the last two sentences overlap, 23 chars
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": after})
     text, chunks = openai_stream(gw)
     assert text == TEXT
     assert {c.id for c in chunks} == {chunks[0].id}  # one stream, one id
     assert {c.model for c in chunks} == {"gpt-4o"}
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage is not None
     (asked,) = last_messages(sim, "gpt-4o-mini")
     assert [m["role"] for m in asked] == ["user", "assistant", "user"]
     assert "repeating, word for word, the last two sentences" in asked[-1]["content"]
+    # Usage: what was delivered before the cut (estimated: the pieces, or characters / 4),
+    # plus every token the continuation generated (the repeated ones too: they are billed).
+    words = TEXT.split(" ")
+    partial = " ".join(words[:after])
+    delivered = max(after, -(-len(partial) // 4))
+    starts = [m.end() for m in re.finditer(r"[.!?] |\n", partial)]
+    repeat_from = 0 if mode == "restart" or len(starts) < 2 else starts[-2]
+    generated = len(TEXT[repeat_from:].split(" "))
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == delivered + generated
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    metrics = request(gw.url + "/metrics", method="GET").body.decode()
+    assert 'failsoft_resumed_total{model="gpt-4o",provider="openai"} 1.0' in metrics
+    assert 'failsoft_resume_prompt_tokens_total{model="gpt-4o-mini",provider="openai"}' in metrics
 
 
 def test_a_continuation_without_overlap_is_refused_not_spliced(
