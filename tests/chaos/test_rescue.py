@@ -18,7 +18,7 @@ import pytest
 
 from failsoft.config import Config, parse_config
 from failsoft.serve import GatewayThread
-from failsoft.sim import SimServer
+from failsoft.sim import Scenario, SimServer
 from tests.chaos.conftest import HI, times
 from tests.conftest import PROVIDER_KEY
 
@@ -86,8 +86,15 @@ def test_a_short_retry_after_is_waited_out_on_the_primary(
 
 def test_only_a_few_requests_wait_on_one_target(defaults: GatewayThread, sim: SimServer) -> None:
     """The breaker that the Retry-After opened lets each waiting request's retry through,
-    but at most retry.max_waiting (8) wait on one target; the rest fail over at once."""
-    sim.set_fault("gpt-4o", {"kind": "status", "status": 429, "retry_after": 2, "count": 12})
+    but at most retry.max_waiting (8) wait on one target; the rest fail over at once.
+    The primary is rate-limited for its first second only (a scenario), so every retry
+    that waited 2 s is answered."""
+    sim.load_scenario(
+        Scenario.from_dict(
+            {"timeline": [{"at": 0, "until": 1.0, "model": "gpt-4o",
+                           "fault": {"kind": "status", "status": 429, "retry_after": 2}}]}
+        )
+    )  # fmt: skip
 
     async def main() -> list[str]:
         async with openai.AsyncOpenAI(
@@ -96,11 +103,15 @@ def test_only_a_few_requests_wait_on_one_target(defaults: GatewayThread, sim: Si
             calls = [c.chat.completions.create(model="gpt", messages=HI) for _ in range(12)]
             return [r.model for r in await asyncio.gather(*calls)]
 
-    models = asyncio.run(main())
+    try:
+        models = asyncio.run(main())
+    finally:
+        sim.load_scenario(Scenario.from_dict({}))
+    limited = [r for r in sim.requests("gpt-4o") if r.outcome == "429"]
     waited = models.count("gpt-4o")
+    assert waited == len(sim.requests("gpt-4o")) - len(limited)  # each retry answered
     assert 1 <= waited <= 8
     assert models.count("gpt-4o-mini") == 12 - waited
-    assert sim.attempts("gpt-4o") <= 12 + 8
 
 
 # --- a slow first token ----------------------------------------------------------------------

@@ -29,12 +29,13 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, Generic, Protocol, TypeVar
 
+from failsoft.config import Policies
 from failsoft.policy.classify import Verdict
 from failsoft.router.attempt import Attempt
 from failsoft.router.outcome import Outcome, discard
 from failsoft.router.state import RouterState
 from failsoft.translate import Translation
-from failsoft.types import Target
+from failsoft.types import AttemptRecord, ChatRequest, Target
 
 T = TypeVar("T")
 
@@ -49,7 +50,17 @@ class Racer(Protocol[T]):
     """What a race needs of the request's run (`run.Run`)."""
 
     state: RouterState
-    attempts: list[Any]
+    attempts: list[AttemptRecord]
+    policies: Policies
+    request: ChatRequest
+
+    def log_failure(
+        self, request: ChatRequest, record: AttemptRecord, then: str | None
+    ) -> None: ...
+
+    def _record(
+        self, record: AttemptRecord, attempt: Attempt, ok: bool = False, at: int | None = None
+    ) -> None: ...
 
     def _attempt(
         self,
@@ -213,6 +224,34 @@ class Race(Generic[T]):
 
     def lost(self, attempt: Attempt) -> bool:
         return self.winner is not None and self.winner is not attempt
+
+    def record_loss(self, attempt: Attempt, kind: str) -> None:
+        """Bookkeeping for an attempt that lost: a slow or silent first attempt is a
+        failure of its target (recorded before the winner in the trail); a partner or an
+        opt-in hedge merely stands down."""
+        run = self.run
+        state = run.state
+        target = attempt.target
+        outcome, failed = self.loss(attempt)
+        duration = state.clock.monotonic() - attempt.started
+        winner = self.winner.target.label if self.winner is not None else "another target"
+        if not failed:
+            state.released(target, attempt.probe and not attempt.probe_settled)
+            record = AttemptRecord(target, outcome, transient=False, duration=duration, kind=kind)
+            run._record(record, attempt)
+            return
+        if outcome == "first_byte_timeout":
+            detail = f"no response within {duration:.1f}s (a silent target); {winner} answered"
+        else:
+            detail = f"no content within {duration:.1f}s (first-token limit); {winner} was first"
+            if attempt.headers_at is not None:
+                # It is alive, only slow: a target still learning its limit learns from it.
+                adaptive = run.policies.deadlines.adaptive
+                state.first_tokens.lost(adaptive, target, duration, len(run.request.body))
+        state.failed(target, attempt.probe, Verdict.FAILOVER, None, duration, attempt.started)
+        record = AttemptRecord(target, outcome, detail, duration=duration, kind=kind)
+        run._record(record, attempt, at=self.mark)
+        run.log_failure(run.request, record, None)
 
     def loss(self, attempt: Attempt) -> tuple[str, bool]:
         """The trail outcome of an attempt that lost, and whether it counts as a failure

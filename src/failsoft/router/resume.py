@@ -54,6 +54,10 @@ MIN_TIME_LEFT = 0.5
 PREFILL_REFUSERS = re.compile(r"claude-[a-z]+-4-[67]\b|claude-[a-z]+-4\.[67]\b")
 """Anthropic models known to refuse an assistant prefill with a 400 (Claude 4.6, 4.7)."""
 VLLM_CONTINUE = {"continue_final_message": True, "add_generation_prompt": False}
+REFUSAL_MEMORY = 3600.0
+"""Seconds a target's refusal of a prefill is remembered (a provider may start taking
+them; an hour later one continuation tries again)."""
+MAX_REFUSALS = 4096
 
 Open = Callable[[ChatRequest, VirtualModel], Awaitable[CommittedStream]]
 
@@ -258,7 +262,10 @@ class Resumption:
                     rest = await self._open(request, plan)
                 except UpstreamClientFault as exc:
                     if use_prefill and exc.error.status in (400, 422):
-                        state.prefill_refused[target] = state.clock.monotonic()
+                        refused = state.prefill_refused
+                        if target not in refused and len(refused) >= MAX_REFUSALS:
+                            del refused[next(iter(refused))]
+                        refused[target] = state.clock.monotonic()
                         state.counters.add("prefill_refused", target)
                         log.info(
                             "%s: %s refused the prefill of a continuation (%s); asking "
@@ -284,7 +291,11 @@ class Resumption:
         provider = self._host.providers[target.provider]
         if setting == "auto":
             setting = provider.config.prefill
-        if setting == "off" or target in self._host.state.prefill_refused:
+        state = self._host.state
+        refused = state.prefill_refused.get(target)
+        if refused is not None and state.clock.monotonic() - refused < REFUSAL_MEMORY:
+            return False
+        if setting == "off":
             return False
         if setting == "on":
             return True

@@ -17,13 +17,11 @@ Every attempt reports to `RouterState`, which feeds the breakers, budgets and la
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from failsoft.config import Policies, VirtualModel
 from failsoft.errors import (
-    AllTargetsFailed,
     Untranslatable,
     UpstreamClientFault,
     UpstreamError,
@@ -38,6 +36,7 @@ from failsoft.policy.hedge import hedge_delay
 from failsoft.policy.retry import retry_delay
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
+from failsoft.router.exhaustion import exhausted
 from failsoft.router.outcome import Outcome
 from failsoft.router.race import Race, RaceLost
 from failsoft.router.state import RouterState
@@ -49,10 +48,6 @@ from failsoft.types import AttemptRecord, ChatRequest, Target
 T = TypeVar("T")
 Once = Callable[[Attempt, list[AttemptRecord]], Awaitable[T]]
 
-# The longest Retry-After failsoft passes on: the openai SDK refuses to retry above 60-120 s,
-# and an anthropic SDK sleeps whatever it is told.
-MAX_RETRY_AFTER = 60.0
-DEFAULT_RETRY_AFTER = 1.0
 _BUDGET_SPENT = "retry budget spent: extra attempts would add load"
 
 
@@ -318,7 +313,7 @@ class Run(Generic[T]):
         except BaseException as exc:
             state.limits.leave_target(target)
             if race is not None and race.lost(attempt):
-                self._lost(attempt, race, kind)
+                race.record_loss(attempt, kind)
                 if isinstance(exc, RaceLost):
                     return Outcome(None)
                 raise
@@ -369,33 +364,6 @@ class Run(Generic[T]):
         self._record(AttemptRecord(target, "200", duration=duration, kind=kind), attempt, ok=True)
         return Outcome(attempt, result=result)
 
-    def _lost(self, attempt: Attempt, race: Race[T], kind: str) -> None:
-        """Bookkeeping for an attempt that lost a race: a slow or silent first attempt is
-        a failure of its target; a partner or an opt-in hedge merely stands down."""
-        state = self.state
-        target = attempt.target
-        outcome, failed = race.loss(attempt)
-        duration = state.clock.monotonic() - attempt.started
-        winner = race.winner.target.label if race.winner is not None else "another target"
-        if not failed:
-            state.released(target, attempt.probe and not attempt.probe_settled)
-            record = AttemptRecord(target, outcome, transient=False, duration=duration, kind=kind)
-            self._record(record, attempt)
-            return
-        if outcome == "first_byte_timeout":
-            detail = f"no response within {duration:.1f}s (a silent target); {winner} answered"
-        else:
-            detail = f"no content within {duration:.1f}s (first-token limit); {winner} was first"
-            if attempt.headers_at is not None:
-                # It is alive, only slow: a target still learning its limit learns from it.
-                state.first_tokens.lost(
-                    self.policies.deadlines.adaptive, target, duration, len(self.request.body)
-                )
-        state.failed(target, attempt.probe, Verdict.FAILOVER, None, duration, attempt.started)
-        record = AttemptRecord(target, outcome, detail, duration=duration, kind=kind)
-        self._record(record, attempt, at=race.mark)
-        self.log_failure(self.request, record, None)
-
     def _count_drops(self, attempt: Attempt) -> None:
         if attempt.dropped:
             self.state.counters.add("dropped_events", attempt.target, attempt.dropped)
@@ -441,40 +409,10 @@ class Run(Generic[T]):
             )
 
     def _exhausted(self) -> Exception:
-        attempts = self.attempts
-        refused = [t for t in self._translations.values() if isinstance(t, Untranslatable)]
-        if refused and not self.made and not any(a.transient for a in attempts):
-            # No target's dialect can carry the request: the caller must change it.
-            reasons = "; ".join(a.describe() for a in attempts if a.outcome == "untranslatable")
-            return Untranslatable(
-                f"failsoft: no target of model {self.plan.name!r} can take this request: {reasons}"
-            )
-        if self.refusal is not None and not any(a.transient for a in attempts):
-            # Every target that was tried refused the request (as too long, or as written
-            # for its dialect): relay the last refusal rather than claim an outage.
-            return UpstreamClientFault(self.refusal, attempts)
-        retry_after, should_retry = self._when_to_retry()
-        return AllTargetsFailed(self.plan.name, attempts, retry_after, should_retry)
-
-    def _when_to_retry(self) -> tuple[float, bool]:
-        """When a caller's retry could find a target willing, and whether that is worth it.
-
-        The soonest a breaker reopens or a provider said to come back; a short pause when
-        targets merely failed just now. Beyond `MAX_RETRY_AFTER` a retry is not advised:
-        the gateway already spent the useful attempts, and SDK retries would only add load.
-        """
-        if not any(a.transient for a in self.attempts):
-            return DEFAULT_RETRY_AFTER, False
-        waits = []
-        for target in {a.target for a in self.attempts if a.transient}:
-            waits.append(self.state.breakers[target].reopens_in())
-        hints = [a.retry_after for a in self.attempts if a.retry_after is not None]
-        soonest = min(waits) if waits else 0.0
-        if hints:
-            soonest = max(soonest, min(hints))
-        if soonest > MAX_RETRY_AFTER:
-            return MAX_RETRY_AFTER, False
-        return max(DEFAULT_RETRY_AFTER, math.ceil(soonest * 10) / 10), True
+        refused = any(isinstance(t, Untranslatable) for t in self._translations.values())
+        return exhausted(
+            self.plan.name, self.attempts, self.state, refused, self.made, self.refusal
+        )
 
 
 class _Hooks:

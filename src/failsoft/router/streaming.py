@@ -29,7 +29,8 @@ from typing import Any
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, TERMINAL, Wire
 from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.policy.deadline import Deadline
-from failsoft.router.attempt import Attempt, IdleTimer, Opened
+from failsoft.router.attempt import Attempt
+from failsoft.router.phases import IdleTimer, Opened
 from failsoft.translate import caller_include_usage
 from failsoft.types import AttemptRecord, Target
 

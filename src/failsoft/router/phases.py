@@ -1,0 +1,98 @@
+"""What an attempt hands on and listens to: the opened stream, the idle timer, the watch.
+
+Split from `attempt.py` so that the committed relay (`streaming.py`) and the races
+(`race.py`) can share these small pieces without the whole attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Protocol
+
+from failsoft.dialects.base import StreamTracker
+from failsoft.dialects.sse import SSEDecoder
+from failsoft.errors import UpstreamError
+from failsoft.translate.stream import StreamConverter
+from failsoft.transport import Upstream
+
+if TYPE_CHECKING:
+    from failsoft.router.attempt import Attempt
+
+
+class Opened:
+    """A stream that produced its first content event; what the committed relay resumes."""
+
+    __slots__ = ("converter", "decoder", "fed", "head", "terminal", "tracker", "upstream")
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        decoder: SSEDecoder,
+        tracker: StreamTracker,
+        head: bytes,
+        fed: int,
+        terminal: bool,
+        converter: StreamConverter | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.decoder = decoder
+        """Holds what arrived after the first content event, not yet looked at."""
+        self.tracker = tracker
+        self.head = head
+        """Every event up to and including the first content event, as the caller gets
+        them: the upstream's raw bytes, or their translation (`converter`)."""
+        self.converter = converter
+        """Translates the upstream's events into the caller's dialect; None when the
+        upstream speaks the caller's dialect and its bytes are relayed as they are."""
+        self.fed = fed
+        """How many events the tracker has seen so far."""
+        self.terminal = terminal
+        """The first content event was already the stream's proper end."""
+
+
+class Watch(Protocol):
+    """Told when an attempt's response headers and its first content arrive (the router's
+    bookkeeping: races, silence, breaker probes)."""
+
+    def headers(self, attempt: Attempt) -> None: ...
+
+    def first_token(self, attempt: Attempt) -> None: ...
+
+
+class IdleTimer:
+    """Arms an `asyncio.timeout` for the next read, lazily.
+
+    Re-arming a timer costs a cancel and a new timer handle; a stream delivers hundreds
+    of small reads a second. So the timer is re-armed only once `slack` has passed since
+    the last arming, and armed `slack` later than the limit: the gap a stream is allowed
+    is then between `limit` and `limit + slack`, never less.
+    """
+
+    __slots__ = ("_armed", "_attempt", "_loop", "_slack", "_timer", "binding", "limit")
+
+    def __init__(self, timer: asyncio.Timeout, attempt: Attempt) -> None:
+        self._timer = timer
+        self._attempt = attempt
+        self._loop = asyncio.get_running_loop()
+        self._slack = attempt.limits.idle * 0.05
+        self._armed = -math.inf
+        self.limit = 0.0
+        self.binding = False
+
+    def arm(self) -> None:
+        now = self._loop.time()
+        if now - self._armed < self._slack:
+            return
+        attempt = self._attempt
+        self.limit, self.binding = attempt.deadline.cap(attempt.limits.idle)
+        slack = 0.0 if self.binding else self._slack
+        self._timer.reschedule(now + self.limit + slack)
+        self._armed = now
+
+    def disarm(self) -> None:
+        self._timer.reschedule(None)
+        self._armed = -math.inf
+
+    def error(self) -> UpstreamError:
+        return self._attempt._timeout_error("idle", self.limit, self.binding)
