@@ -26,6 +26,20 @@ FAULTS: list[tuple[dict[str, Any], str]] = [
 FAULT_IDS = [token for _, token in FAULTS]
 
 
+def ask_claude(
+    ant: anthropic.Anthropic, stream: bool, text: str = "hi", max_tokens: int = 64
+) -> tuple[Any, Any]:
+    """(headers, message) of one call to the `claude` model, streamed or not."""
+    messages: Any = [{"role": "user", "content": text}]
+    if stream:
+        with ant.messages.stream(model="claude", max_tokens=max_tokens, messages=messages) as s:
+            return s.response.headers, s.get_final_message()
+    raw = ant.messages.with_raw_response.create(
+        model="claude", max_tokens=max_tokens, messages=messages
+    )
+    return raw.headers, raw.parse()
+
+
 def _trail(provider: str, primary: str, token: str, backup: str) -> str:
     return f"{provider}/{primary}:{token},{provider}/{backup}:200"
 
@@ -71,17 +85,7 @@ def test_anthropic_sdk_gets_backup_answer(
     ant: anthropic.Anthropic, sim: SimServer, fault: dict[str, Any], token: str, stream: bool
 ) -> None:
     sim.set_fault("claude-opus-4-7", fault)
-    messages: Any = [{"role": "user", "content": "What is failover?"}]
-    if stream:
-        with ant.messages.stream(model="claude", max_tokens=256, messages=messages) as s:
-            headers = s.response.headers
-            message = s.get_final_message()
-    else:
-        raw = ant.messages.with_raw_response.create(
-            model="claude", max_tokens=256, messages=messages
-        )
-        headers = raw.headers
-        message = raw.parse()
+    headers, message = ask_claude(ant, stream, "What is failover?", max_tokens=256)
     assert message.stop_reason == "end_turn"
     assert message.model == "claude-sonnet-4-5"
     assert message.content[0].type == "text"
@@ -143,17 +147,7 @@ def test_failures_before_first_content_fail_over_invisibly(
     (for a streaming caller that one is an in-band error, tested in test_streams).
     """
     sim.set_fault("claude-opus-4-7", fault)
-    messages: Any = [{"role": "user", "content": "hi"}]
-    if stream:
-        with ant.messages.stream(model="claude", max_tokens=64, messages=messages) as s:
-            headers = s.response.headers
-            message = s.get_final_message()
-    else:
-        raw = ant.messages.with_raw_response.create(
-            model="claude", max_tokens=64, messages=messages
-        )
-        headers = raw.headers
-        message = raw.parse()
+    headers, message = ask_claude(ant, stream)
     assert message.model == "claude-sonnet-4-5"
     assert message.stop_reason == "end_turn"
     assert headers["x-failsoft-trail"] == (
@@ -199,16 +193,7 @@ def test_a_broken_event_without_content_is_dropped_not_failed_over(
 ) -> None:
     """A broken `ping` carries nothing: the primary's answer comes through whole."""
     sim.set_fault("claude-opus-4-7", {"kind": "malformed", "after": 0})
-    messages: Any = [{"role": "user", "content": "hi"}]
-    if stream:
-        with ant.messages.stream(model="claude", max_tokens=64, messages=messages) as s:
-            headers = s.response.headers
-            message = s.get_final_message()
-    else:
-        raw = ant.messages.with_raw_response.create(
-            model="claude", max_tokens=64, messages=messages
-        )
-        headers, message = raw.headers, raw.parse()
+    headers, message = ask_claude(ant, stream)
     assert message.model == "claude-opus-4-7"
     assert message.stop_reason == "end_turn"
     assert headers["x-failsoft-trail"] == "anthropic/claude-opus-4-7:200"

@@ -90,11 +90,7 @@ class OpenAITranscript:
             content = delta.get("content")
             if content:
                 added = content
-                self.deltas += 1
-                if self.resumable:
-                    self.text += content
-                    if len(self.text) > self.max_chars:
-                        _give_up(self)
+                _said(self, content)
             if choice.get("finish_reason"):
                 self.stop = choice["finish_reason"]
         return added
@@ -132,11 +128,7 @@ class AnthropicTranscript:
             delta = obj.get("delta") or {}
             if delta.get("type") == "text_delta":
                 text = delta.get("text") or ""
-                self.deltas += 1
-                if self.resumable:
-                    self.text += text
-                    if len(self.text) > self.max_chars:
-                        _give_up(self)
+                _said(self, text)
                 return text
             self.resumable = False
         elif kind == "content_block_start":
@@ -159,10 +151,15 @@ class AnthropicTranscript:
         return None
 
 
-def _give_up(transcript: OpenAITranscript | AnthropicTranscript) -> None:
-    """Past `max_chars` the answer is not kept twice: it will not be resumed."""
-    transcript.resumable = False
-    transcript.text = ""
+def _said(transcript: OpenAITranscript | AnthropicTranscript, text: str) -> None:
+    """One more piece of the answer. Past `max_chars` the answer is not kept twice: it
+    will not be resumed."""
+    transcript.deltas += 1
+    if transcript.resumable:
+        transcript.text += text
+        if len(transcript.text) > transcript.max_chars:
+            transcript.resumable = False
+            transcript.text = ""
 
 
 def transcript(dialect: str, max_chars: int = 1 << 62) -> OpenAITranscript | AnthropicTranscript:

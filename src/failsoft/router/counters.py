@@ -37,6 +37,8 @@ class Counters:
         self._counts: dict[tuple[str, Target], int] = {}
 
     def add(self, name: str, target: Target, count: int = 1) -> None:
+        if not count:
+            return  # nothing happened: no key for it either
         key = (name, target)
         counts = self._counts
         if key not in counts and len(counts) >= MAX_KEYS:

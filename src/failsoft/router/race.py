@@ -33,6 +33,7 @@ from failsoft.config import Policies
 from failsoft.policy.classify import Verdict
 from failsoft.router.attempt import Attempt
 from failsoft.router.outcome import Outcome, discard
+from failsoft.router.phases import Watch
 from failsoft.router.state import RouterState
 from failsoft.translate import Translation
 from failsoft.types import AttemptRecord, ChatRequest, Target
@@ -53,6 +54,8 @@ class Racer(Protocol[T]):
     attempts: list[AttemptRecord]
     policies: Policies
     request: ChatRequest
+    _hooks: Watch
+    """What every attempt's moments report to (a race adds its own to it)."""
 
     def log_failure(
         self, request: ChatRequest, record: AttemptRecord, then: str | None
@@ -178,7 +181,7 @@ class Race(Generic[T]):
                 self.done = True
                 self._cancel_timer()
                 if self.late:
-                    run.state.silence.gone(self.target, self)
+                    run.state.silence.gone(self.target, self.primary)
             return await self._settle(outcome)
         finally:
             await self._stop_partners()
@@ -186,18 +189,14 @@ class Race(Generic[T]):
     # ------------------------------------------------------------------ an attempt's moments
 
     def headers(self, attempt: Attempt) -> None:
-        """Response headers (for either side): the target's time to headers."""
-        at = attempt.headers_at
-        assert at is not None
-        self.run.state.silence.answered(attempt.target, self, at - attempt.started, at)
+        """Response headers (for either side): as for any attempt."""
+        self.run._hooks.headers(attempt)
 
     def first_token(self, attempt: Attempt) -> None:
         """First content (for either side): it wins, or it lost and stops here."""
         if not self.claim(attempt):
             raise RaceLost()
-        if attempt.probe and not attempt.probe_settled:
-            attempt.probe_settled = True
-            self.run.state.breakers[attempt.target].settle_probe()
+        self.run._hooks.first_token(attempt)
 
     def begin(self, attempt: Attempt) -> None:
         """An attempt of this race was created (the first one is the primary)."""
@@ -384,6 +383,6 @@ class Race(Generic[T]):
                 # Still no response after the threshold: count it as waiting, and see
                 # whether the target has gone silent.
                 self.late = True
-                self.run.state.silence.late(self.target, self, self._silent)
+                self.run.state.silence.late(self.target, primary, self._silent)
                 self.run._check_silence(self.target)
         self._schedule()

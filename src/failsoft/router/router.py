@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config, VirtualModel
-from failsoft.dialects import WIRES
+from failsoft.dialects import WIRES, Wire
 from failsoft.errors import AllTargetsFailed, Overloaded, UnknownModel, UpstreamClientFault
 from failsoft.events import EventHub, RequestFinished
 from failsoft.policy.classify import Verdict
@@ -110,13 +110,7 @@ class Router:
                 failed=stream.error is not None,
             )
 
-        async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> CommittedStream:
-            opened = await attempt.open_stream()
-            stream = CommittedStream(attempt, opened, attempts, caller_wire, ended)
-            stream.on_break = self._stream_broke
-            return stream
-
-        stream = await self._fallback(request, once, started)
+        stream = await self._fallback(request, self._opener(caller_wire, ended), started)
         plan = self.config.resolve(request.model)
         if plan is not None and plan.policies.resume.enabled:
             resumption = Resumption(plan.policies.resume, plan, self, self._continuation)
@@ -126,10 +120,16 @@ class Router:
 
     async def _continuation(self, request: ChatRequest, plan: VirtualModel) -> CommittedStream:
         """A stream for the rest of a broken answer (part of an already admitted request)."""
-        caller_wire = WIRES[request.dialect]
+        once = self._opener(WIRES[request.dialect], self._stream_ended)
+        run = Run(
+            self.state, self.providers, self.transport, plan, request, once, self._log_failure
+        )
+        return await run.run()
 
-        def ended(stream: CommittedStream) -> None:
-            self._stream_ended(stream)
+    def _opener(
+        self, caller_wire: Wire, ended: Callable[[CommittedStream], None]
+    ) -> Callable[[Attempt, list[AttemptRecord]], Awaitable[CommittedStream]]:
+        """One attempt of a stream: open it up to its first content, then relay it."""
 
         async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> CommittedStream:
             opened = await attempt.open_stream()
@@ -137,10 +137,7 @@ class Router:
             stream.on_break = self._stream_broke
             return stream
 
-        run = Run(
-            self.state, self.providers, self.transport, plan, request, once, self._log_failure
-        )
-        return await run.run()
+        return once
 
     def _stream_broke(self, stream: CommittedStream) -> None:
         """A committed stream's upstream broke after it started: a failure of that target,
@@ -166,17 +163,13 @@ class Router:
         attempt = stream.attempt
         target = stream.target
         settled = attempt.probe_settled
-        if stream.broken is not None:
-            pass  # reported by _stream_broke
-        elif stream.complete:
-            state.succeeded(target, False, None, attempt.started, settled)
-        elif settled:
-            state.breakers[target].end_probation(True)
-        counters = state.counters
-        if attempt.dropped:
-            counters.add("dropped_events", target, attempt.dropped)
-        if stream.supplied_end:
-            counters.add("supplied_end", target)
+        if stream.broken is None:  # (a break was reported when it happened)
+            if stream.complete:
+                state.succeeded(target, False, None, attempt.started, settled)
+            elif settled:
+                state.breakers[target].end_probation(True)
+        state.counters.add("dropped_events", target, attempt.dropped)
+        state.counters.add("supplied_end", target, int(stream.supplied_end))
 
     async def _fallback(
         self,

@@ -38,6 +38,7 @@ from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.exhaustion import exhausted
 from failsoft.router.outcome import Outcome
+from failsoft.router.phases import Watch
 from failsoft.router.race import Race, RaceLost
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
@@ -77,7 +78,7 @@ class Run(Generic[T]):
         self.made = 0
         """Upstream attempts actually made: after the first, every attempt is extra load."""
         self.refusal: UpstreamStatusError | None = None
-        self._hooks = _Hooks(state)
+        self._hooks: Watch = _Hooks(state)
         self._translations: dict[Target, Translation | Untranslatable | None] = {}
 
     # ------------------------------------------------------------------ the loop
@@ -137,7 +138,7 @@ class Run(Generic[T]):
         retry = self.policies.retry
         tries = 0
         held: float | None = None
-        """A retry reserved through the breaker after a Retry-After (see `_wait`)."""
+        """A retry reserved through the breaker after a Retry-After (see `_reserve`)."""
         spent = False
         """The next attempt's budget was taken already, before its wait."""
         try:
@@ -179,9 +180,7 @@ class Run(Generic[T]):
                 if not ok:
                     return None
                 if not self.state.budget(target).try_spend():
-                    self._skip(
-                        target, "budget", "retry budget spent: extra attempts would add load"
-                    )
+                    self._skip(target, "budget", _BUDGET_SPENT)
                     return None
                 spent = True
                 await self.state.clock.sleep(delay)
@@ -246,7 +245,7 @@ class Run(Generic[T]):
             limit = deadlines.first_token
         silence = self.state.silence
         after = None
-        if self.state.silence.enabled:
+        if silence.enabled:
             after = silence.threshold(target, deadlines.first_byte)
         race = Race(self, target, probe, kind, translation, queue, hedge=hedge, first_token=limit,
                     silence_after=after, silent=silence.flagged(target))  # fmt: skip
@@ -340,7 +339,7 @@ class Run(Generic[T]):
                 target, probe and not settled, verdict, retry_after, duration,
                 attempt.started, settled,
             )  # fmt: skip
-            self._count_drops(attempt)
+            state.counters.add("dropped_events", target, attempt.dropped)
             self._failed(attempt, error, verdict, kind)
             if verdict is Verdict.NEXT_TARGET and isinstance(error, UpstreamStatusError):
                 self.refusal = error
@@ -359,14 +358,10 @@ class Run(Generic[T]):
             state.limits.leave_target(target)
             settled = attempt.probe_settled
             state.succeeded(target, probe and not settled, first_token, attempt.started, settled)
-            self._count_drops(attempt)
+            state.counters.add("dropped_events", target, attempt.dropped)
         duration = state.clock.monotonic() - attempt.started
         self._record(AttemptRecord(target, "200", duration=duration, kind=kind), attempt, ok=True)
         return Outcome(attempt, result=result)
-
-    def _count_drops(self, attempt: Attempt) -> None:
-        if attempt.dropped:
-            self.state.counters.add("dropped_events", attempt.target, attempt.dropped)
 
     # ------------------------------------------------------------------ records
 
@@ -416,9 +411,9 @@ class Run(Generic[T]):
 
 
 class _Hooks:
-    """An attempt's moments that the router's bookkeeping needs, for attempts that are not
-    raced (a race is its attempts' own watch): the target's time to headers, for silence;
-    the first content of a probe, which closes its breaker."""
+    """An attempt's moments that the router's bookkeeping needs: the target's time to
+    headers, for silence; the first content of a probe, which closes its breaker. A race
+    watches its attempts itself and hands on to this."""
 
     __slots__ = ("state",)
 
@@ -428,6 +423,8 @@ class _Hooks:
     def headers(self, attempt: Attempt) -> None:
         at = attempt.headers_at
         assert at is not None
+        # Keyed by the attempt: a raced attempt waiting past the silence threshold was
+        # registered under it (`Race`), and its answer takes it off that list.
         self.state.silence.answered(attempt.target, attempt, at - attempt.started, at)
 
     def first_token(self, attempt: Attempt) -> None:
