@@ -135,7 +135,8 @@ class Resumption:
             prompt=continuation.prompt_tokens(original),
             delivered=continuation.estimate_tokens(original.text, original.deltas),
         )
-        reason = " ".join(error.message.split())
+        # Scrubbed like failsoft's own error event: this comment reaches the caller too.
+        reason = " ".join(stream.attempt.provider.scrub_text(error.message).split())
         yield f": failsoft: the stream broke ({reason}); fetching the rest\n\n".encode()
         broken = error
         why = "no target could continue it"
