@@ -24,12 +24,16 @@ def test_several_requests_past_the_threshold_make_a_target_silent() -> None:
     clock.advance(2.0)
     # Each request is counted as waiting once it has waited the threshold (its timer).
     for i in range(2):
-        watch.late(T, f"r{i}", lambda i=i: raced.append(i))
+        assert watch.late(T, f"r{i}", lambda i=i: raced.append(i)) is False
         assert watch.check(T, 15.0) == 0  # not enough of them yet
-    watch.late(T, "r2", lambda: raced.append(2))
+    assert watch.late(T, "r2", lambda: raced.append(2)) is False
     assert watch.check(T, 15.0) == 3
     assert sorted(raced) == [0, 1, 2]
     assert watch.flagged(T)
+    # A request that reaches the threshold after the declaration is raced at once, not
+    # counted towards another one (which would leave the last stragglers waiting).
+    assert watch.late(T, "r3", lambda: raced.append(3)) is True
+    assert watch.check(T, 15.0) == 0
     watch.answered(T, "later", 0.01, clock.monotonic())  # it answers again
     assert not watch.flagged(T)
 

@@ -76,9 +76,15 @@ class SilenceWatch:
         watch = self._targets.get(target)
         return watch is not None and watch.flagged
 
-    def late(self, target: Target, token: object, race: Callable[[], None]) -> None:
-        """A request has waited past the threshold for `target`'s headers."""
-        self._get(target).waiting[token] = race
+    def late(self, target: Target, token: object, race: Callable[[], None]) -> bool:
+        """A request has waited past the threshold for `target`'s headers. True: the target
+        has been declared silent already, so race it now (it is not counted as waiting);
+        False: it is counted, and `check` says whether the target is silent now."""
+        watch = self._get(target)
+        if watch.flagged:
+            return True
+        watch.waiting[token] = race
+        return False
 
     def gone(self, target: Target, token: object) -> None:
         watch = self._targets.get(target)

@@ -382,7 +382,9 @@ class Race(Generic[T]):
             if primary is not None and primary.headers_at is None:
                 # Still no response after the threshold: count it as waiting, and see
                 # whether the target has gone silent.
-                self.late = True
-                self.run.state.silence.late(self.target, primary, self._silent)
-                self.run._check_silence(self.target)
+                if self.run.state.silence.late(self.target, primary, self._silent):
+                    self._trigger("silence")  # declared silent while this one waited
+                else:
+                    self.late = True
+                    self.run._check_silence(self.target)
         self._schedule()
