@@ -112,8 +112,11 @@ class Splice:
         """The continuation ended: what is left to relay, or `Unverifiable`."""
         if self.mode == "prefill" and self.how == "prefill":
             rest, self._pending = self._pending, ""
-            if self._restarting:
+            if self._restarting and len(_collapse(rest)[0]) >= self.min_overlap:
                 raise Unverifiable("the continuation restarted the answer but ended sooner")
+            # Shorter than an overlap must be, its likeness to the answer's beginning is
+            # no evidence of a restart ("after" continuing "... after gateway"): it was
+            # asked to continue, and did.
             return rest if self._lead is None else rest.lstrip()
         if self.how is not None:
             return ""
