@@ -83,12 +83,34 @@ async def test_errors_are_raised(sim: SimServer) -> None:
             await gw.chat_completions({"model": "gpt", "messages": HI})
         assert [a.outcome for a in exhausted.value.attempts] == ["529", "529"]
         assert exhausted.value.should_retry
-        sim.set_fault("*", {"kind": "status", "status": 401})
+        sim.set_fault("*", {"kind": "status", "status": 404})
         with pytest.raises(UpstreamClientFault) as fault:
             await gw.chat_completions({"model": "gpt", "messages": HI})
-        assert fault.value.error.status == 401
+        assert fault.value.error.status == 404
         with pytest.raises(UnknownModel):
             await gw.chat_completions({"model": "nope", "messages": HI})
+
+
+async def test_a_refused_key_fails_over_and_attempts_count_only_real_ones(
+    sim: SimServer,
+) -> None:
+    """A 401 is failsoft's key, not the caller's: the backup answers. Once the breaker is
+    open for long the primary is skipped, and a skip is not an attempt."""
+    async with Gateway(make_config(sim.url)) as gw:
+        sim.set_fault("gpt-4o", {"kind": "status", "status": 401})
+        first = await gw.chat_completions({"model": "gpt", "messages": HI})
+        assert first.trail == "openai/gpt-4o:401,openai/gpt-4o-mini:200"
+        assert first.attempt_count == 2
+        later = await gw.chat_completions({"model": "gpt", "messages": HI})
+        assert later.trail == "openai/gpt-4o:open,openai/gpt-4o-mini:200"
+        assert later.attempt_count == 1 and len(later.attempts) == 2
+        with pytest.raises(AllTargetsFailed) as exhausted:
+            await gw.chat_completions({"model": "gpt-one", "messages": HI})
+    message = str(exhausted.value)
+    assert message.startswith("failsoft: all 1 target failed for model 'gpt-one'")
+    assert "the provider rejected failsoft's credentials" in message
+    assert not exhausted.value.should_retry
+    assert sim.attempts("gpt-4o") == 1
 
 
 def test_gateway_loads_a_config_file(tmp_path: object, sim: SimServer) -> None:

@@ -250,7 +250,7 @@ class AllTargetsFailed(FailsoftError):
         self.retry_after = retry_after
         self._should_retry = should_retry
         tried = "; ".join(a.describe() for a in self.attempts) or "no target was attempted"
-        n = len(self.attempts)
+        n = len({a.target for a in self.attempts})  # a retried target is still one target
         super().__init__(
             f"failsoft: all {n} target{'s' if n != 1 else ''} failed for model "
             f"{virtual_model!r}: {tried}"

@@ -56,6 +56,12 @@ class _Provenance:
     def trail(self) -> str:
         return trail(self.attempts)
 
+    @property
+    def attempt_count(self) -> int:
+        """Requests that went upstream, as `x-failsoft-attempts` counts them: `attempts`
+        also lists the targets skipped without one (breaker open, untranslatable, ...)."""
+        return sum(1 for a in self.attempts if a.made)
+
 
 @dataclass(frozen=True, slots=True)
 class Reply(_Provenance):

@@ -38,8 +38,10 @@ class Target:
         return f"{self.provider}/{self.model}"
 
 
-SKIPPED = frozenset({"skipped", "open", "budget", "busy", "deadline"})
-"""Trail outcomes of targets passed over without sending anything upstream."""
+SKIPPED = frozenset({"skipped", "open", "budget", "busy", "deadline", "untranslatable"})
+"""Trail outcomes of targets passed over without sending anything upstream (`deadline`
+is also what an attempt cut short by the request's deadline says: `AttemptRecord.made`
+tells the two apart, a trail read back from the header cannot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +59,10 @@ class AttemptRecord:
     """The upstream's Retry-After hint, if it gave one."""
     kind: str = "first"
     """See `events.AttemptFinished.kind`; skipped targets keep `first`."""
-
-    @property
-    def made(self) -> bool:
-        """Whether this was a real upstream attempt (not a skipped target)."""
-        return self.outcome not in SKIPPED
+    made: bool = True
+    """Whether a request went upstream (false for a target skipped: breaker open, budget
+    spent, at its cap, untranslatable, the deadline gone); `x-failsoft-attempts` counts
+    these."""
 
     def describe(self) -> str:
         text = f"{self.target.label} → {self.outcome}"

@@ -76,3 +76,31 @@ def test_probes_are_skipped_while_traffic_speaks(sim: SimServer) -> None:
     with GatewayThread(config, runtime=runtime).running() as gw:
         gw.call(scenario())
         assert runtime.prober.skipped >= 1
+
+
+def test_a_probe_refused_for_its_key_says_401_and_keeps_the_breaker_open_for_long(
+    sim: SimServer,
+) -> None:
+    """Gemini refuses a bad key with a 400: a probe reports it as the router does (`401`,
+    a failure of the target), and a half-open probe refused so reopens for long."""
+    revoked = (
+        f'  gemini-old: {{dialect: gemini, base_url: "{sim.url}", api_key: "sk-revoked-01"}}\n'
+    )
+    text = CONFIG.format(sim=sim.url, key=PROVIDER_KEY)
+    config = parse_config(text.replace("models:\n", revoked + "models:\n"))
+    runtime = Runtime(config)
+    target = Target("gemini-old", "gemini-2.5-flash")
+    breaker = runtime.router.state.breakers[target]
+
+    async def scenario() -> tuple[str | None, str | None]:
+        first = await runtime.prober.probe_model(target)
+        breaker.force(State.OPEN, 0.001)
+        await runtime.clock.sleep(0.01)
+        return first, await runtime.prober.probe_model(target)
+
+    with GatewayThread(config, runtime=runtime).running() as gw:
+        assert gw.call(scenario()) == ("401", "401")
+    assert [r.outcome for r in sim.requests("gemini-2.5-flash")] == ["400", "400"]
+    window = runtime.health.passive.window(target.label, runtime.clock.monotonic(), "1m")
+    assert window.counts["auth"] == 2 and window.outcomes == {"401": 2}
+    assert breaker.state is State.OPEN and breaker.reopens_in() > 500

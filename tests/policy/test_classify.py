@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from failsoft.dialects import anthropic, openai
+from failsoft.dialects import Wire, anthropic, gemini, openai
 from failsoft.errors import (
     ConnectError,
     ConnectionLost,
@@ -21,20 +21,68 @@ def test_transient_statuses_fail_over(status: int) -> None:
     assert classify(UpstreamStatusError(status, b""), openai) is Verdict.FAILOVER
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422])
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
 def test_client_faults_stop(status: int) -> None:
     assert classify(UpstreamStatusError(status, b""), anthropic) is Verdict.CLIENT_FAULT
 
 
 @pytest.mark.parametrize(("status", "verdict"), [
-    (400, Verdict.NEXT_TARGET), (422, Verdict.NEXT_TARGET), (401, Verdict.CLIENT_FAULT),
-    (403, Verdict.CLIENT_FAULT), (404, Verdict.CLIENT_FAULT), (413, Verdict.CLIENT_FAULT),
+    (400, Verdict.NEXT_TARGET), (422, Verdict.NEXT_TARGET), (404, Verdict.CLIENT_FAULT),
+    (413, Verdict.CLIENT_FAULT),
 ])  # fmt: skip
 def test_a_translated_targets_bad_request_moves_on(status: int, verdict: Verdict) -> None:
     """It may refuse failsoft's translation rather than the caller's request."""
     err = UpstreamStatusError(status, b"")
     assert classify(err, anthropic, translated=True) is verdict
     assert not verdict.target_failed
+
+
+OPENAI_KEY = UpstreamStatusError(
+    401, b"", error_type="invalid_request_error", error_code="invalid_api_key"
+)
+ANTHROPIC_KEY = UpstreamStatusError(401, b"", error_type="authentication_error")
+GEMINI_KEY = UpstreamStatusError(
+    400, b"", error_type="INVALID_ARGUMENT", error_code="API_KEY_INVALID",
+    error_message="API key not valid. Please pass a valid API key.",
+)  # fmt: skip
+GEMINI_OAUTH = UpstreamStatusError(401, b"", error_type="UNAUTHENTICATED")
+
+
+@pytest.mark.parametrize(("error", "wire"), [
+    (OPENAI_KEY, openai), (ANTHROPIC_KEY, anthropic), (GEMINI_KEY, gemini),
+    (GEMINI_OAUTH, gemini), (UpstreamStatusError(401, b""), openai),
+    (UpstreamStatusError(403, b"", error_code="API_KEY_INVALID"), gemini),
+])  # fmt: skip
+@pytest.mark.parametrize("translated", [False, True])
+def test_a_refused_key_is_failsofts_not_the_callers(
+    error: UpstreamStatusError, wire: Wire, translated: bool
+) -> None:
+    """failsoft sends its own key, never the caller's: a refusal is the operator's to fix.
+    The next target answers; the target counts as failed (its breaker opens for long)."""
+    verdict = classify(error, wire, translated=translated)
+    assert verdict is Verdict.CREDENTIALS
+    assert verdict.target_failed and verdict.moves_on
+
+
+@pytest.mark.parametrize(("error", "wire"), [
+    (UpstreamStatusError(403, b"", error_type="permission_error"), anthropic),
+    (UpstreamStatusError(403, b"", error_message="Country, region, or territory not supported",
+                         error_code="unsupported_country_region_territory"), openai),
+    (UpstreamStatusError(403, b"", error_type="PERMISSION_DENIED",
+                         error_code="SERVICE_DISABLED"), gemini),
+])  # fmt: skip
+@pytest.mark.parametrize("translated", [False, True])
+def test_a_403_is_an_ordinary_failure_of_the_target(
+    error: UpstreamStatusError, wire: Wire, translated: bool
+) -> None:
+    """A region, a model or feature not enabled for failsoft's account: another target may
+    serve the caller; no credentials were refused."""
+    assert classify(error, wire, translated=translated) is Verdict.FAILOVER
+
+
+def test_a_gemini_400_without_the_key_reason_is_the_callers() -> None:
+    plain = UpstreamStatusError(400, b"", error_type="INVALID_ARGUMENT", error_message="bad")
+    assert classify(plain, gemini) is Verdict.CLIENT_FAULT
 
 
 def test_context_length_moves_on() -> None:

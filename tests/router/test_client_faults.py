@@ -1,4 +1,6 @@
-"""The caller's own faults are relayed at once: no failover, no retry, one upstream attempt."""
+"""The caller's own faults are relayed at once: no failover, no retry, one upstream attempt.
+
+(A 401 or 403 is not the caller's: failsoft sent its own key. See test_refused_keys.py.)"""
 
 from __future__ import annotations
 
@@ -12,16 +14,12 @@ from failsoft.sim import SimServer
 
 OPENAI_FAULTS: list[tuple[int, type[openai.APIStatusError]]] = [
     (400, openai.BadRequestError),
-    (401, openai.AuthenticationError),
-    (403, openai.PermissionDeniedError),
     (404, openai.NotFoundError),
     (413, openai.APIStatusError),
     (422, openai.UnprocessableEntityError),
 ]
 ANTHROPIC_FAULTS: list[tuple[int, type[anthropic.APIStatusError]]] = [
     (400, anthropic.BadRequestError),
-    (401, anthropic.AuthenticationError),
-    (403, anthropic.PermissionDeniedError),
     (404, anthropic.NotFoundError),
     (413, anthropic.APIStatusError),
     (422, anthropic.UnprocessableEntityError),

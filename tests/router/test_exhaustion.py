@@ -3,12 +3,17 @@ caller's error shape, with Retry-After, x-should-retry, and every attempt named.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import anthropic
 import openai
 import pytest
 
+from failsoft.config import parse_config
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
+from tests.conftest import PROVIDER_KEY
 
 
 def test_openai_exhaustion(oai: openai.OpenAI, sim: SimServer) -> None:
@@ -81,3 +86,54 @@ def test_deadline_header_bounds_the_whole_request(oai: openai.OpenAI, sim: SimSe
     # The 0.3 s deadline ran out during the first attempt; the second was never started.
     assert "deadline" in info.value.message
     assert sim.attempts("gpt-4o-mini") == 0
+
+
+COUNTING = """
+providers:
+  anthropic: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}"}}
+  openai: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}"}}
+models:
+  gpt: [openai/gpt-4o, openai/gpt-4o-mini]
+  claude-then-gpt: [anthropic/claude-opus-4-7, openai/gpt-4o]
+deadlines: {{connect: 1, first_token: 2, idle: 2, total: 8}}
+retry: {{max_attempts: 2, backoff: {{base: 0.01, cap: 0.02}}}}
+breaker: {{failures: 100}}
+"""
+
+
+def test_targets_count_as_targets_and_only_real_attempts_as_attempts(
+    make_gateway: Callable[..., GatewayThread], sim: SimServer
+) -> None:
+    """A retried target is one target in "all N targets failed" (and appears once per
+    attempt in the trail); a target skipped as untranslatable is not an attempt."""
+    config = parse_config(COUNTING.format(sim=sim.url, key=PROVIDER_KEY))
+    gw = make_gateway(config=config)
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        sim.set_fault("*", {"kind": "status", "status": 500})
+        with pytest.raises(openai.InternalServerError) as retried:
+            client.chat.completions.create(model="gpt", messages=hi)
+        sim.clear_faults()
+        # `n: 2` has no Anthropic equivalent: Claude is skipped, GPT answers.
+        skipped = client.chat.completions.with_raw_response.create(
+            model="claude-then-gpt", messages=hi, n=2
+        )
+        sim.set_fault("gpt-4o", {"kind": "status", "status": 503})
+        with pytest.raises(openai.InternalServerError) as untranslatable:
+            client.chat.completions.create(model="claude-then-gpt", messages=hi, n=2)
+    headers = retried.value.response.headers
+    assert headers["x-failsoft-trail"] == (
+        "openai/gpt-4o:500,openai/gpt-4o:500,openai/gpt-4o-mini:500,openai/gpt-4o-mini:500"
+    )
+    assert headers["x-failsoft-attempts"] == "4"
+    assert "- failsoft: all 2 targets failed for model 'gpt':" in retried.value.message
+    assert skipped.headers["x-failsoft-trail"] == (
+        "anthropic/claude-opus-4-7:untranslatable,openai/gpt-4o:200"
+    )
+    assert skipped.headers["x-failsoft-attempts"] == "1"
+    headers = untranslatable.value.response.headers
+    assert headers["x-failsoft-attempts"] == "2"  # the retried GPT; Claude was never asked
+    assert "- failsoft: all 2 targets failed for model 'claude-then-gpt':" in (
+        untranslatable.value.message
+    )
+    assert sim.attempts("claude-opus-4-7") == 0

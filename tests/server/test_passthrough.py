@@ -177,10 +177,13 @@ def test_keys_never_leak(
 ) -> None:
     """Neither the provider's key nor the caller's appears in answers, errors or logs."""
     caplog.set_level("DEBUG")
+    upstream.script = Script(status=500, chunks=[b"oops"])
+    resp2 = request(gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": []})
+    assert resp2.status == 503
     upstream.script = Script(
         status=401,
         chunks=[
-            b'{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}'
+            b'{"error":{"message":"Incorrect API key provided: sk-upstr*****cret","type":"invalid_request_error","code":"invalid_api_key"}}'
         ],
     )
     resp = request(
@@ -188,10 +191,11 @@ def test_keys_never_leak(
         body={"model": "virtual", "messages": []},
         headers={"content-type": "application/json", "authorization": "Bearer sk-caller-secret"},
     )
-    assert resp.status == 401
-    upstream.script = Script(status=500, chunks=[b"oops"])
-    resp2 = request(gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": []})
-    assert resp2.status == 503
+    # failsoft's key was refused, not the caller's: never a 401, and not the upstream's
+    # message, which quotes part of the key.
+    assert resp.status == 503
+    assert "rejected failsoft's credentials" in resp.json()["error"]["message"]
+    assert b"sk-upstr" not in resp.body
     for text in (
         repr(resp.headers),
         resp.body.decode(),
@@ -208,9 +212,9 @@ def test_an_upstream_that_echoes_the_key_is_scrubbed(
 ) -> None:
     caplog.set_level("DEBUG")
     echo = b'{"error":{"message":"key sk-upstream-secret is not allowed here","type":"invalid_request_error"}}'
-    upstream.script = Script(status=403, chunks=[echo])
+    upstream.script = Script(status=400, chunks=[echo])
     refused = request(gw.url + "/v1/chat/completions", body={"model": "virtual", "messages": []})
-    assert refused.status == 403
+    assert refused.status == 400
     assert b"sk-upstream-secret" not in refused.body
     assert b"[redacted]" in refused.body
     upstream.script = Script(status=503, chunks=[echo])

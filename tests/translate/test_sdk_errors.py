@@ -23,13 +23,11 @@ from tests.translate.sdk import ask_anthropic, ask_openai
 HI = [{"role": "user", "content": "Tell me about retries"}]
 OPENAI_EXC = {
     400: openai.BadRequestError,
-    403: openai.PermissionDeniedError,
     404: openai.NotFoundError,
     422: openai.UnprocessableEntityError,
 }
 ANTHROPIC_EXC = {
     400: anthropic.BadRequestError,
-    403: anthropic.PermissionDeniedError,
     404: anthropic.NotFoundError,
     413: anthropic.RequestTooLargeError,
     422: anthropic.UnprocessableEntityError,
@@ -77,6 +75,16 @@ def test_a_translated_targets_refusal_moves_on_to_the_next(
     raw = toai.chat.completions.with_raw_response.create(model="claude-then-gpt", messages=HI)  # type: ignore[arg-type]
     assert raw.parse().choices[0].message.content == direct("claude-sonnet-4-5", HI)
     assert raw.headers["x-failsoft-trail"].startswith("anthropic/claude-opus-4-7:400,")
+
+
+def test_a_403_from_another_dialect_fails_over(toai: openai.OpenAI, sim: SimServer) -> None:
+    """A 403 refuses failsoft's account (a region, a model not enabled), not the caller:
+    an ordinary failure of that target, whatever its dialect."""
+    sim.set_fault("claude-opus-4-7", {"kind": "status", "status": 403})
+    raw = toai.chat.completions.with_raw_response.create(model="claude-then-gpt", messages=HI)  # type: ignore[arg-type]
+    assert raw.headers["x-failsoft-trail"] == (
+        "anthropic/claude-opus-4-7:403,anthropic/claude-sonnet-4-5:200"
+    )
 
 
 def test_a_native_targets_refusal_is_relayed_at_once(

@@ -42,10 +42,10 @@ def test_echoed_keys_are_scrubbed_from_translated_errors(
 ) -> None:
     caplog.set_level("DEBUG")
     echo = b'{"error":{"message":"key sk-upstream-secret is not allowed here","type":"invalid_request_error"}}'
-    upstream.script = Script(status=403, chunks=[echo])
+    upstream.script = Script(status=404, chunks=[echo])
     refused = request(gw.url + "/v1/messages", body={"model": "virtual", **ASK}, headers=ANTHROPIC)
-    assert refused.status == 403
-    assert refused.json()["error"]["type"] == "permission_error"
+    assert refused.status == 404
+    assert refused.json()["error"]["type"] == "not_found_error"
     assert refused.json()["error"]["message"] == "key [redacted] is not allowed here"
     stream_error = (
         b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'

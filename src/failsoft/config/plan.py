@@ -58,7 +58,7 @@ def render_plan(config: Config) -> str:
         f"breaker: opens after {breaker.failures} consecutive failures or "
         f"{breaker.error_rate:.0%} of >= {breaker.min_requests} attempts in {breaker.window:g}s; "
         f"open {breaker.open_for:g}s, doubling to {breaker.max_open_for:g}s; "
-        f"quota {breaker.quota_open_for:g}s",
+        f"spent quota or refused key {breaker.quota_open_for:g}s",
         f"admission: {admission.max_in_flight} requests in flight, "
         f"{admission.per_target} per target",
         *_extras(top),

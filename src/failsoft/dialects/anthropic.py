@@ -113,6 +113,10 @@ def is_quota(info: ErrorInfo) -> bool:
     return bool(info.code) and "spend_limit" in (info.code or "")
 
 
+def is_credentials(info: ErrorInfo) -> bool:
+    return info.type == "authentication_error"
+
+
 def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     return rewrite_model(payload, body, model)
 

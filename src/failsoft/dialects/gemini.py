@@ -33,6 +33,9 @@ request_id_header = "x-request-id"
 
 _CONTEXT_WORDS = ("exceeds the maximum number of tokens", "input token count", "context window")
 _DAILY = ("PerDay", "per_day")
+_KEY_REFUSED = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+"""`google.rpc.ErrorInfo` reasons of a refused key (not `API_KEY_SERVICE_BLOCKED` and the
+like: those are a 403 about what the key may do, an ordinary failure of the target)."""
 _STATUS_CODES = {"UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "INTERNAL": 500}
 _CARRIES = re.compile(
     rb'"(?:text|parts|functionCall|inlineData|executableCode|codeExecutionResult'
@@ -114,6 +117,12 @@ def is_quota(info: ErrorInfo) -> bool:
     Both say "You exceeded your current quota"; only the QuotaFailure's quota id tells.
     """
     return bool(info.code) and any(word in (info.code or "") for word in _DAILY)
+
+
+def is_credentials(info: ErrorInfo) -> bool:
+    """Google refuses a bad API key with 400 INVALID_ARGUMENT (or 403), its reason in a
+    `google.rpc.ErrorInfo` detail; an OAuth token (Vertex AI) gets 401 UNAUTHENTICATED."""
+    return info.code in _KEY_REFUSED or info.type == "UNAUTHENTICATED"
 
 
 def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:

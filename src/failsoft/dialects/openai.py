@@ -98,6 +98,10 @@ def is_quota(info: ErrorInfo) -> bool:
     return False
 
 
+def is_credentials(info: ErrorInfo) -> bool:
+    return info.code == "invalid_api_key" or info.type == "authentication_error"
+
+
 def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     return rewrite_model(payload, body, model)
 

@@ -31,7 +31,7 @@ from failsoft.policy.breaker import Admit
 from failsoft.policy.classify import Verdict, classify
 from failsoft.providers import Provider
 from failsoft.router.state import RouterState
-from failsoft.store import Store
+from failsoft.store import Store, StoreUnavailable
 from failsoft.transport import FetchError, Transport, fetch
 from failsoft.types import Target
 
@@ -109,11 +109,20 @@ class Prober:
         await self.clock.sleep(self.rng.random() * interval)
         while True:
             try:
-                if await self.store.try_lead(LEASE, self.holder, interval * 3, self.clock.wall()):
+                if await self._lead(interval):
                     await self.probe_provider(name)
             except Exception:
                 log.exception("probing %s failed", name)
             await self.clock.sleep(interval * (0.8 + 0.4 * self.rng.random()))
+
+    async def _lead(self, interval: float) -> bool:
+        """Whether this process runs the probes now. While the store is away the lease
+        cannot be checked: every process probes (a few extra probes) rather than none
+        (no evidence during what may be an outage)."""
+        try:
+            return await self.store.try_lead(LEASE, self.holder, interval * 3, self.clock.wall())
+        except StoreUnavailable:
+            return True
 
     async def probe_provider(self, name: str) -> None:
         probe = self.config.providers[name].probe
@@ -175,4 +184,8 @@ class Prober:
         except FetchError as exc:
             text = str(exc)
             return "first_byte_timeout" if "no answer within" in text else "connect"
+        if answer.status >= 400:
+            refusal = provider.status_error(answer.status, answer.headers, answer.body)
+            if classify(refusal, provider.wire) is Verdict.CREDENTIALS:
+                return "401"  # as the router says it (Gemini refuses a key with a 400)
         return str(answer.status)

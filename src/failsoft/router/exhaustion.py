@@ -1,4 +1,5 @@
-"""What a request that no target answered ends with, and when a caller's retry could help."""
+"""What a request that no target answered ends with, when a caller's retry could help, and
+what it says of a key the provider refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from failsoft.errors import (
     AllTargetsFailed,
     Untranslatable,
     UpstreamClientFault,
+    UpstreamError,
     UpstreamStatusError,
 )
 from failsoft.router.state import RouterState
@@ -60,3 +62,16 @@ def when_to_retry(attempts: list[AttemptRecord], state: RouterState) -> tuple[fl
     if soonest > MAX_RETRY_AFTER:
         return MAX_RETRY_AFTER, False
     return max(DEFAULT_RETRY_AFTER, math.ceil(soonest * 10) / 10), True
+
+
+def credentials_rejected(provider: str, error: UpstreamError) -> str:
+    """What a caller, the log and the trail's reader learn of a refused key: whose key, and
+    that it is the gateway's to fix; never the key, nor the caller's (which no provider saw)."""
+    upstream = "refused"
+    if isinstance(error, UpstreamStatusError):
+        said = error.error_code or error.error_type
+        upstream = f"HTTP {error.status} {said}" if said else f"HTTP {error.status}"
+    return (
+        f"the upstream rejected failsoft's credentials for provider {provider!r}, {upstream}: "
+        f"the gateway's operator must fix providers.{provider}.api_key"
+    )
