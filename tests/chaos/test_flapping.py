@@ -9,8 +9,10 @@ import time
 import openai
 import pytest
 
+from failsoft.events import BreakerChanged
 from failsoft.sim import SimServer
 from tests.chaos.conftest import HI
+from tests.helpers import request
 
 
 def test_flapping_primary(oai: openai.OpenAI, sim: SimServer) -> None:
@@ -90,3 +92,57 @@ def test_a_cancelled_probe_releases_its_slot(chaos, sim: SimServer) -> None:  # 
     with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
         again = client.chat.completions.with_raw_response.create(model="gpt", messages=HI)
     assert again.headers["x-failsoft-trail"] == "openai/gpt-4o:200"
+
+
+def test_an_open_breaker_half_opens_on_time_without_traffic(chaos, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    """What people see (the health monitor's breaker events, /metrics) must not say "open"
+    after the open period, though no request came to ask."""
+    gw = chaos({"breaker": {"failures": 1, "open_for": 0.3}})
+    changes: list[BreakerChanged] = []
+    gw.runtime.hub.subscribe(BreakerChanged, changes.append)
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 529, "count": 1})
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        assert client.chat.completions.create(model="gpt", messages=HI).model == "gpt-4o-mini"
+    opened = time.monotonic()
+    time.sleep(0.6)  # nothing asks meanwhile
+    assert [(c.target.model, c.state) for c in changes] == [
+        ("gpt-4o", "open"),
+        ("gpt-4o", "half_open"),
+    ]
+    metrics = request(gw.url + "/metrics", method="GET").body.decode()
+    line = 'failsoft_breaker_state{model="gpt-4o",provider="openai"}'
+    assert f"{line} 1.0" in metrics  # 1: half open
+    assert sim.attempts("gpt-4o") == 1
+    assert time.monotonic() - opened < 1.0
+
+
+def test_requests_with_nowhere_else_to_go_are_not_refused_behind_a_probe(  # type: ignore[no-untyped-def]
+    chaos, sim: SimServer
+) -> None:
+    """A half-open target that was merely quiet, and several requests that have no other
+    target: the first is the probe, up to `failures` others go through beside it as trials
+    (refused, each would fail its caller for certain)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gw = chaos({"breaker": {"failures": 5, "open_for": 0.2}})
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 529, "retry_after": 0.1, "count": 1})
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        with pytest.raises(openai.APIStatusError):
+            client.chat.completions.create(model="gpt-solo", messages=HI)
+        time.sleep(0.3)  # half-open now
+        sim.set_model("gpt-4o", ttft=0.3)  # the probe is still on its way when the others ask
+        try:
+            with ThreadPoolExecutor(6) as pool:
+                calls = [
+                    pool.submit(
+                        client.chat.completions.with_raw_response.create,
+                        model="gpt-solo",
+                        messages=HI,
+                    )
+                    for _ in range(6)
+                ]
+                replies = [call.result() for call in calls]
+        finally:
+            sim.set_model("gpt-4o", ttft=0.0)
+    assert [r.parse().model for r in replies] == ["gpt-4o"] * 6
+    assert sim.attempts("gpt-4o") == 7

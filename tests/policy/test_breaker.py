@@ -189,3 +189,152 @@ def test_a_hold_does_not_outlast_a_longer_reopening() -> None:
     assert breaker.admit() is Admit.PROBE
     breaker.failure(probe=True, retry_after=30.0)  # reopened for 30 s meanwhile
     assert breaker.admit(held) is Admit.DENY
+
+
+def test_rejected_credentials_open_for_long_and_stay_open_after_a_refused_probe() -> None:
+    """A revoked key is not fixed by waiting: one refusal opens the breaker for the quota
+    period, and a probe that meets the same refusal reopens it for as long again (not for
+    the short, doubling period of an outage)."""
+    breaker, clock, changes = make(open_for=2.0, max_open_for=10.0, quota_open_for=600.0)
+    breaker.failure(credentials=True)
+    assert breaker.state is State.OPEN
+    assert breaker.reopens_in() == 600.0
+    assert "rejected failsoft's credentials" in changes[-1].reason
+    clock.advance(1.0)
+    breaker.failure(credentials=True)  # in flight when it opened: no second opening
+    assert len(changes) == 1 and breaker.reopens_in() == 599.0
+    clock.advance(599.0)
+    assert breaker.admit() is Admit.PROBE
+    breaker.failure(probe=True, credentials=True)
+    assert breaker.reopens_in() == 600.0
+    assert "rejected failsoft's credentials" in changes[-1].reason
+
+
+def test_rejected_credentials_lengthen_a_short_open_period() -> None:
+    breaker, _, changes = make(failures=1, open_for=2.0, quota_open_for=600.0)
+    breaker.failure()
+    assert breaker.reopens_in() == 2.0
+    breaker.failure(credentials=True)
+    assert breaker.reopens_in() == 600.0
+    assert "rejected failsoft's credentials" in changes[-1].reason
+
+
+def test_the_open_period_ends_on_time_without_traffic() -> None:
+    """The state people see must not say "open" after the open period: the breaker
+    half-opens on its timer, not when the next request happens to ask."""
+    breaker, clock, changes = make(failures=1, open_for=2.0)
+    breaker.failure()
+    clock.advance(1.9)
+    assert breaker.state is State.OPEN
+    clock.advance(0.1)
+    assert breaker.state is State.HALF_OPEN
+    assert [c.state for c in changes] == [State.OPEN, State.HALF_OPEN]
+    assert breaker.admit() is Admit.PROBE  # the first request to come is the probe
+    breaker.failure(probe=True)
+    clock.advance(3.9)
+    assert breaker.state is State.OPEN  # reopened for twice as long
+    clock.advance(0.1)
+    assert breaker.state is State.HALF_OPEN
+
+
+def test_a_reopening_replaces_the_timer_and_closing_stops_it() -> None:
+    breaker, clock, changes = make(open_for=2.0)
+    breaker.failure(retry_after=1.0)
+    breaker.failure(probe=False, quota=True)  # reopened for long meanwhile
+    clock.advance(2.0)
+    assert breaker.state is State.OPEN
+    breaker.force(State.CLOSED)
+    clock.advance(1000.0)
+    assert breaker.state is State.CLOSED
+    assert [c.state for c in changes] == [State.OPEN, State.OPEN, State.CLOSED]
+
+
+def test_a_last_resort_is_let_through_beside_the_probe_and_its_success_closes() -> None:
+    """Requests with no other target left are not refused behind the probe of a target
+    that was merely quiet: they go through as trials, and the first to succeed closes it."""
+    breaker, clock, changes = make(failures=2, open_for=2.0)
+    breaker.failure()
+    breaker.failure()
+    clock.advance(2.0)
+    assert breaker.admit() is Admit.PROBE
+    assert breaker.admit() is Admit.DENY  # another target could take it
+    assert breaker.probing
+    started = clock.monotonic()
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    clock.advance(0.5)
+    breaker.success(started=started)
+    assert breaker.state is State.CLOSED
+    assert changes[-1].reason == "a trial succeeded"
+    assert not breaker.probing  # (the probe still answers for itself when it ends)
+    breaker.success(probe=True, started=started)
+    assert breaker.state is State.CLOSED
+
+
+def test_a_failed_trial_reopens_for_twice_as_long() -> None:
+    breaker, clock, changes = make(failures=1, open_for=2.0)
+    breaker.failure()
+    clock.advance(2.0)
+    assert breaker.admit() is Admit.PROBE
+    started = clock.monotonic()
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    breaker.failure(started=started - 3.0)  # from before it opened: old news
+    assert breaker.state is State.HALF_OPEN
+    breaker.failure(started=started)
+    assert breaker.state is State.OPEN
+    assert breaker.reopens_in() == 4.0
+    assert changes[-1].reason == "a trial failed"
+    breaker.failure(probe=True, started=started)  # the probe fails too: nothing more
+    assert breaker.reopens_in() == 4.0
+    assert not breaker.probing
+    assert breaker.admit(last_resort=True) is Admit.DENY  # open, not half-open
+
+
+def test_failures_count_in_a_row_in_the_order_attempts_began() -> None:
+    """An attempt in flight between two failures breaks their row; a success breaks only
+    the rows of attempts that began after it."""
+    breaker, clock, _ = make(failures=3)
+    times = []
+    for _ in range(5):
+        breaker.admit()
+        times.append(clock.monotonic())
+        clock.advance(0.01)
+    breaker.failure(started=times[0])
+    breaker.failure(started=times[2])  # times[1] is still in flight
+    breaker.failure(started=times[3])
+    assert breaker.state is State.CLOSED
+    breaker.success(started=times[1])  # old news for times[2], times[3]: no row broken
+    breaker.failure(started=times[4])  # times[2], times[3], times[4]: three in a row
+    assert breaker.state is State.OPEN
+
+
+def test_an_attempt_given_back_is_as_if_never_made() -> None:
+    breaker, clock, _ = make(failures=2)
+    breaker.admit()
+    first = clock.monotonic()
+    clock.advance(0.01)
+    breaker.admit()
+    cancelled = clock.monotonic()
+    clock.advance(0.01)
+    breaker.admit()
+    breaker.release(False)  # given back before it began (at its cap)
+    breaker.failure(started=first)
+    breaker.release(False, cancelled)  # the caller left
+    breaker.failure()
+    assert breaker.state is State.OPEN
+
+
+def test_no_more_trials_than_it_takes_to_open_a_closed_breaker() -> None:
+    """A target still down (say, hanging) costs at most `failures` trials at once."""
+    breaker, clock, _ = make(failures=2, open_for=2.0)
+    breaker.failure(retry_after=1.0)
+    clock.advance(2.0)
+    assert breaker.admit() is Admit.PROBE
+    started = clock.monotonic()
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    assert breaker.admit(last_resort=True) is Admit.DENY
+    breaker.release(False, started)  # a trial's caller left
+    assert breaker.admit(last_resort=True) is Admit.ALLOW
+    breaker.release(False)  # given back before it began
+    assert breaker.admit(last_resort=True) is Admit.ALLOW

@@ -156,7 +156,7 @@ class Silence:
 @dataclass(frozen=True, slots=True)
 class BreakerConfig:
     failures: int = check(_at_least_one, 5)
-    """Consecutive failures that open a target's breaker..."""
+    """Failures in a row (in the order the attempts began) that open a target's breaker..."""
     error_rate: float = check(_fraction, 0.5)
     """...or this share of failures over `window` seconds,"""
     min_requests: int = check(_at_least_one, 20)

@@ -1,15 +1,27 @@
 """Circuit breakers, one per target (provider × model).
 
-    CLOSED ──(N consecutive failures, or an error rate over a window, or a Retry-After,
-    │          or a spent quota)──▶ OPEN ──(open period over)──▶ HALF_OPEN
-    │                                ▲                                │
-    └──────────(the probe succeeds)──┼────────────────────────────────┘
-                                     └──(the probe fails: open period doubles)
+    CLOSED ──(N failures in a row, or an error rate over a window, or a Retry-After,
+    │          or a spent quota)──▶ OPEN ──(open period over, on time)──▶ HALF_OPEN
+    │                                ▲                                        │
+    └───(a probe or trial succeeds)──┼────────────────────────────────────────┘
+                                     └──(a probe or trial fails: open period doubles)
 
-While open, requests skip the target without an attempt. Half-open admits exactly one
-probe at a time; the probe's slot is released on every way out (success, failure, a
-caller's fault, cancellation), so a lost probe can never wedge a target shut. Open
-periods honour the provider's Retry-After and grow on repeated failures, up to a cap.
+"N failures in a row" follows the order attempts *began*, an attempt in flight or one
+that succeeded breaking the row (policy/streak.py says why the order they end does not
+do). At volume (`min_requests` attempts in the window) the error rate governs: a row must
+also be one that chance would produce less than once in a billion attempts at the
+window's failure share: 7 for a target failing 5 % of requests, 15 at 25 %, N for one
+that was healthy and starts failing everything.
+
+While open, requests skip the target without an attempt. The open period ends on time,
+on a timer, whether or not anything asks (the state people see must not say "open" long
+after it stopped being so). Half-open admits one probe at a time; the probe's slot is
+released on every way out (success, failure, a caller's fault, cancellation), so a lost
+probe can never wedge a target shut. Meanwhile up to N requests with no other target
+left are let through as trials rather than refused (`last_resort`): refusing one fails
+its caller for certain, letting it through only if the target is still down. The first
+trial or probe to fail reopens the breaker, the first to succeed closes it. Open periods
+honour the provider's Retry-After and grow on repeated failures, up to a cap.
 
 A probe that is streamed closes the breaker at its first content (a long answer must not
 hold traffic off a recovered target), but only on probation: if that same answer then
@@ -25,11 +37,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from failsoft.clock import Clock
+from failsoft.clock import Clock, Timer
 from failsoft.config import BreakerConfig
+from failsoft.policy.streak import Streak, needed
 from failsoft.policy.window import SlidingCount
 from failsoft.types import Target
 
@@ -46,6 +60,7 @@ class State(enum.Enum):
 
 class Admit(enum.Enum):
     ALLOW = "allow"
+    """Allowed (half-open: as a trial, which must report how it ended like any attempt)."""
     PROBE = "probe"
     """Allowed as the single half-open probe; the caller must report how it ended."""
     DENY = "deny"
@@ -65,14 +80,16 @@ class Breaker:
     __slots__ = (
         "_clock",
         "_config",
-        "_consecutive",
-        "_failed_at",
         "_failures",
+        "_half_opened",
         "_notify",
         "_open_for",
         "_probation",
         "_probe",
+        "_streak",
         "_successes",
+        "_timer",
+        "_trials",
         "_until",
         "_waiting",
         "state",
@@ -91,8 +108,7 @@ class Breaker:
         self._config = config
         self._clock = clock
         self._notify = notify
-        self._consecutive = 0
-        self._failed_at = -1.0
+        self._streak = Streak()
         self._successes = SlidingCount(clock, config.window)
         self._failures = SlidingCount(clock, config.window)
         self._open_for = config.open_for
@@ -100,25 +116,39 @@ class Breaker:
         self._probe = False
         self._probation = False
         self._waiting = 0
+        self._half_opened = math.inf
+        self._trials = 0
+        """Last-resort trials let through in this half-open period and not yet ended."""
+        self._timer: Timer | None = None
 
     # ------------------------------------------------------------------ asking
 
-    def admit(self, held: float | None = None) -> Admit:
+    def admit(self, held: float | None = None, last_resort: bool = False) -> Admit:
         """Whether an attempt may go now. `held` is the open period's end (`hold`'s
         answer) for a request that waited out a Retry-After: it is let through unless the
-        breaker has since been reopened for longer, and need not be the probe."""
+        breaker has since been reopened for longer, and need not be the probe. A
+        `last_resort` request (no other target can take it) is let through half-open
+        beside the probe, as a trial, while fewer than `failures` trials are out: a
+        target still down costs no more attempts than it takes to open a closed breaker
+        (and callers no more than a wait for their failure, e.g. a timeout)."""
         if held is not None:
             self._waiting = max(0, self._waiting - 1)
         if self.state is State.CLOSED:
+            self._streak.began(self._clock.monotonic())
             return Admit.ALLOW
         if self.state is State.OPEN:
             # A wake-up on an event loop timer may come a millisecond early: no matter.
             early = self._clock.monotonic() < self._until - _TIMER_SLACK
             if early and (held is None or self._until > held + _TIMER_SLACK):
                 return Admit.DENY
-            self._set(State.HALF_OPEN, "open period over; next request probes")
+            self._half_open()
         if self._probe:
-            return Admit.DENY if held is None else Admit.ALLOW
+            if held is not None:
+                return Admit.ALLOW
+            if not last_resort or self._trials >= self._config.failures:
+                return Admit.DENY
+            self._trials += 1
+            return Admit.ALLOW
         self._probe = True
         return Admit.PROBE
 
@@ -141,8 +171,9 @@ class Breaker:
 
     @property
     def probing(self) -> bool:
-        """A half-open probe is in flight (everyone else skips the target meanwhile)."""
-        return self._probe
+        """A half-open probe is in flight (everyone else skips the target meanwhile, but
+        for requests with nowhere else to go)."""
+        return self._probe and self.state is State.HALF_OPEN
 
     def reopens_in(self) -> float:
         """Seconds until the target may take a request again (0 when it may now)."""
@@ -153,17 +184,18 @@ class Breaker:
     # ------------------------------------------------------------------ reporting
 
     def success(self, probe: bool = False, started: float | None = None) -> None:
-        """An attempt succeeded. One that `started` before the latest failure says nothing
-        about the target since then (with long answers, many such successes arrive after
-        an outage began), so it does not reset the count of consecutive failures."""
-        if started is None or started >= self._failed_at:
-            self._consecutive = 0
+        """An attempt that began at `started` (None: now) succeeded. It breaks the rows
+        of failures that began after it only (see policy/streak.py)."""
+        at = self._clock.monotonic() if started is None else started
         self._successes.add()
-        if probe:
-            self._probe = False
+        if probe or (self.state is State.HALF_OPEN and at >= self._half_opened):
+            if probe:
+                self._probe = False
             self._probation = False
             self._open_for = self._config.open_for
-            self._set(State.CLOSED, "probe succeeded")
+            self._set(State.CLOSED, "probe succeeded" if probe else "a trial succeeded")
+        elif self.state is State.CLOSED:
+            self._streak.succeeded(at)
 
     def settle_probe(self) -> None:
         """The probe produced its first content: close now, on probation until its answer
@@ -184,8 +216,6 @@ class Breaker:
             if self.state is State.CLOSED:
                 self._open_for = self._config.open_for
             return
-        self._consecutive += 1
-        self._failed_at = self._clock.monotonic()
         self._failures.add()
         self._open_for = min(self._open_for * 2, self._config.max_open_for)
         self._open(self._open_for, "the probe's answer broke", retry_after)
@@ -195,54 +225,93 @@ class Breaker:
         return self._probation
 
     def failure(
-        self, probe: bool = False, retry_after: float | None = None, quota: bool = False
+        self,
+        probe: bool = False,
+        retry_after: float | None = None,
+        quota: bool = False,
+        credentials: bool = False,
+        started: float | None = None,
     ) -> None:
+        """An attempt that began at `started` (None: now) failed. A spent `quota` or
+        rejected `credentials` stay so until a person acts: the breaker opens for
+        `quota_open_for` (again after a probe that meets the same refusal, and in place
+        of a shorter open period)."""
         config = self._config
-        self._consecutive += 1
-        self._failed_at = self._clock.monotonic()
         self._failures.add()
+        if quota or credentials:
+            if probe:
+                self._probe = False
+            elif self.reopens_in() > config.max_open_for:
+                return  # open for long already (requests that were in flight meanwhile)
+            why = (
+                "the provider rejected failsoft's credentials"
+                if credentials
+                else "quota or spend limit exhausted"
+            )
+            self._open(config.quota_open_for, why, retry_after)
+            return
+        at = self._clock.monotonic() if started is None else started
         if probe:
             self._probe = False
-            self._open_for = min(self._open_for * 2, config.max_open_for)
-            self._open(self._open_for, "probe failed", retry_after, quota)
+        if self.state is State.HALF_OPEN:
+            if probe or at >= self._half_opened:  # (else from before it opened: old news)
+                self._open_for = min(self._open_for * 2, config.max_open_for)
+                why = "probe failed" if probe else "a trial failed"
+                self._open(self._open_for, why, retry_after)
             return
         if self.state is not State.CLOSED:
             return  # an attempt admitted before the breaker opened: nothing new to learn
-        if quota:
-            self._open(config.quota_open_for, "quota or spend limit exhausted", retry_after, quota)
-        elif retry_after is not None and retry_after > 0:
+        if retry_after is not None and retry_after > 0:
             self._open(self._open_for, f"provider asked to wait {retry_after:g}s", retry_after)
-        elif self._consecutive >= config.failures:
-            self._open(self._open_for, f"{self._consecutive} consecutive failures")
-        else:
-            failed = self._failures.total()
-            seen = failed + self._successes.total()
-            if seen >= config.min_requests and failed / seen >= config.error_rate:
-                self._open(
-                    self._open_for,
-                    f"{failed / seen:.0%} of {seen:.0f} attempts failed in {config.window:g}s",
-                )
+            return
+        row = self._streak.failed(at)
+        recent = self._streak.failures  # (the trouble since the latest success: not base)
+        before = self._failures.total() - recent
+        if row >= needed(self._config, before, before + self._successes.total()):
+            self._open(self._open_for, f"{row} consecutive failures")
+            return
+        failed = self._failures.total()
+        seen = failed + self._successes.total()
+        if seen >= config.min_requests and failed / seen >= config.error_rate:
+            self._open(
+                self._open_for,
+                f"{failed / seen:.0%} of {seen:.0f} attempts failed in {config.window:g}s",
+            )
 
     def trip(self, reason: str) -> None:
         """Open now for a reason seen outside single attempts (a silent target)."""
-        self._failed_at = self._clock.monotonic()
         if self.state is State.CLOSED:
             self._open(self._open_for, reason)
 
-    def release(self, probe: bool) -> None:
-        """The attempt ended without a verdict on the target (cancelled, caller's fault)."""
+    def release(self, probe: bool, started: float | None = None) -> None:
+        """The attempt that began at `started` ended without a verdict on the target
+        (cancelled, caller's fault); None: one given back before it began."""
         if probe:
             self._probe = False
+        elif self.state is State.CLOSED:
+            self._streak.released(started)
+        elif self.state is State.HALF_OPEN and (started is None or started >= self._half_opened):
+            self._trials = max(0, self._trials - 1)
 
     def force(self, state: State, seconds: float | None = None) -> None:
         """Set the state by hand (an operator, or a test)."""
         if state is State.OPEN:
             self._open(seconds or self._config.max_open_for, "forced open")
+        elif state is State.HALF_OPEN:
+            self._probe = False
+            self._probation = False
+            self._half_open("forced")
         else:
             self._probe = False
             self._probation = False
             self._open_for = self._config.open_for
             self._set(state, "forced")
+
+    def close(self) -> None:
+        """Stop the open period's timer (the breaker is being thrown away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     # ------------------------------------------------------------------ internals
 
@@ -258,12 +327,30 @@ class Breaker:
             seconds = min(retry_after, self._config.quota_open_for)
         self._until = self._clock.monotonic() + seconds
         self._set(State.OPEN, reason, seconds)
+        self._timer = self._clock.call_later(seconds, self._due)
+
+    def _due(self) -> None:
+        """The open period's timer: half-open now, even if nothing asks."""
+        self._timer = None
+        if self.state is not State.OPEN:
+            return
+        left = self._until - self._clock.monotonic()
+        if left > _TIMER_SLACK:  # (a loop's timer may fire a little early)
+            self._timer = self._clock.call_later(left, self._due)
+            return
+        self._half_open()
+
+    def _half_open(self, reason: str = "open period over; the next request probes") -> None:
+        self._half_opened = self._clock.monotonic()
+        self._set(State.HALF_OPEN, reason)
 
     def _set(self, state: State, reason: str, open_for: float | None = None) -> None:
         previous = self.state
         self.state = state
+        self._trials = 0
+        self.close()
         if state is State.CLOSED:
-            self._consecutive = 0
+            self._streak.clear(self._clock.monotonic())
             self._failures.clear()
             self._successes.clear()
         if state is previous and state is not State.OPEN:
@@ -299,3 +386,8 @@ class Breakers:
 
     def __iter__(self) -> Iterator[Breaker]:
         return iter(list(self._breakers.values()))
+
+    def close(self) -> None:
+        """Stop every breaker's timer (they are being replaced)."""
+        for breaker in self._breakers.values():
+            breaker.close()

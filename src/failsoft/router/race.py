@@ -132,9 +132,10 @@ class Race(Generic[T]):
         self.winner: Attempt | None = None
         self.partners: list[asyncio.Task[Outcome[T]]] = []
         self.current: asyncio.Task[Outcome[T]] | None = None
-        self._pending: dict[asyncio.Task[Outcome[T]], tuple[Target, bool]] = {}
-        """Partners whose attempt has not begun yet (a probe slot to give back if they
-        are cancelled before they run)."""
+        self._pending: dict[asyncio.Task[Outcome[T]], tuple[Target, bool, float]] = {}
+        """Partners whose attempt has not begun yet, and when they were admitted (what
+        admitting them took, a probe slot or a place among the attempts in flight, is
+        given back if they are cancelled before they run)."""
         self.reason: str | None = None
         """What started the first partner: `hedge`, `first_token` or `silence`."""
         self.mark = 0
@@ -203,7 +204,7 @@ class Race(Generic[T]):
         if self.primary is None:
             self.primary = attempt
             return
-        for task, (target, _) in list(self._pending.items()):
+        for task, (target, _, _) in list(self._pending.items()):
             if target == attempt.target:
                 del self._pending[task]
                 break
@@ -235,7 +236,7 @@ class Race(Generic[T]):
         duration = state.clock.monotonic() - attempt.started
         winner = self.winner.target.label if self.winner is not None else "another target"
         if not failed:
-            state.released(target, attempt.probe and not attempt.probe_settled)
+            state.released(target, attempt.probe and not attempt.probe_settled, attempt.started)
             record = AttemptRecord(target, outcome, transient=False, duration=duration, kind=kind)
             run._record(record, attempt)
             return
@@ -276,7 +277,7 @@ class Race(Generic[T]):
         kind = "hedge" if reason == "hedge" else "fallback"
         task = asyncio.ensure_future(self.run._attempt(partner, probe, kind, translation, self))
         self.partners.append(task)
-        self._pending[task] = (partner, probe)
+        self._pending[task] = (partner, probe, self.run.state.clock.monotonic())
         self.current = task
         task.add_done_callback(self._partner_done)
 
@@ -345,9 +346,9 @@ class Race(Generic[T]):
                 found = task.result()
                 if found.ok:
                     await discard(found.result)
-        for target, probe in self._pending.values():
+        for target, probe, admitted in self._pending.values():
             # Cancelled before its attempt began: give back what admitting it took.
-            self.run.state.released(target, probe)
+            self.run.state.released(target, probe, admitted)
         self._pending.clear()
 
     # ------------------------------------------------------------------ timers

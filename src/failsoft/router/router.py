@@ -166,8 +166,10 @@ class Router:
         if stream.broken is None:  # (a break was reported when it happened)
             if stream.complete:
                 state.succeeded(target, False, None, attempt.started, settled)
-            elif settled:
-                state.breakers[target].end_probation(True)
+            else:
+                if settled:
+                    state.breakers[target].end_probation(True)
+                state.released(target, False, attempt.started)
         state.counters.add("dropped_events", target, attempt.dropped)
         state.counters.add("supplied_end", target, int(stream.supplied_end))
 

@@ -36,7 +36,7 @@ from failsoft.policy.hedge import hedge_delay
 from failsoft.policy.retry import retry_delay
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
-from failsoft.router.exhaustion import exhausted
+from failsoft.router.exhaustion import credentials_rejected, exhausted
 from failsoft.router.outcome import Outcome
 from failsoft.router.phases import Watch
 from failsoft.router.race import Race, RaceLost
@@ -146,11 +146,13 @@ class Run(Generic[T]):
                 if tries and self.deadline.expired:
                     self._skip(target, "deadline", "the request's deadline ran out first")
                     return None
-                admit = self.state.admit(target, held)
+                admit = self.state.admit(target, held, last_resort=not self._others(queue))
                 held = None
                 if admit is Admit.DENY:
                     wait = self.state.breakers[target].reopens_in()
-                    self._skip(target, "open", f"breaker open, next probe in {wait:.1f}s")
+                    why = self.state.opened_because.get(target)
+                    because = f": {why};" if why else ","
+                    self._skip(target, "open", f"breaker open{because} next probe in {wait:.1f}s")
                     return None
                 probe = admit is Admit.PROBE
                 kind = (
@@ -202,6 +204,14 @@ class Run(Generic[T]):
             return False, None
         self.state.counters.add("retry_after_waited", target)
         return True, held
+
+    def _others(self, queue: list[Target]) -> bool:
+        """Whether a target left in `queue` could take the request now: if none could, a
+        half-open target lets it through beside its probe rather than fail the caller."""
+        return any(
+            self.state.available(t) and not isinstance(self._translations.get(t), Untranslatable)
+            for t in queue
+        )
 
     def _spend(self, target: Target, tries: int, probe: bool) -> bool:
         """Extra attempts need room in the target's budget: same-target retries, an SDK's
@@ -317,7 +327,7 @@ class Run(Generic[T]):
                     return Outcome(None)
                 raise
             if not isinstance(exc, UpstreamError):
-                state.released(target, probe and not attempt.probe_settled)
+                state.released(target, probe and not attempt.probe_settled, attempt.started)
                 self._record(
                     AttemptRecord(
                         target,
@@ -366,13 +376,18 @@ class Run(Generic[T]):
     # ------------------------------------------------------------------ records
 
     def _skip(self, target: Target, outcome: str, detail: str, transient: bool = True) -> None:
-        self.attempts.append(AttemptRecord(target, outcome, detail, transient=transient))
+        self.attempts.append(AttemptRecord(target, outcome, detail, transient, made=False))
 
     def _failed(self, attempt: Attempt, error: UpstreamError, verdict: Verdict, kind: str) -> None:
+        outcome, detail = error.outcome, attempt.provider.scrub_text(error.detail)
+        if verdict is Verdict.CREDENTIALS:
+            # One token for every provider's way of saying it (Gemini's is a 400), and not
+            # the upstream's message: OpenAI's quotes part of the key it refused.
+            outcome, detail = "401", credentials_rejected(attempt.target.provider, error)
         record = AttemptRecord(
             attempt.target,
-            error.outcome,
-            attempt.provider.scrub_text(error.detail),
+            outcome,
+            detail,
             transient=verdict is Verdict.FAILOVER,
             duration=self.state.clock.monotonic() - attempt.started,
             retry_after=getattr(error, "retry_after", None),

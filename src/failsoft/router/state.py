@@ -11,7 +11,7 @@ import random
 from failsoft.clock import Clock
 from failsoft.config import Config
 from failsoft.events import BreakerChanged, EventHub
-from failsoft.policy.breaker import Admit, BreakerChange, Breakers
+from failsoft.policy.breaker import Admit, BreakerChange, Breakers, State
 from failsoft.policy.budget import RetryBudget
 from failsoft.policy.classify import Verdict
 from failsoft.policy.first_token import FirstTokenLimits
@@ -44,15 +44,19 @@ class RouterState:
         self._budgets: dict[Target, RetryBudget] = {}
         self.demoted: frozenset[Target] = frozenset()
         """Targets to try after all others (their provider declared them down)."""
+        self.opened_because: dict[Target, str] = {}
+        """Why each target's breaker last opened, for the callers it turns away."""
 
     def reset(self) -> None:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
+        self.breakers.close()
         self.breakers = Breakers(self._breaker_config, self.clock, self._breaker_changed)
         self.latency = LatencyStats()
         self.first_tokens.forget()
         self.silence.forget()
         self.counters.clear()
         self.prefill_refused.clear()
+        self.opened_because.clear()
         self._budgets.clear()
         self.demoted = frozenset()
 
@@ -67,8 +71,8 @@ class RouterState:
         breaker = self.breakers[target]
         return breaker.reopens_in() == 0.0 and not breaker.probing
 
-    def admit(self, target: Target, held: float | None = None) -> Admit:
-        return self.breakers[target].admit(held)
+    def admit(self, target: Target, held: float | None = None, last_resort: bool = False) -> Admit:
+        return self.breakers[target].admit(held, last_resort)
 
     def succeeded(
         self,
@@ -112,7 +116,13 @@ class RouterState:
                 self.latency.penalize(target, duration)
             return
         if verdict.target_failed:
-            breaker.failure(probe, retry_after, quota=verdict is Verdict.QUOTA)
+            breaker.failure(
+                probe,
+                retry_after,
+                quota=verdict is Verdict.QUOTA,
+                credentials=verdict is Verdict.CREDENTIALS,
+                started=started,
+            )
             self.latency.penalize(target, duration)
         else:
             # It answered, just not with something usable for this request: it is alive.
@@ -129,10 +139,14 @@ class RouterState:
             self.counters.add("silent", target)
             self.breakers[target].trip(reason)
 
-    def released(self, target: Target, probe: bool) -> None:
-        self.breakers[target].release(probe)
+    def released(self, target: Target, probe: bool, started: float | None = None) -> None:
+        """An attempt that began at `started` ended with no verdict on its target (None:
+        it was given back before it began)."""
+        self.breakers[target].release(probe, started)
 
     def _breaker_changed(self, change: BreakerChange) -> None:
+        if change.state is State.OPEN:
+            self.opened_because[change.target] = change.reason
         if self.hub.active:
             self.hub.emit(
                 BreakerChanged(
