@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,6 +19,7 @@ import pytest
 
 from failsoft.cli import main
 from failsoft.sim import SimServer
+from tests.conftest import PROVIDER_KEY
 from tests.helpers import chat, request
 
 
@@ -27,7 +31,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+def process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[str]]:
     # `failsoft serve` keeps its history in ./failsoft.db: run it in a scratch directory,
     # never in the checkout.
     scratch = tempfile.TemporaryDirectory()
@@ -37,7 +43,7 @@ def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subproces
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, **(env or {})},
-        cwd=scratch.name,
+        cwd=cwd or scratch.name,
     )
     try:
         yield proc
@@ -114,8 +120,6 @@ def test_serve_runs_the_gateway(tmp_path: Path, sim: SimServer) -> None:
         f"providers:\n  o: {{dialect: openai, base_url: '{sim.url}/v1', api_key: '${{KEY}}'}}\n"
         "models:\n  gpt: [o/gpt-4o]\n"
     )
-    from tests.conftest import PROVIDER_KEY
-
     with process(
         "serve", "--config", str(path), "--port", str(port), env={"KEY": PROVIDER_KEY}
     ) as proc:
@@ -130,6 +134,81 @@ def test_serve_runs_the_gateway(tmp_path: Path, sim: SimServer) -> None:
     assert "Finished server process" in out
     assert "serving 1 virtual models" in out
     assert PROVIDER_KEY not in out
+
+
+def exited(proc: subprocess.Popen[str], seconds: float) -> float | None:
+    """Seconds `proc` took to exit, or None if it still runs after `seconds`."""
+    started = time.monotonic()
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        return None
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_ctrl_c_stops_serve_with_the_default_store(
+    tmp_path: Path, sim: SimServer, signals: int
+) -> None:
+    port = free_port()
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        f"providers:\n  o: {{dialect: openai, base_url: '{sim.url}/v1', api_key: '${{KEY}}'}}\n"
+        "models:\n  gpt: [o/gpt-4o]\n"
+    )
+    serve = ("serve", "--config", str(path), "--port", str(port))
+    with process(*serve, cwd=tmp_path, env={"KEY": PROVIDER_KEY}) as proc:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        for _ in range(signals):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        # Before: two Ctrl-C left aiosqlite's thread open and the process hung for ever.
+        took = exited(proc, 10)
+        out = proc.stdout.read() if proc.stdout else ""
+    assert took is not None, f"still running 10 s after {signals} Ctrl-C:\n{out}"
+    assert (tmp_path / "failsoft.db").exists()
+    assert "Traceback" not in out, out
+    if signals == 1:
+        assert "Application shutdown complete" in out
+
+
+@pytest.mark.parametrize("gap", [0.05, 1.0])
+def test_a_second_ctrl_c_cuts_a_slow_shutdown_short(
+    tmp_path: Path, sim: SimServer, gap: float
+) -> None:
+    """A webhook receiver that never answers keeps a graceful shutdown waiting for its
+    delivery (up to 5 s); a second Ctrl-C ends it at once, and the undelivered message is
+    still kept, as a dead letter in the store. (0.05 s apart, the second one comes before
+    uvicorn asks the app to shut down, and it never does; 1 s apart, during it.)"""
+    port = free_port()
+    with socket.socket() as hook:  # listens, never accepts: requests to it hang
+        hook.bind(("127.0.0.1", 0))
+        hook.listen(8)
+        path = tmp_path / "gw.yaml"
+        path.write_text(
+            f"providers:\n  o: {{dialect: openai, base_url: '{sim.url}/v1', api_key: '${{KEY}}'}}\n"
+            "models:\n  gpt: [o/gpt-4o]\n"
+            "breaker: {failures: 1}\n"
+            f"webhooks: [{{url: 'http://127.0.0.1:{hook.getsockname()[1]}/hook', timeout: 30}}]\n"
+        )
+        serve = ("serve", "--config", str(path), "--port", str(port))
+        with process(*serve, cwd=tmp_path, env={"KEY": PROVIDER_KEY}) as proc:
+            wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+            sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
+            request(f"http://127.0.0.1:{port}/v1/chat/completions", body=chat("gpt"))
+            ready, _, _ = select.select([hook], [], [], 10)  # breaker.opened is being sent
+            assert ready, "no webhook was sent"
+            proc.send_signal(signal.SIGINT)
+            assert exited(proc, gap) is None  # waiting for the delivery
+            proc.send_signal(signal.SIGINT)
+            took = exited(proc, 10)
+            out = proc.stdout.read() if proc.stdout else ""
+    assert took is not None and took < 3.0, f"took {took} s after the second Ctrl-C:\n{out}"
+    assert "Traceback" not in out, out
+    with sqlite3.connect(tmp_path / "failsoft.db") as db:
+        letters = db.execute("SELECT event_type, last_error FROM failsoft_dead_letters").fetchall()
+    assert [kind for kind, _ in letters] == ["breaker.opened"], out
+    assert "shutting down before delivery" in letters[0][1]
 
 
 def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:

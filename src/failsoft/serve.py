@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from types import FrameType
 from typing import Any, TypeVar
 
 import uvicorn
@@ -47,12 +48,30 @@ def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uv
 
 
 def run(config: Config, *, host: str, port: int, log_level: str = "info") -> None:
-    """Serve until interrupted (Ctrl-C / SIGTERM)."""
+    """Serve until interrupted (Ctrl-C / SIGTERM; a second Ctrl-C stops at once)."""
     runtime = Runtime(config, default_store=SERVE_STORE)
     runtime.base_url = f"http://{host}:{port}"
-    server = uvicorn.Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level))
+    server = _Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level), runtime)
     _settle_heap()
-    server.run()
+    # uvicorn re-raises the Ctrl-C it handled once it has shut down; it was handled.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, whose second Ctrl-C (`force_exit`) also hurries the runtime's own
+    shutdown: uvicorn stops waiting for connections, we stop waiting for webhook
+    deliveries and store writes (those are dead-lettered or spooled, not lost silently)."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        loop = self.runtime.loop
+        if self.force_exit and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.runtime.hurry)
 
 
 def _settle_heap() -> None:

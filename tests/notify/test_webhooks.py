@@ -492,3 +492,21 @@ async def test_timestamps_come_from_the_clock(receiver: Receiver, make_sender: M
     assert abs(datetime.fromisoformat(second) - wall) < timedelta(seconds=1)
     # Unsigned, but with an id and timestamp still.
     assert int(receiver["a"].hits[0].headers["webhook-timestamp"]) == int(receiver.clock.wall())
+
+
+async def test_an_incident_event_has_one_id_whoever_sends_it(
+    receiver: Receiver, make_sender: MakeSender
+) -> None:
+    """Sent again (a new health leader, a restart), an incident event keeps its id, so the
+    receiver can drop the repeat; the next event of the incident has another."""
+    first = make_sender(Endpoint(receiver.url("a"), secret=SECRET))
+    second = make_sender(Endpoint(receiver.url("a"), secret=SECRET))
+    assert first.send("incident.opened", INCIDENT) == second.send("incident.opened", INCIDENT)
+    update = IncidentUpdate("monitoring", "Back to normal.", T0, "operational")
+    later = Incident(**{**INCIDENT.__dict__, "updates": (update, *INCIDENT.updates)})
+    await first.close()
+    await second.close()
+    again = make_sender(Endpoint(receiver.url("a"), secret=SECRET))
+    assert again.send("incident.updated", later) not in {h.id for h in receiver["a"].hits}
+    assert len({h.id for h in receiver["a"].hits}) == 1
+    assert again.send("breaker.opened", OPENED) != again.send("breaker.opened", OPENED)

@@ -27,7 +27,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     backend = open_store(url)
     await backend.open()
     if request.param == "postgres":
-        for table in ("incidents", "transitions", "dead_letters", "leases"):
+        for table in ("incidents", "transitions", "dead_letters", "leases", "evidence"):
             await backend.pool.execute(f"TRUNCATE failsoft_{table}")  # type: ignore[attr-defined]
     yield backend
     await backend.close()
@@ -88,6 +88,19 @@ async def test_dead_letters_are_kept(store: Store) -> None:
     assert await store.dead_letters() == [letter]
 
 
+async def test_writes_done_twice_are_stored_once(store: Store) -> None:
+    """The queue writes again what timed out, which a frozen server may have done anyway."""
+    change = Transition("openai/gpt-4o", "major_outage", T0)
+    letter = DeadLetter("http://127.0.0.1:9/hook", "msg_1", "incident.opened", b"{}", 8, "", T0)
+    for _ in range(2):
+        await store.add_transition(change)
+        await store.add_dead_letter(letter)
+        await store.save_incident(incident(1, T0))
+    assert (await store.transitions(T0 - timedelta(days=1)))["openai/gpt-4o"] == [change]
+    assert await store.dead_letters() == [letter]
+    assert await store.incidents() == [incident(1, T0)]
+
+
 async def test_one_lease_holder_at_a_time(store: Store) -> None:
     now = T0.timestamp()
     assert await store.try_lead("probes", "a", 30, now)
@@ -108,3 +121,31 @@ async def test_sqlite_history_survives_a_restart(tmp_path: Path) -> None:
     await second.open()
     assert [i.id for i in await second.incidents()] == ["inc_7"]
     await second.close()
+
+
+async def test_a_resolved_incident_is_never_unresolved_again(store: Store) -> None:
+    """A process that has not heard of a resolution (made by hand elsewhere, or by the
+    previous health leader) must not bring the incident back by saving its copy."""
+    active = incident(4, T0)
+    await store.save_incident(active)
+    done = Incident(**{**active.__dict__, "status": "resolved", "resolved_at": T0})
+    await store.save_incident(done)
+    await store.save_incident(Incident(**{**active.__dict__, "requests_lost": 99}))
+    assert await store.incidents(since=T0 - timedelta(days=1)) == [done]
+    later = Incident(**{**done.__dict__, "status": "postmortem"})
+    await store.save_incident(later)  # a resolved incident may still change
+    assert await store.incidents(since=T0 - timedelta(days=1)) == [later]
+
+
+async def test_evidence_rows_one_per_holder(store: Store) -> None:
+    now = T0.timestamp()
+    await store.put_evidence("a", now - 100, '{"old": true}')
+    await store.put_evidence("b", now - 5, '{"b": 1}')
+    await store.put_evidence("a", now, '{"a": 2}')  # replaces a's row
+    assert sorted(await store.evidence(now - 10)) == [
+        ("a", now, '{"a": 2}'),
+        ("b", now - 5, '{"b": 1}'),
+    ]
+    assert await store.evidence(now - 1) == [("a", now, '{"a": 2}')]
+    await store.drop_evidence(now - 1)
+    assert await store.evidence(0.0) == [("a", now, '{"a": 2}')]

@@ -81,6 +81,23 @@ class HealthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CallersConfig:
+    """The callers' headline: the share of requests answered per virtual model, over the last
+    `window` seconds, sets the page's indicator (see docs/health.md)."""
+
+    none: float = check(_fraction, 0.995)
+    """From this share answered, a model is operational (indicator `none`)..."""
+    minor: float = check(_fraction, 0.95)
+    """...from this, degraded (`minor`)..."""
+    major: float = check(_fraction, 0.75)
+    """...from this, a partial outage (`major`); below it, a major outage (`critical`)."""
+    window: float = check(positive, 300.0)
+    min_requests: int = check(positive, 5)
+    """Fewer requests than this in the window say too little for the thresholds: the
+    model is then degraded if any went unanswered, else operational."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusConfig:
     enabled: bool = True
     public: bool = True
@@ -92,6 +109,7 @@ class StatusConfig:
     history_days: int = check(positive, 90)
     refresh: int = check(positive, 15)
     """Seconds between the page's live refreshes."""
+    callers: CallersConfig = field(default_factory=CallersConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +117,19 @@ class StoreConfig:
     url: str | None = check(_store_url, None)
     """`sqlite:///path/to/file.db`, `postgresql://user@host/db` or `memory://`. Unset:
     `failsoft serve` uses `sqlite:///failsoft.db`, library mode keeps history in memory."""
+    timeout: float = check(positive, 5.0)
+    """Seconds any store call may take (connecting, a read, a write); past it the store
+    counts as away. Writes never wait for it: they are queued."""
+    queue: int = check(positive, 10_000)
+    """State changes, incident saves and dead letters kept at most while the store is away
+    (past it the oldest are dropped, and the log and a metric say so)."""
+    spool: str | None = None
+    """Directory where writes waiting for the store are also kept on disk, so a restart
+    during a store outage loses nothing. Default: `failsoft-spool` in the working
+    directory for PostgreSQL; none for SQLite and memory (queued in memory only)."""
+    retry_max: float = check(positive, 5.0)
+    """Longest wait, in seconds, between attempts to reach a store that is away (full
+    jitter, growing from 0.25 s)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -25,7 +26,7 @@ import orjson
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config.policies import Backoff
 from failsoft.events import BreakerChanged
-from failsoft.health.types import ComponentHealth
+from failsoft.health.types import ComponentHealth, Incident
 from failsoft.notify.deadletter import DeadLetter, DeadLetterSink, write_dead_letter
 from failsoft.notify.payloads import EVENT_TYPES, Format, Subject, breaker_event_type, render
 from failsoft.notify.retry import RETRYABLE
@@ -80,6 +81,15 @@ class _Message:
     body: bytes
     attempts: int = 0
     last_error: str = ""
+
+
+def message_id(subject: Subject) -> str:
+    """The `webhook-id`. An incident event's is derived from the incident and its number of
+    updates (each event adds one), so whichever process sends it, before or after a restart
+    or a change of health leader, it is the same and receivers can drop the repeat."""
+    if isinstance(subject, Incident):
+        return f"msg_{subject.id}_{len(subject.updates)}"
+    return f"msg_{uuid.uuid4().hex}"
 
 
 def redact(url: str) -> str:
@@ -141,6 +151,7 @@ class WebhookSender:
         self._dead_task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
+        self._hurry = asyncio.Event()
         self._drain_until = float("inf")
         self.delivered = 0
         self.retried = 0
@@ -202,7 +213,7 @@ class WebhookSender:
             self.dropped += len(lanes)
             log.error("webhook notification %s not sent: the sender is closed", event_type)
             return None
-        msg_id = f"msg_{uuid.uuid4().hex}"
+        msg_id = message_id(subject)
         at = at or datetime.fromtimestamp(self._clock.wall(), UTC)
         bodies: dict[Format, bytes] = {}
         for lane in lanes:
@@ -347,6 +358,31 @@ class WebhookSender:
 
     # ----------------------------------------------------------------------- shutdown
 
+    def hurry(self) -> None:
+        """Stop delivering (a second Ctrl-C): `close()` dead-letters what is left at once."""
+        self._hurry.set()
+        self._drain_until = min(self._drain_until, self._clock.monotonic())
+
+    async def _drain(
+        self, tasks: list[asyncio.Task[None]], seconds: float
+    ) -> set[asyncio.Task[None]]:
+        """The workers still delivering after `seconds`, or at `hurry()`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        try:
+            while pending and not hurry.done() and loop.time() < deadline:
+                _, pending = await asyncio.wait(
+                    {*pending, hurry},
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                pending.discard(hurry)
+        finally:
+            hurry.cancel()
+        return {t for t in tasks if not t.done()}
+
     async def close(self, drain_seconds: float = 5.0) -> None:
         """Deliver what is queued for up to `drain_seconds`, dead-letter the rest, stop.
 
@@ -361,7 +397,7 @@ class WebhookSender:
             lane.wake.set()
         tasks = [lane.task for lane in self._lanes if lane.task is not None]
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=drain_seconds)
+            pending = await self._drain(tasks, drain_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -375,8 +411,8 @@ class WebhookSender:
                 self._bury(lane, msg, why + "shutting down before delivery")
         if self._dead_task is not None:
             self._dead_wake.set()
-            await self._dead_task
-        while self._dead_queue:  # never started
+            await asyncio.wait({self._dead_task})  # (cancelled with the loop: see below)
+        while self._dead_queue:  # never started, or stopped
             await self._record(self._dead_queue.popleft())
         if self._own_transport:
             await self._transport.close()

@@ -29,6 +29,7 @@ from failsoft.health.codec import incident_to_json, iso, parse_time
 from failsoft.health.types import Incident
 from failsoft.policy.breaker import State as BreakerState
 from failsoft.server.asgi import Receive, Scope, Send, read_body, send_bytes
+from failsoft.store import StoreUnavailable
 from failsoft.types import Target
 
 _LIMIT = 64 * 1024
@@ -80,6 +81,8 @@ class AdminAPI:
             status, body = await self._route(scope, receive)
         except AdminError as exc:
             status, body = exc.status, {"error": {"message": str(exc)}}
+        except StoreUnavailable as exc:  # history and dead letters live in the store
+            status, body = 503, {"error": {"message": str(exc)}}
         await _json(send, status, body)
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, Any]:

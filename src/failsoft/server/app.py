@@ -6,6 +6,7 @@ microsecond on this path is overhead added to each proxied request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from failsoft.assemble import Runtime
@@ -77,7 +78,18 @@ class GatewayApp:
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                # uvicorn skips the shutdown message after a second Ctrl-C and cancels
+                # us (and every task) as its loop ends: still close what must not be left
+                # open (the store, its queue), quickly.
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                self.runtime.hurry()
+                await self.runtime.close()
+                return
             if message["type"] == "lifespan.startup":
                 try:
                     await self.runtime.start()

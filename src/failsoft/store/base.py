@@ -2,7 +2,9 @@
 and leases (so that one process of several runs the probes and the status-page polls).
 
 Writes are rare (a state change, an incident update), so every backend is a plain
-implementation of this protocol; none is on the request path.
+implementation of this protocol; none is on the request path. The gateway never calls a
+backend directly: `QueuedStore` (store/queue.py) queues the writes and bounds every call
+with `store.timeout`, so a store that is away delays nothing and loses nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ class DeadLetter:
     attempts: int
     last_error: str
     at: datetime
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer within `store.timeout`, is unreachable, or is not open yet.
+    Raised by the reads of a `QueuedStore`: the caller carries on with what it knows."""
+
+
+class StoreSetupError(RuntimeError):
+    """The store cannot work in this installation (its driver is missing): waiting will not
+    help, so failsoft refuses to start rather than retry."""
 
 
 class Store(Protocol):
@@ -57,6 +69,16 @@ class Store(Protocol):
         """Hold (or renew) the lease `name` for `ttl` seconds if it is free, expired or
         already ours."""
         ...
+
+    async def put_evidence(self, holder: str, at: float, body: str) -> None:
+        """Replace what process `holder` last observed (`failsoft.health.shared`)."""
+
+    async def evidence(self, since: float) -> list[tuple[str, float, str]]:
+        """(holder, at, body) of every process that published at or after `since`."""
+        ...
+
+    async def drop_evidence(self, before: float) -> None:
+        """Forget what processes that stopped publishing before `before` observed."""
 
     def describe(self) -> dict[str, Any]:
         """For logs and check-config: the backend and where (never credentials)."""

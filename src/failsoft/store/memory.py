@@ -15,6 +15,7 @@ class MemoryStore:
         self._transitions: dict[str, list[Transition]] = {}
         self._dead: list[DeadLetter] = []
         self._leases: dict[str, tuple[str, float]] = {}
+        self._evidence: dict[str, tuple[float, str]] = {}
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -26,6 +27,9 @@ class MemoryStore:
         return None
 
     async def save_incident(self, incident: Incident) -> None:
+        old = self._incidents.get(incident.id)
+        if old is not None and old.resolved_at is not None and incident.resolved_at is None:
+            return  # a resolved incident stays resolved (as in `sql.SAVE_INCIDENT`)
         self._incidents[incident.id] = incident
 
     async def incidents(
@@ -44,7 +48,9 @@ class MemoryStore:
         return found[:limit]
 
     async def add_transition(self, transition: Transition) -> None:
-        self._transitions.setdefault(transition.component, []).append(transition)
+        items = self._transitions.setdefault(transition.component, [])
+        if transition not in items:  # idempotent, as in SQL (`sql.ADD_TRANSITION`)
+            items.append(transition)
 
     async def transitions(self, since: datetime) -> dict[str, list[Transition]]:
         out: dict[str, list[Transition]] = {}
@@ -55,7 +61,8 @@ class MemoryStore:
         return {c: items for c, items in out.items() if items}
 
     async def add_dead_letter(self, letter: DeadLetter) -> None:
-        self._dead.append(letter)
+        if letter not in self._dead:
+            self._dead.append(letter)
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(reversed(self._dead))[:limit]
@@ -66,6 +73,16 @@ class MemoryStore:
             self._leases[name] = (holder, now + ttl)
             return True
         return False
+
+    async def put_evidence(self, holder: str, at: float, body: str) -> None:
+        self._evidence[holder] = (at, body)
+
+    async def evidence(self, since: float) -> list[tuple[str, float, str]]:
+        return [(h, at, body) for h, (at, body) in self._evidence.items() if at >= since]
+
+    async def drop_evidence(self, before: float) -> None:
+        for holder in [h for h, (at, _) in self._evidence.items() if at < before]:
+            del self._evidence[holder]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "memory"}

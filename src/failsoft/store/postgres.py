@@ -6,13 +6,14 @@ For deployments that run several gateways and want one incident history; install
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from failsoft.health.types import Incident, Transition
 from failsoft.store import sql
-from failsoft.store.base import DeadLetter
+from failsoft.store.base import DeadLetter, StoreSetupError
 
 
 def _q(text: str) -> str:
@@ -20,29 +21,53 @@ def _q(text: str) -> str:
 
 
 class PostgresStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url
+        self.timeout = timeout
+        """Seconds to connect, and for each command (asyncpg's own limits; the queue in
+        front bounds whole calls too)."""
         self._pool: Any = None
 
     async def open(self) -> None:
         try:
             import asyncpg
         except ImportError:  # pragma: no cover - depends on the install
-            raise RuntimeError(
+            raise StoreSetupError(
                 "store.url is PostgreSQL but asyncpg is not installed: "
                 "pip install 'failsoft[postgres]'"
             ) from None
-        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=4)
-        # Several gateways may start at once; the lock makes creating the schema safe.
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(4242001)")
-            for statement in sql.SCHEMA:
-                await conn.execute(statement)
+        # No connection floor: asyncpg would keep reconnecting a lost one in the background
+        # and log a traceback each time, while the queue in front already retries.
+        pool = await asyncpg.create_pool(
+            self.url,
+            min_size=0,
+            max_size=4,
+            timeout=self.timeout,
+            command_timeout=self.timeout,
+        )
+        try:
+            # Several gateways may start at once; the lock makes creating the schema safe.
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(4242001)")
+                for statement in sql.SCHEMA:
+                    await conn.execute(statement)
+        except BaseException:
+            pool.terminate()
+            raise
+        self._pool = pool
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        if pool is None:
+            return
+        try:
+            # A graceful close waits for connections in use; a frozen server never frees them.
+            await asyncio.wait_for(pool.close(), self.timeout)
+        except (TimeoutError, OSError):
+            pool.terminate()
+        except BaseException:  # cancelled: stopping in a hurry
+            pool.terminate()
+            raise
 
     @property
     def pool(self) -> Any:
@@ -80,6 +105,21 @@ class PostgresStore:
             found = await conn.fetchval(_q(sql.HOLDER), name)
         return bool(found == holder)
 
+    async def put_evidence(self, holder: str, at: float, body: str) -> None:
+        await self.pool.execute(_q(sql.PUT_EVIDENCE), holder, at, body)
+
+    async def evidence(self, since: float) -> list[tuple[str, float, str]]:
+        rows = await self.pool.fetch(_q(sql.EVIDENCE), since)
+        return [(str(h), float(at), str(body)) for h, at, body in rows]
+
+    async def drop_evidence(self, before: float) -> None:
+        await self.pool.execute(_q(sql.DROP_EVIDENCE), before)
+
     def describe(self) -> dict[str, Any]:
         parts = urlsplit(self.url)
-        return {"backend": "postgresql", "host": parts.hostname, "database": parts.path[1:]}
+        return {
+            "backend": "postgresql",
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "database": parts.path[1:],
+        }

@@ -27,16 +27,26 @@ SCHEMA = (
         at DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS failsoft_leases (
         name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS failsoft_evidence (
+        holder TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)""",
 )
 
 SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)
     VALUES ({0}, {1}, {2}, {3})
     ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
-        resolved_at = excluded.resolved_at, body = excluded.body"""
+        resolved_at = excluded.resolved_at, body = excluded.body
+    WHERE failsoft_incidents.resolved_at IS NULL OR excluded.resolved_at IS NOT NULL"""
+"""Insert or replace by id, except that a resolved incident is never made unresolved again:
+the copy of a process that has not yet heard of the resolution (made by hand elsewhere, or
+by the previous health leader) must not bring it back."""
 INCIDENTS = """SELECT body FROM failsoft_incidents
     WHERE resolved_at IS NULL OR ({1} = 0 AND (started_at >= {0} OR resolved_at >= {0}))
     ORDER BY started_at DESC LIMIT {2}"""
-ADD_TRANSITION = "INSERT INTO failsoft_transitions (component, state, at) VALUES ({0}, {1}, {2})"
+ADD_TRANSITION = """INSERT INTO failsoft_transitions (component, state, at)
+    SELECT {0}, {1}, {2} WHERE NOT EXISTS (SELECT 1 FROM failsoft_transitions
+        WHERE component = {0} AND at = {2} AND state = {1})"""
+"""Idempotent, like every write: a write that timed out may still have been done (a frozen
+server that wakes up), and the queue writes it again."""
 TRANSITIONS = """SELECT component, state, at FROM failsoft_transitions WHERE at >= {0}
     UNION ALL
     SELECT t.component, t.state, t.at FROM failsoft_transitions t
@@ -45,13 +55,18 @@ TRANSITIONS = """SELECT component, state, at FROM failsoft_transitions WHERE at 
     ORDER BY 1, 3"""
 ADD_DEAD = """INSERT INTO failsoft_dead_letters
     (endpoint, message_id, event_type, body, attempts, last_error, at)
-    VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6})"""
+    SELECT {0}, {1}, {2}, {3}, {4}, {5}, {6} WHERE NOT EXISTS (SELECT 1
+        FROM failsoft_dead_letters WHERE message_id = {1} AND endpoint = {0} AND at = {6})"""
 DEAD = """SELECT endpoint, message_id, event_type, body, attempts, last_error, at
     FROM failsoft_dead_letters ORDER BY at DESC LIMIT {0}"""
 LEAD = """INSERT INTO failsoft_leases (name, holder, expires) VALUES ({0}, {1}, {2})
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
     WHERE failsoft_leases.holder = excluded.holder OR failsoft_leases.expires < {3}"""
 HOLDER = "SELECT holder FROM failsoft_leases WHERE name = {0}"
+PUT_EVIDENCE = """INSERT INTO failsoft_evidence (holder, at, body) VALUES ({0}, {1}, {2})
+    ON CONFLICT (holder) DO UPDATE SET at = excluded.at, body = excluded.body"""
+EVIDENCE = "SELECT holder, at, body FROM failsoft_evidence WHERE at >= {0}"
+DROP_EVIDENCE = "DELETE FROM failsoft_evidence WHERE at < {0}"
 
 
 def placeholders(sql: str, style: str) -> str:

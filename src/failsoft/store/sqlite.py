@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,21 +20,34 @@ def _q(text: str) -> str:
 
 
 class SQLiteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, timeout: float = 5.0) -> None:
         self.path = path
+        self.timeout = timeout
+        """Seconds `close()` waits for aiosqlite's thread to finish what it is doing."""
         self._db: aiosqlite.Connection | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path)
-        # WAL lets several worker processes read while one writes; busy_timeout makes a
-        # writer wait for another's short transaction instead of failing.
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        for statement in sql.SCHEMA:
-            await db.execute(statement.replace("BYTEA", "BLOB"))
-        await db.commit()
+        db = aiosqlite.connect(self.path)
+        # aiosqlite runs each connection in a non-daemon thread, which the interpreter
+        # waits for at exit: a process stopped without `close()` (a second Ctrl-C) hung
+        # for ever. As a daemon it cannot; SQLite's journal keeps the file consistent.
+        thread = getattr(db, "_thread", None)
+        if isinstance(thread, threading.Thread):
+            thread.daemon = True
+        await db
+        try:
+            # WAL lets several worker processes read while one writes; busy_timeout makes
+            # a writer wait for another's short transaction instead of failing.
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            for statement in sql.SCHEMA:
+                await db.execute(statement.replace("BYTEA", "BLOB"))
+            await db.commit()
+        except BaseException:
+            db.stop()
+            raise
         self._db = db
 
     @property
@@ -43,8 +58,15 @@ class SQLiteStore:
 
     async def close(self) -> None:
         db, self._db = self._db, None
-        if db is not None:
-            await db.close()
+        if db is None:
+            return
+        try:
+            await asyncio.wait_for(db.close(), self.timeout)
+        except TimeoutError:
+            db.stop()  # the thread ends after the statement it is stuck in
+        except BaseException:  # cancelled: stopping in a hurry
+            db.stop()
+            raise
 
     async def save_incident(self, incident: Incident) -> None:
         await self.db.execute(_q(sql.SAVE_INCIDENT), sql.incident_row(incident))
@@ -82,6 +104,18 @@ class SQLiteStore:
         async with self.db.execute(_q(sql.HOLDER), (name,)) as cursor:
             row = await cursor.fetchone()
         return row is not None and row[0] == holder
+
+    async def put_evidence(self, holder: str, at: float, body: str) -> None:
+        await self.db.execute(_q(sql.PUT_EVIDENCE), (holder, at, body))
+        await self.db.commit()
+
+    async def evidence(self, since: float) -> list[tuple[str, float, str]]:
+        async with self.db.execute(_q(sql.EVIDENCE), (since,)) as cursor:
+            return [(str(h), float(at), str(body)) for h, at, body in await cursor.fetchall()]
+
+    async def drop_evidence(self, before: float) -> None:
+        await self.db.execute(_q(sql.DROP_EVIDENCE), (before,))
+        await self.db.commit()
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "sqlite", "path": self.path}
