@@ -12,7 +12,8 @@ from failsoft.cache.caches import CacheSet, cache_metrics
 from failsoft.cache.layer import CacheLayer
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config
-from failsoft.events import BreakerChanged, EventHub
+from failsoft.events import BreakerChanged, EventHub, RequestFinished
+from failsoft.health.callers import CallerTally
 from failsoft.health.monitor import HealthMonitor
 from failsoft.health.poller import StatusPagePoller
 from failsoft.health.probes import Prober
@@ -21,7 +22,8 @@ from failsoft.notify import Endpoint, WebhookSender
 from failsoft.providers import Provider, build_providers
 from failsoft.router import Router
 from failsoft.router.counters import counter_metrics
-from failsoft.store import Store, open_store
+from failsoft.store import QueuedStore, Store, open_store
+from failsoft.store.report import store_metrics
 from failsoft.transport import Transport
 
 log = logging.getLogger("failsoft")
@@ -30,6 +32,8 @@ SERVE_STORE = "sqlite:///failsoft.db"
 """Where `failsoft serve` keeps history when the config names no `store.url`."""
 LIBRARY_STORE = "memory://"
 """Library mode (and tests) keep history in memory unless told otherwise."""
+SPOOL = "failsoft-spool"
+"""Where writes waiting for an absent PostgreSQL store are kept, unless `store.spool` says."""
 
 
 class Runtime:
@@ -57,11 +61,17 @@ class Runtime:
         self.transport = Transport()
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
-        self.store = store or open_store(config.store.url or default_store)
+        self.store = _queued(store, config, default_store)
+        """Every store call is bounded and every write queued (store/queue.py)."""
         self.caches = CacheSet(config, clock)
         self.cache = CacheLayer(config, self.router, clock, self.caches)
         health_clock = health_clock or clock
         self.health = HealthMonitor(config, self.router.state, self.hub, self.store, health_clock)
+        self.callers = CallerTally(config, health_clock)
+        """What callers got per virtual model (the status page's headline)."""
+        self.hub.subscribe(RequestFinished, self.callers.request_finished)
+        self.cache.on_served = self.callers.served
+        self.health.caller_summary = self.callers.summary  # shared with other processes
         self._background = health_clock is clock
         self.base_url = f"http://{config.server.host}:{config.server.port}"
         """Where this gateway is reached (set by whoever binds the socket)."""
@@ -70,6 +80,7 @@ class Runtime:
         cache's; each is called at scrape time."""
         counters = self.router.state.counters
         self.metric_sources.append(lambda: counter_metrics(counters))
+        self.metric_sources.append(lambda: store_metrics(self.store))
         self.loop: asyncio.AbstractEventLoop | None = None
         """The loop serving this runtime, once started."""
         self.pollers = [
@@ -122,6 +133,7 @@ class Runtime:
             layer = self.cache
             self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
         self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
         self.generation = 0
         """Bumped by `reset()`, so caches of what was observed know to drop it."""
 
@@ -130,6 +142,7 @@ class Runtime:
         memory. For tests that share one gateway."""
         self.router.state.reset()
         self.health.reset()
+        self.callers.clear()
         self.generation += 1
 
     @property
@@ -152,7 +165,10 @@ class Runtime:
             index = SemanticIndex(max_per_scope=min(limit, 50_000), max_entries=limit)
             self.cache.semantic = SemanticCache(index=index)
             self.cache.semantic.embedder.start_loading()  # ~10 s; lookups miss meanwhile
+        await self.store.open()  # an unreachable store is logged and retried, not fatal
         await self.health.start(loop=self._background)
+        if not self.health.history_loaded:
+            self.store.when_up(self.health.load_history)
         if self.notifier is not None:
             self.notifier.page_url = self.status_url
             self.notifier.start()
@@ -164,6 +180,11 @@ class Runtime:
         log.debug("history kept in %s", self.store.describe())
 
     async def close(self) -> None:
+        """Stop everything. Bounded: webhooks get a few seconds to be delivered, the store
+        `store.timeout` to take what is queued; `hurry()` cuts both short."""
+        if self._closed:
+            return
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -171,13 +192,38 @@ class Runtime:
                 await task
         self._tasks.clear()
         if self.notifier is not None:
-            await self.notifier.close()
+            await self.notifier.close()  # dead letters go to the store's queue
         await self.health.close()
+        await self.store.close()
         if self.cache.semantic is not None:
             self.cache.semantic.close()
         await self.caches.close()
         await self.transport.close()
 
+    def hurry(self) -> None:
+        """Asked to stop again (a second Ctrl-C): stop waiting. Undelivered webhooks are
+        dead-lettered and queued store writes spooled (or reported lost) at once."""
+        if self.notifier is not None:
+            self.notifier.hurry()
+        self.store.hurry()
+
     def _notify(self, kind: str, incident: Incident) -> None:
         if self.notifier is not None:
             self.notifier.send(kind, incident, components=self.health.health())
+
+
+def _queued(store: Store | None, config: Config, default_url: str) -> QueuedStore:
+    if isinstance(store, QueuedStore):
+        return store
+    timeout = config.store.timeout
+    inner = store or open_store(config.store.url or default_url, timeout=timeout)
+    spool = config.store.spool
+    if spool is None and inner.describe().get("backend") == "postgresql":
+        spool = SPOOL  # remote: a restart while it is away must not lose what waits for it
+    return QueuedStore(
+        inner,
+        timeout=timeout,
+        capacity=config.store.queue,
+        spool=spool,
+        retry_max=config.store.retry_max,
+    )

@@ -4,6 +4,7 @@ maintenance windows."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -109,3 +110,54 @@ def test_manual_incidents_and_maintenance() -> None:
     assert k.expire_maintenance(start) == []
     ((kind, over),) = k.expire_maintenance(end)
     assert kind == "incident.resolved" and over.id == window.id
+
+
+def test_rejected_credentials_open_an_incident_that_says_so() -> None:
+    """A refused key is the operator's to fix, not the provider's outage: the incident
+    says whose key, and what to fix; another model of the provider joins it."""
+    k = keeper()
+
+    def refused(model: str) -> ComponentView:
+        return ComponentView(f"openai/{model}", "openai", model, "partial_outage", 1.0, "401", 3)
+
+    at(k, 0, refused("gpt-4o"))
+    assert at(k, 20, refused("gpt-4o")) == [("incident.opened", "inc1", "investigating")]
+    incident = k.active["inc1"]
+    assert incident.title == "Credentials rejected by openai for gpt-4o"
+    body = incident.updates[0].body
+    assert "mostly 401 credentials rejected" in body
+    assert "openai rejects failsoft's credentials" in body
+    assert "providers.openai.api_key" in body
+    at(k, 25, refused("gpt-4o"), refused("gpt-4o-mini"))
+    at(k, 45, refused("gpt-4o"), refused("gpt-4o-mini"))
+    assert k.active["inc1"].title == "Credentials rejected by openai for gpt-4o and gpt-4o-mini"
+
+
+def test_a_403_opens_an_ordinary_incident() -> None:
+    k = keeper()
+    forbidden = ComponentView("openai/gpt-4o", "openai", "gpt-4o", "major_outage", 1.0, "403", 9)
+    at(k, 0, forbidden)
+    at(k, 20, forbidden)
+    (incident,) = k.active.values()
+    assert incident.title == "Elevated errors on gpt-4o (403 forbidden)"
+    assert "credentials" not in incident.updates[0].body
+
+
+def test_resolves_resolve_after_the_last_failure_with_or_without_traffic() -> None:
+    k = keeper()
+
+    def quiet(model: str, state: str, last_failure: float) -> ComponentView:
+        view = ComponentView(f"anthropic/{model}", "anthropic", model, state, None)  # type: ignore[arg-type]
+        return dataclasses.replace(view, last_failure=last_failure)
+
+    at(k, 0, quiet("opus", "major_outage", 0))
+    at(k, 20, quiet("opus", "major_outage", 20))
+    # No traffic after t = 25: the state is operational from t = 85 (recover_after), and
+    # the incident resolves at 25 + resolve_after, however late it was seen healthy.
+    assert at(k, 85, quiet("opus", "operational", 25)) == [
+        ("incident.updated", "inc1", "monitoring")
+    ]
+    assert at(k, 324, quiet("opus", "operational", 25)) == []
+    assert at(k, 325, quiet("opus", "operational", 25)) == [
+        ("incident.resolved", "inc1", "resolved")
+    ]

@@ -67,3 +67,47 @@ def test_worse_at_once_better_only_after_recover_after() -> None:
     assert tracker.update("partial_outage", 83.0, 60.0) is False  # same state: recovery reset
     assert not tracker.update("operational", 90.0, 60.0)
     assert tracker.update("operational", 150.0, 60.0)
+
+
+def test_failures_are_evidence_only_while_the_last_is_recent() -> None:
+    failing = window(0, 20)
+    assert state(failing, failure_age=59.0) == "major_outage"
+    # recover_after (60 s) since the last failure: whatever the windows still hold, every
+    # attempt since succeeded or there was none.
+    assert state(failing, failure_age=60.0) == "operational"
+    assert observed_state(Observation(failing, failing, "closed", failure_age=60.0), CONFIG) == (
+        "operational",
+        None,
+    )
+    # ...and then the provider's word is not taken over the model's own traffic.
+    assert state(failing, failure_age=61.0, declared="major_outage") == "operational"
+    # `recover_after: 0` still lets failures count for a second.
+    quick = HealthConfig(recover_after=0)
+    assert observed_state(Observation(failing, failing, "closed", failure_age=0.5), quick)[0] == (
+        "major_outage"
+    )
+
+
+def test_an_open_breaker_counts_while_its_last_failure_is_recent() -> None:
+    assert state(window(0, 0), breaker="open", failure_age=30.0) == "partial_outage"
+    assert state(window(0, 0), breaker="open", failure_age=60.0) == "operational"
+    assert state(window(0, 0), breaker="half_open", failure_age=1.0) == "operational"
+
+
+def test_a_recovery_to_operational_is_dated_from_the_last_failure() -> None:
+    tracker = StateTracker("operational", 0.0)
+    assert tracker.update("major_outage", 10.0, 60.0)
+    # Sparse evaluations: the first to see the model healthy comes long after its last
+    # failure (t = 30), which is when the recovery began.
+    assert tracker.update("operational", 200.0, 60.0, last_failure=30.0)
+    assert (tracker.state, tracker.since) == ("operational", 30.0)
+    assert tracker.update("major_outage", 210.0, 60.0)
+    # The last failure may come after the first sign of recovery (a low error rate goes
+    # on): then the usual rule, from that first sign.
+    assert not tracker.update("operational", 220.0, 60.0, last_failure=250.0)
+    assert tracker.update("operational", 280.0, 60.0, last_failure=270.0)
+    assert tracker.since == 280.0
+    # A state that began after the last failure (a breaker opened by hand) ends no earlier.
+    tracker = StateTracker("partial_outage", 100.0)
+    assert tracker.update("operational", 170.0, 60.0, last_failure=20.0)
+    assert tracker.since == 100.0

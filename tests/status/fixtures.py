@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from failsoft.health.callers import ModelService
 from failsoft.health.types import (
     ComponentHealth,
     DeclaredComponent,
@@ -423,3 +424,30 @@ def big_snapshot(n_components: int = 10, n_incidents: int = 20) -> StatusSnapsho
         for i in range(n_incidents)
     ]
     return replace(base, components=tuple(comps), transitions=trans, history=tuple(past))
+
+
+def callers(now: datetime = NOW) -> tuple[ModelService, ...]:
+    """What callers got during the fixture's outage: Opus failing, every `claude` request
+    answered, 72 of them by Sonnet; `gpt` on its primary; `local` idle."""
+    return (
+        ModelService(
+            "claude", (OPUS, SONNET), 172, 172, (("rung1", 100), ("rung2", 72)), "none",
+            "operational", since=ago(now, days=1), first_seen=ago(now, days=2),
+        ),
+        ModelService(
+            "gpt", (GPT4O, MINI), 510, 509, (("rung1", 505), ("rung2", 3), ("cache", 1)),
+            "none", "operational", since=ago(now, minutes=15), first_seen=ago(now, days=2),
+        ),
+        ModelService("local", (LOCAL,), 0, 0, (), "none", "under_maintenance"),
+    )  # fmt: skip
+
+
+def absorbed_snapshot(now: datetime = NOW) -> StatusSnapshot:
+    """The mid-outage page as callers saw it: every request answered, by fallbacks too."""
+    return build_snapshot(
+        now,
+        indicator="none",
+        description="All requests answered — anthropic/claude-opus-4-7 failing, served by fallbacks",
+        active=(),
+        callers=callers(now),
+    )

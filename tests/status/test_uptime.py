@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from failsoft.clock import FakeClock
 from failsoft.health.types import STATES, Incident, State, Transition
 from failsoft.status.uptime import (
     component_uptime,
@@ -16,6 +17,7 @@ from failsoft.status.uptime import (
     incident_minutes,
     window_start,
 )
+from tests.health.test_evidence import make_monitor
 
 C = "p/m"
 
@@ -230,3 +232,35 @@ def test_minutes_always_add_up(steps: list[tuple[int, State]], now_minute: int) 
     for b in bars:
         assert b.uptime is None or 0 <= b.uptime <= 100
         assert (b.colour == "no-data") == (b.known_minutes == 0)
+
+
+async def test_a_quiet_model_is_down_only_while_failures_are_seen() -> None:
+    """The measured case: a fallback fails for 30 s, its breaker opens, and nothing asks it
+    again all day. Its day is not spent "down" for lack of traffic (it read 23 %): the way
+    back to operational is dated from its last failure, the end of the evidence."""
+    midnight = at(3, 0)
+    clock = FakeClock(start=1000.0, wall_start=midnight.timestamp())
+    monitor = make_monitor(clock)
+    key = "anthropic/claude-sonnet-4-5"
+    await monitor.evaluate()
+    clock.advance(10 * 3600)
+    for second in range(1, 31):  # 10:00:01 to 10:00:30, five failures a second
+        clock.advance(1)
+        for _ in range(5):
+            monitor.passive.record(key, clock.monotonic(), "529", 0.1)
+        if second % 5 == 0:
+            await monitor.evaluate()
+    monitor.breakers[key] = "open"
+    for _ in range(7 * 6):  # until 17:00, an evaluation every 10 minutes
+        clock.advance(600)
+        await monitor.evaluate()
+    history = await monitor.store.transitions(midnight - timedelta(days=1))
+    assert [(t.state, t.at - midnight) for t in history[key]] == [
+        ("operational", timedelta(0)),
+        ("major_outage", timedelta(hours=10, seconds=5)),
+        ("operational", timedelta(hours=10, seconds=30)),
+    ]
+    (bar,) = day_bars(history[key], at(3, 17), days=1)
+    assert bar.downtime_minutes == pytest.approx(25 / 60)
+    assert bar.uptime == pytest.approx((17 * 3600 - 25) / (17 * 3600) * 100)
+    assert format_percent(bar.uptime) == "99.95%"

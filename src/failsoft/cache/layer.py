@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -103,10 +103,18 @@ class CacheLayer:
         self.counts: dict[str, int] = {}
         self.semantic: Any = None
         """The semantic cache (`failsoft.cache.semantic.SemanticCache`), when a model uses it."""
+        self.on_served: Callable[[str, str], None] | None = None
+        """Told (virtual model, `cache` | `stale` | `lighter` | `static`) when this layer,
+        not the model's targets, answered: the router reports no such answer, and the
+        status page's headline counts what callers got."""
         self._background: set[Any] = set()
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
+
+    def _served(self, request: ChatRequest, rung: str) -> None:
+        if self.on_served is not None:
+            self.on_served(request.model, rung)
 
     def policy(self, request: ChatRequest) -> tuple[VirtualModel, CacheConfig] | None:
         plan = self.config.resolve(request.model)
@@ -126,6 +134,7 @@ class CacheLayer:
             return await self.router.complete(request), Served()
         look = await self._look(request, control, *found)
         if look.entry is not None:
+            self._served(request, "cache")
             return self._answer(look.entry, []), look.served
         try:
             answer = await self.router.complete(request)
@@ -147,6 +156,7 @@ class CacheLayer:
         include_usage = bool((request.payload.get("stream_options") or {}).get("include_usage"))
         look = await self._look(request, control, *found)
         if look.entry is not None:
+            self._served(request, "cache")
             return self._replay(request, look.entry, [], include_usage), look.served
         try:
             stream = await self.router.stream(request)
@@ -210,6 +220,7 @@ class CacheLayer:
                 attempts += more.attempts
                 continue
             self._count("lighter")
+            self._served(request, "lighter")
             served.rung = "lighter"
             answer.attempts[:0] = attempts
             return answer, served
@@ -219,6 +230,7 @@ class CacheLayer:
             now = self.clock.wall()
             if entry is not None and (entry.fresh(now) or entry.usable_stale(now)):
                 self._count("stale")
+                self._served(request, "stale")
                 served.cache, served.age, served.rung, served.match = (
                     "STALE", entry.age(now), "stale", "exact"
                 )  # fmt: skip
@@ -228,12 +240,14 @@ class CacheLayer:
             if similar is not None:
                 entry, similarity = similar
                 self._count("semantic_stale")
+                self._served(request, "stale")
                 served.cache, served.age, served.rung = "STALE", entry.age(now), "semantic-stale"
                 served.match = f"semantic {similarity:.3f}"
                 return self._answer(entry, attempts), served
         static = plan.policies.degrade.static
         if static is not None:
             self._count("static")
+            self._served(request, "static")
             served.rung = "static"
             body = static_answer(request, static)
             return Answer(body, STATIC_TARGET, attempts, None), served

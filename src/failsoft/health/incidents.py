@@ -3,9 +3,11 @@
 An incident opens when a model has been at `health.incident_at` or worse for
 `health.open_after` seconds. Models of the same provider that go bad while one is open join
 it (a provider's bad hour is usually one incident, not one per model). It is `monitoring`
-once every model in it is back below the threshold, and resolved after `resolve_after`
-quiet seconds; trouble during monitoring sends it back to `investigating`. Every change
-comes out as an event for the store and the webhooks; nothing here does I/O.
+once every model in it is back below the threshold, and resolved `resolve_after` seconds
+after the last failure of its models, whether or not traffic reached them since (or, while
+failures too few for the threshold go on, after that long below it); trouble during
+monitoring sends it back to `investigating`. Every change comes out as an event for the
+store and the webhooks; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _OUTCOME_WORDS = {
     "503": "503 unavailable",
     "504": "504 gateway timeouts",
     "529": "529 overloaded",
-    "401": "401 authentication failures",
+    "401": "401 credentials rejected",
     "402": "402 payment required",
     "403": "403 forbidden",
     "first_byte_timeout": "no response",
@@ -58,6 +60,9 @@ _STATE_WORDS = {
     "under_maintenance": "under maintenance",
 }
 
+CREDENTIALS_OUTCOME = "401"
+"""The trail outcome of a provider rejecting failsoft's key (whatever status it used)."""
+
 Event = tuple[str, Incident]
 """(`incident.opened` | `incident.updated` | `incident.resolved`, the incident now)."""
 
@@ -73,6 +78,8 @@ class ComponentView:
     error_rate: float | None
     top_outcome: str | None = None
     requests: int = 0
+    last_failure: float | None = None
+    """When its last failed attempt ended (the keeper's clock), if any is remembered."""
 
 
 def reason(outcome: str | None) -> str:
@@ -167,14 +174,18 @@ class IncidentKeeper:
 
     def _open(self, view: ComponentView, now: datetime) -> Event:
         title = f"Elevated errors on {view.model} ({reason(view.top_outcome)})"
-        if view.top_outcome is None and view.error_rate is None:
+        body = describe(view) + ". failsoft is sending its requests to the next targets."
+        if view.top_outcome == CREDENTIALS_OUTCOME:
+            # Not the provider's outage but the gateway's key: say who must act.
+            title = _credentials_title(view.provider, [view.model])
+            body = (
+                f"{describe(view)}. {view.provider} rejects failsoft's credentials: the "
+                f"gateway's operator must fix providers.{view.provider}.api_key. failsoft is "
+                "sending its requests to the next targets meanwhile."
+            )
+        elif view.top_outcome is None and view.error_rate is None:
             title = f"Degraded service on {view.model}"
-        update = IncidentUpdate(
-            "investigating",
-            describe(view) + ". failsoft is sending its requests to the next targets.",
-            now,
-            view.state,
-        )
+        update = IncidentUpdate("investigating", body, now, view.state)
         incident = Incident(
             id=self._ids(),
             title=title,
@@ -194,7 +205,9 @@ class IncidentKeeper:
         models = [c.partition("/")[2] for c in incident.components] + [view.model]
         head, _, tail = incident.title.partition(" (")
         title = f"Elevated errors on {_join_words(models)}" + (f" ({tail}" if tail else "")
-        if not head.startswith("Elevated errors on"):
+        if head.startswith("Credentials rejected"):
+            title = _credentials_title(view.provider, models)
+        elif not head.startswith("Elevated errors on"):
             title = incident.title
         update = IncidentUpdate("investigating", "Also affected: " + describe(view) + ".", now)
         changed = dataclasses.replace(
@@ -235,6 +248,10 @@ class IncidentKeeper:
                 notes.insert(0, "Errors are back")
         else:
             quiet = self._quiet_since.setdefault(incident.id, mono)
+            failed = [v.last_failure for v in mine if v.last_failure is not None]
+            if failed and max(failed) < quiet:
+                # Quiet since its last failure, whether or not traffic reached it since.
+                quiet = max(failed)
             if mono - quiet >= self.config.resolve_after:
                 return self._resolve(incident, now, "Every affected model has been healthy "
                                      f"for {self.config.resolve_after:g}s. Resolved.")  # fmt: skip
@@ -276,16 +293,26 @@ class IncidentKeeper:
 
     # ------------------------------------------------------------------ counting
 
-    def count(self, component: str, lost: bool) -> None:
-        """A request that needed `component` and did not get an answer from it."""
+    def count(self, component: str, lost: bool, n: int = 1) -> None:
+        """`n` requests that needed `component` and did not get an answer from it."""
+        if n <= 0:
+            return
         for incident in self.covering(component):
             if incident.source == "maintenance":
                 continue
             field = "requests_lost" if lost else "requests_failed_over"
             self.active[incident.id] = dataclasses.replace(
-                incident, **{field: getattr(incident, field) + 1}
+                incident, **{field: getattr(incident, field) + n}
             )
             self.dirty.add(incident.id)
+
+    def forget(self, incident_id: str) -> None:
+        """Stop following an incident that another process resolved."""
+        incident = self.active.pop(incident_id, None)
+        self._quiet_since.pop(incident_id, None)
+        self.dirty.discard(incident_id)
+        for component in incident.components if incident is not None else ():
+            self._states.pop((incident_id, component), None)
 
     # ------------------------------------------------------------------ by hand
 
@@ -360,6 +387,10 @@ _IMPACT_ORDER = {"none": 0, "maintenance": 0, "minor": 1, "major": 2, "critical"
 
 def _max_impact(a: Indicator, b: Indicator) -> Indicator:
     return a if _IMPACT_ORDER[a] >= _IMPACT_ORDER[b] else b
+
+
+def _credentials_title(provider: str, models: list[str]) -> str:
+    return f"Credentials rejected by {provider} for {_join_words(models)}"
 
 
 def _join_words(words: list[str]) -> str:

@@ -4,6 +4,10 @@ computes each model's state, keeps incidents, and tells the store and the webhoo
 Hot path cost is the event subscribers: a few counter increments per attempt, and a set
 insert for an attempt that failed (to count requests failed over or lost while an incident
 is open). Everything else runs every `health.evaluate_every` seconds in one task.
+
+Processes that share a store judge together (`failsoft.health.shared`): each evaluation
+pools their evidence, and only the holder of the `health` lease writes states and
+incidents and tells the webhooks; the others show what it decided.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from datetime import UTC, datetime, timedelta
 from failsoft.clock import Clock
 from failsoft.config import Config
 from failsoft.events import AttemptFinished, BreakerChanged, EventHub, RequestFinished
+from failsoft.health.callers import Summary
 from failsoft.health.incidents import ComponentView, Event, IncidentKeeper
-from failsoft.health.model import Observation, StateTracker, observed_state
+from failsoft.health.model import Observation, StateTracker, bad_without_failures, observed_state
+from failsoft.health.shared import Exchange, Report, Round, Seen, adopt, merged, sync_incidents
 from failsoft.health.types import (
     ComponentHealth,
     Incident,
@@ -27,9 +33,9 @@ from failsoft.health.types import (
     Transition,
     worst,
 )
-from failsoft.health.windows import FAILURES, PassiveHealth, TargetStats, classify
+from failsoft.health.windows import FAILURES, WINDOWS, PassiveHealth, TargetStats, classify
 from failsoft.router.state import RouterState
-from failsoft.store import Store
+from failsoft.store import Store, StoreUnavailable
 from failsoft.types import Target
 
 log = logging.getLogger("failsoft.health")
@@ -59,12 +65,27 @@ class HealthMonitor:
         self.trackers: dict[str, StateTracker] = {}
         self.declared: dict[str, ProviderStatus] = {}
         self.breakers: dict[str, str] = {}
+        self._standing: set[str] = set()
+        """Components whose breaker is open for the long period (a refused key, a spent
+        quota): no traffic reaches them, yet the failure stands until a probe says not."""
         self.listeners: list[Listener] = []
         self._failing: dict[str, set[str]] = {}
         self._stats: dict[Target, TargetStats] = {}
         self.requests: dict[tuple[str, int], int] = {}
         """Caller requests by (virtual model, status seen), for metrics."""
+        self.shared = Exchange(store, 3 * config.health.evaluate_every, config.status.history_days)
+        self.caller_summary: Callable[[], Summary] | None = None
+        """What this process's callers got (`CallerTally.summary`): shared with the other
+        processes, merged by `callers()`."""
+        self._counted: dict[str, list[int]] = {}
+        """Per component, requests failed over and lost since start (for the leader)."""
+        self._saved: dict[str, float] = {}
+        """Incident id → when this process last wrote it (monotonic)."""
+        self._held: dict[str, float] = {}
+        """Per component, when something other than failures last kept it below operational."""
         self._task: asyncio.Task[None] | None = None
+        self.history_loaded = False
+        """Whether `load_history` has run (not when the store was away at start)."""
         self._writes: set[asyncio.Task[None]] = set()
         hub.subscribe(AttemptFinished, self._attempt)
         hub.subscribe(RequestFinished, self._request)
@@ -95,9 +116,19 @@ class HealthMonitor:
                 if event.ok and event.target is not None and event.target.label == key:
                     continue  # it failed once, then answered on a retry
                 self.keeper.count(key, lost)
+                counted = self._counted.get(key)
+                if counted is None:
+                    counted = self._counted[key] = [0, 0]
+                counted[lost] += 1
 
     def _breaker(self, event: BreakerChanged) -> None:
-        self.breakers[event.target.label] = event.state
+        key = event.target.label
+        self.breakers[key] = event.state
+        long = event.open_for is not None and event.open_for > self.config.breaker.max_open_for
+        if event.state == "open" and long:
+            self._standing.add(key)
+        elif event.state != "open":
+            self._standing.discard(key)
 
     def reset(self) -> None:
         """Forget everything observed (tests that share one gateway start clean)."""
@@ -106,8 +137,13 @@ class HealthMonitor:
         self.keeper = IncidentKeeper(self.config.health)
         self.trackers.clear()
         self.breakers.clear()
+        self._standing.clear()
         self.requests.clear()
         self._failing.clear()
+        self._counted.clear()
+        self._saved.clear()
+        self._held.clear()
+        self.shared.forget()
         clear = getattr(self.store, "clear", None)
         if clear is not None:
             clear()
@@ -115,15 +151,30 @@ class HealthMonitor:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, loop: bool = True) -> None:
-        await self.store.open()
-        self.keeper.load(await self.store.incidents(unresolved=True))
-        since = self.now() - timedelta(days=self.config.status.history_days)
-        for key, items in (await self.store.transitions(since)).items():
-            if items:
-                last = items[-1]
-                self.trackers[key] = StateTracker(last.state, self.clock.monotonic())
+        """Load what the store knows (the store is opened, and closed, by the runtime)."""
+        try:
+            await self.load_history()
+        except StoreUnavailable as exc:
+            # The runtime loads it once the store answers (`QueuedStore.when_up`).
+            self.history_loaded = False
+            log.debug("history not loaded at start: %s", exc)
+        if self.history_loaded:  # learn the role before the first evaluation
+            found = await self.shared.round(None, self.clock.wall())
+            self._settle(found, self.clock.monotonic(), self.clock.wall())
         if loop:
             self._task = asyncio.create_task(self._loop(), name="failsoft-health")
+
+    async def load_history(self) -> None:
+        """Unresolved incidents and each component's last state, from the store: at start,
+        or later when the store was away then. What this process has seen since wins."""
+        unresolved = await self.store.incidents(unresolved=True)
+        self.keeper.load(i for i in unresolved if i.id not in self.keeper.active)
+        since = self.now() - timedelta(days=self.config.status.history_days)
+        for key, items in (await self.store.transitions(since)).items():
+            if items and key not in self.trackers:
+                last = items[-1]
+                self.trackers[key] = StateTracker(last.state, self.clock.monotonic())
+        self.history_loaded = True
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -131,9 +182,9 @@ class HealthMonitor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.shared.close(self.clock.wall())
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
-        await self.store.close()
 
     async def _loop(self) -> None:
         while True:
@@ -149,32 +200,46 @@ class HealthMonitor:
     # ------------------------------------------------------------------ evaluation
 
     async def evaluate(self) -> list[Event]:
-        """Recompute every state; persist transitions and incident changes; return the
-        incident events (also sent to the listeners)."""
+        """Recompute every state from the evidence of every process; as the leader, persist
+        transitions and incident changes and return the incident events (also sent to the
+        listeners); as a follower, take the leader's incidents from the store."""
+        found = await self.shared.result()
         mono, now = self.clock.monotonic(), self.now()
-        config = self.config.health
+        wall, config = now.timestamp(), self.config.health
+        if found is not None:
+            self._settle(found, mono, wall)
+        leading, peers = self.shared.leading, self.shared.fresh(wall)
+        adopt(self.components, peers, self.config.providers)
         maintenance = self.keeper.under_maintenance(now)
-        views = []
+        views, own = [], {}
         for key, target in self.components.items():
-            minute = self.passive.window(key, mono, "1m")
-            five = self.passive.window(key, mono, "5m")
+            own[key] = self._local(key, mono, wall)
+            seen = merged(key, own[key], peers)
+            failed = None if seen.last_failure is None else mono - (wall - seen.last_failure)
             obs = Observation(
-                minute,
-                five,
-                self.breakers.get(key, "closed"),
+                seen.minute,
+                seen.five,
+                seen.breaker,
                 self.declared_state(target),
                 key in maintenance,
+                None if failed is None else mono - failed,
             )
             candidate, rate = observed_state(obs, config)
             tracker = self.trackers.get(key)
             if tracker is None:
                 # First sight of this component: its history (and uptime) starts now.
                 tracker = self.trackers[key] = StateTracker("operational", mono)
-                await self.store.add_transition(Transition(key, "operational", now))
-            if tracker.update(candidate, mono, config.recover_after):
+                if leading:
+                    await self.store.add_transition(Transition(key, "operational", now))
+            if bad_without_failures(obs, config):
+                self._held[key] = mono  # the last sign of a bad state that is not failures
+            known = [t for t in (failed, self._held.get(key)) if t is not None]
+            last = max(known) if known else None
+            if tracker.update(candidate, mono, config.recover_after, last) and leading:
                 log.info("%s is now %s", key, tracker.state.replace("_", " "))
-                await self.store.add_transition(Transition(key, tracker.state, now))
-            window = minute if minute.requests >= config.min_requests else five
+                at = datetime.fromtimestamp(wall - (mono - tracker.since), UTC)
+                await self.store.add_transition(Transition(key, tracker.state, at))
+            window = seen.minute if seen.minute.requests >= config.min_requests else seen.five
             views.append(
                 ComponentView(
                     key,
@@ -184,11 +249,25 @@ class HealthMonitor:
                     rate,
                     window.top_outcome(),
                     window.requests,
+                    last,
                 )
             )
+        events = await self._judge(views, mono, now) if leading else []
+        self.shared.start(self._report(own, mono, wall), wall)
+        if config.demote_on_declared:
+            self.router_state.demoted = frozenset(
+                t for t in self.components.values() if self.declared_state(t) == "major_outage"
+            )
+        return events
+
+    async def _judge(self, views: list[ComponentView], mono: float, now: datetime) -> list[Event]:
+        """The leader's part: incidents opened, updated and resolved, stored and told."""
+        for key, over, lost in self.shared.grown(now.timestamp()):
+            self.keeper.count(key, False, over)
+            self.keeper.count(key, True, lost)
         events = self.keeper.observe(views, mono, now) + self.keeper.expire_maintenance(now)
         for kind, incident in events:
-            await self.store.save_incident(incident)
+            await self._save(incident)
             self.keeper.dirty.discard(incident.id)
             log.warning("%s: %s [%s]", kind, incident.title, incident.status)
             self._tell(kind, incident)
@@ -197,12 +276,72 @@ class HealthMonitor:
         for incident_id in list(self.keeper.dirty):
             self.keeper.dirty.discard(incident_id)
             if incident_id in self.keeper.active:
-                await self.store.save_incident(self.keeper.active[incident_id])
-        if config.demote_on_declared:
-            self.router_state.demoted = frozenset(
-                t for t in self.components.values() if self.declared_state(t) == "major_outage"
-            )
+                await self._save(self.keeper.active[incident_id])
         return events
+
+    async def _save(self, incident: Incident) -> None:
+        self._saved[incident.id] = self.clock.monotonic()
+        await self.store.save_incident(incident)
+
+    def _settle(self, found: Round, mono: float, wall: float) -> None:
+        """Apply what the last round with the store found: the role, and the incidents."""
+        if self.shared.settle(found):
+            # Just became the leader: start from the store's incidents and states, as after
+            # a restart, not from what this process showed as a follower.
+            unresolved = found.stored
+            if unresolved is None:
+                unresolved = list(self.keeper.active.values())
+            self.keeper = IncidentKeeper(self.config.health)
+            self.keeper.load(unresolved)
+            for key, items in (found.transitions or {}).items():
+                if items:
+                    since = mono - (wall - items[-1].at.timestamp())
+                    self.trackers[key] = StateTracker(items[-1].state, since)
+        if found.stored is not None:
+            # Written in the last two evaluations: may not be visible in the store yet.
+            recent = mono - 2 * self.config.health.evaluate_every
+            self._saved = {i: at for i, at in self._saved.items() if at >= recent}
+            pending = self._saved.keys()
+            sync_incidents(self.keeper, found.stored, leading=self.shared.leading, pending=pending)
+
+    def _local(self, key: str, mono: float, wall: float) -> Seen:
+        """What this process alone saw of `key`."""
+        stats = self.passive.stats(key)
+        failed = stats.last_failure
+        if key in self._standing and failed is not None:
+            # Nothing can renew the evidence while the breaker keeps traffic away for the
+            # long period, and nothing has disproved it: it is as fresh as now.
+            failed = mono
+        return Seen(
+            stats.window(mono, WINDOWS["1m"]),
+            stats.window(mono, WINDOWS["5m"]),
+            self.breakers.get(key, "closed"),
+            None if failed is None else wall - (mono - failed),
+        )
+
+    def _report(self, own: dict[str, Seen], mono: float, wall: float) -> Report:
+        states = {}
+        if self.shared.leading:
+            states = {k: (t.state, wall - (mono - t.since)) for k, t in self.trackers.items()}
+        return Report(
+            holder=self.shared.holder,
+            at=wall,
+            leader=self.shared.leading,
+            components={
+                k: s
+                for k, s in own.items()
+                if s.five.requests or s.breaker != "closed" or s.last_failure is not None
+            },
+            counts={k: (n[0], n[1]) for k, n in self._counted.items()},
+            callers=self.caller_summary() if self.caller_summary is not None else {},
+            states=states,
+        )
+
+    def callers(self) -> Summary:
+        """What the callers of every process sharing the store got (this process's own
+        summary is current; the others' are as of their last evaluation)."""
+        own = self.caller_summary() if self.caller_summary is not None else {}
+        return self.shared.callers(own, self.clock.wall())
 
     def _tell(self, kind: str, incident: Incident) -> None:
         for listener in self.listeners:
@@ -214,7 +353,7 @@ class HealthMonitor:
     async def record(self, event: Event) -> None:
         """Persist and announce an incident change made by hand (admin API)."""
         kind, incident = event
-        await self.store.save_incident(incident)
+        await self._save(incident)
         self._tell(kind, incident)
 
     # ------------------------------------------------------------------ declared status
@@ -237,25 +376,31 @@ class HealthMonitor:
     # ------------------------------------------------------------------ reading
 
     def health(self) -> list[ComponentHealth]:
-        mono = self.clock.monotonic()
+        """Every component as the page shows it: the figures of every process, and the
+        states the leader decided (this process's own, when it leads or hears none)."""
+        mono, wall = self.clock.monotonic(), self.clock.wall()
+        peers = self.shared.fresh(wall)
+        shown = None if self.shared.leading else self.shared.leader_states(wall)
         out = []
         for key, target in self.components.items():
-            minute = self.passive.window(key, mono, "1m")
-            five = self.passive.window(key, mono, "5m")
-            hour = self.passive.window(key, mono, "1h")
+            seen = merged(key, self._local(key, mono, wall), peers)
+            minute, five = seen.minute, seen.five
+            hour = self.passive.window(key, mono, "1h")  # this process's only
             tracker = self.trackers.get(key)
+            state: State = tracker.state if tracker else "operational"
+            began = None if tracker is None else wall - (mono - tracker.since)
+            if shown is not None and key in shown:
+                state, began = shown[key]
             since = None
-            if tracker is not None:
-                since = datetime.fromtimestamp(
-                    self.clock.wall() - (mono - tracker.since), UTC
-                ).replace(microsecond=0)
+            if began is not None:
+                since = datetime.fromtimestamp(began, UTC).replace(microsecond=0)
             out.append(
                 ComponentHealth(
                     id=key,
                     provider=target.provider,
                     model=target.model,
-                    state=tracker.state if tracker else "operational",
-                    breaker=self.breakers.get(key, "closed"),
+                    state=state,
+                    breaker=seen.breaker,
                     requests_1m=minute.requests,
                     error_rate_1m=minute.error_rate,
                     error_rate_5m=five.error_rate,

@@ -32,6 +32,8 @@ _IGNORED = frozenset({"cancelled", "untranslatable", "open", "budget", "busy", "
 # Latency histogram: bucket i holds values in [2^(i/4) ms, 2^((i+1)/4) ms); 0 also holds
 # anything under 1 ms. 80 buckets reach ~1,000 s.
 _HIST = 80
+SLOTS = _HIST
+"""Slots in a latency histogram."""
 _CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
 _TOP = _HIST - 1
 _log2 = math.log2
@@ -101,6 +103,10 @@ class Window:
     latency_p95_ms: float | None
     ttft_p50_ms: float | None
     ttft_p95_ms: float | None
+    latency_histogram: tuple[int, ...] = ()
+    ttft_histogram: tuple[int, ...] = ()
+    """The histograms the percentiles come from, so that windows of several processes can
+    be merged (`merge`) into exact percentiles of the whole."""
 
     @property
     def requests(self) -> int:
@@ -125,11 +131,14 @@ class Window:
 class TargetStats:
     """One target's ring of buckets."""
 
-    __slots__ = ("_buckets", "last_seen", "totals")
+    __slots__ = ("_buckets", "last_failure", "last_seen", "totals")
 
     def __init__(self) -> None:
         self._buckets = [_Bucket() for _ in range(BUCKETS)]
         self.last_seen: float | None = None
+        self.last_failure: float | None = None
+        """When the last failed attempt ended: how long failures stay evidence runs from
+        here (`failsoft.health.model`)."""
         self.totals: dict[str, int] = dict.fromkeys(CLASSES, 0)
         """Running totals since start, for monotonic metrics counters (a stream that broke
         after it committed counts once as `ok` and once as `connection`)."""
@@ -171,6 +180,7 @@ class TargetStats:
                 bucket.ttft[0] += 1
         elif kind != "client":
             bucket.worst[outcome] = bucket.worst.get(outcome, 0) + 1
+            self.last_failure = now
 
     def record_cut(self, now: float) -> None:
         """A stream that had committed (counted `ok`) broke later: count it as a failure."""
@@ -181,7 +191,7 @@ class TargetStats:
         bucket.counts[_CLASS_INDEX["connection"]] += 1
         self.totals["connection"] += 1
         bucket.worst["cut"] = bucket.worst.get("cut", 0) + 1
-        self.last_seen = now
+        self.last_seen = self.last_failure = now
 
     def window(self, now: float, seconds: float) -> Window:
         newest = int(now // BUCKET_SECONDS)
@@ -208,7 +218,51 @@ class TargetStats:
             latency_p95_ms=_percentile(latency, 0.95),
             ttft_p50_ms=_percentile(ttft, 0.5),
             ttft_p95_ms=_percentile(ttft, 0.95),
+            latency_histogram=tuple(latency),
+            ttft_histogram=tuple(ttft),
         )
+
+
+def merge(windows: list[Window]) -> Window:
+    """One window from the same window of several processes: counts add up, and the
+    percentiles are those of the summed histograms."""
+    if len(windows) == 1:
+        return windows[0]
+    counts: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    latency = [0] * _HIST
+    ttft = [0] * _HIST
+    for window in windows:
+        for name, n in window.counts.items():
+            counts[name] = counts.get(name, 0) + n
+        for outcome, n in window.outcomes.items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+        for i, n in enumerate(window.latency_histogram[:_HIST]):
+            latency[i] += n
+        for i, n in enumerate(window.ttft_histogram[:_HIST]):
+            ttft[i] += n
+    return window_of(windows[0].seconds, counts, outcomes, latency, ttft)
+
+
+def window_of(
+    seconds: float,
+    counts: dict[str, int],
+    outcomes: dict[str, int],
+    latency: list[int],
+    ttft: list[int],
+) -> Window:
+    """A window from its counts and histograms (another process's, read from the store)."""
+    return Window(
+        seconds=seconds,
+        counts={name: counts.get(name, 0) for name in CLASSES},
+        outcomes=outcomes,
+        latency_p50_ms=_percentile(latency, 0.5),
+        latency_p95_ms=_percentile(latency, 0.95),
+        ttft_p50_ms=_percentile(ttft, 0.5),
+        ttft_p95_ms=_percentile(ttft, 0.95),
+        latency_histogram=tuple(latency),
+        ttft_histogram=tuple(ttft),
+    )
 
 
 def _percentile(histogram: list[int], q: float) -> float | None:

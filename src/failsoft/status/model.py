@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from failsoft.health.callers import ModelService
 from failsoft.health.types import (
     ComponentHealth,
     Incident,
@@ -29,7 +30,8 @@ class StatusSnapshot:
     now: datetime
     indicator: Indicator
     description: str
-    """"All Systems Operational", "Partial System Outage", ..."""
+    """"All Systems Operational", "Partial System Outage", ..., or, when every caller was
+    answered although a component failed, "All requests answered — ... failing"."""
     components: tuple[ComponentHealth, ...]
     """Every provider×model, in config order."""
     active: tuple[Incident, ...] = ()
@@ -45,3 +47,7 @@ class StatusSnapshot:
     """What each provider's own status page says (only providers with `status_page`)."""
     uptime_days: int = 90
     refresh_seconds: int = 15
+    callers: tuple[ModelService, ...] = ()
+    """What each virtual model's callers got over the last `callers_window` seconds (the
+    headline's evidence); empty: the page has no caller figures (then shown without)."""
+    callers_window: float = 300.0

@@ -9,11 +9,14 @@ needs store reads (history, transitions), so one snapshot serves every request f
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from failsoft.assemble import Runtime
-from failsoft.health.types import DESCRIPTIONS, SEVERITY, Incident, indicator_for, worst
+from failsoft.health.callers import ModelService, Summary, assess, headline, worse
+from failsoft.health.types import DESCRIPTIONS, Incident, Indicator, State
+from failsoft.status.history import History
 from failsoft.status.html import content_security_policy, render_html
 from failsoft.status.model import StatusSnapshot
 from failsoft.status.statuspage_json import ENDPOINTS
@@ -30,12 +33,18 @@ class StatusService:
         self._rendered: dict[str, bytes] = {}
         self._lock = asyncio.Lock()
         self.csp = content_security_policy()
+        self._history = History(runtime.store)
+        """Store reads, bounded; from memory and the write queue while the store is away."""
+        self._models: dict[str, tuple[State, datetime, datetime]] = {}
+        """Per virtual model shown: its state, since when, and when first shown."""
 
     async def snapshot(self) -> StatusSnapshot:
         clock = self.runtime.health.clock
         async with self._lock:
             stale = self._generation != self.runtime.generation
             if stale or self._snapshot is None or clock.monotonic() - self._taken >= CACHE_SECONDS:
+                if stale:
+                    self._models.clear()
                 self._generation = self.runtime.generation
                 self._snapshot = await self._build()
                 self._taken = clock.monotonic()
@@ -57,7 +66,7 @@ class StatusService:
         now = health.now()
         since = now - timedelta(days=config.history_days)
         components = tuple(health.health())
-        stored = await self.runtime.store.incidents(since=since)
+        stored, stored_transitions = await self._history.read(since)
         active = {i.id: i for i in health.keeper.active.values()}
         for incident in stored:  # the keeper's copy is the freshest (live counters)
             if incident.resolved_at is None and incident.id not in active:
@@ -65,23 +74,23 @@ class StatusService:
         current = [i for i in active.values() if not _scheduled_later(i, now)]
         scheduled = [i for i in active.values() if _scheduled_later(i, now)]
         history = [i for i in stored if i.resolved_at is not None]
-        transitions = {
-            key: tuple(items)
-            for key, items in (await self.runtime.store.transitions(since)).items()
-        }
-        state = worst([c.state for c in components])
+        transitions = {key: tuple(items) for key, items in stored_transitions.items()}
+        states = {c.id: c.state for c in components}
+        callers = self._since(assess(self.callers(), self._plans(), states, config.callers), now)
+        indicator, description = headline(callers, states, config.callers.window)
         for incident in current:
             # An incident an operator declared counts even when traffic looks fine.
-            if incident.source == "manual" and SEVERITY[state] < SEVERITY["partial_outage"]:
-                state = "partial_outage" if incident.impact != "minor" else "degraded_performance"
-        indicator = indicator_for(state)
+            if incident.source == "manual":
+                floor: Indicator = "minor" if incident.impact == "minor" else "major"
+                if worse(indicator, floor) != indicator:
+                    indicator, description = floor, DESCRIPTIONS[floor]
         return StatusSnapshot(
             page_id="failsoft",
             title=config.title,
             url=self.runtime.status_url,
             now=now,
             indicator=indicator,
-            description=DESCRIPTIONS[indicator],
+            description=description,
             components=components,
             active=tuple(sorted(current, key=lambda i: i.started_at, reverse=True)),
             history=tuple(sorted(history, key=lambda i: i.started_at, reverse=True)),
@@ -94,7 +103,32 @@ class StatusService:
             ),
             uptime_days=config.history_days,
             refresh_seconds=config.refresh,
+            callers=callers,
+            callers_window=config.callers.window,
         )
+
+    def callers(self) -> Summary:
+        """What the callers of every process sharing the store got (`HealthMonitor.callers`
+        merges the others' summaries, as of their last evaluation, with this one's)."""
+        return self.runtime.health.callers()
+
+    def _plans(self) -> dict[str, tuple[str, ...]]:
+        return {
+            name: tuple(t.label for t in plan.targets)
+            for name, plan in self.runtime.config.models.items()
+        }
+
+    def _since(self, models: tuple[ModelService, ...], now: datetime) -> tuple[ModelService, ...]:
+        """Each model's state with when it began (as seen by this page), so the JSON's
+        `updated_at` moves only when a state changes."""
+        out = []
+        for m in models:
+            seen = self._models.get(m.name)
+            if seen is None or seen[0] != m.state:
+                # (bounded: `CallerTally` keeps a bounded set of model names)
+                seen = self._models[m.name] = (m.state, now, seen[2] if seen else now)
+            out.append(replace(m, since=seen[1], first_seen=seen[2]))
+        return tuple(out)
 
 
 def _scheduled_later(incident: Incident, now: Any) -> bool:

@@ -14,6 +14,11 @@ Shapes follow `protocols.md` §D.1 key for key; the choices where failsoft's mod
 * Groups: one group component per provider (`group: true`, `components: [child ids]`), in
   config order, each followed by its models (`group_id` set); `position` counts from 1 over
   that order. A group's status is its worst model's.
+* What callers got: when the snapshot has caller figures, the virtual models come first, as a
+  group of their own (`CALLERS_GROUP`, id the hash of `callers:`), one child per model (id
+  `model_code(name)`, the hash of `model:<name>`). A child's status follows the share of
+  its requests answered over the last few minutes (`health.callers`); its `description`
+  states that share and how much of it fallbacks answered.
 * Incidents keep failsoft's incident id; update ids are `<incident id>-<n>`, n counting from
   the oldest update, so they stay put as updates are appended. `shortlink` points at the
   incident on the HTML page (`<page url>#incident-<id>`).
@@ -35,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from failsoft.health.callers import served_text
 from failsoft.health.codec import statuspage_time as iso
 from failsoft.health.types import ComponentHealth, Incident, IncidentUpdate, State, worst
 from failsoft.status.model import StatusSnapshot
@@ -62,6 +68,15 @@ def group_code(provider: str) -> str:
     return _code(f"provider:{provider}")
 
 
+def model_code(name: str) -> str:
+    """The JSON (and HTML) id of a virtual model in the callers' group."""
+    return _code(f"model:{name}")
+
+
+CALLERS_GROUP = "What callers got"
+CALLERS_GROUP_CODE = _code("callers:")
+
+
 def component_name(component: ComponentHealth) -> str:
     return f"{component.provider} / {component.model}"
 
@@ -75,6 +90,7 @@ def _dumps(obj: Json) -> bytes:
 
 def _updated_at(snap: StatusSnapshot) -> datetime:
     stamps = [c.since for c in snap.components if c.since is not None]
+    stamps += [m.since for m in snap.callers if m.since is not None]
     stamps += [i.updated_at for i in (*snap.active, *snap.history, *snap.scheduled)]
     stamps = [utc(s) for s in stamps if utc(s) <= utc(snap.now)]
     return max(stamps) if stamps else snap.now
@@ -134,7 +150,7 @@ def components(snap: StatusSnapshot) -> list[Json]:
     by_provider: dict[str, list[ComponentHealth]] = {}
     for c in snap.components:
         by_provider.setdefault(c.provider, []).append(c)
-    out: list[Json] = []
+    out: list[Json] = _callers(snap)
     for provider, models in by_provider.items():
         gid = group_code(provider)
         created = {c.id: _created_at(snap, c) for c in models}
@@ -167,6 +183,43 @@ def components(snap: StatusSnapshot) -> list[Json]:
                 group_id=gid,
             )
             out.append(item)
+    return out
+
+
+def _callers(snap: StatusSnapshot) -> list[Json]:
+    """The callers' group and its models (before the providers' groups), or nothing."""
+    if not snap.callers:
+        return []
+    updated = [utc(m.since or snap.now) for m in snap.callers]
+    created = [utc(m.first_seen or snap.now) for m in snap.callers]
+    out = [
+        _component(
+            snap,
+            CALLERS_GROUP_CODE,
+            CALLERS_GROUP,
+            worst([m.state for m in snap.callers]),
+            1,
+            min(created),
+            max(updated),
+            showcase=False,
+            group=True,
+            components=[model_code(m.name) for m in snap.callers],
+        )
+    ]
+    for m, made, moved in zip(snap.callers, created, updated, strict=True):
+        item = _component(
+            snap,
+            model_code(m.name),
+            m.name,
+            m.state,
+            len(out) + 1,
+            made,
+            moved,
+            start_date=f"{made:%Y-%m-%d}",
+            group_id=CALLERS_GROUP_CODE,
+        )
+        item["description"] = served_text(m, snap.callers_window)
+        out.append(item)
     return out
 
 

@@ -25,6 +25,7 @@ from failsoft.health.types import (
     worst,
 )
 from failsoft.status.model import StatusSnapshot
+from failsoft.status.served import callers_context
 from failsoft.status.statuspage_json import (
     component_code,
     component_name,
@@ -374,6 +375,7 @@ def page_context(snap: StatusSnapshot) -> dict[str, Any]:
         "days": snap.uptime_days,
         "mobile_days": min(_MOBILE_DAYS, snap.uptime_days),
         "groups": _groups(snap),
+        **callers_context(snap, STATE_WORD, _STATE_CLASS),
         "active": [_incident(snap, i, names) for i in snap.active if i.source != "maintenance"],
         "maintenance": [_incident(snap, i, names) for i in (*in_progress, *snap.scheduled)],
         "history": [_incident(snap, i, names) for i in past],
