@@ -16,7 +16,14 @@ import pytest
 
 from failsoft.assemble import Runtime
 from failsoft.health.types import Incident, IncidentUpdate, Transition
-from failsoft.store import MemoryStore, QueuedStore, StoreSetupError, StoreUnavailable
+from failsoft.store import (
+    MemoryStore,
+    OutboxDone,
+    OutboxEntry,
+    QueuedStore,
+    StoreSetupError,
+    StoreUnavailable,
+)
 from failsoft.store.spool import Spool
 from tests.conftest import make_config
 
@@ -59,6 +66,14 @@ class Flaky(MemoryStore):
     async def transitions(self, since: datetime) -> dict[str, list[Transition]]:
         await self._gate()
         return await super().transitions(since)
+
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        await self._gate()
+        await super().add_outbox(entry)
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        await self._gate()
+        await super().drop_outbox(done)
 
     async def ping(self, word: str) -> str:
         """A method `QueuedStore` does not know: forwarded, bounded."""
@@ -249,6 +264,31 @@ async def test_the_spool_keeps_writes_across_a_restart(tmp_path: Path) -> None:
     assert await second.incidents() == [incident("monitoring")]
     await second.close()
     assert list(tmp_path.glob("*.jsonl")) == []
+
+
+async def test_outbox_changes_are_queued_and_spooled_in_order(tmp_path: Path) -> None:
+    """A webhook's outbox entry and its removal, made while the store is away and the
+    process then stops, reach the store in order at the next start."""
+    backend = Flaky()
+    backend.away = True
+    first = QueuedStore(backend, timeout=0.2, retry_max=0.05, spool=tmp_path)
+    await first.open()
+    opened = OutboxEntry("sha256:a", "msg_inc_1_1", "incident.opened", b"\x00{}", T0)
+    resolved = OutboxEntry("sha256:a", "msg_inc_1_2", "incident.resolved", b"{}", T0)
+    started = time.monotonic()
+    await first.add_outbox(opened)
+    await first.add_outbox(resolved)
+    await first.drop_outbox(OutboxDone("sha256:a", "msg_inc_1_1"))  # delivered
+    assert time.monotonic() - started < 0.1 and first.queued == 3  # queued, not waited for
+    with pytest.raises(StoreUnavailable):
+        await first.outbox()
+    await first.close()
+    backend.away = False
+    second = QueuedStore(backend, timeout=0.2, retry_max=0.05, spool=tmp_path)
+    await second.open()
+    await settle(second)
+    assert await second.outbox() == [resolved]
+    await second.close()
 
 
 async def test_a_live_process_keeps_its_spool(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from failsoft.health.types import Incident, IncidentUpdate, Transition
-from failsoft.store import DeadLetter, Store, open_store
+from failsoft.store import DeadLetter, OutboxDone, OutboxEntry, Store, open_store
 from tests.services import POSTGRES_URL, require
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -27,7 +27,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     backend = open_store(url)
     await backend.open()
     if request.param == "postgres":
-        for table in ("incidents", "transitions", "dead_letters", "leases", "evidence"):
+        tables = ("incidents", "transitions", "dead_letters", "leases", "evidence", "outbox")
+        for table in tables:
             await backend.pool.execute(f"TRUNCATE failsoft_{table}")  # type: ignore[attr-defined]
     yield backend
     await backend.close()
@@ -149,3 +150,25 @@ async def test_evidence_rows_one_per_holder(store: Store) -> None:
     assert await store.evidence(now - 1) == [("a", now, '{"a": 2}')]
     await store.drop_evidence(now - 1)
     assert await store.evidence(0.0) == [("a", now, '{"a": 2}')]
+
+
+async def test_the_outbox_keeps_one_entry_per_endpoint_and_message(store: Store) -> None:
+    def entry(endpoint: str, n: int, seconds: float) -> OutboxEntry:
+        body = b'{"type":"incident.opened","n":%d}' % n
+        return OutboxEntry(
+            endpoint, f"msg_inc_{n}_1", "incident.opened", body, T0 + timedelta(seconds=seconds)
+        )
+
+    late, early, other = (
+        entry("sha256:a", 1, 20),
+        entry("sha256:a", 2, 10),
+        entry("sha256:b", 1, 15),
+    )
+    for item in (late, early, other, late):  # added twice: kept once
+        await store.add_outbox(item)
+    assert await store.outbox() == [early, other, late]  # oldest first, every endpoint
+    assert await store.outbox(limit=2) == [early, other]
+    await store.drop_outbox(OutboxDone("sha256:a", late.message_id))
+    await store.drop_outbox(OutboxDone("sha256:a", late.message_id))  # again: nothing
+    await store.drop_outbox(OutboxDone("sha256:c", early.message_id))  # another endpoint's
+    assert await store.outbox() == [early, other]

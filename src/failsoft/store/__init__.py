@@ -1,14 +1,24 @@
-"""Where incident history, state changes, dead letters and leases are kept."""
+"""Where incident history, state changes, dead letters, the webhook outbox and leases are
+kept."""
 
 from __future__ import annotations
 
-from failsoft.store.base import DeadLetter, Store, StoreSetupError, StoreUnavailable
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    Store,
+    StoreSetupError,
+    StoreUnavailable,
+)
 from failsoft.store.memory import MemoryStore
 from failsoft.store.queue import QueuedStore
 
 __all__ = [
     "DeadLetter",
     "MemoryStore",
+    "OutboxDone",
+    "OutboxEntry",
     "QueuedStore",
     "Store",
     "StoreSetupError",

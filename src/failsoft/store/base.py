@@ -1,5 +1,6 @@
 """What failsoft keeps across restarts: incidents, component state changes, dead letters,
-and leases (so that one process of several runs the probes and the status-page polls).
+incident webhooks not yet delivered (the outbox), and leases (so that one process of
+several runs the probes and judges health).
 
 Writes are rare (a state change, an incident update), so every backend is a plain
 implementation of this protocol; none is on the request path. The gateway never calls a
@@ -28,6 +29,30 @@ class DeadLetter:
     attempts: int
     last_error: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An incident webhook queued for one endpoint and not yet delivered nor dead-lettered,
+    kept so that the next health leader sends it if this process dies
+    (`failsoft.notify.outbox`)."""
+
+    endpoint: str
+    """The endpoint's key: a hash of its URL (`notify.outbox.endpoint_key`), never the URL,
+    which can hold a credential."""
+    message_id: str
+    event_type: str
+    body: bytes
+    at: datetime
+    """When it was first queued (a new leader dead-letters what is too old to send)."""
+
+
+@dataclass(frozen=True)
+class OutboxDone:
+    """An outbox entry to forget: delivered, or dead-lettered."""
+
+    endpoint: str
+    message_id: str
 
 
 class StoreUnavailable(Exception):
@@ -64,6 +89,16 @@ class Store(Protocol):
     async def add_dead_letter(self, letter: DeadLetter) -> None: ...
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        """Keep `entry` (a second add of the same endpoint and message id does nothing)."""
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        """Forget one entry (nothing if it is not there)."""
+
+    async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
+        """Every endpoint's entries, oldest first, at most `limit`."""
+        ...
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         """Hold (or renew) the lease `name` for `ttl` seconds if it is free, expired or

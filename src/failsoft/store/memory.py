@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter
+from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
 
 
 class MemoryStore:
@@ -16,6 +16,7 @@ class MemoryStore:
         self._dead: list[DeadLetter] = []
         self._leases: dict[str, tuple[str, float]] = {}
         self._evidence: dict[str, tuple[float, str]] = {}
+        self._outbox: dict[tuple[str, str], OutboxEntry] = {}
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -66,6 +67,15 @@ class MemoryStore:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(reversed(self._dead))[:limit]
+
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        self._outbox.setdefault((entry.endpoint, entry.message_id), entry)
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        self._outbox.pop((done.endpoint, done.message_id), None)
+
+    async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
+        return sorted(self._outbox.values(), key=lambda e: (e.at, e.message_id))[:limit]
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         current = self._leases.get(name)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from failsoft.health.types import Incident, Transition
 from failsoft.store import sql
-from failsoft.store.base import DeadLetter, StoreSetupError
+from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry, StoreSetupError
 
 
 def _q(text: str) -> str:
@@ -98,6 +98,15 @@ class PostgresStore:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return sql.dead_from(await self.pool.fetch(_q(sql.DEAD), limit))
+
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        await self.pool.execute(_q(sql.ADD_OUTBOX), *sql.outbox_row(entry))
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        await self.pool.execute(_q(sql.DROP_OUTBOX), done.endpoint, done.message_id)
+
+    async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
+        return sql.outbox_from(await self.pool.fetch(_q(sql.OUTBOX), limit))
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         async with self.pool.acquire() as conn:

@@ -1,11 +1,12 @@
 """The store as the gateway uses it: never on the critical path, never losing history.
 
-`QueuedStore` wraps any backend. State changes, incident saves and dead letters are queued
-in order (store/writes.py) and return at once; one background writer stores them with the
-times they carry, retrying with backoff while the store is away. With a spool directory
-(the default for PostgreSQL) what waits is also kept in a local file (store/spool.py), so
-a restart during the store's outage loses nothing. The queue is bounded: past `capacity`
-the oldest write is dropped, and the log and `failsoft_store_dropped_total` say so.
+`QueuedStore` wraps any backend. State changes, incident saves, dead letters and the
+webhook outbox's additions and removals are queued in order (store/writes.py) and return
+at once; one background writer stores them with the times they carry, retrying with
+backoff while the store is away. With a spool directory (the default for PostgreSQL) what
+waits is also kept in a local file (store/spool.py), so a restart during the store's outage
+loses nothing. The queue is bounded: past `capacity` the oldest write is dropped, and the
+log and `failsoft_store_dropped_total` say so.
 
 Every other call (reads, leases, whatever a backend adds) is bounded by `timeout`, runs
 after the writes queued before it (so it sees them), and raises `StoreUnavailable` when the
@@ -33,7 +34,14 @@ from typing import Any, TypeVar
 from failsoft.config.policies import Backoff
 from failsoft.health.types import Incident, Transition
 from failsoft.policy.backoff import full_jitter
-from failsoft.store.base import DeadLetter, Store, StoreSetupError, StoreUnavailable
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    Store,
+    StoreSetupError,
+    StoreUnavailable,
+)
 from failsoft.store.report import describe_item, one_line, store_name, transient
 from failsoft.store.spool import Item, Kind, Spool
 from failsoft.store.writes import Write, Writes
@@ -163,6 +171,12 @@ class QueuedStore:
     async def add_dead_letter(self, letter: DeadLetter) -> None:
         self._enqueue("dead_letter", letter)
 
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        self._enqueue("outbox", entry)
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        self._enqueue("outbox_done", done)
+
     # ------------------------------------------------------------------ bounded calls
 
     async def incidents(
@@ -177,6 +191,9 @@ class QueuedStore:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return await self._call(lambda: self.inner.dead_letters(limit))
+
+    async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
+        return await self._call(lambda: self.inner.outbox(limit))
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         return await self._call(lambda: self.inner.try_lead(name, holder, ttl, now))
@@ -356,6 +373,10 @@ class QueuedStore:
             await self.inner.add_transition(item)
         elif isinstance(item, Incident):
             await self.inner.save_incident(item)
+        elif isinstance(item, OutboxEntry):
+            await self.inner.add_outbox(item)
+        elif isinstance(item, OutboxDone):
+            await self.inner.drop_outbox(item)
         else:
             await self.inner.add_dead_letter(item)
 

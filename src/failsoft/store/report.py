@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import StoreUnavailable
+from failsoft.store.base import OutboxDone, OutboxEntry, StoreUnavailable
 
 if TYPE_CHECKING:
     from failsoft.store.queue import QueuedStore
@@ -59,6 +59,10 @@ def describe_item(item: Item) -> str:
         return f"state change {item.component} → {item.state} at {item.at.isoformat()}"
     if isinstance(item, Incident):
         return f"incident {item.id} ({item.status})"
+    if isinstance(item, OutboxEntry):
+        return f"outbox webhook {item.message_id} ({item.event_type})"
+    if isinstance(item, OutboxDone):
+        return f"outbox removal of webhook {item.message_id}"
     return f"dead letter {item.message_id} ({item.event_type})"
 
 
@@ -69,7 +73,7 @@ def store_metrics(store: QueuedStore) -> Iterator[Metric]:
     yield up
     queued = GaugeMetricFamily(
         "failsoft_store_queued",
-        "State changes, incidents and dead letters waiting for the store.",
+        "State changes, incidents, dead letters and outbox changes waiting for the store.",
     )
     queued.add_metric([], store.queued)
     yield queued

@@ -26,12 +26,12 @@ import orjson
 
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter
+from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
 
 log = logging.getLogger("failsoft.store")
 
-Kind = Literal["transition", "incident", "dead_letter"]
-Item = Transition | Incident | DeadLetter
+Kind = Literal["transition", "incident", "dead_letter", "outbox", "outbox_done"]
+Item = Transition | Incident | DeadLetter | OutboxEntry | OutboxDone
 
 
 def to_json(kind: Kind, item: Item) -> dict[str, Any]:
@@ -39,6 +39,16 @@ def to_json(kind: Kind, item: Item) -> dict[str, Any]:
         return {"component": item.component, "state": item.state, "at": item.at.timestamp()}
     if isinstance(item, Incident):
         return incident_to_json(item)
+    if isinstance(item, OutboxDone):
+        return {"endpoint": item.endpoint, "message_id": item.message_id}
+    if isinstance(item, OutboxEntry):
+        return {
+            "endpoint": item.endpoint,
+            "message_id": item.message_id,
+            "event_type": item.event_type,
+            "body": base64.b64encode(item.body).decode(),
+            "at": item.at.timestamp(),
+        }
     return {
         "endpoint_url": item.endpoint_url,
         "message_id": item.message_id,
@@ -55,6 +65,16 @@ def from_json(kind: Kind, data: dict[str, Any]) -> Item:
         return transition_from_row(data["component"], data["state"], float(data["at"]))
     if kind == "incident":
         return incident_from_json(data)
+    if kind == "outbox_done":
+        return OutboxDone(str(data["endpoint"]), str(data["message_id"]))
+    if kind == "outbox":
+        return OutboxEntry(
+            str(data["endpoint"]),
+            str(data["message_id"]),
+            str(data["event_type"]),
+            base64.b64decode(data["body"]),
+            datetime.fromtimestamp(float(data["at"]), UTC),
+        )
     return DeadLetter(
         str(data["endpoint_url"]),
         str(data["message_id"]),

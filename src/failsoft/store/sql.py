@@ -11,7 +11,7 @@ import orjson
 
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter
+from failsoft.store.base import DeadLetter, OutboxEntry
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS failsoft_incidents (
@@ -29,6 +29,10 @@ SCHEMA = (
         name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS failsoft_evidence (
         holder TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS failsoft_outbox (
+        endpoint TEXT NOT NULL, message_id TEXT NOT NULL, event_type TEXT NOT NULL,
+        body BYTEA NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (endpoint, message_id))""",
 )
 
 SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)
@@ -67,6 +71,11 @@ PUT_EVIDENCE = """INSERT INTO failsoft_evidence (holder, at, body) VALUES ({0}, 
     ON CONFLICT (holder) DO UPDATE SET at = excluded.at, body = excluded.body"""
 EVIDENCE = "SELECT holder, at, body FROM failsoft_evidence WHERE at >= {0}"
 DROP_EVIDENCE = "DELETE FROM failsoft_evidence WHERE at < {0}"
+ADD_OUTBOX = """INSERT INTO failsoft_outbox (endpoint, message_id, event_type, body, at)
+    VALUES ({0}, {1}, {2}, {3}, {4}) ON CONFLICT (endpoint, message_id) DO NOTHING"""
+DROP_OUTBOX = "DELETE FROM failsoft_outbox WHERE endpoint = {0} AND message_id = {1}"
+OUTBOX = """SELECT endpoint, message_id, event_type, body, at FROM failsoft_outbox
+    ORDER BY at, message_id LIMIT {0}"""
 
 
 def placeholders(sql: str, style: str) -> str:
@@ -110,4 +119,14 @@ def dead_from(rows: Iterable[Any]) -> list[DeadLetter]:
     return [
         DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], datetime.fromtimestamp(r[6], UTC))
         for r in rows
+    ]
+
+
+def outbox_row(entry: OutboxEntry) -> tuple[str, str, str, bytes, float]:
+    return (entry.endpoint, entry.message_id, entry.event_type, entry.body, entry.at.timestamp())
+
+
+def outbox_from(rows: Iterable[Any]) -> list[OutboxEntry]:
+    return [
+        OutboxEntry(r[0], r[1], r[2], bytes(r[3]), datetime.fromtimestamp(r[4], UTC)) for r in rows
     ]

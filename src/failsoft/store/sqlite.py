@@ -12,7 +12,7 @@ import aiosqlite
 
 from failsoft.health.types import Incident, Transition
 from failsoft.store import sql
-from failsoft.store.base import DeadLetter
+from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
 
 
 def _q(text: str) -> str:
@@ -97,6 +97,18 @@ class SQLiteStore:
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         async with self.db.execute(_q(sql.DEAD), (limit,)) as cursor:
             return sql.dead_from(await cursor.fetchall())
+
+    async def add_outbox(self, entry: OutboxEntry) -> None:
+        await self.db.execute(_q(sql.ADD_OUTBOX), sql.outbox_row(entry))
+        await self.db.commit()
+
+    async def drop_outbox(self, done: OutboxDone) -> None:
+        await self.db.execute(_q(sql.DROP_OUTBOX), (done.endpoint, done.message_id))
+        await self.db.commit()
+
+    async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
+        async with self.db.execute(_q(sql.OUTBOX), (limit,)) as cursor:
+            return sql.outbox_from(await cursor.fetchall())
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         await self.db.execute(_q(sql.LEAD), (name, holder, now + ttl, now))
