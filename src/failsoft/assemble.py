@@ -19,6 +19,7 @@ from failsoft.health.poller import StatusPagePoller
 from failsoft.health.probes import Prober
 from failsoft.health.types import Incident
 from failsoft.notify import Endpoint, WebhookSender
+from failsoft.notify.outbox import Outbox
 from failsoft.providers import Provider, build_providers
 from failsoft.router import Router
 from failsoft.router.counters import counter_metrics
@@ -105,7 +106,11 @@ class Runtime:
             health_clock,
         )
         self.notifier: WebhookSender | None = None
+        self.outbox: Outbox | None = None
+        """Incident webhooks kept in the store until delivered (a durable store only)."""
         if config.webhooks:
+            if _durable(self.store):
+                self.outbox = Outbox(self.store, clock=clock)
             self.notifier = WebhookSender(
                 [
                     Endpoint(
@@ -122,9 +127,12 @@ class Runtime:
                 transport=self.transport,
                 clock=clock,
                 dead_letter=self.store.add_dead_letter,
+                outbox=self.outbox,
             )
             self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
             self.health.listeners.append(self._notify)
+            if self.outbox is not None:
+                self.health.on_lead.append(self._resend_outbox)
         self._semantic = any(
             p.policies.cache.enabled and p.policies.cache.semantic.enabled
             for p in config.models.values()
@@ -193,6 +201,8 @@ class Runtime:
         self._tasks.clear()
         if self.notifier is not None:
             await self.notifier.close()  # dead letters go to the store's queue
+        if self.outbox is not None:
+            await self.outbox.settle()  # so do the outbox's changes
         await self.health.close()
         await self.store.close()
         if self.cache.semantic is not None:
@@ -210,6 +220,19 @@ class Runtime:
     def _notify(self, kind: str, incident: Incident) -> None:
         if self.notifier is not None:
             self.notifier.send(kind, incident, components=self.health.health())
+
+    def _resend_outbox(self) -> None:
+        """Just became the health leader: send what the previous one left in the outbox
+        (once the store answers)."""
+        notifier, outbox = self.notifier, self.outbox
+        if notifier is not None and outbox is not None and not self._closed:
+            self.store.when_up(lambda: outbox.recover(notifier))
+
+
+def _durable(store: QueuedStore) -> bool:
+    """Whether what the store keeps outlives this process (so is worth an outbox)."""
+    where = store.describe()
+    return where.get("backend") != "memory" and where.get("path") != ":memory:"
 
 
 def _queued(store: Store | None, config: Config, default_url: str) -> QueuedStore:

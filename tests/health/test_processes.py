@@ -5,6 +5,9 @@ holds one incident, each page shows one, and the webhook receiver gets one messa
 event, each with its own stable `webhook-id`.
 
 Short thresholds (config) keep the whole outage, incident and resolution within seconds.
+
+And the leader killed while its receiver is down, with `incident.opened` still queued: the
+other process takes the lease over and delivers it from the store's outbox, same id.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import pytest
 
 from failsoft.health.types import Incident
 from failsoft.sim import SimServer
-from failsoft.store import open_store
+from failsoft.store import OutboxEntry, open_store
 from tests.conftest import PROVIDER_KEY
 from tests.helpers import chat, request
 from tests.services import POSTGRES_URL, require
@@ -50,13 +53,19 @@ class Receiver:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
+        self.status = 200
+        """What it answers."""
+        self.answers: list[int] = []
+        """What it answered each message."""
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
+                status = owner.status
                 owner.messages.append((self.headers["webhook-id"], json.loads(body)))
-                self.send_response(200)
+                owner.answers.append(status)
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -230,3 +239,80 @@ def test_two_workers_one_incident(tmp_path: Path, sim: SimServer, receiver: Rece
         url = f"http://127.0.0.1:{port}"
         wait_for(url + "/healthz", proc)  # type: ignore[arg-type]
         outage(sim, [url], store, receiver)
+
+
+def ask(url: str, n: int) -> None:
+    resp = request(url + "/v1/chat/completions", body=chat("claude", f"hi {n}"))
+    assert resp.status == 200, resp.body  # the backup answers throughout
+
+
+def outbox(url: str) -> list[OutboxEntry]:
+    async def read() -> list[OutboxEntry]:
+        store = open_store(url)
+        await store.open()
+        try:
+            return await store.outbox()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_killed_leaders_webhook_is_sent_by_the_next(
+    backend: str, tmp_path: Path, sim: SimServer, receiver: Receiver, request: Any
+) -> None:
+    """The leader opens the incident while the receiver answers 503 and dies (SIGKILL)
+    retrying: the follower takes the lease over and, the receiver back, delivers the same
+    `incident.opened` (same `webhook-id`) from the outbox. The receiver's URL holds a
+    token: it is in neither process's log nor the store."""
+    if backend == "sqlite":
+        store = f"sqlite:///{tmp_path}/shared.db"
+    else:
+        store = request.getfixturevalue("postgres_url")
+    hook = receiver.url + "?token=s3cret-hook-token"
+    text = CONFIG.format(sim=sim.url, key=PROVIDER_KEY, store=store, hook=hook)
+    (tmp_path / "failsoft.yaml").write_text(text.replace("resolve_after: 3", "resolve_after: 60"))
+    receiver.status = 503
+    ports = [free_port(), free_port()]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    n = 0
+    with serve(tmp_path / "failsoft.yaml", ports[0]) as leader:
+        wait_for(urls[0] + "/healthz", leader)  # type: ignore[arg-type]
+        # Started second, it finds the lease taken: a follower.
+        with serve(tmp_path / "failsoft.yaml", ports[1]) as follower:
+            wait_for(urls[1] + "/healthz", follower)  # type: ignore[arg-type]
+
+            def traffic() -> None:
+                nonlocal n
+                for url, proc in zip(urls, (leader, follower), strict=True):
+                    if proc.poll() is None:
+                        n += 1
+                        ask(url, n)
+
+            def attempted() -> bool:
+                return any(kind == "incident.opened" for _, kind, _ in receiver.incident_events())
+
+            def delivered() -> bool:
+                answered = zip(receiver.messages, receiver.answers, strict=False)
+                return any(m["type"] == "incident.opened" and a == 200 for (_, m), a in answered)
+
+            sim.set_fault("claude-opus-4-7", {"kind": "status", "status": 529})
+            assert until(attempted, 15.0, traffic), "no incident.opened was attempted"
+            opened_id, _, incident_id = receiver.incident_events()[0]
+            assert until(lambda: bool(outbox(store)), 5.0, traffic), "not in the outbox"
+            leader.kill()  # SIGKILL: the lease is not handed back, nothing is flushed
+            leader.wait()
+            receiver.status = 200
+            assert until(delivered, 15.0, traffic), "incident.opened was never delivered"
+            assert until(lambda: not outbox(store), 5.0, traffic), "the outbox kept it"
+    opened = {(mid, i) for mid, kind, i in receiver.incident_events() if kind == "incident.opened"}
+    assert opened == {(opened_id, incident_id)}  # every attempt, by either process: one id
+    assert opened_id == f"msg_{incident_id}_1"
+    logs = b"".join(p.read_bytes() for p in tmp_path.glob("serve-*.log"))
+    assert b"left by an earlier health leader" in logs
+    assert b"s3cret-hook-token" not in logs
+    if backend == "sqlite":
+        assert b"s3cret-hook-token" not in b"".join(
+            p.read_bytes() for p in tmp_path.glob("shared.db*")
+        )

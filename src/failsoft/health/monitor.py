@@ -69,6 +69,12 @@ class HealthMonitor:
         """Components whose breaker is open for the long period (a refused key, a spent
         quota): no traffic reaches them, yet the failure stands until a probe says not."""
         self.listeners: list[Listener] = []
+        self.on_lead: list[Callable[[], None]] = []
+        """Called when the store confirms this process as the health leader: at its first
+        round with the store, and on taking over (e.g. to send what the previous leader
+        left in the webhook outbox)."""
+        self._confirmed = False
+        """Whether the store has said this process leads since it last said otherwise."""
         self._failing: dict[str, set[str]] = {}
         self._stats: dict[Target, TargetStats] = {}
         self.requests: dict[tuple[str, int], int] = {}
@@ -285,6 +291,7 @@ class HealthMonitor:
 
     def _settle(self, found: Round, mono: float, wall: float) -> None:
         """Apply what the last round with the store found: the role, and the incidents."""
+        self._told_lead(found.leading)
         if self.shared.settle(found):
             # Just became the leader: start from the store's incidents and states, as after
             # a restart, not from what this process showed as a follower.
@@ -303,6 +310,17 @@ class HealthMonitor:
             self._saved = {i: at for i, at in self._saved.items() if at >= recent}
             pending = self._saved.keys()
             sync_incidents(self.keeper, found.stored, leading=self.shared.leading, pending=pending)
+
+    def _told_lead(self, leading: bool | None) -> None:
+        if leading is False:
+            self._confirmed = False
+        elif leading and not self._confirmed:
+            self._confirmed = True
+            for hook in self.on_lead:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("a health leader hook failed")
 
     def _local(self, key: str, mono: float, wall: float) -> Seen:
         """What this process alone saw of `key`."""

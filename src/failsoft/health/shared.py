@@ -20,7 +20,9 @@ them judges:
 A lease rather than a unique open incident per component, because an incident is more than
 its opening: its updates, the models that join it and its resolution need one owner too.
 A process that becomes the leader (the previous one stopped, or lost the store for longer
-than the lease) reloads incidents and states from the store, as after a restart. A process
+than the lease) reloads incidents and states from the store, as after a restart, and sends
+the incident webhooks its predecessor left undelivered in the store's outbox
+(`HealthMonitor.on_lead`, `failsoft.notify.outbox`). A process
 that cannot reach the store keeps the role it had: a lone gateway goes on judging (its
 writes wait in the store's queue), and a follower does not start judging on its own.
 

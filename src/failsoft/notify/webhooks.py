@@ -5,6 +5,11 @@ the loop thread. Each endpoint has its own worker and bounded queue: messages to
 endpoint arrive in order, and an endpoint that is down (retrying for minutes) delays nobody
 else. Whatever cannot be delivered — attempts exhausted, refused with a 4xx, the queue
 full, still queued at shutdown — goes to the dead-letter log, so nothing is lost silently.
+
+With an `outbox` (notify/outbox.py), incident messages are also kept in the store from the
+moment they are queued until they are delivered or dead-lettered, so that a process that
+dies with them queued does not take them along; one still queued at shutdown stays there
+(rather than being dead-lettered) for the next health leader to send.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from failsoft.config.policies import Backoff
 from failsoft.events import BreakerChanged
 from failsoft.health.types import ComponentHealth, Incident
 from failsoft.notify.deadletter import DeadLetter, DeadLetterSink, write_dead_letter
+from failsoft.notify.outbox import OutboxHook, Resent
 from failsoft.notify.payloads import EVENT_TYPES, Format, Subject, breaker_event_type, render
 from failsoft.notify.retry import RETRYABLE
 from failsoft.notify.retry import retry_after as _retry_after
@@ -73,12 +79,22 @@ class Endpoint:
     def wants(self, event_type: str) -> bool:
         return not self.events or event_type in self.events
 
+    @property
+    def horizon(self) -> float:
+        """The longest, in seconds, a message can be retried before it is dead-lettered
+        (every wait at the backoff cap, every attempt timing out)."""
+        return self.max_attempts * (self.timeout + self.backoff_cap)
+
 
 @dataclass(slots=True)
 class _Message:
     id: str
     event_type: str
     body: bytes
+    at: float = 0.0
+    """Wall-clock time it was first queued (by this process or, resent, another)."""
+    kept: bool = False
+    """In the outbox: `done` is told once it is delivered or dead-lettered."""
     attempts: int = 0
     last_error: str = ""
 
@@ -136,6 +152,7 @@ class WebhookSender:
         dead_letter: DeadLetterSink | None = None,
         dead_letter_path: str | Path | None = None,
         queue_size: int = 10_000,
+        outbox: OutboxHook | None = None,
     ) -> None:
         self._lanes = [_Lane(i, ep) for i, ep in enumerate(endpoints, 1)]
         self._own_transport = transport is None
@@ -146,7 +163,8 @@ class WebhookSender:
         self._path = Path(dead_letter_path) if dead_letter_path is not None else None
         self._dead_letter = self._default_dead_letter if dead_letter is None else dead_letter
         self._queue_size = queue_size
-        self._dead_queue: deque[DeadLetter] = deque()
+        self._outbox = outbox
+        self._dead_queue: deque[tuple[DeadLetter, bool]] = deque()
         self._dead_wake = asyncio.Event()
         self._dead_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -158,6 +176,12 @@ class WebhookSender:
         self.dead = 0
         self.dropped = 0
         """Messages not even queued: the endpoint was disabled or the sender closed."""
+        self.left = 0
+        """Messages still queued at shutdown that stay in the outbox for the next leader."""
+
+    @property
+    def endpoint_urls(self) -> list[str]:
+        return [lane.endpoint.url for lane in self._lanes]
 
     @property
     def disabled(self) -> frozenset[str]:
@@ -214,7 +238,9 @@ class WebhookSender:
             log.error("webhook notification %s not sent: the sender is closed", event_type)
             return None
         msg_id = message_id(subject)
-        at = at or datetime.fromtimestamp(self._clock.wall(), UTC)
+        wall = self._clock.wall()
+        at = at or datetime.fromtimestamp(wall, UTC)
+        keep = self._outbox is not None and isinstance(subject, Incident)
         bodies: dict[Format, bytes] = {}
         for lane in lanes:
             if lane.disabled:
@@ -226,13 +252,66 @@ class WebhookSender:
                     fmt, event_type, subject, at=at, page_url=self.page_url, components=components
                 )
                 bodies[fmt] = orjson.dumps(payload)
-            if len(lane.queue) >= self._queue_size:
-                # Drop the oldest: the newest message describes the current state.
-                old = lane.queue.popleft()
-                self._bury(lane, old, f"queue full ({self._queue_size} messages)")
-            lane.queue.append(_Message(msg_id, event_type, bodies[fmt]))
-            lane.wake.set()
+            msg = _Message(msg_id, event_type, bodies[fmt], wall, keep)
+            self._enqueue(lane, msg)
+            if keep and self._outbox is not None:
+                when = datetime.fromtimestamp(wall, UTC)
+                self._outbox.added(lane.endpoint.url, msg_id, event_type, msg.body, when)
         return msg_id
+
+    def _enqueue(self, lane: _Lane, msg: _Message) -> None:
+        """Behind the messages queued before it (in the order they were first queued)."""
+        if len(lane.queue) >= self._queue_size:
+            # Drop the oldest: the newest message describes the current state.
+            old = lane.queue.popleft()
+            self._bury(lane, old, f"queue full ({self._queue_size} messages)")
+        if lane.queue and lane.queue[-1].at > msg.at:  # an older one, resent
+            later = next(i for i, m in enumerate(lane.queue) if m.at > msg.at)
+            lane.queue.insert(later, msg)
+        else:
+            lane.queue.append(msg)
+        lane.wake.set()
+
+    def resend(
+        self, endpoint_url: str, msg_id: str, event_type: str, body: bytes, at: datetime
+    ) -> Resent:
+        """Queue again, with its own id and body, a message another process (the previous
+        health leader) queued for `endpoint_url` and may not have delivered: the outbox's
+        entries. Never raises; what became of it:
+
+        - `queued` (it stays in the outbox until delivered or dead-lettered);
+        - `queued already` in this process (nothing done);
+        - `dead-lettered` instead: older than the endpoint's `horizon`, or the endpoint is
+          disabled (410 Gone);
+        - `not wanted`: no endpoint with that URL takes `event_type` any more;
+        - `closed`: the sender is shutting down (it stays in the outbox).
+        """
+        lanes = [
+            lane
+            for lane in self._lanes
+            if lane.endpoint.url == endpoint_url and lane.endpoint.wants(event_type)
+        ]
+        if not lanes:
+            return "not wanted"
+        if self._closing:
+            return "closed"
+        outcomes: set[Resent] = set()
+        for lane in lanes:
+            if any(m.id == msg_id for m in (lane.current, *lane.queue) if m is not None):
+                outcomes.add("queued already")
+                continue
+            msg = _Message(msg_id, event_type, body, at.timestamp(), kept=True)
+            age = self._clock.wall() - msg.at
+            if age > lane.endpoint.horizon:
+                self._bury(lane, msg, f"left by another process {age:.0f}s ago: too old to send")
+                outcomes.add("dead-lettered")
+            elif lane.disabled:
+                self._bury(lane, msg, "endpoint disabled after 410 Gone")
+                outcomes.add("dead-lettered")
+            else:
+                self._enqueue(lane, msg)
+                outcomes.add("queued")
+        return next(o for o in ("queued", "dead-lettered", "queued already") if o in outcomes)
 
     # ----------------------------------------------------------------------- deliver
 
@@ -280,6 +359,8 @@ class WebhookSender:
                 status = answer.status
                 if 200 <= status < 300:
                     self.delivered += 1
+                    if msg.kept and self._outbox is not None:
+                        self._outbox.done(ep.url, msg.id)
                     return
                 msg.last_error = f"HTTP {status}"
                 if status == 410:
@@ -298,7 +379,7 @@ class WebhookSender:
             else:
                 delay = full_jitter(lane.backoff, msg.attempts, self._rng)
             if self._clock.monotonic() + delay > self._drain_until:
-                self._bury(lane, msg, f"{msg.last_error}; shutting down before the next retry")
+                self._leave(lane, msg, f"{msg.last_error}; shutting down before the next retry")
                 return
             self.retried += 1
             log.warning(
@@ -330,8 +411,25 @@ class WebhookSender:
         if len(self._dead_queue) >= self._queue_size:
             log.error("webhook dead-letter queue full: %s %s lost", msg.id, msg.event_type)
             return
-        self._dead_queue.append(letter)
+        self._dead_queue.append((letter, msg.kept))
         self._dead_wake.set()
+
+    def _leave(self, lane: _Lane, msg: _Message, why: str) -> None:
+        """Shutting down with `msg` not delivered: a message in the outbox stays there, for
+        the next health leader (or this gateway, restarted) to send; any other is buried."""
+        if not (msg.kept and self._outbox is not None):
+            self._bury(lane, msg, why)
+            return
+        self.left += 1
+        log.warning(
+            "webhook %s %s (%s) not delivered after %d attempt(s) (%s): left in the outbox "
+            "for the next health leader",
+            lane.name,
+            msg.id,
+            msg.event_type,
+            msg.attempts,
+            why,
+        )
 
     async def _dead_worker(self) -> None:
         while True:
@@ -343,13 +441,17 @@ class WebhookSender:
                 self._dead_wake.clear()
                 await self._dead_wake.wait()
                 continue
-            await self._record(self._dead_queue.popleft())
+            await self._record(*self._dead_queue.popleft())
 
-    async def _record(self, letter: DeadLetter) -> None:
+    async def _record(self, letter: DeadLetter, kept: bool) -> None:
         try:
             await self._dead_letter(letter)
         except Exception:
+            # Left in the outbox, if it is there: sent again rather than lost.
             log.exception("webhook dead letter %s could not be recorded", letter.message_id)
+            return
+        if kept and self._outbox is not None:
+            self._outbox.done(letter.endpoint_url, letter.message_id)
 
     async def _default_dead_letter(self, letter: DeadLetter) -> None:
         if self._path is None:
@@ -408,11 +510,11 @@ class WebhookSender:
             lane.queue.clear()
             for msg in left:
                 why = f"{msg.last_error}; " if msg.last_error else ""
-                self._bury(lane, msg, why + "shutting down before delivery")
+                self._leave(lane, msg, why + "shutting down before delivery")
         if self._dead_task is not None:
             self._dead_wake.set()
             await asyncio.wait({self._dead_task})  # (cancelled with the loop: see below)
         while self._dead_queue:  # never started, or stopped
-            await self._record(self._dead_queue.popleft())
+            await self._record(*self._dead_queue.popleft())
         if self._own_transport:
             await self._transport.close()
