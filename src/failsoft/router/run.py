@@ -146,7 +146,10 @@ class Run(Generic[T]):
                 if tries and self.deadline.expired:
                     self._skip(target, "deadline", "the request's deadline ran out first")
                     return None
-                admit = self.state.admit(target, held, last_resort=not self._others(queue))
+                # Whether another target could take it matters only to a breaker that is
+                # not closed (a last-resort trial): don't look on every attempt.
+                closed = self.state.breakers[target].state is State.CLOSED
+                admit = self.state.admit(target, held, not closed and not self._others(queue))
                 held = None
                 if admit is Admit.DENY:
                     wait = self.state.breakers[target].reopens_in()
