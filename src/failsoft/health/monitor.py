@@ -22,9 +22,10 @@ from failsoft.clock import Clock
 from failsoft.config import Config
 from failsoft.events import AttemptFinished, BreakerChanged, EventHub, RequestFinished
 from failsoft.health.callers import Summary
+from failsoft.health.evidence import Report, Seen
 from failsoft.health.incidents import ComponentView, Event, IncidentKeeper
 from failsoft.health.model import Observation, StateTracker, bad_without_failures, observed_state
-from failsoft.health.shared import Exchange, Report, Round, Seen, adopt, merged, sync_incidents
+from failsoft.health.shared import Exchange, Round, adopt, merged, sync_incidents
 from failsoft.health.types import (
     ComponentHealth,
     Incident,

@@ -9,7 +9,8 @@ them judges:
   (`failsoft_evidence`, keyed by a holder id of its own): per component, the 1-minute and
   5-minute windows (counts by class and outcome, latency histograms), its breaker and the
   time of its last failure; its running counts of requests failed over and lost; and its
-  callers' summary (`failsoft.health.callers`).
+  callers' summary (`failsoft.health.callers`); the row's format is
+  `failsoft.health.evidence`.
 - The holder of the store's `health` lease, the leader, merges the fresh rows (younger than
   the lease, `3 × evaluate_every`) with its own evidence, decides every state, runs the
   incident keeper, writes state changes and incidents, and alone tells the webhooks about
@@ -43,19 +44,32 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import orjson
 
 from failsoft.health.callers import Summary
 from failsoft.health.callers import merge as merge_callers
+from failsoft.health.evidence import Report, Seen, decode, encode
 from failsoft.health.incidents import IncidentKeeper
-from failsoft.health.types import STATES, Incident, State, Transition
-from failsoft.health.windows import CLASSES, SLOTS, Window, merge, window_of
+from failsoft.health.types import Incident, State, Transition
+from failsoft.health.windows import merge
 from failsoft.store import Store, StoreUnavailable
 from failsoft.types import Target
+
+__all__ = [
+    "KEEP",
+    "LEASE",
+    "WAIT",
+    "Exchange",
+    "Report",
+    "Round",
+    "Seen",
+    "adopt",
+    "decode",
+    "encode",
+    "merged",
+    "sync_incidents",
+]
 
 log = logging.getLogger("failsoft.health")
 
@@ -68,32 +82,6 @@ WAIT = 0.25
 the store answers; otherwise the evaluation goes on with what it knows)."""
 
 _BREAKERS = {"closed": 0, "half_open": 1, "open": 2}
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One component as one process saw it."""
-
-    minute: Window
-    five: Window
-    breaker: str = "closed"
-    last_failure: float | None = None
-    """Wall-clock time of its last failed attempt."""
-
-
-@dataclass(frozen=True)
-class Report:
-    """One process's row."""
-
-    holder: str
-    at: float
-    leader: bool = False
-    components: dict[str, Seen] = field(default_factory=dict)
-    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Per component, the requests failed over and lost since the process started."""
-    callers: Summary = field(default_factory=dict)
-    states: dict[str, tuple[State, float]] = field(default_factory=dict)
-    """The leader's shown states, each with since when (wall clock)."""
 
 
 def merged(key: str, own: Seen, peers: list[Report]) -> Seen:
@@ -109,86 +97,6 @@ def merged(key: str, own: Seen, peers: list[Report]) -> Seen:
         max((own.breaker, *(s.breaker for s in theirs)), key=lambda b: _BREAKERS.get(b, 0)),
         max(failures) if failures else None,
     )
-
-
-# --------------------------------------------------------------------------- the row
-
-
-def encode(report: Report) -> str:
-    return orjson.dumps(
-        {
-            "leader": report.leader,
-            "components": {
-                key: {
-                    "minute": _window(seen.minute),
-                    "five": _window(seen.five),
-                    "breaker": seen.breaker,
-                    "last_failure": seen.last_failure,
-                }
-                for key, seen in report.components.items()
-            },
-            "counts": {key: list(n) for key, n in report.counts.items()},
-            "callers": report.callers,
-            "states": {key: [state, at] for key, (state, at) in report.states.items()},
-        }
-    ).decode()
-
-
-def decode(holder: str, at: float, body: str) -> Report:
-    obj = orjson.loads(body)
-    components = {
-        str(key): Seen(
-            _unwindow(60.0, c["minute"]),
-            _unwindow(300.0, c["five"]),
-            str(c.get("breaker") or "closed"),
-            None if c.get("last_failure") is None else float(c["last_failure"]),
-        )
-        for key, c in (obj.get("components") or {}).items()
-    }
-    states: dict[str, tuple[State, float]] = {
-        str(key): (state, float(since))
-        for key, (state, since) in (obj.get("states") or {}).items()
-        if state in STATES
-    }
-    return Report(
-        holder=holder,
-        at=at,
-        leader=bool(obj.get("leader")),
-        components=components,
-        counts={str(k): (int(n[0]), int(n[1])) for k, n in (obj.get("counts") or {}).items()},
-        callers={
-            str(m): {str(k): int(n) for k, n in counts.items()}
-            for m, counts in (obj.get("callers") or {}).items()
-        },
-        states=states,
-    )
-
-
-def _window(window: Window) -> dict[str, Any]:
-    return {
-        "counts": [window.counts.get(name, 0) for name in CLASSES],
-        "outcomes": window.outcomes,
-        "latency": _sparse(window.latency_histogram),
-        "ttft": _sparse(window.ttft_histogram),
-    }
-
-
-def _unwindow(seconds: float, obj: dict[str, Any]) -> Window:
-    counts = dict(zip(CLASSES, (int(n) for n in obj["counts"]), strict=False))
-    outcomes = {str(k): int(n) for k, n in (obj.get("outcomes") or {}).items()}
-    return window_of(seconds, counts, outcomes, _dense(obj["latency"]), _dense(obj["ttft"]))
-
-
-def _sparse(histogram: tuple[int, ...]) -> list[list[int]]:
-    return [[i, n] for i, n in enumerate(histogram) if n]
-
-
-def _dense(pairs: list[list[int]]) -> list[int]:
-    out = [0] * SLOTS
-    for i, n in pairs:
-        if 0 <= int(i) < SLOTS:
-            out[int(i)] = int(n)
-    return out
 
 
 # --------------------------------------------------------------------------- the exchange
