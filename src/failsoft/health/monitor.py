@@ -8,6 +8,8 @@ is open). Everything else runs every `health.evaluate_every` seconds in one task
 Processes that share a store judge together (`failsoft.health.shared`): each evaluation
 pools their evidence, and only the holder of the `health` lease writes states and
 incidents and tells the webhooks; the others show what it decided.
+
+What is shown (`health()`, `callers()`, the declared status) is `failsoft.health.reading`.
 """
 
 from __future__ import annotations
@@ -25,16 +27,10 @@ from failsoft.health.callers import Summary
 from failsoft.health.evidence import Report, Seen
 from failsoft.health.incidents import ComponentView, Event, IncidentKeeper
 from failsoft.health.model import Observation, StateTracker, bad_without_failures, observed_state
+from failsoft.health.reading import HealthReading
 from failsoft.health.shared import Exchange, Round, adopt, merged, sync_incidents
-from failsoft.health.types import (
-    ComponentHealth,
-    Incident,
-    ProviderStatus,
-    State,
-    Transition,
-    worst,
-)
-from failsoft.health.windows import FAILURES, WINDOWS, PassiveHealth, TargetStats, classify
+from failsoft.health.types import Incident, ProviderStatus, Transition
+from failsoft.health.windows import FAILURES, PassiveHealth, TargetStats, classify
 from failsoft.router.state import RouterState
 from failsoft.store import Store, StoreUnavailable
 from failsoft.types import Target
@@ -44,7 +40,7 @@ log = logging.getLogger("failsoft.health")
 Listener = Callable[[str, Incident], None]
 
 
-class HealthMonitor:
+class HealthMonitor(HealthReading):
     def __init__(
         self,
         config: Config,
@@ -323,21 +319,6 @@ class HealthMonitor:
                 except Exception:
                     log.exception("a health leader hook failed")
 
-    def _local(self, key: str, mono: float, wall: float) -> Seen:
-        """What this process alone saw of `key`."""
-        stats = self.passive.stats(key)
-        failed = stats.last_failure
-        if key in self._standing and failed is not None:
-            # Nothing can renew the evidence while the breaker keeps traffic away for the
-            # long period, and nothing has disproved it: it is as fresh as now.
-            failed = mono
-        return Seen(
-            stats.window(mono, WINDOWS["1m"]),
-            stats.window(mono, WINDOWS["5m"]),
-            self.breakers.get(key, "closed"),
-            None if failed is None else wall - (mono - failed),
-        )
-
     def _report(self, own: dict[str, Seen], mono: float, wall: float) -> Report:
         states = {}
         if self.shared.leading:
@@ -356,12 +337,6 @@ class HealthMonitor:
             states=states,
         )
 
-    def callers(self) -> Summary:
-        """What the callers of every process sharing the store got (this process's own
-        summary is current; the others' are as of their last evaluation)."""
-        own = self.caller_summary() if self.caller_summary is not None else {}
-        return self.shared.callers(own, self.clock.wall())
-
     def _tell(self, kind: str, incident: Incident) -> None:
         for listener in self.listeners:
             try:
@@ -374,65 +349,3 @@ class HealthMonitor:
         kind, incident = event
         await self._save(incident)
         self._tell(kind, incident)
-
-    # ------------------------------------------------------------------ declared status
-
-    def set_declared(self, status: ProviderStatus) -> None:
-        self.declared[status.provider] = status
-
-    def declared_state(self, target: Target) -> State | None:
-        """What the provider's page says about the components mapped to this model."""
-        status = self.declared.get(target.provider)
-        if status is None or status.fetched_at is None:
-            return None
-        mapping = self.config.providers[target.provider].status_components
-        names = [n for n, models in mapping.items() if target.model in models or "*" in models]
-        if not names:
-            return None
-        states = [c.state for c in status.components if c.name in names]
-        return worst(states) if states else None
-
-    # ------------------------------------------------------------------ reading
-
-    def health(self) -> list[ComponentHealth]:
-        """Every component as the page shows it: the figures of every process, and the
-        states the leader decided (this process's own, when it leads or hears none)."""
-        mono, wall = self.clock.monotonic(), self.clock.wall()
-        peers = self.shared.fresh(wall)
-        shown = None if self.shared.leading else self.shared.leader_states(wall)
-        out = []
-        for key, target in self.components.items():
-            seen = merged(key, self._local(key, mono, wall), peers)
-            minute, five = seen.minute, seen.five
-            hour = self.passive.window(key, mono, "1h")  # this process's only
-            tracker = self.trackers.get(key)
-            state: State = tracker.state if tracker else "operational"
-            began = None if tracker is None else wall - (mono - tracker.since)
-            if shown is not None and key in shown:
-                state, began = shown[key]
-            since = None
-            if began is not None:
-                since = datetime.fromtimestamp(began, UTC).replace(microsecond=0)
-            out.append(
-                ComponentHealth(
-                    id=key,
-                    provider=target.provider,
-                    model=target.model,
-                    state=state,
-                    breaker=seen.breaker,
-                    requests_1m=minute.requests,
-                    error_rate_1m=minute.error_rate,
-                    error_rate_5m=five.error_rate,
-                    error_rate_1h=hour.error_rate,
-                    errors_by_class_5m={
-                        c: n for c, n in five.counts.items() if c in FAILURES and n
-                    },
-                    latency_p50_ms=five.latency_p50_ms,
-                    latency_p95_ms=five.latency_p95_ms,
-                    ttft_p50_ms=five.ttft_p50_ms,
-                    ttft_p95_ms=five.ttft_p95_ms,
-                    declared=self.declared_state(target),
-                    since=since,
-                )
-            )
-        return out
