@@ -15,13 +15,12 @@ retrying; a reader would only wait out the timeout); with nothing to write, one 
 through every `retry_max` seconds to find out whether it is back.
 
 An unreachable store at `open()` is not an error: one line says which store and why, and
-the writer keeps trying to open it.
+the writer keeps trying to open it. The writer loop itself is store/writer.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import random
@@ -44,25 +43,22 @@ from failsoft.store.base import (
 )
 from failsoft.store.report import describe_item, one_line, store_name, transient
 from failsoft.store.spool import Item, Kind, Spool
-from failsoft.store.writes import Write, Writes
+from failsoft.store.writer import POISON_AFTER, REOPEN_AFTER, Writer
+from failsoft.store.writes import Writes
+
+__all__ = ["HURRIED", "POISON_AFTER", "REOPEN_AFTER", "Hook", "QueuedStore"]
 
 log = logging.getLogger("failsoft.store")
 
 T = TypeVar("T")
 Hook = Callable[[], Awaitable[None]]
 
-REOPEN_AFTER = 5
-"""Consecutive failed writes after which the backend is closed and opened again (a broken
-connection or pool does not always mend itself)."""
-POISON_AFTER = 10
-"""Failures after which a write that fails for a reason other than the store being away is
-dropped (and logged), so that one bad row cannot hold up every later write."""
 HURRIED = 0.5
 """Seconds each step of `close()` may still take after `hurry()`: enough for a local SQLite
 file to take what is queued, too little for anyone to wait on."""
 
 
-class QueuedStore:
+class QueuedStore(Writer):
     def __init__(
         self,
         inner: Store,
@@ -264,11 +260,6 @@ class QueuedStore:
         self._writes.add(kind, item, spool=not self.up)
         self._wake.set()
 
-    async def _open_inner(self) -> None:
-        async with asyncio.timeout(self.timeout * 2):  # connect, then create the schema
-            await self.inner.open()
-        self._opened.set()
-
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         if not self._opened.is_set():
             raise StoreUnavailable(f"store {self.name} is not open ({self._why})")
@@ -294,120 +285,6 @@ class QueuedStore:
         self._answered()
         return result
 
-    def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
-        self._why = one_line(exc, self.timeout)
-        self._retry_at = time.monotonic() + self.retry_max
-        if self._down_since is not None:
-            return
-        self._down_since = time.monotonic()
-        self._writes.dropped_lately = 0
-        waiting = self._writes.spool_all()
-        spool = self._writes.spool
-        log.warning(
-            "store %s is unreachable (%s): %d writes queued%s; retrying in the background",
-            self.name,
-            self._why,
-            waiting,
-            f" (spooled to {spool.path})" if spool is not None and waiting else "",
-        )
-
-    def _answered(self) -> None:
-        if self._down_since is None:
-            return
-        away = time.monotonic() - self._down_since
-        self._down_since = None
-        self._retry_at = 0.0
-        dropped = self._writes.dropped_lately
-        log.info(
-            "store %s answers again after %.1fs; writing %d queued writes%s",
-            self.name,
-            away,
-            len(self._writes),
-            f" ({dropped} were dropped)" if dropped else "",
-        )
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping:
-            if not self._opened.is_set():
-                try:
-                    await self._open_inner()
-                except StoreSetupError as exc:
-                    log.error("store %s cannot be opened: %s", self.name, exc)
-                    return
-                except Exception as exc:
-                    failures += 1
-                    self._failed(exc)
-                    await self._pause(failures)
-                    continue
-                failures = 0
-                self._answered()
-                continue
-            write = self._writes.head()
-            if write is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._apply(write)
-            except Exception as exc:
-                self._writes.failed(write)
-                failures += 1
-                if write.failures >= POISON_AFTER and not transient(exc):
-                    self._give_up(write, exc)
-                    continue
-                self._failed(exc)
-                if failures % REOPEN_AFTER == 0:
-                    await self._reopen()
-                await self._pause(failures)
-                continue
-            failures = 0
-            self._writes.done(write)
-            self._answered()
-
-    async def _apply(self, write: Write) -> None:
-        item = write.item
-        if isinstance(item, Transition):
-            await self.inner.add_transition(item)
-        elif isinstance(item, Incident):
-            await self.inner.save_incident(item)
-        elif isinstance(item, OutboxEntry):
-            await self.inner.add_outbox(item)
-        elif isinstance(item, OutboxDone):
-            await self.inner.drop_outbox(item)
-        else:
-            await self.inner.add_dead_letter(item)
-
-    def _give_up(self, write: Write, exc: BaseException) -> None:
-        log.error(
-            "store %s refused %s %d times (%s): dropped",
-            self.name,
-            describe_item(write.item),
-            write.failures,
-            one_line(exc, self.timeout),
-        )
-        self._writes.dropped += 1
-        self._writes.done(write)
-
-    async def _pause(self, failures: int) -> None:
-        """The backoff before the next attempt; `close()` cuts it short."""
-        if self._stopping:
-            return
-        self._kick.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(full_jitter(self._backoff, failures, self._rng)):
-                await self._kick.wait()
-
-    async def _reopen(self) -> None:
-        self._opened.clear()
-        try:
-            async with asyncio.timeout(self.timeout + 1.0):
-                await self.inner.close()
-        except Exception as exc:
-            log.debug("closing store %s to open it again: %s", self.name, exc)
-
     async def _until_done(self, hook: Hook) -> None:
         failures = 0
         while True:
@@ -418,18 +295,6 @@ class QueuedStore:
             except StoreUnavailable:
                 failures += 1
                 await asyncio.sleep(full_jitter(self._backoff, failures, self._rng))
-
-    async def _drain(self) -> None:
-        """Write what is queued, in order, until the queue is empty or a write fails."""
-        while (write := self._writes.head()) is not None:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await self._apply(write)
-            except Exception as exc:
-                self._writes.failed(write)
-                self._failed(exc)
-                return
-            self._writes.done(write)
 
     async def _unless_hurried(self, work: Awaitable[Any], seconds: float) -> None:
         """`work`, given up (cancelled) after `seconds`, or `HURRIED` after `hurry()`."""
