@@ -24,6 +24,7 @@ from failsoft.translate.ir import (
     Block,
     Image,
     Message,
+    Reasoning,
     Request,
     Response,
     ResponseFormat,
@@ -299,6 +300,8 @@ def _block_out(block: Block) -> dict[str, Any] | None:
             "name": block.name,
             "input": args_object(block.arguments),
         }
+    if isinstance(block, Reasoning):
+        return None  # opaque to all but the provider that issued it
     content: list[dict[str, Any]] = []
     for part in block.content:
         if isinstance(part, Text):
@@ -326,7 +329,7 @@ def _source(image: Image) -> dict[str, Any]:
 
 
 def parse_response(obj: dict[str, Any]) -> Response:
-    content: list[Text | ToolCall] = []
+    content: list[Text | ToolCall | Reasoning] = []
     for block in obj.get("content") or ():
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -377,7 +380,7 @@ def build_response(response: Response) -> dict[str, Any]:
     for block in response.content:
         if isinstance(block, Text):
             content.append({"type": "text", "text": block.text})
-        else:
+        elif isinstance(block, ToolCall):
             content.append(
                 {
                     "type": "tool_use",

@@ -33,6 +33,7 @@ from failsoft.translate.ir import (
     Block,
     Image,
     Message,
+    Reasoning,
     Request,
     Response,
     ResponseFormat,
@@ -160,8 +161,10 @@ def _contents(messages: list[Message], warnings: Warnings) -> list[dict[str, Any
                 names[block.id] = block.name
                 parts.append(_call_part(block, first_call))
                 first_call = False
-            else:
+            elif isinstance(block, ToolResult):
                 parts.append(_result_part(block, names, warnings))
+            else:
+                warnings.drop("reasoning items", "only the provider that issued them reads them")
         if not parts:
             continue
         if out and out[-1]["role"] == role:
@@ -329,7 +332,7 @@ def parse_response(obj: dict[str, Any]) -> Response:
     response_id = str(obj.get("responseId") or "")
     candidates = obj.get("candidates") or []
     candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
-    content: list[Text | ToolCall] = []
+    content: list[Text | ToolCall | Reasoning] = []
     calls = 0
     for part in (candidate.get("content") or {}).get("parts") or ():
         if part.get("thought"):
@@ -361,7 +364,7 @@ def build_response(response: Response) -> dict[str, Any]:
     for block in response.content:
         if isinstance(block, Text):
             parts.append({"text": block.text})
-        else:
+        elif isinstance(block, ToolCall):
             parts.append(_call_part(block, False))
     finish = {"max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}.get(response.stop, "STOP")
     usage = response.usage

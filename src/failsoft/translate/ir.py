@@ -64,7 +64,18 @@ class ToolResult:
     is_error: bool = False
 
 
-Block = Text | Image | ToolCall | ToolResult
+@dataclass(slots=True)
+class Reasoning:
+    """A model's reasoning item (OpenAI Responses), kept so it can go back to the provider
+    that issued it: `encrypted_content` is opaque and only that provider can read it. Other
+    dialects have no place for it and drop it."""
+
+    id: str | None = None
+    summary: list[str] = field(default_factory=list)
+    encrypted_content: str | None = None
+
+
+Block = Text | Image | ToolCall | ToolResult | Reasoning
 
 
 @dataclass(slots=True)
@@ -79,6 +90,9 @@ class Tool:
     description: str | None
     parameters: dict[str, Any]
     """A JSON Schema object (`{"type": "object", ...}`)."""
+    freeform: bool = False
+    """A Responses custom (freeform) tool: called with one string, carried to other
+    dialects as a function whose one string parameter is `input`."""
 
 
 @dataclass(slots=True)
@@ -112,6 +126,9 @@ class Request:
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
+    metadata: dict[str, str] | None = None
     dropped: list[str] = field(default_factory=list)
     """Warnings about caller fields that no other dialect can carry (see docs/translation.md)."""
 
@@ -130,7 +147,7 @@ class Usage:
 class Response:
     id: str
     model: str
-    content: list[Text | ToolCall]
+    content: list[Text | ToolCall | Reasoning]
     stop: StopReason
     stop_sequence: str | None = None
     usage: Usage = field(default_factory=Usage)

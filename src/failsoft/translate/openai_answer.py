@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from failsoft.translate.common import args_json, parse_args
-from failsoft.translate.ir import Response, Text, ToolCall, Usage
+from failsoft.translate.ir import Reasoning, Response, Text, ToolCall, Usage
 
 FINISH_TO_STOP = {
     "stop": "end_turn",
@@ -31,7 +31,7 @@ def parse_response(obj: dict[str, Any]) -> Response:
     choices = obj.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
-    content: list[Text | ToolCall] = []
+    content: list[Text | ToolCall | Reasoning] = []
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append(Text(text))

@@ -1,0 +1,411 @@
+"""OpenAI Responses (`POST /v1/responses`) ⇄ the internal form: requests.
+
+Whole answers are in `responses_answer.py`, streams in `responses_stream.py`. A
+Responses request is a list of items rather than messages: messages, function calls and
+their outputs, reasoning items. Items become blocks of alternating turns; `instructions`
+and system/developer messages become the system prompt. Custom (freeform) tools become
+functions of one string `input`, their grammar dropped with a warning. Reasoning items are
+kept opaque (`encrypted_content` verbatim) for the provider that issued them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failsoft.translate.common import (
+    TargetOptions,
+    Untranslatable,
+    Warnings,
+    args_json,
+    data_url,
+    expect,
+    integer,
+    need_str,
+    number,
+    parse_args,
+    parse_data_url,
+)
+from failsoft.translate.ir import (
+    Block,
+    Image,
+    Message,
+    Reasoning,
+    Request,
+    ResponseFormat,
+    Role,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+
+FREEFORM_PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {"input": {"type": "string"}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+"""The function a custom tool becomes for dialects that only know JSON-argument tools."""
+
+# Steer OpenAI's platform or the caller's own stream: nothing to carry.
+_SILENT = frozenset(
+    {"model", "input", "stream", "stream_options", "store", "include", "service_tier",
+     "background", "truncation", "prompt_cache_key", "safety_identifier"}
+)  # fmt: skip
+_KNOWN = frozenset(
+    {"instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
+     "temperature", "top_p", "reasoning", "text", "metadata", "user"}
+)  # fmt: skip
+_NO_EQUIVALENT = frozenset({"top_logprobs", "max_tool_calls", "prompt_cache_retention"})
+_CANNOT = {
+    "previous_response_id": "server-side conversation state held by the issuing provider",
+    "conversation": "server-side conversation state held by the issuing provider",
+    "prompt": "stored prompt templates",
+}
+# Hosted tools only OpenAI runs; carried nowhere else.
+_HOSTED = frozenset(
+    {"web_search", "web_search_preview", "file_search", "code_interpreter", "computer_use",
+     "computer_use_preview", "image_generation", "mcp", "local_shell", "shell", "apply_patch"}
+)  # fmt: skip
+
+# --------------------------------------------------------------------------- requests in
+
+
+def parse_request(payload: dict[str, Any]) -> Request:
+    warnings = Warnings()
+    request = Request(messages=[])
+    instructions = payload.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        request.system.append(instructions)
+    items = payload.get("input")
+    if isinstance(items, str):
+        request.messages.append(Message("user", [Text(items)]))
+    else:
+        if not isinstance(items, list):
+            raise Untranslatable("'input' must be a string or an array of items")
+        for i, item in enumerate(items):
+            expect(isinstance(item, dict), f"input[{i}] must be an object")
+            _parse_item(request, item, i)
+    for key, value in payload.items():
+        if key in _SILENT or key in _KNOWN or value is None:
+            continue
+        if key in _CANNOT:
+            expect(False, f"'{key}': {_CANNOT[key]} has no equivalent in other dialects")
+        if key in _NO_EQUIVALENT:
+            warnings.drop(key, "no equivalent in other dialects")
+        else:
+            warnings.drop(key, "unknown to failsoft's translation")
+    tools = payload.get("tools") or ()
+    expect(isinstance(tools, list | tuple), "'tools' must be an array")
+    for i, tool in enumerate(tools):
+        parsed = _parse_tool(tool, i, warnings)
+        if parsed is not None:
+            request.tools.append(parsed)
+    request.tool_choice = _parse_tool_choice(payload.get("tool_choice"))
+    parallel = payload.get("parallel_tool_calls")
+    request.parallel_tool_calls = parallel if isinstance(parallel, bool) else None
+    request.max_tokens = integer(payload.get("max_output_tokens"), "max_output_tokens")
+    request.temperature = number(payload.get("temperature"), "temperature")
+    request.top_p = number(payload.get("top_p"), "top_p")
+    reasoning = payload.get("reasoning")
+    if reasoning is not None:
+        expect(isinstance(reasoning, dict), "'reasoning' must be an object")
+        effort, summary = reasoning.get("effort"), reasoning.get("summary")
+        request.reasoning_effort = effort if isinstance(effort, str) else None
+        request.reasoning_summary = summary if isinstance(summary, str) else None
+    request.response_format = _parse_text(payload.get("text"), warnings)
+    metadata = payload.get("metadata")
+    if metadata is not None:
+        expect(isinstance(metadata, dict), "'metadata' must be an object")
+        request.metadata = {str(k): str(v) for k, v in metadata.items()}
+    user = payload.get("user")
+    request.user = user if isinstance(user, str) else None
+    request.dropped = warnings.items
+    return request
+
+
+def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
+    kind = item.get("type", "message" if "role" in item else None)
+    where = f"input[{i}]"
+    if kind == "message":
+        role = item.get("role")
+        content = item.get("content")
+        if role in ("system", "developer"):
+            text = "".join(b.text for b in _parts(content, where) if isinstance(b, Text))
+            if text:
+                request.system.append(text)
+        elif role in ("user", "assistant"):
+            _append(request.messages, role, _parts(content, where))
+        else:
+            expect(False, f"{where}.role {role!r} is not user, assistant, system or developer")
+    elif kind in ("function_call", "custom_tool_call"):
+        call_id = need_str(item.get("call_id"), f"{where}.call_id is required")
+        name = need_str(item.get("name"), f"{where}.name is required")
+        if kind == "function_call":
+            arguments = item.get("arguments")
+            if not isinstance(arguments, str):
+                raise Untranslatable(f"{where}.arguments must be a JSON string")
+            parsed = parse_args(arguments)
+        else:
+            value = item.get("input")
+            expect(isinstance(value, str), f"{where}.input must be a string")
+            parsed = {"input": value}
+        _append(request.messages, "assistant", [ToolCall(call_id, name, parsed)])
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        call_id = need_str(item.get("call_id"), f"{where}.call_id is required")
+        output = item.get("output")
+        if isinstance(output, str):
+            result: list[Text | Image] = [Text(output)]
+        else:
+            expect(isinstance(output, list), f"{where}.output must be a string or an array")
+            result = [b for b in _parts(output, where) if isinstance(b, Text | Image)]
+        _append(request.messages, "user", [ToolResult(call_id, result)])
+    elif kind == "reasoning":
+        summary = item.get("summary") or []
+        expect(isinstance(summary, list), f"{where}.summary must be an array")
+        encrypted = item.get("encrypted_content")
+        expect(
+            encrypted is None or isinstance(encrypted, str),
+            f"{where}.encrypted_content must be a string",
+        )
+        texts = [str(s.get("text") or "") for s in summary if isinstance(s, dict)]
+        ident = item.get("id")
+        block = Reasoning(ident if isinstance(ident, str) else None, texts, encrypted)
+        _append(request.messages, "assistant", [block])
+    elif kind == "item_reference":
+        expect(False, f"{where}: item references need the issuing provider's stored state")
+    else:
+        expect(False, f"{where}: {kind!r} items have no equivalent in other dialects")
+
+
+def _append(messages: list[Message], role: Role, blocks: list[Block]) -> None:
+    """Consecutive items of one role become one turn (other dialects alternate roles)."""
+    if messages and messages[-1].role == role:
+        messages[-1].content.extend(blocks)
+    else:
+        messages.append(Message(role, blocks))
+
+
+def _parts(content: Any, where: str) -> list[Block]:
+    if isinstance(content, str):
+        return [Text(content)]
+    expect(isinstance(content, list), f"{where}.content must be a string or an array")
+    blocks: list[Block] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind in ("input_text", "output_text"):
+            text = part.get("text")
+            expect(isinstance(text, str), f"{where}.content[{j}].text must be a string")
+            blocks.append(Text(text))
+        elif kind == "refusal":
+            blocks.append(Text(str(part.get("refusal") or "")))
+        elif kind == "input_image":
+            url = need_str(
+                part.get("image_url"),
+                f"{where}.content[{j}]: only input_image with an image_url can be carried",
+            )
+            parsed = parse_data_url(url)
+            image = Image(url=url) if parsed is None else Image(parsed[0], parsed[1])
+            blocks.append(image)
+        else:
+            expect(False, f"{where}.content[{j}]: {kind!r} parts have no equivalent")
+    return blocks
+
+
+def _parse_tool(tool: Any, i: int, warnings: Warnings) -> Tool | None:
+    expect(isinstance(tool, dict), f"tools[{i}] must be an object")
+    kind = tool.get("type")
+    if kind in _HOSTED:
+        warnings.drop(f"{kind} tool", "OpenAI's hosted tools run nowhere else")
+        return None
+    expect(kind in ("function", "custom"), f"tools[{i}]: {kind!r} tools have no equivalent")
+    name = need_str(tool.get("name"), f"tools[{i}].name is required")
+    description = tool.get("description")
+    description = description if isinstance(description, str) else None
+    if kind == "custom":
+        fmt = tool.get("format")
+        if isinstance(fmt, dict) and fmt.get("type") == "grammar":
+            warnings.drop(
+                f"the grammar of custom tool '{name}'",
+                "other dialects call it as a function with one string `input`",
+            )
+        return Tool(name, description, dict(FREEFORM_PARAMETERS), freeform=True)
+    parameters = tool.get("parameters")
+    if not isinstance(parameters, dict):
+        parameters = {"type": "object", "properties": {}}
+    return Tool(name, description, parameters)
+
+
+def _parse_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if value in ("auto", "none", "required"):
+        return ToolChoice(value)
+    if isinstance(value, dict) and value.get("type") in ("function", "custom"):
+        return ToolChoice("tool", need_str(value.get("name"), "tool_choice.name is required"))
+    expect(False, f"tool_choice {value!r} has no equivalent in other dialects")
+    raise AssertionError  # unreachable
+
+
+def _parse_text(value: Any, warnings: Warnings) -> ResponseFormat | None:
+    if value is None:
+        return None
+    expect(isinstance(value, dict), "'text' must be an object")
+    if value.get("verbosity") is not None:
+        warnings.drop("text.verbosity", "no equivalent in other dialects")
+    fmt = value.get("format")
+    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+        return None
+    if fmt["type"] == "json_object":
+        return ResponseFormat("json_object")
+    expect(fmt["type"] == "json_schema", f"text.format {fmt['type']!r} has no equivalent")
+    schema = fmt.get("schema")
+    expect(isinstance(schema, dict), "text.format.schema must be an object")
+    name, strict = fmt.get("name"), fmt.get("strict")
+    return ResponseFormat(
+        "json_schema",
+        schema,
+        name if isinstance(name, str) else None,
+        strict if isinstance(strict, bool) else None,
+    )
+
+
+# --------------------------------------------------------------------------- requests out
+
+
+def build_request(request: Request, options: TargetOptions, warnings: Warnings) -> dict[str, Any]:
+    """The request for a Responses target, without `model` and `stream`. Nothing is stored
+    upstream: failsoft sends the whole history each time, as for the other dialects."""
+    items: list[dict[str, Any]] = []
+    for message in request.messages:
+        items.extend(_items_out(message, warnings))
+    out: dict[str, Any] = {"input": items, "store": False}
+    if request.system:
+        out["instructions"] = "\n\n".join(request.system)
+    if request.tools:
+        out["tools"] = [_tool_out(tool) for tool in request.tools]
+        if request.parallel_tool_calls is not None:
+            out["parallel_tool_calls"] = request.parallel_tool_calls
+    choice = request.tool_choice
+    if choice is not None:
+        if choice.mode == "tool":
+            freeform = any(t.freeform for t in request.tools if t.name == choice.name)
+            out["tool_choice"] = {"type": "custom" if freeform else "function", "name": choice.name}
+        else:
+            out["tool_choice"] = choice.mode
+    if request.max_tokens is not None:
+        out["max_output_tokens"] = request.max_tokens
+    for key in ("temperature", "top_p"):
+        value = getattr(request, key)
+        if value is not None:
+            out[key] = value
+    for key in ("top_k", "seed", "presence_penalty", "frequency_penalty"):
+        if getattr(request, key) is not None:
+            warnings.drop(key, "the Responses API has no such setting")
+    if request.stop:
+        warnings.drop("stop sequences", "the Responses API has no stop sequences")
+    if request.reasoning_effort is not None or request.reasoning_summary is not None:
+        reasoning: dict[str, Any] = {}
+        if request.reasoning_effort is not None:
+            reasoning["effort"] = request.reasoning_effort
+        if request.reasoning_summary is not None:
+            reasoning["summary"] = request.reasoning_summary
+        out["reasoning"] = reasoning
+    fmt = request.response_format
+    if fmt is not None:
+        if fmt.kind == "json_object":
+            out["text"] = {"format": {"type": "json_object"}}
+        else:
+            spec: dict[str, Any] = {
+                "type": "json_schema",
+                "name": fmt.name or "response",
+                "schema": fmt.schema,
+            }
+            if fmt.strict is not None:
+                spec["strict"] = fmt.strict
+            out["text"] = {"format": spec}
+    if request.metadata:
+        out["metadata"] = request.metadata
+    if request.user is not None:
+        out["user"] = request.user
+    return out
+
+
+def _tool_out(tool: Tool) -> dict[str, Any]:
+    if tool.freeform:
+        out: dict[str, Any] = {"type": "custom", "name": tool.name}
+    else:
+        out = {"type": "function", "name": tool.name, "parameters": tool.parameters}
+        out["strict"] = False
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _items_out(message: Message, warnings: Warnings) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        # An assistant turn as an "easy" message with string content: output_text parts
+        # would need the id and status of an output item the target never issued.
+        if parts and message.role == "assistant":
+            text = "".join(p["text"] for p in parts)
+            items.append({"type": "message", "role": "assistant", "content": text})
+        elif parts:
+            items.append({"type": "message", "role": message.role, "content": list(parts)})
+        parts.clear()
+
+    for block in message.content:
+        if isinstance(block, Text):
+            parts.append({"type": "input_text", "text": block.text})
+        elif isinstance(block, Image) and message.role == "assistant":
+            warnings.drop("images in assistant turns", "Responses assistant items carry text")
+        elif isinstance(block, Image):
+            parts.append(_image_out(block))
+        else:
+            flush()
+            if isinstance(block, ToolCall):
+                items.append(_call_out(block))
+            elif isinstance(block, ToolResult):
+                items.append(_result_out(block, warnings))
+            elif block.encrypted_content is not None or block.summary:
+                item: dict[str, Any] = {
+                    "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": s} for s in block.summary],
+                }
+                if block.id:
+                    item["id"] = block.id
+                if block.encrypted_content is not None:
+                    item["encrypted_content"] = block.encrypted_content
+                items.append(item)
+    flush()
+    return items
+
+
+def _image_out(image: Image) -> dict[str, Any]:
+    url = image.url if image.url is not None else data_url(image.media_type, image.data or "")
+    return {"type": "input_image", "image_url": url, "detail": "auto"}
+
+
+def _call_out(call: ToolCall) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": args_json(call.arguments),
+    }
+
+
+def _result_out(result: ToolResult, warnings: Warnings) -> dict[str, Any]:
+    if result.is_error:
+        warnings.note("a tool result's is_error flag is not carried to the Responses API")
+    if all(isinstance(b, Text) for b in result.content):
+        output: Any = "".join(b.text for b in result.content if isinstance(b, Text))
+    else:
+        output = [
+            {"type": "input_text", "text": b.text} if isinstance(b, Text) else _image_out(b)
+            for b in result.content
+        ]
+    return {"type": "function_call_output", "call_id": result.call_id, "output": output}
