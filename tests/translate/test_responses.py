@@ -26,8 +26,9 @@ from failsoft.translate.ir import (
     ToolResult,
     Usage,
 )
-from failsoft.translate.responses import FREEFORM_PARAMETERS, build_request, parse_request
+from failsoft.translate.responses import FREEFORM_PARAMETERS, parse_request
 from failsoft.translate.responses_answer import build_response, parse_response
+from failsoft.translate.responses_build import build_request
 
 OPTIONS = TargetOptions("responses")
 ITEMS: Any = TypeAdapter(list[ResponseInputItemParam])
@@ -150,6 +151,10 @@ def test_build_request_round_trips_and_matches_sdk_items() -> None:
     assert out["tools"][1] == {"type": "custom", "name": "apply_patch"}
     assert out["reasoning"] == {"effort": "high", "summary": "auto"}
     assert out["text"]["format"]["schema"] == {"type": "object"}
+    assert [i["type"] for i in out["input"]][-4:-2] == [
+        "custom_tool_call",
+        "custom_tool_call_output",
+    ]
     reasoning = next(i for i in out["input"] if i["type"] == "reasoning")
     assert reasoning["encrypted_content"] == "gAAAAopaque=="
     again = parse_request({"model": "m", **out})
@@ -209,6 +214,15 @@ def test_from_chat_request_to_responses_target() -> None:
     assert out["tool_choice"] == {"type": "function", "name": "f"}
     assert any("stop" in w for w in warnings.items)
     assert any("seed" in w for w in warnings.items)
+
+
+def test_tool_choice_names_a_custom_or_function_tool() -> None:
+    for kind in ("custom", "function"):
+        payload = {**CODEX_LIKE, "tool_choice": {"type": kind, "name": "apply_patch"}}
+        request = parse_request(payload)
+        assert request.tool_choice == ToolChoice("tool", "apply_patch")
+        out = build_request(request, OPTIONS, Warnings())
+        assert out["tool_choice"] == {"type": "custom", "name": "apply_patch"}
 
 
 def _answer(**extra: Any) -> Response:
