@@ -1,4 +1,4 @@
-"""The provider-facing routes: chat completions, messages, generateContent, models.
+"""The provider-facing routes: chat completions, responses, messages, generateContent, models.
 
 Order of checks follows the real APIs closely enough for gateway tests: auth, then
 body and dialect validation, then the fault decision, then the answer. Every request
@@ -20,6 +20,7 @@ from failsoft.sim.gemini_wire import GeminiWire, model_info
 from failsoft.sim.http import Connection, Request
 from failsoft.sim.openai_wire import OpenAIWire
 from failsoft.sim.playback import body_steps, is_immediate, play, play_now, stream_steps
+from failsoft.sim.responses_wire import ResponsesWire
 from failsoft.sim.spec import SpecError
 from failsoft.sim.state import SimState
 from failsoft.sim.stats import RECORDED_HEADERS, RequestRecord
@@ -39,6 +40,7 @@ class Endpoints:
         self.openai: Wire = OpenAIWire()
         self.anthropic: Wire = AnthropicWire()
         self.gemini: Wire = GeminiWire()
+        self.responses: Wire = ResponsesWire()
 
     def wire_for(self, request: Request) -> Wire:
         """For routes shared by dialects, the path or the caller's SDK headers tell which."""

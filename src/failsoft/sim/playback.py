@@ -14,7 +14,7 @@ from collections.abc import Callable
 from failsoft.clock import Clock
 from failsoft.sim.faults import Fault
 from failsoft.sim.http import Connection
-from failsoft.sim.wire import StreamPlan
+from failsoft.sim.wire import StreamPlan, renumber
 
 
 class Action(enum.Enum):
@@ -115,6 +115,8 @@ def stream_steps(
                 pause = fault.delay
             elif kind == "mid_stream_error":
                 steps.wait(wait)
+                if plan.numbered:
+                    error_event = renumber(error_event, len(plan.preamble) + index)
                 steps.write(chunk(error_event) + LAST_CHUNK)
                 return steps.end(Action.FINISH)
             elif corrupting and item is not None:

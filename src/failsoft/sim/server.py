@@ -175,6 +175,10 @@ class SimServer:
                 return endpoints.not_found(request, conn, 405)
             wire = endpoints.openai if path == "/v1/chat/completions" else endpoints.anthropic
             return endpoints.complete(request, conn, wire)
+        if path == "/v1/responses":
+            if request.method != "POST":
+                return endpoints.not_found(request, conn, 405)
+            return endpoints.complete(request, conn, endpoints.responses)
         if path.startswith("/_sim/"):
             self._control(request, conn)
             return None

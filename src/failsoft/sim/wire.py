@@ -35,6 +35,9 @@ class StreamPlan:
     Gemini JSON array): `no_done` drops only this, `no_terminal` drops it too."""
     content_type: bytes = SSE_TYPE
     """Gemini streams without `alt=sse` are one JSON array, not SSE."""
+    numbered: bool = False
+    """Every event carries a `sequence_number` counted from 0 (Responses): an in-band error
+    takes the number of the event it replaces, so the numbers a client sees stay in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,14 @@ class Wire(Protocol):
     ) -> bytes: ...
 
     def models(self, names: Sequence[str], created: int) -> bytes: ...
+
+
+UNNUMBERED = b'"sequence_number":-1}'
+"""Where an in-band error event leaves its sequence number to be filled in by `renumber`."""
+
+
+def renumber(event: bytes, number: int) -> bytes:
+    return event.replace(UNNUMBERED, b'"sequence_number":%d}' % number)
 
 
 def response_id(prefix: str, number: int) -> str:

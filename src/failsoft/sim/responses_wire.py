@@ -1,0 +1,227 @@
+"""OpenAI Responses wire output (`POST /v1/responses`), independent of failsoft's translators.
+
+A stream is named SSE events whose payloads all carry a `sequence_number` counting from 0,
+in the order the API sends them: the response created and in progress, then per output item
+its `added`, its content or argument deltas and their `done`, its `done`, and last
+`response.completed` (or `response.incomplete` when `max_output_tokens` cut the text).
+Errors and models are the Chat Completions shapes: the API shares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from failsoft.sim import responses_input
+from failsoft.sim.answers import Answer
+from failsoft.sim.http import Request
+from failsoft.sim.openai_wire import OpenAIWire
+from failsoft.sim.prompt import Prompt
+from failsoft.sim.tools import openai_call_id
+from failsoft.sim.wire import UNNUMBERED, ErrorSpec, Reply, StreamPlan
+
+
+class ResponsesWire(OpenAIWire):
+    """Same keys, errors and request ids as Chat Completions; its own items and events."""
+
+    response_prefix = "resp_"
+
+    def check(
+        self, body: Mapping[str, Any], request: Request, model: str | None
+    ) -> ErrorSpec | None:
+        return responses_input.check(body)
+
+    def prompt(self, body: Mapping[str, Any]) -> Prompt:
+        return responses_input.prompt(body)
+
+    def max_tokens(self, body: Mapping[str, Any]) -> int | None:
+        value = body.get("max_output_tokens")
+        return value if isinstance(value, int) else None
+
+    def completion(self, reply: Reply, answer: Answer) -> bytes:
+        return orjson.dumps(_response(reply, answer, _output(reply, answer, done=True)))
+
+    def stream(
+        self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
+    ) -> StreamPlan:
+        events = _Events()
+        opening = _response(reply, answer, [], status="in_progress")
+        preamble = [
+            events.add("response.created", response=opening),
+            events.add("response.in_progress", response=opening),
+        ]
+        content: list[bytes] = []
+        index = 0
+        if answer.pieces or not answer.calls:
+            message = _message(reply, answer, done=False)
+            item_id = message["id"]
+            where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+            part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            preamble.append(events.add("response.output_item.added", output_index=0, item=message))
+            preamble.append(events.add("response.content_part.added", **where, part=part))
+            for piece in answer.pieces:
+                content.append(
+                    events.add("response.output_text.delta", **where, delta=piece, logprobs=[])
+                )
+            done = {**part, "text": answer.text}
+            content.append(
+                events.add("response.output_text.done", **where, text=answer.text, logprobs=[])
+            )
+            content.append(events.add("response.content_part.done", **where, part=done))
+            item = _message(reply, answer, done=True)
+            content.append(events.add("response.output_item.done", output_index=0, item=item))
+            index = 1
+        for position, call in enumerate(answer.calls):
+            output_index = index + position
+            item = _call(reply, position, call.name, "", "in_progress")
+            at = {"item_id": item["id"], "output_index": output_index}
+            content.append(
+                events.add("response.output_item.added", output_index=output_index, item=item)
+            )
+            for fragment in call.fragments:
+                content.append(
+                    events.add("response.function_call_arguments.delta", **at, delta=fragment)
+                )
+            content.append(
+                events.add("response.function_call_arguments.done", **at, arguments=call.json)
+            )
+            item = _call(reply, position, call.name, call.json, "completed")
+            content.append(
+                events.add("response.output_item.done", output_index=output_index, item=item)
+            )
+        # The closing events of the last item end the content without ending the answer.
+        closing = 3 if not answer.calls else 2
+        ending = "response.incomplete" if answer.truncated else "response.completed"
+        final = _response(reply, answer, _output(reply, answer, done=True))
+        terminal = events.add(ending, response=final)
+        return StreamPlan(
+            preamble=tuple(preamble),
+            content=tuple(content[:-closing]),
+            close=tuple(content[-closing:]),
+            terminal=(terminal,),
+            marker=(),
+            numbered=True,
+        )
+
+    def stream_error_event(
+        self, request: Request, error_type: str | None, message: str | None
+    ) -> bytes:
+        """The in-band `error` event; playback numbers it as the event it replaces."""
+        payload = {
+            "type": "error",
+            "code": "server_error",
+            "message": message or "The server had an error while processing your request.",
+            "param": None,
+        }
+        return b"event: error\ndata: " + orjson.dumps(payload)[:-1] + b"," + UNNUMBERED + b"\n\n"
+
+    def malformed_event(self, reply: Reply, request: Request) -> bytes:
+        return b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta"\n\n'
+
+    def corrupt_event(self, event: bytes) -> bytes:
+        """Cut just after the delta's fields, so the fragment is there but nothing closes."""
+        cut = event.rfind(b',"sequence_number":')
+        return (event[:cut] if cut >= 0 else event[:-3]) + b"\n\n"
+
+    def models(self, names: Sequence[str], created: int) -> bytes:
+        return OpenAIWire.models(self, names, created)
+
+
+class _Events:
+    """Numbers events as they are built: `sequence_number` counts every event from 0."""
+
+    def __init__(self) -> None:
+        self.number = 0
+
+    def add(self, kind: str, **fields: Any) -> bytes:
+        payload = {"type": kind, **fields, "sequence_number": self.number}
+        self.number += 1
+        return b"event: %s\ndata: %s\n\n" % (kind.encode(), orjson.dumps(payload))
+
+
+def _response(
+    reply: Reply, answer: Answer, output: list[dict[str, Any]], status: str | None = None
+) -> dict[str, Any]:
+    finished = status is None
+    if status is None:
+        status = "incomplete" if answer.truncated else "completed"
+    incomplete = {"reason": "max_output_tokens"} if finished and answer.truncated else None
+    return {
+        "id": reply.response_id,
+        "object": "response",
+        "created_at": reply.created,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": reply.model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": False,
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "usage": _usage(answer) if finished else None,
+        "user": None,
+        "metadata": {},
+    }
+
+
+def _output(reply: Reply, answer: Answer, *, done: bool) -> list[dict[str, Any]]:
+    output = []
+    if answer.pieces or not answer.calls:
+        output.append(_message(reply, answer, done=done))
+    for position, call in enumerate(answer.calls):
+        output.append(_call(reply, position, call.name, call.json, "completed"))
+    return output
+
+
+def _message(reply: Reply, answer: Answer, *, done: bool) -> dict[str, Any]:
+    content = []
+    status = "in_progress"
+    if done:
+        text = {"type": "output_text", "annotations": [], "logprobs": [], "text": answer.text}
+        content.append(text)
+        status = "incomplete" if answer.truncated else "completed"
+    return {
+        "id": "msg_" + _hex(reply),
+        "type": "message",
+        "status": status,
+        "content": content,
+        "role": "assistant",
+    }
+
+
+def _call(reply: Reply, position: int, name: str, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "id": f"fc_{_hex(reply)}{position:02x}",
+        "type": "function_call",
+        "status": status,
+        "arguments": arguments,
+        "call_id": openai_call_id(reply.response_id, position),
+        "name": name,
+    }
+
+
+def _hex(reply: Reply) -> str:
+    return reply.response_id.removeprefix(ResponsesWire.response_prefix)
+
+
+def _usage(answer: Answer) -> dict[str, Any]:
+    return {
+        "input_tokens": answer.input_tokens,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": answer.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": answer.input_tokens + answer.output_tokens,
+    }
