@@ -13,7 +13,7 @@ from failsoft.sim import SimServer
 
 from .helpers import GPT, KEY, sse_events
 
-WEATHER = [
+WEATHER: Any = [
     {
         "type": "function",
         "name": "get_weather",
@@ -208,3 +208,96 @@ async def test_mid_stream_error_is_numbered_in_order(sim: SimServer) -> None:
     last = received[-1]
     assert last.type == "error" and last.message == "boom"
     assert "response.completed" not in [event.type for event in received]
+
+
+def test_response_echoes_the_request(oai: openai.OpenAI) -> None:
+    response = oai.responses.create(
+        model=GPT,
+        input="Weather in Paris?",
+        instructions="Be brief.",
+        tools=WEATHER,
+        tool_choice="required",
+        max_output_tokens=64,
+        metadata={"run": "7"},
+    )
+    assert response.instructions == "Be brief."
+    assert response.tool_choice == "required"
+    assert response.max_output_tokens == 64
+    assert response.metadata == {"run": "7"}
+    assert [tool.type for tool in response.tools] == ["function"]
+
+
+def test_custom_tool_call(oai: openai.OpenAI) -> None:
+    patch: Any = [{"type": "custom", "name": "apply_patch", "description": "Edit files."}]
+    response = oai.responses.create(model=GPT, input="Fix the typo in README", tools=patch)
+    [call] = response.output
+    assert call.type == "custom_tool_call"
+    assert call.name == "apply_patch" and call.input == "README"
+    with oai.responses.stream(model=GPT, input="Fix README", tools=patch) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert "response.custom_tool_call_input.delta" in kinds
+    assert kinds[-3:-1] == ["response.custom_tool_call_input.done", "response.output_item.done"]
+    assert final.output[0].type == "custom_tool_call"
+    history: Any = [
+        {"role": "user", "content": "Fix the typo in README"},
+        {"type": "custom_tool_call", "call_id": call.call_id, "name": call.name, "input": "x"},
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "done"},
+    ]
+    second = oai.responses.create(model=GPT, input=history, tools=patch)
+    assert second.output_text.endswith("the tool said done.")
+
+
+def test_images_are_seen(oai: openai.OpenAI) -> None:
+    image = {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+    items: Any = [{"role": "user", "content": [{"type": "input_text", "text": "What?"}, image]}]
+    response = oai.responses.create(model=GPT, input=items)
+    assert response.output_text.endswith("(saw 1 image: image/png)")
+
+
+def test_stream_faults_apply(sim: SimServer, oai: openai.OpenAI) -> None:
+    sim.set_fault(GPT, {"kind": "slow_first_token", "delay": 0.05, "count": 1})
+    with oai.responses.stream(model=GPT, input="hi") as stream:
+        assert [event.type for event in stream] == TEXT_ORDER
+    sim.set_fault(GPT, {"kind": "malformed", "after": 1, "count": 1})
+    with pytest.raises(json.JSONDecodeError):
+        list(oai.responses.create(model=GPT, input="hi", stream=True))
+    sim.set_fault(GPT, {"kind": "cut"})
+    with pytest.raises(openai.APIConnectionError):
+        oai.responses.create(model=GPT, input="hi")
+    outcomes = sim.stats()["models"][GPT]["outcomes"]
+    assert outcomes == {"200": 1, "malformed": 1, "cut": 1}
+
+
+def test_hang_times_out_in_the_sdk(sim: SimServer) -> None:
+    sim.set_fault(GPT, {"kind": "hang"})
+    with (
+        openai.OpenAI(base_url=sim.url + "/v1", api_key=KEY, max_retries=0, timeout=0.2) as client,
+        pytest.raises(openai.APITimeoutError),
+    ):
+        client.responses.create(model=GPT, input="hi")
+
+
+def test_get_is_not_allowed(sim: SimServer, oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        oai.get("/responses", cast_to=object)
+    assert caught.value.status_code == 405
+
+
+async def test_malformed_content_keeps_the_fragment(sim: SimServer) -> None:
+    sim.set_fault(GPT, {"kind": "malformed", "target": "content", "after": 1})
+    _, raw = await _raw(sim, {"model": GPT, "input": "hi", "stream": True})
+    frames = sse_events(raw)
+    broken = frames[5]
+    assert broken[0] == "response.output_text.delta"
+    assert '"delta":" answer"' in broken[1] and "sequence_number" not in broken[1]
+    assert frames[-1][0] == "response.completed"
+
+
+async def test_stored_responses_are_not_served(sim: SimServer) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(sim.url + "/v1/responses/resp_1", headers={"authorization": "Bearer x"}) as got,
+    ):
+        assert got.status == 404
+        assert (await got.json())["error"]["type"] == "invalid_request_error"

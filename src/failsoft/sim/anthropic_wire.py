@@ -126,7 +126,7 @@ class AnthropicWire:
         value = body.get("max_tokens")
         return value if isinstance(value, int) else None
 
-    def completion(self, reply: Reply, answer: Answer) -> bytes:
+    def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
         content: list[dict[str, Any]] = []
         if answer.pieces or not answer.calls:
             content.append({"type": "text", "text": answer.text})

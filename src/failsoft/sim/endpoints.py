@@ -119,7 +119,7 @@ class Endpoints:
             )
         else:
             generation = settings.chunk_delay * max(0, answer.output_tokens - 1)
-            completion = wire.completion(reply, answer)
+            completion = wire.completion(reply, answer, body)
             steps = body_steps(
                 lambda length: conn.head(200, _JSON + ident, length),
                 completion,

@@ -55,7 +55,7 @@ class GeminiWire:
     def max_tokens(self, body: Mapping[str, Any]) -> int | None:
         return gemini_input.max_tokens(body)
 
-    def completion(self, reply: Reply, answer: Answer) -> bytes:
+    def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
         parts = [{"text": answer.text}] if answer.pieces or not answer.calls else []
         parts.extend(_call_parts(reply, answer))
         return _response(reply, parts, _finish_reason(answer), _usage(answer))

@@ -111,7 +111,7 @@ class OpenAIWire:
             value = body.get("max_tokens")
         return value if isinstance(value, int) else None
 
-    def completion(self, reply: Reply, answer: Answer) -> bytes:
+    def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
         message: dict[str, Any] = {
             "role": "assistant",
             "content": answer.text if answer.pieces or not answer.calls else None,

@@ -9,7 +9,7 @@ Errors and models are the Chat Completions shapes: the API shares them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from failsoft.sim.answers import Answer
 from failsoft.sim.http import Request
 from failsoft.sim.openai_wire import OpenAIWire
 from failsoft.sim.prompt import Prompt
-from failsoft.sim.tools import openai_call_id
+from failsoft.sim.tools import ToolCall, fragments, openai_call_id
 from failsoft.sim.wire import UNNUMBERED, ErrorSpec, Reply, StreamPlan
 
 
@@ -40,14 +40,15 @@ class ResponsesWire(OpenAIWire):
         value = body.get("max_output_tokens")
         return value if isinstance(value, int) else None
 
-    def completion(self, reply: Reply, answer: Answer) -> bytes:
-        return orjson.dumps(_response(reply, answer, _output(reply, answer, done=True)))
+    def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
+        custom = _custom_tools(body)
+        return orjson.dumps(_response(reply, answer, body, _output(reply, answer, custom)))
 
     def stream(
         self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
     ) -> StreamPlan:
         events = _Events()
-        opening = _response(reply, answer, [], status="in_progress")
+        opening = _response(reply, answer, body, [], status="in_progress")
         preamble = [
             events.add("response.created", response=opening),
             events.add("response.in_progress", response=opening),
@@ -73,28 +74,39 @@ class ResponsesWire(OpenAIWire):
             item = _message(reply, answer, done=True)
             content.append(events.add("response.output_item.done", output_index=0, item=item))
             index = 1
+        custom = _custom_tools(body)
         for position, call in enumerate(answer.calls):
             output_index = index + position
-            item = _call(reply, position, call.name, "", "in_progress")
+            item = _call(reply, position, call, custom, done=False)
             at = {"item_id": item["id"], "output_index": output_index}
             content.append(
                 events.add("response.output_item.added", output_index=output_index, item=item)
             )
-            for fragment in call.fragments:
+            if item["type"] == "custom_tool_call":
+                payload = _custom_input(call)
+                for fragment in fragments(payload) if payload else ():
+                    content.append(
+                        events.add("response.custom_tool_call_input.delta", **at, delta=fragment)
+                    )
                 content.append(
-                    events.add("response.function_call_arguments.delta", **at, delta=fragment)
+                    events.add("response.custom_tool_call_input.done", **at, input=payload)
                 )
-            content.append(
-                events.add("response.function_call_arguments.done", **at, arguments=call.json)
-            )
-            item = _call(reply, position, call.name, call.json, "completed")
+            else:
+                for fragment in call.fragments:
+                    content.append(
+                        events.add("response.function_call_arguments.delta", **at, delta=fragment)
+                    )
+                content.append(
+                    events.add("response.function_call_arguments.done", **at, arguments=call.json)
+                )
+            item = _call(reply, position, call, custom, done=True)
             content.append(
                 events.add("response.output_item.done", output_index=output_index, item=item)
             )
         # The closing events of the last item end the content without ending the answer.
         closing = 3 if not answer.calls else 2
         ending = "response.incomplete" if answer.truncated else "response.completed"
-        final = _response(reply, answer, _output(reply, answer, done=True))
+        final = _response(reply, answer, body, _output(reply, answer, custom))
         terminal = events.add(ending, response=final)
         return StreamPlan(
             preamble=tuple(preamble),
@@ -125,9 +137,6 @@ class ResponsesWire(OpenAIWire):
         cut = event.rfind(b',"sequence_number":')
         return (event[:cut] if cut >= 0 else event[:-3]) + b"\n\n"
 
-    def models(self, names: Sequence[str], created: int) -> bytes:
-        return OpenAIWire.models(self, names, created)
-
 
 class _Events:
     """Numbers events as they are built: `sequence_number` counts every event from 0."""
@@ -141,13 +150,37 @@ class _Events:
         return b"event: %s\ndata: %s\n\n" % (kind.encode(), orjson.dumps(payload))
 
 
+_ECHOED: dict[str, Any] = {
+    "instructions": None,
+    "max_output_tokens": None,
+    "metadata": {},
+    "parallel_tool_calls": True,
+    "previous_response_id": None,
+    "reasoning": {"effort": None, "summary": None},
+    "store": True,
+    "temperature": 1.0,
+    "text": {"format": {"type": "text"}, "verbosity": "medium"},
+    "tool_choice": "auto",
+    "tools": [],
+    "top_p": 1.0,
+    "truncation": "disabled",
+    "user": None,
+}
+"""Request fields the response object repeats, with the API's defaults when not sent."""
+
+
 def _response(
-    reply: Reply, answer: Answer, output: list[dict[str, Any]], status: str | None = None
+    reply: Reply,
+    answer: Answer,
+    body: Mapping[str, Any],
+    output: list[dict[str, Any]],
+    status: str | None = None,
 ) -> dict[str, Any]:
     finished = status is None
     if status is None:
         status = "incomplete" if answer.truncated else "completed"
     incomplete = {"reason": "max_output_tokens"} if finished and answer.truncated else None
+    echoed = {name: body.get(name, default) for name, default in _ECHOED.items()}
     return {
         "id": reply.response_id,
         "object": "response",
@@ -156,33 +189,20 @@ def _response(
         "background": False,
         "error": None,
         "incomplete_details": incomplete,
-        "instructions": None,
-        "max_output_tokens": None,
         "model": reply.model,
         "output": output,
-        "parallel_tool_calls": True,
-        "previous_response_id": None,
-        "reasoning": {"effort": None, "summary": None},
         "service_tier": "default",
-        "store": False,
-        "temperature": 1.0,
-        "text": {"format": {"type": "text"}, "verbosity": "medium"},
-        "tool_choice": "auto",
-        "tools": [],
-        "top_p": 1.0,
-        "truncation": "disabled",
+        **echoed,
         "usage": _usage(answer) if finished else None,
-        "user": None,
-        "metadata": {},
     }
 
 
-def _output(reply: Reply, answer: Answer, *, done: bool) -> list[dict[str, Any]]:
+def _output(reply: Reply, answer: Answer, custom: frozenset[str]) -> list[dict[str, Any]]:
     output = []
     if answer.pieces or not answer.calls:
-        output.append(_message(reply, answer, done=done))
+        output.append(_message(reply, answer, done=True))
     for position, call in enumerate(answer.calls):
-        output.append(_call(reply, position, call.name, call.json, "completed"))
+        output.append(_call(reply, position, call, custom, done=True))
     return output
 
 
@@ -202,15 +222,43 @@ def _message(reply: Reply, answer: Answer, *, done: bool) -> dict[str, Any]:
     }
 
 
-def _call(reply: Reply, position: int, name: str, arguments: str, status: str) -> dict[str, Any]:
+def _call(
+    reply: Reply, position: int, call: ToolCall, custom: frozenset[str], *, done: bool
+) -> dict[str, Any]:
+    """A `function_call` item, or a `custom_tool_call` for a freeform tool (its one string)."""
+    status = "completed" if done else "in_progress"
+    call_id = openai_call_id(reply.response_id, position)
+    if call.name in custom:
+        return {
+            "id": f"ctc_{_hex(reply)}{position:02x}",
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call_id,
+            "input": _custom_input(call) if done else "",
+            "name": call.name,
+        }
     return {
         "id": f"fc_{_hex(reply)}{position:02x}",
         "type": "function_call",
         "status": status,
-        "arguments": arguments,
-        "call_id": openai_call_id(reply.response_id, position),
-        "name": name,
+        "arguments": call.json if done else "",
+        "call_id": call_id,
+        "name": call.name,
     }
+
+
+def _custom_input(call: ToolCall) -> str:
+    value = call.arguments.get("input")
+    return value if isinstance(value, str) else call.json
+
+
+def _custom_tools(body: Mapping[str, Any]) -> frozenset[str]:
+    tools = body.get("tools")
+    return frozenset(
+        tool["name"]
+        for tool in (tools if isinstance(tools, list) else ())
+        if isinstance(tool, dict) and tool.get("type") == "custom"
+    )
 
 
 def _hex(reply: Reply) -> str:

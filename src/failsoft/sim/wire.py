@@ -89,7 +89,9 @@ class Wire(Protocol):
 
     def max_tokens(self, body: Mapping[str, Any]) -> int | None: ...
 
-    def completion(self, reply: Reply, answer: Answer) -> bytes: ...
+    def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
+        """The whole answer as one JSON body; `body` is the request, for APIs that echo it."""
+        ...
 
     def stream(
         self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
