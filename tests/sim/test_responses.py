@@ -134,15 +134,44 @@ def test_strict_validation(oai: openai.OpenAI) -> None:
     assert _bad(oai, "hi", previous_response_id="resp_x")["code"] == "previous_response_not_found"
 
 
-def test_reasoning_before_a_call_is_accepted(oai: openai.OpenAI) -> None:
-    items: Any = [
+def test_reasoning_round_trip(oai: openai.OpenAI) -> None:
+    """An issued `encrypted_content` goes back with the call; a changed one is refused."""
+    ask: Any = {"reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"]}
+    first = oai.responses.create(model=GPT, input="Weather in Paris?", tools=WEATHER, **ask)
+    reasoning, call = first.output
+    assert reasoning.type == "reasoning" and call.type == "function_call"
+    assert reasoning.encrypted_content and reasoning.summary == []
+    assert first.usage is not None and first.usage.output_tokens_details.reasoning_tokens > 0
+    issued = reasoning.model_dump(exclude_none=True)
+    history: Any = [
         {"role": "user", "content": "Weather in Paris?"},
-        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "opaque"},
-        {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
-        {"type": "function_call_output", "call_id": "c1", "output": "rain"},
+        issued,
+        call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "rain"},
     ]
-    response = oai.responses.create(model=GPT, input=items, tools=WEATHER)
-    assert response.output_text.endswith("the tool said rain.")
+    second = oai.responses.create(model=GPT, input=history, tools=WEATHER, **ask)
+    assert second.output_text.endswith("the tool said rain.")
+    history[1] = {**issued, "encrypted_content": issued["encrypted_content"][:-4] + "AAA="}
+    assert _bad(oai, history, tools=WEATHER)["code"] == "invalid_encrypted_content"
+    history[1] = {"type": "reasoning", "id": reasoning.id, "summary": []}
+    with pytest.raises(openai.NotFoundError, match="Items are not persisted"):
+        oai.responses.create(model=GPT, input=history, tools=WEATHER)
+
+
+def test_reasoning_summary_stream(oai: openai.OpenAI) -> None:
+    reasoning: Any = {"effort": "low", "summary": "auto"}
+    with oai.responses.stream(model=GPT, input="Say hello", reasoning=reasoning) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[2:5] == [
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
+    ]
+    assert kinds[-1] == "response.completed"
+    first, message = final.output
+    assert first.type == "reasoning" and first.summary[0].text.startswith("**Planning")
+    assert message.type == "message" and final.output_text.startswith("Simulated answer")
 
 
 def test_status_faults_surface_as_sdk_errors(sim: SimServer, oai: openai.OpenAI) -> None:
@@ -193,6 +222,10 @@ async def test_raw_stream_order_and_sequence_numbers(sim: SimServer) -> None:
     body = {"model": GPT, "input": "Weather in Rome?", "tools": WEATHER, "stream": True}
     events = _numbers((await _raw(sim, body))[1])
     assert [number for _, number in events] == list(range(len(events)))
+    body = {"model": GPT, "input": "hi", "reasoning": {"summary": "auto"}, "stream": True}
+    events = _numbers((await _raw(sim, body))[1])
+    assert [number for _, number in events] == list(range(len(events)))
+    assert events[-1][0] == "response.completed"
 
 
 async def test_mid_stream_error_is_numbered_in_order(sim: SimServer) -> None:

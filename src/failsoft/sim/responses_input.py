@@ -3,8 +3,9 @@
 The checks are the ones a broken translation into the Responses item model trips: items
 of unknown types, content parts that belong to the other role, a `function_call_output`
 answering no earlier `function_call`, a call left without its output, a reasoning item
-that is not followed by the output it reasoned about. The simulator keeps no
-conversations, so `previous_response_id` is refused as an id the API does not know.
+that is not followed by the output it reasoned about, or whose `encrypted_content` is not
+one the simulator issued. The simulator keeps no conversations, so `previous_response_id`
+is refused as an id the API does not know.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from failsoft.sim import responses_reasoning
 from failsoft.sim.openai_input import media_type
 from failsoft.sim.prompt import (
     Prompt,
@@ -212,7 +214,7 @@ def _check_reasoning(
     kind = after.get("type", "message") if isinstance(after, dict) else None
     role = after.get("role") if isinstance(after, dict) else None
     if kind in _CALLS or (kind == "message" and role == "assistant"):
-        return None
+        return responses_reasoning.verify(item)
     name = item.get("id") if isinstance(item.get("id"), str) else "(no id)"
     return ErrorSpec(
         400,

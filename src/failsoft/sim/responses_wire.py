@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from failsoft.sim import responses_input
+from failsoft.sim import responses_input, responses_reasoning
 from failsoft.sim.answers import Answer
 from failsoft.sim.http import Request
 from failsoft.sim.openai_wire import OpenAIWire
@@ -41,8 +41,8 @@ class ResponsesWire(OpenAIWire):
         return value if isinstance(value, int) else None
 
     def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
-        custom = _custom_tools(body)
-        return orjson.dumps(_response(reply, answer, body, _output(reply, answer, custom)))
+        output = _output(reply, answer, body)
+        return orjson.dumps(_response(reply, answer, body, output))
 
     def stream(
         self, reply: Reply, answer: Answer, body: Mapping[str, Any], request: Request
@@ -55,12 +55,18 @@ class ResponsesWire(OpenAIWire):
         ]
         content: list[bytes] = []
         index = 0
+        reasoning = _reasoning(reply, body)
+        if reasoning is not None:  # in the preamble: faults count the answer's events
+            preamble.extend(_reasoning_events(events, reasoning))
+            index = 1
         if answer.pieces or not answer.calls:
             message = _message(reply, answer, done=False)
             item_id = message["id"]
-            where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+            where = {"item_id": item_id, "output_index": index, "content_index": 0}
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-            preamble.append(events.add("response.output_item.added", output_index=0, item=message))
+            preamble.append(
+                events.add("response.output_item.added", output_index=index, item=message)
+            )
             preamble.append(events.add("response.content_part.added", **where, part=part))
             for piece in answer.pieces:
                 content.append(
@@ -72,8 +78,8 @@ class ResponsesWire(OpenAIWire):
             )
             content.append(events.add("response.content_part.done", **where, part=done))
             item = _message(reply, answer, done=True)
-            content.append(events.add("response.output_item.done", output_index=0, item=item))
-            index = 1
+            content.append(events.add("response.output_item.done", output_index=index, item=item))
+            index += 1
         custom = _custom_tools(body)
         for position, call in enumerate(answer.calls):
             output_index = index + position
@@ -106,7 +112,7 @@ class ResponsesWire(OpenAIWire):
         # The closing events of the last item end the content without ending the answer.
         closing = 3 if not answer.calls else 2
         ending = "response.incomplete" if answer.truncated else "response.completed"
-        final = _response(reply, answer, body, _output(reply, answer, custom))
+        final = _response(reply, answer, body, _output(reply, answer, body))
         terminal = events.add(ending, response=final)
         return StreamPlan(
             preamble=tuple(preamble),
@@ -193,17 +199,57 @@ def _response(
         "output": output,
         "service_tier": "default",
         **echoed,
-        "usage": _usage(answer) if finished else None,
+        "usage": _usage(answer, body) if finished else None,
     }
 
 
-def _output(reply: Reply, answer: Answer, custom: frozenset[str]) -> list[dict[str, Any]]:
+def _output(reply: Reply, answer: Answer, body: Mapping[str, Any]) -> list[dict[str, Any]]:
     output = []
+    reasoning = _reasoning(reply, body)
+    if reasoning is not None:
+        output.append(reasoning)
     if answer.pieces or not answer.calls:
         output.append(_message(reply, answer, done=True))
+    custom = _custom_tools(body)
     for position, call in enumerate(answer.calls):
         output.append(_call(reply, position, call, custom, done=True))
     return output
+
+
+def _reasoning(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The reasoning item that opens the output when the request asks for reasoning."""
+    reasons, summarized, encrypted = responses_reasoning.wanted(body)
+    if not reasons:
+        return None
+    item: dict[str, Any] = {
+        "id": "rs_" + _hex(reply),
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": responses_reasoning.SUMMARY}]
+        if summarized
+        else [],
+    }
+    if encrypted:
+        item["encrypted_content"] = responses_reasoning.issue(reply.response_id)
+    return item
+
+
+def _reasoning_events(events: _Events, item: dict[str, Any]) -> list[bytes]:
+    opening = {**item, "summary": []}
+    sent = [events.add("response.output_item.added", output_index=0, item=opening)]
+    at = {"item_id": item["id"], "output_index": 0, "summary_index": 0}
+    for summary in item["summary"]:
+        text = summary["text"]
+        part = {"type": "summary_text", "text": ""}
+        sent.append(events.add("response.reasoning_summary_part.added", **at, part=part))
+        words = text.split(" ")
+        for number, word in enumerate(words):
+            delta = word if number == 0 else " " + word
+            sent.append(events.add("response.reasoning_summary_text.delta", **at, delta=delta))
+        sent.append(events.add("response.reasoning_summary_text.done", **at, text=text))
+        done = {"type": "summary_text", "text": text}
+        sent.append(events.add("response.reasoning_summary_part.done", **at, part=done))
+    sent.append(events.add("response.output_item.done", output_index=0, item=item))
+    return sent
 
 
 def _message(reply: Reply, answer: Answer, *, done: bool) -> dict[str, Any]:
@@ -265,11 +311,13 @@ def _hex(reply: Reply) -> str:
     return reply.response_id.removeprefix(ResponsesWire.response_prefix)
 
 
-def _usage(answer: Answer) -> dict[str, Any]:
+def _usage(answer: Answer, body: Mapping[str, Any]) -> dict[str, Any]:
+    reasoning = responses_reasoning.REASONING_TOKENS if responses_reasoning.wanted(body)[0] else 0
+    output = answer.output_tokens + reasoning
     return {
         "input_tokens": answer.input_tokens,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-        "output_tokens": answer.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": answer.input_tokens + answer.output_tokens,
+        "output_tokens": output,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": answer.input_tokens + output,
     }
