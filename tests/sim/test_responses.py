@@ -131,6 +131,11 @@ def test_strict_validation(oai: openai.OpenAI) -> None:
     reasoning = {"type": "reasoning", "id": "rs_1", "summary": []}
     assert "rs_1" in _bad(oai, [hello, reasoning, hello])["message"]
     assert _bad(oai, "hi", max_output_tokens=5)["code"] == "integer_below_min_value"
+    forced = {"type": "function", "name": "get_time"}
+    assert _bad(oai, "hi", tools=WEATHER, tool_choice=forced)["param"] == "tool_choice"
+    assert _bad(oai, "hi", tool_choice="always")["code"] == "invalid_value"
+    with pytest.raises(openai.NotFoundError, match="not persisted"):
+        oai.responses.create(model=GPT, input=[hello, {"type": "item_reference", "id": "msg_1"}])
     assert _bad(oai, "hi", previous_response_id="resp_x")["code"] == "previous_response_not_found"
 
 

@@ -41,6 +41,7 @@ _INPUT_PARTS = ("input_text", "input_image", "input_file")
 _OUTPUT_PARTS = ("output_text", "refusal")
 _CALLS = ("function_call", "custom_tool_call")
 _OUTPUTS = {"function_call_output": "function_call", "custom_tool_call_output": "custom_tool_call"}
+_CHOICES = ("none", "auto", "required")
 _MIN_OUTPUT_TOKENS = 16
 _CUSTOM_INPUT = (("input", {"type": "string"}),)
 """A custom (freeform) tool's call carries one string, named `input` on the wire."""
@@ -77,7 +78,7 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
                 code="integer_below_min_value",
                 param="max_output_tokens",
             )
-    error = _check_tools(body.get("tools"))
+    error = _check_tools(body.get("tools")) or _check_choice(body)
     if error is not None:
         return error
     items = body.get("input")
@@ -112,6 +113,33 @@ def _check_tools(tools: object) -> ErrorSpec | None:
     return None
 
 
+def _check_choice(body: Mapping[str, Any]) -> ErrorSpec | None:
+    choice = body.get("tool_choice")
+    if choice is None or choice in _CHOICES:
+        return None
+    if not isinstance(choice, dict):
+        return _invalid_value("tool_choice", choice, _CHOICES)
+    kind = choice.get("type")
+    if kind not in ("function", "custom"):
+        return None  # allowed_tools and the hosted tools' choices: not simulated, not refused
+    name = choice.get("name")
+    if not isinstance(name, str):
+        return _missing("tool_choice.name")
+    tools = body.get("tools")
+    declared = [
+        tool.get("name")
+        for tool in (tools if isinstance(tools, list) else ())
+        if isinstance(tool, dict) and tool.get("type") == kind
+    ]
+    if name not in declared:
+        return ErrorSpec(
+            400,
+            message=f"Tool choice '{kind}' not found in 'tools' parameter.",
+            param="tool_choice",
+        )
+    return None
+
+
 def _check_items(items: Sequence[Any]) -> ErrorSpec | None:
     called: set[str] = set()
     pending: list[str] = []  # calls since the last message, still without an output
@@ -120,6 +148,8 @@ def _check_items(items: Sequence[Any]) -> ErrorSpec | None:
         if not isinstance(item, dict):
             return _invalid_type(where, "an object", item)
         kind = item.get("type", "message" if "role" in item else None)
+        if kind == "item_reference":
+            return responses_reasoning.not_persisted(item)
         if kind not in ITEM_TYPES:
             return _invalid_value(f"{where}.type", kind, ITEM_TYPES)
         if kind == "message":

@@ -45,17 +45,10 @@ def issue(response_id: str) -> str:
 
 def verify(item: Mapping[str, Any]) -> ErrorSpec | None:
     """The API's refusals for a reasoning item it cannot use."""
-    name = item.get("id") if isinstance(item.get("id"), str) else "(no id)"
     value = item.get("encrypted_content")
     if value is None:
-        return ErrorSpec(
-            404,
-            message=f"Item with id '{name}' not found. Items are not persisted when `store` is "
-            "set to false. Try again with `store` set to true, or remove this item from your "
-            "input.",
-            code="",
-            param="input",
-        )
+        return not_persisted(item)
+    name = item.get("id") if isinstance(item.get("id"), str) else "(no id)"
     if not _issued(value):
         return ErrorSpec(
             400,
@@ -63,6 +56,18 @@ def verify(item: Mapping[str, Any]) -> ErrorSpec | None:
             code="invalid_encrypted_content",
         )
     return None
+
+
+def not_persisted(item: Mapping[str, Any]) -> ErrorSpec:
+    """What an item given only by its id gets: the simulator stores no items."""
+    name = item.get("id") if isinstance(item.get("id"), str) else "(no id)"
+    return ErrorSpec(
+        404,
+        message=f"Item with id '{name}' not found. Items are not persisted when `store` is set "
+        "to false. Try again with `store` set to true, or remove this item from your input.",
+        code="",
+        param="input",
+    )
 
 
 def _issued(value: object) -> bool:
