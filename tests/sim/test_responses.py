@@ -339,3 +339,16 @@ async def test_stored_responses_are_not_served(sim: SimServer) -> None:
     ):
         assert got.status == 404
         assert (await got.json())["error"]["type"] == "invalid_request_error"
+
+
+def test_preface_and_parallel_calls(sim: SimServer, oai: openai.OpenAI) -> None:
+    sim.set_model(GPT, tool_calls=2, tool_preface="Let me check.")
+    with oai.responses.stream(model=GPT, input="Weather in Lima?", tools=WEATHER) as stream:
+        added = [event.output_index for event in stream if event.type.endswith("item.added")]
+        final = stream.get_final_response()
+    assert added == [0, 1, 2]
+    assert [item.type for item in final.output] == ["message", "function_call", "function_call"]
+    assert final.output_text == "Let me check."
+    calls = [item for item in final.output if item.type == "function_call"]
+    assert [json.loads(call.arguments) for call in calls] == [{"city": "Lima"}, {"city": "Lima-2"}]
+    assert len({call.call_id for call in calls}) == 2

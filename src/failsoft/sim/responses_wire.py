@@ -80,35 +80,7 @@ class ResponsesWire(OpenAIWire):
             item = _message(reply, answer, done=True)
             content.append(events.add("response.output_item.done", output_index=index, item=item))
             index += 1
-        custom = _custom_tools(body)
-        for position, call in enumerate(answer.calls):
-            output_index = index + position
-            item = _call(reply, position, call, custom, done=False)
-            at = {"item_id": item["id"], "output_index": output_index}
-            content.append(
-                events.add("response.output_item.added", output_index=output_index, item=item)
-            )
-            if item["type"] == "custom_tool_call":
-                payload = _custom_input(call)
-                for fragment in fragments(payload) if payload else ():
-                    content.append(
-                        events.add("response.custom_tool_call_input.delta", **at, delta=fragment)
-                    )
-                content.append(
-                    events.add("response.custom_tool_call_input.done", **at, input=payload)
-                )
-            else:
-                for fragment in call.fragments:
-                    content.append(
-                        events.add("response.function_call_arguments.delta", **at, delta=fragment)
-                    )
-                content.append(
-                    events.add("response.function_call_arguments.done", **at, arguments=call.json)
-                )
-            item = _call(reply, position, call, custom, done=True)
-            content.append(
-                events.add("response.output_item.done", output_index=output_index, item=item)
-            )
+        content.extend(_call_events(events, reply, answer, _custom_tools(body), index))
         # The closing events of the last item end the content without ending the answer.
         closing = 3 if not answer.calls else 2
         ending = "response.incomplete" if answer.truncated else "response.completed"
@@ -231,6 +203,40 @@ def _reasoning(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any] | None:
     if encrypted:
         item["encrypted_content"] = responses_reasoning.issue(reply.response_id)
     return item
+
+
+def _call_events(
+    events: _Events, reply: Reply, answer: Answer, custom: frozenset[str], index: int
+) -> list[bytes]:
+    """Each call's item events, its output index counted after `index` earlier items."""
+    content: list[bytes] = []
+    for position, call in enumerate(answer.calls):
+        output_index = index + position
+        item = _call(reply, position, call, custom, done=False)
+        at = {"item_id": item["id"], "output_index": output_index}
+        content.append(
+            events.add("response.output_item.added", output_index=output_index, item=item)
+        )
+        if item["type"] == "custom_tool_call":
+            payload = _custom_input(call)
+            for fragment in fragments(payload) if payload else ():
+                content.append(
+                    events.add("response.custom_tool_call_input.delta", **at, delta=fragment)
+                )
+            content.append(events.add("response.custom_tool_call_input.done", **at, input=payload))
+        else:
+            for fragment in call.fragments:
+                content.append(
+                    events.add("response.function_call_arguments.delta", **at, delta=fragment)
+                )
+            content.append(
+                events.add("response.function_call_arguments.done", **at, arguments=call.json)
+            )
+        item = _call(reply, position, call, custom, done=True)
+        content.append(
+            events.add("response.output_item.done", output_index=output_index, item=item)
+        )
+    return content
 
 
 def _reasoning_events(events: _Events, item: dict[str, Any]) -> list[bytes]:
