@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Dialect = Literal["openai", "anthropic", "gemini"]
+Dialect = Literal["openai", "anthropic", "gemini", "responses"]
 DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini")
+"""The dialects providers speak (no provider speaks Responses yet)."""
 CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
-"""The dialects failsoft serves to callers; Gemini is spoken only upstream."""
+"""The dialects failsoft serves to callers natively (Responses callers are always translated);
+Gemini is spoken only upstream."""
 
 
 @dataclass(frozen=True, slots=True)

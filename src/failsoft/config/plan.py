@@ -36,9 +36,9 @@ def render_plan(config: Config) -> str:
             weight = f", weight {model.weights[i - 1]:g}" if weighted and model.weights else ""
             lines.append(f"    {i}. {target.label}  ({dialect}{weight})")
         serving = []
-        for dialect in CALLER_DIALECTS:
-            native = len(model.targets_for(config.providers, dialect))
-            surface = "/v1/chat/completions" if dialect == "openai" else "/v1/messages"
+        for caller in CALLER_DIALECTS:
+            native = len(model.targets_for(config.providers, caller))
+            surface = "/v1/chat/completions" if caller == "openai" else "/v1/messages"
             translated = len(model.targets) - native
             serving.append(f"{surface}: {native} native, {translated} translated")
         lines.append(f"    callers: {'; '.join(serving)}")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from failsoft.dialects import anthropic, gemini, openai
+from failsoft.dialects import anthropic, gemini, openai, responses
 from failsoft.dialects.base import Wire
 
 # Modules satisfy the `Wire` protocol; mypy checks each against it here.
-WIRES: dict[str, Wire] = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+WIRES: dict[str, Wire] = {
+    "openai": openai,
+    "anthropic": anthropic,
+    "gemini": gemini,
+    "responses": responses,
+}
 
 __all__ = ["WIRES", "Wire"]

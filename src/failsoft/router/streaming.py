@@ -286,7 +286,12 @@ class CommittedStream:
         )
         if why:
             message += f"; it could not be resumed: {why}"
-        return self._wire.stream_error(message, timeout=isinstance(error, UpstreamTimeout))
+        timeout = isinstance(error, UpstreamTimeout)
+        if self._convert is not None:
+            numbered = self._convert.failure(message, timeout)
+            if numbered is not None:
+                return numbered
+        return self._wire.stream_error(message, timeout=timeout)
 
     def _log(self, error: UpstreamError) -> None:
         log.warning(

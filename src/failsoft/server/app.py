@@ -18,6 +18,7 @@ from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
+from failsoft.server.responses_api import SURFACE as RESPONSES
 from failsoft.server.status_routes import StatusRoutes
 
 log = logging.getLogger("failsoft.server")
@@ -29,10 +30,13 @@ class GatewayApp:
         limit = runtime.config.server.max_body_bytes
         openai = ChatEndpoint(OPENAI, runtime.cache, limit)
         anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit)
+        responses = ChatEndpoint(RESPONSES, runtime.cache, limit)
         self._post = {
             "/v1/chat/completions": openai,
             "/chat/completions": openai,
             "/v1/messages": anthropic,
+            "/v1/responses": responses,
+            "/responses": responses,
         }
         self._models = ModelList(runtime.config)
         self._admin = AdminAPI(runtime)

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.dialects import WIRES, Wire
@@ -62,10 +64,13 @@ _SSE_HEADERS: Headers = [
 
 @dataclass(frozen=True, slots=True)
 class Surface:
-    """One inbound API: its dialect and the caller headers relayed to same-dialect upstreams."""
+    """One inbound API: its dialect, the caller headers relayed to same-dialect upstreams,
+    how its body is checked, and what is done with the request before routing."""
 
     dialect: Dialect
     forwarded: tuple[bytes, ...] = ()
+    parse: Callable[[bytes], tuple[dict[str, Any], str, bool]] = parse_chat_body
+    prepare: Callable[[ChatRequest], None] | None = None
 
     @property
     def wire(self) -> Wire:
@@ -138,7 +143,7 @@ class ChatEndpoint:
             self.max_body_bytes,
             int(declared) if declared is not None and declared.isdigit() else None,
         )
-        payload, model, stream = parse_chat_body(body)
+        payload, model, stream = self.surface.parse(body)
         forwarded = {
             name.decode("latin-1"): headers[name].decode("latin-1")
             for name in self.surface.forwarded
@@ -155,6 +160,8 @@ class ChatEndpoint:
             request_id,
             _retry_count(headers.get(b"x-stainless-retry-count")),
         )
+        if self.surface.prepare is not None:
+            self.surface.prepare(request)
         credential = headers.get(b"x-api-key") or headers.get(b"authorization") or b""
         return request, Control.parse(headers.get(b"cache-control"), credential)
 
@@ -207,7 +214,7 @@ class ChatEndpoint:
         headers.append((self.wire.request_id_header.encode(), ascii_header(value)))
 
     async def _request_error(self, send: Send, exc: RequestError, rid: str) -> None:
-        kind = exc.openai_type if self.surface.dialect == "openai" else exc.anthropic_type
+        kind = exc.anthropic_type if self.surface.dialect == "anthropic" else exc.openai_type
         body = self.wire.error_body(
             exc.message, kind, code=exc.code, param=exc.param, request_id=rid
         )

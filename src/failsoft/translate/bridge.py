@@ -13,20 +13,24 @@ from typing import Any
 
 import orjson
 
+from failsoft.dialects.sse import encode
 from failsoft.errors import Untranslatable
-from failsoft.translate import anthropic, gemini, openai, openai_answer
+from failsoft.translate import anthropic, gemini, openai, openai_answer, responses
 from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from failsoft.translate.common import TargetOptions, Warnings
-from failsoft.translate.errors import stream_error_frame
+from failsoft.translate.errors import caller_type, stream_error_frame, stream_error_parts
 from failsoft.translate.gemini_stream import GeminiDecoder
 from failsoft.translate.ir import Request, Response
 from failsoft.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
+from failsoft.translate.responses_answer import build_response as build_responses_answer
+from failsoft.translate.responses_stream import ResponsesEncoder
 from failsoft.translate.stream import Decoder, Encoder, Sink, StreamConverter
 from failsoft.types import ChatRequest
 
 _PARSE: dict[str, Callable[[dict[str, Any]], Request]] = {
     "openai": openai.parse_request,
     "anthropic": anthropic.parse_request,
+    "responses": responses.parse_request,
 }
 _BUILD: dict[str, Callable[[Request, TargetOptions, Warnings], dict[str, Any]]] = {
     "openai": openai.build_request,
@@ -52,15 +56,23 @@ _DECODERS: dict[str, Callable[[Sink], Decoder]] = {
 class Translation:
     """One request written out for one kind of target (everything but the model)."""
 
-    __slots__ = ("caller", "payload", "target", "warnings")
+    __slots__ = ("caller", "freeform", "payload", "target", "warnings")
 
     def __init__(
-        self, caller: str, target: str, payload: dict[str, Any], warnings: tuple[str, ...]
+        self,
+        caller: str,
+        target: str,
+        payload: dict[str, Any],
+        warnings: tuple[str, ...],
+        freeform: frozenset[str] = frozenset(),
     ) -> None:
         self.caller = caller
         self.target = target
         self.payload = payload
         self.warnings = warnings
+        self.freeform = freeform
+        """A Responses caller's custom (freeform) tools: their calls go back as
+        `custom_tool_call` items, not the function calls the target made."""
 
     def body(self, model: str, stream: bool) -> bytes:
         if self.target == "gemini":
@@ -74,9 +86,14 @@ class Translation:
 
     def response(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A whole upstream answer, as the caller's dialect says it."""
-        return _WRITE[self.caller](_READ[self.target](obj))
+        answer = _READ[self.target](obj)
+        if self.caller == "responses":
+            return build_responses_answer(answer, self.freeform)
+        return _WRITE[self.caller](answer)
 
     def converter(self, include_usage: bool) -> StreamConverter:
+        if self.caller == "responses":
+            return self._responses_converter()
         encoder: Encoder = (
             OpenAIEncoder(include_usage) if self.caller == "openai" else AnthropicEncoder()
         )
@@ -86,6 +103,33 @@ class Translation:
             encoder,
             lambda obj: stream_error_frame(caller, target, obj),
         )
+
+    def _responses_converter(self) -> StreamConverter:
+        """Responses events numbered from 0 (a failover before the commit point starts a new
+        converter; nothing of the abandoned one reached the caller). Errors, the upstream's
+        or failsoft's own, are written by the same encoder, so they continue the count."""
+        encoder = ResponsesEncoder(0, self.freeform)
+        target = self.target
+
+        def flush() -> bytes:
+            frames = [encode(orjson.dumps(data), name) for name, data in encoder.frames]
+            encoder.frames.clear()
+            return b"".join(frames)
+
+        def upstream_error(obj: Any) -> bytes:
+            kind, message = stream_error_parts(target, obj)
+            code = caller_type("responses", None, kind)
+            encoder.error(code, message)
+            encoder.fail(code, message)
+            return flush()
+
+        def failure(message: str, timeout: bool) -> bytes:
+            code = "stream_timeout" if timeout else "stream_interrupted"
+            encoder.error(code, message)
+            encoder.fail("server_error", message)
+            return flush()
+
+        return StreamConverter(_DECODERS[target](encoder), encoder, upstream_error, failure)
 
 
 def translate(request: ChatRequest, options: TargetOptions) -> Translation:
@@ -125,7 +169,19 @@ def _translate(request: ChatRequest, options: TargetOptions) -> Translation:
         raise
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         raise Untranslatable(f"the request does not have the documented shape ({exc})") from None
-    return Translation(request.dialect, options.dialect, payload, tuple(warnings.items))
+    freeform = _freeform(request.payload) if request.dialect == "responses" else frozenset()
+    return Translation(request.dialect, options.dialect, payload, tuple(warnings.items), freeform)
+
+
+def _freeform(payload: dict[str, Any]) -> frozenset[str]:
+    tools = payload.get("tools")
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(
+        t["name"]
+        for t in tools
+        if isinstance(t, dict) and t.get("type") == "custom" and isinstance(t.get("name"), str)
+    )
 
 
 def caller_include_usage(request: ChatRequest) -> bool:

@@ -88,6 +88,7 @@ _NAMES = {
         "timeout": "timeout_error",
     },
 }
+_NAMES["responses"] = _NAMES["openai"]
 
 
 def meaning(status: int | None, kind: str | None) -> str:
@@ -118,8 +119,8 @@ def client_fault_body(caller: str, error: UpstreamStatusError, request_id: str) 
     )  # fmt: skip
 
 
-def stream_error_frame(caller: str, upstream: str, obj: Any) -> bytes:
-    """The caller's in-band error event for an upstream's in-band error event."""
+def stream_error_parts(upstream: str, obj: Any) -> tuple[str | None, str]:
+    """`(type, message)` of an upstream's in-band error event (either may be a default)."""
     err = obj.get("error") if isinstance(obj, dict) else None
     kind: str | None = None
     message = "the upstream reported an error mid-stream"
@@ -128,6 +129,13 @@ def stream_error_frame(caller: str, upstream: str, obj: Any) -> bytes:
         kind = raw_kind if isinstance(raw_kind, str) else None
         if isinstance(err.get("message"), str):
             message = err["message"]
+    return kind, message
+
+
+def stream_error_frame(caller: str, upstream: str, obj: Any) -> bytes:
+    """The caller's in-band error event for an upstream's in-band error event (Responses
+    callers get theirs from the stream's encoder, which numbers it: see `bridge`)."""
+    kind, message = stream_error_parts(upstream, obj)
     wire = WIRES[caller]
     name = caller_type(caller, None, kind)
     if caller == "anthropic":

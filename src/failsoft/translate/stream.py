@@ -87,12 +87,19 @@ class BlockTracker:
 class StreamConverter:
     """Feeds a decoder and serializes what its encoder produced, per upstream event."""
 
-    __slots__ = ("_decoder", "_encoder", "_error")
+    __slots__ = ("_decoder", "_encoder", "_error", "_failure")
 
-    def __init__(self, decoder: Decoder, encoder: Encoder, error: Callable[[Any], bytes]) -> None:
+    def __init__(
+        self,
+        decoder: Decoder,
+        encoder: Encoder,
+        error: Callable[[Any], bytes],
+        failure: Callable[[str, bool], bytes] | None = None,
+    ) -> None:
         self._decoder = decoder
         self._encoder = encoder
         self._error = error
+        self._failure = failure
 
     def feed(self, kind: int, obj: Any, observers: list[Callable[[Any], object]]) -> bytes:
         self._decoder.feed(kind, obj)
@@ -113,3 +120,8 @@ class StreamConverter:
     def error(self, obj: Any) -> bytes:
         """The caller's in-band error event for an upstream in-band error event."""
         return self._error(obj)
+
+    def failure(self, message: str, timeout: bool) -> bytes | None:
+        """failsoft's own in-band end for a broken stream, when the caller's grammar needs
+        the encoder's state for it (Responses: the next `sequence_number`); else None."""
+        return None if self._failure is None else self._failure(message, timeout)
