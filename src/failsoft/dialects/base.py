@@ -179,11 +179,9 @@ def rewrite_model(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     return orjson.dumps({**payload, "model": model})
 
 
-def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
-    """`(payload, model, stream)` of a chat request body, or `InvalidRequest` saying why not.
-
-    Only what routing needs is checked; the provider validates the rest of the request.
-    """
+def load_body(body: bytes) -> tuple[dict[str, Any], str]:
+    """`(payload, model)` of any inbound API's body: a JSON object naming a model, or
+    `InvalidRequest` saying why not."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -193,14 +191,28 @@ def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
-    if not isinstance(payload.get("messages"), list):
-        raise InvalidRequest("'messages' is required and must be an array", param="messages")
+    return payload, model
+
+
+def stream_flag(payload: dict[str, Any]) -> bool:
+    """The body's `stream` (absent: false), or `InvalidRequest`."""
     stream = payload.get("stream")
     if stream is None:
-        stream = False
+        return False
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be true or false", param="stream")
-    return payload, model, stream
+    return stream
+
+
+def parse_chat_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
+    """`(payload, model, stream)` of a chat request body, or `InvalidRequest` saying why not.
+
+    Only what routing needs is checked; the provider validates the rest of the request.
+    """
+    payload, model = load_body(body)
+    if not isinstance(payload.get("messages"), list):
+        raise InvalidRequest("'messages' is required and must be an array", param="messages")
+    return payload, model, stream_flag(payload)
 
 
 def loads_events(

@@ -210,17 +210,7 @@ class TargetStats:
                     ttft[i] += n
                 for outcome, n in bucket.worst.items():
                     outcomes[outcome] = outcomes.get(outcome, 0) + n
-        return Window(
-            seconds=seconds,
-            counts=dict(zip(CLASSES, counts, strict=True)),
-            outcomes=outcomes,
-            latency_p50_ms=_percentile(latency, 0.5),
-            latency_p95_ms=_percentile(latency, 0.95),
-            ttft_p50_ms=_percentile(ttft, 0.5),
-            ttft_p95_ms=_percentile(ttft, 0.95),
-            latency_histogram=tuple(latency),
-            ttft_histogram=tuple(ttft),
-        )
+        return window_of(seconds, dict(zip(CLASSES, counts, strict=True)), outcomes, latency, ttft)
 
 
 def merge(windows: list[Window]) -> Window:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from failsoft.dialects.base import load_body, stream_flag
 from failsoft.errors import InvalidRequest, Untranslatable
 from failsoft.server.chat import Surface
 from failsoft.translate.responses import parse_request
@@ -28,15 +27,7 @@ _STATEFUL = ("previous_response_id", "conversation")
 
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     """`(payload, model, stream)` of a Responses request, or `InvalidRequest` saying why not."""
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' is required and must be a non-empty string", param="model")
+    payload, model = load_body(body)
     for field in _STATEFUL:
         if payload.get(field) is not None:
             raise ConversationState(
@@ -49,12 +40,7 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     items = payload.get("input")
     if not isinstance(items, str | list):
         raise InvalidRequest("'input' is required and must be a string or an array", param="input")
-    stream = payload.get("stream")
-    if stream is None:
-        stream = False
-    if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be true or false", param="stream")
-    return payload, model, stream
+    return payload, model, stream_flag(payload)
 
 
 def prepare(request: ChatRequest) -> None:
