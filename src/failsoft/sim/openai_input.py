@@ -44,7 +44,7 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
             param="messages",
         )
     if not isinstance(messages, list):
-        return _invalid_type("messages", "an array", messages)
+        return invalid_type("messages", "an array", messages)
     for name in ("max_completion_tokens", "max_tokens"):
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -62,7 +62,7 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
     for name in _TEMPLATE_FLAGS:
         value = body.get(name)
         if value is not None and not isinstance(value, bool):
-            return _invalid_type(name, "a boolean", value)
+            return invalid_type(name, "a boolean", value)
     continues = body.get("continue_final_message") is True
     if continues and body.get("add_generation_prompt") is not False:
         # vLLM's default add_generation_prompt=true would open a new assistant turn.
@@ -78,7 +78,7 @@ def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            return _invalid_type(where, "an object", message)
+            return invalid_type(where, "an object", message)
         role = message.get("role")
         if role not in ROLES:
             return ErrorSpec(
@@ -107,7 +107,7 @@ def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
             arguments = function.get("arguments") if isinstance(function, dict) else None
             if not isinstance(arguments, str):
                 path = f"{where}.tool_calls[{position}].function.arguments"
-                return _invalid_type(path, "a string", arguments)
+                return invalid_type(path, "a string", arguments)
             if isinstance(call.get("id"), str):
                 ids.append(call["id"])
         called.update(ids)
@@ -131,7 +131,7 @@ def _unanswered(index: int, ids: Sequence[str], answered: set[str]) -> ErrorSpec
     )
 
 
-def _invalid_type(param: str, expected: str, got: object) -> ErrorSpec:
+def invalid_type(param: str, expected: str, got: object) -> ErrorSpec:
     return ErrorSpec(
         400,
         message=f"Invalid type for '{param}': expected {expected}, but got {_json_type(got)} "

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from failsoft.sim import responses_reasoning
-from failsoft.sim.openai_input import media_type
+from failsoft.sim.openai_input import invalid_type, media_type
 from failsoft.sim.prompt import (
     Prompt,
     ToolSpec,
@@ -65,11 +65,11 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
         )
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
-        return _invalid_type("instructions", "a string", instructions)
+        return invalid_type("instructions", "a string", instructions)
     value = body.get("max_output_tokens")
     if value is not None:
         if isinstance(value, bool) or not isinstance(value, int):
-            return _invalid_type("max_output_tokens", "an integer", value)
+            return invalid_type("max_output_tokens", "an integer", value)
         if value < _MIN_OUTPUT_TOKENS:
             return ErrorSpec(
                 400,
@@ -92,7 +92,7 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
     if isinstance(items, str):
         return None
     if not isinstance(items, list):
-        return _invalid_type("input", "a string or an array", items)
+        return invalid_type("input", "a string or an array", items)
     return _check_items(items)
 
 
@@ -100,11 +100,11 @@ def _check_tools(tools: object) -> ErrorSpec | None:
     if tools is None:
         return None
     if not isinstance(tools, list):
-        return _invalid_type("tools", "an array", tools)
+        return invalid_type("tools", "an array", tools)
     for index, tool in enumerate(tools):
         where = f"tools[{index}]"
         if not isinstance(tool, dict):
-            return _invalid_type(where, "an object", tool)
+            return invalid_type(where, "an object", tool)
         kind = tool.get("type")
         if not isinstance(kind, str):
             return _missing(f"{where}.type")
@@ -146,7 +146,7 @@ def _check_items(items: Sequence[Any]) -> ErrorSpec | None:
     for index, item in enumerate(items):
         where = f"input[{index}]"
         if not isinstance(item, dict):
-            return _invalid_type(where, "an object", item)
+            return invalid_type(where, "an object", item)
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "item_reference":
             return responses_reasoning.not_persisted(item)
@@ -192,12 +192,12 @@ def _check_message(item: Mapping[str, Any], where: str) -> ErrorSpec | None:
     if isinstance(content, str):
         return None
     if not isinstance(content, list):
-        return _invalid_type(f"{where}.content", "a string or an array", content)
+        return invalid_type(f"{where}.content", "a string or an array", content)
     allowed = _OUTPUT_PARTS if role == "assistant" else _INPUT_PARTS
     for position, part in enumerate(content):
         path = f"{where}.content[{position}]"
         if not isinstance(part, dict):
-            return _invalid_type(path, "an object", part)
+            return invalid_type(path, "an object", part)
         if part.get("type") not in allowed:
             return _invalid_value(f"{path}.type", part.get("type"), allowed)
         field = {"input_image": None, "input_file": None, "refusal": "refusal"}.get(
@@ -219,7 +219,7 @@ def _check_call(item: Mapping[str, Any], where: str, kind: str) -> ErrorSpec | N
         if value is None:
             return _missing(f"{where}.{field}")
         if not isinstance(value, str):
-            return _invalid_type(f"{where}.{field}", "a string", value)
+            return invalid_type(f"{where}.{field}", "a string", value)
     return None
 
 
@@ -228,7 +228,7 @@ def _check_output(item: Mapping[str, Any], where: str) -> ErrorSpec | None:
     if output is None:
         return _missing(f"{where}.output")
     if not isinstance(output, str | list):
-        return _invalid_type(f"{where}.output", "a string or an array", output)
+        return invalid_type(f"{where}.output", "a string or an array", output)
     return None
 
 
@@ -239,7 +239,7 @@ def _check_reasoning(
         return _missing(f"{where}.summary")
     encrypted = item.get("encrypted_content")
     if encrypted is not None and not isinstance(encrypted, str):
-        return _invalid_type(f"{where}.encrypted_content", "a string", encrypted)
+        return invalid_type(f"{where}.encrypted_content", "a string", encrypted)
     after = following[0] if following else None
     kind = after.get("type", "message") if isinstance(after, dict) else None
     role = after.get("role") if isinstance(after, dict) else None
@@ -275,30 +275,6 @@ def _invalid_value(param: str, got: object, allowed: Sequence[str]) -> ErrorSpec
         code="invalid_value",
         param=param,
     )
-
-
-def _invalid_type(param: str, expected: str, got: object) -> ErrorSpec:
-    return ErrorSpec(
-        400,
-        message=f"Invalid type for '{param}': expected {expected}, but got {_json_type(got)} "
-        "instead.",
-        code="invalid_type",
-        param=param,
-    )
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 # the neutral view -------------------------------------------------------------------

@@ -119,7 +119,7 @@ def _parse_message(request: Request, message: dict[str, Any], i: int) -> None:
         if text:
             request.system.append(text)
     elif role == "user":
-        _append(request.messages, "user", _user_content(content, i))
+        append_turn(request.messages, "user", _user_content(content, i))
     elif role == "assistant":
         expect(message.get("function_call") is None, "legacy `function_call` messages")
         blocks: list[Block] = []
@@ -139,16 +139,16 @@ def _parse_message(request: Request, message: dict[str, Any], i: int) -> None:
             else:
                 parsed = arguments if arguments is not None else {}
             blocks.append(ToolCall(str(call.get("id") or f"call_{i}_{j}"), name, parsed))
-        _append(request.messages, "assistant", blocks)
+        append_turn(request.messages, "assistant", blocks)
     elif role == "tool":
         call_id = need_str(message.get("tool_call_id"), f"messages[{i}].tool_call_id is required")
         result = ToolResult(call_id, _tool_content(content, i))
-        _append(request.messages, "user", [result])
+        append_turn(request.messages, "user", [result])
     else:
         expect(False, f"messages[{i}].role {role!r} has no equivalent in other dialects")
 
 
-def _append(messages: list[Message], role: Role, blocks: list[Block]) -> None:
+def append_turn(messages: list[Message], role: Role, blocks: list[Block]) -> None:
     """Consecutive turns of one role become one (Anthropic and Gemini alternate roles;
     tool results then share a user turn with what the user says next)."""
     if messages and messages[-1].role == role:

@@ -30,13 +30,13 @@ from failsoft.translate.ir import (
     Reasoning,
     Request,
     ResponseFormat,
-    Role,
     Text,
     Tool,
     ToolCall,
     ToolChoice,
     ToolResult,
 )
+from failsoft.translate.openai import append_turn
 
 FREEFORM_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -132,7 +132,7 @@ def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
             if text:
                 request.system.append(text)
         elif role in ("user", "assistant"):
-            _append(request.messages, role, _parts(content, where))
+            append_turn(request.messages, role, _parts(content, where))
         else:
             expect(False, f"{where}.role {role!r} is not user, assistant, system or developer")
     elif kind in ("function_call", "custom_tool_call"):
@@ -147,7 +147,7 @@ def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
             value = item.get("input")
             expect(isinstance(value, str), f"{where}.input must be a string")
             parsed = {"input": value}
-        _append(request.messages, "assistant", [ToolCall(call_id, name, parsed)])
+        append_turn(request.messages, "assistant", [ToolCall(call_id, name, parsed)])
     elif kind in ("function_call_output", "custom_tool_call_output"):
         call_id = need_str(item.get("call_id"), f"{where}.call_id is required")
         output = item.get("output")
@@ -156,7 +156,7 @@ def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
         else:
             expect(isinstance(output, list), f"{where}.output must be a string or an array")
             result = [b for b in _parts(output, where) if isinstance(b, Text | Image)]
-        _append(request.messages, "user", [ToolResult(call_id, result)])
+        append_turn(request.messages, "user", [ToolResult(call_id, result)])
     elif kind == "reasoning":
         summary = item.get("summary") or []
         expect(isinstance(summary, list), f"{where}.summary must be an array")
@@ -168,19 +168,11 @@ def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
         texts = [str(s.get("text") or "") for s in summary if isinstance(s, dict)]
         ident = item.get("id")
         block = Reasoning(ident if isinstance(ident, str) else None, texts, encrypted)
-        _append(request.messages, "assistant", [block])
+        append_turn(request.messages, "assistant", [block])
     elif kind == "item_reference":
         expect(False, f"{where}: item references need the issuing provider's stored state")
     else:
         expect(False, f"{where}: {kind!r} items have no equivalent in other dialects")
-
-
-def _append(messages: list[Message], role: Role, blocks: list[Block]) -> None:
-    """Consecutive items of one role become one turn (other dialects alternate roles)."""
-    if messages and messages[-1].role == role:
-        messages[-1].content.extend(blocks)
-    else:
-        messages.append(Message(role, blocks))
 
 
 def _parts(content: Any, where: str) -> list[Block]:
