@@ -69,15 +69,17 @@ def check_grammar(events: list[dict[str, Any]]) -> None:
 
 
 def raw_events(gw: GatewayThread, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The SSE events as sent: `(event name, data)`; the name must match the data's type."""
+    """The SSE events as sent: `(event name, data)`; the name must match the data's type.
+    Comments (keep-alives while a broken stream is being resumed) are skipped."""
     response = request(gw.url + "/v1/responses", body={**body, "stream": True})
     assert response.status == 200, response.body
     assert response.headers["content-type"].startswith("text/event-stream")
     out = []
     for frame in response.body.decode().split("\n\n"):
-        if not frame.strip():
+        fields = [line for line in frame.split("\n") if line and not line.startswith(":")]
+        if not fields:
             continue
-        lines = dict(line.split(": ", 1) for line in frame.split("\n"))
+        lines = dict(line.split(": ", 1) for line in fields)
         data = json.loads(lines["data"])
         assert lines["event"] == data["type"]
         out.append((lines["event"], data))

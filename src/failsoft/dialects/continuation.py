@@ -20,7 +20,11 @@ from typing import Any, Protocol
 
 import orjson
 
+from failsoft.dialects import responses_continuation as responses
+from failsoft.dialects.responses_continuation import ResponsesFramer, ResponsesTranscript
 from failsoft.dialects.sse import encode
+from failsoft.translate.responses_stream import ResponsesEncoder
+from failsoft.translate.stream import StreamConverter
 
 
 @dataclass(slots=True)
@@ -162,20 +166,25 @@ def _said(transcript: OpenAITranscript | AnthropicTranscript, text: str) -> None
             transcript.text = ""
 
 
-def transcript(dialect: str, max_chars: int = 1 << 62) -> OpenAITranscript | AnthropicTranscript:
+AnyTranscript = OpenAITranscript | AnthropicTranscript | ResponsesTranscript
+
+
+def transcript(dialect: str, max_chars: int = 1 << 62) -> AnyTranscript:
     if dialect == "openai":
         return OpenAITranscript(max_chars)
+    if dialect == "responses":
+        return ResponsesTranscript(max_chars)
     return AnthropicTranscript(max_chars)
 
 
-def prompt_tokens(transcript: OpenAITranscript | AnthropicTranscript) -> int | None:
+def prompt_tokens(transcript: AnyTranscript) -> int | None:
     usage = transcript.usage or {}
     key = "prompt_tokens" if isinstance(transcript, OpenAITranscript) else "input_tokens"
     value = usage.get(key)
     return value if isinstance(value, int) else None
 
 
-def output_tokens(transcript: OpenAITranscript | AnthropicTranscript) -> int:
+def output_tokens(transcript: AnyTranscript) -> int:
     usage = transcript.usage or {}
     key = "completion_tokens" if isinstance(transcript, OpenAITranscript) else "output_tokens"
     value = usage.get(key)
@@ -188,6 +197,8 @@ def output_tokens(transcript: OpenAITranscript | AnthropicTranscript) -> int:
 def forced_json(dialect: str, payload: dict[str, Any]) -> bool:
     """The caller forces JSON output: a user-turn continuation could not be trusted to
     keep the document's shape, so only a prefill may continue it."""
+    if dialect == "responses":
+        return responses.forced_json(payload)
     if dialect == "openai":
         fmt = payload.get("response_format")
         return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
@@ -204,6 +215,8 @@ def continuation_payload(
     """The caller's request, asking for the rest of the answer that began with `said`:
     with `prompt`, as an assistant turn then that user turn; without, `said` (already
     right-stripped) as a final assistant message to continue."""
+    if dialect == "responses":
+        return responses.payload(payload, said, prompt, max_tokens)
     out = dict(payload)
     turns: list[dict[str, Any]] = [{"role": "assistant", "content": said}]
     if prompt is not None:
@@ -222,6 +235,8 @@ def continuation_payload(
 
 def max_tokens(dialect: str, payload: dict[str, Any]) -> int | None:
     """The caller's output limit, if it gave one."""
+    if dialect == "responses":
+        return responses.max_tokens(payload)
     keys = ("max_tokens",) if dialect == "anthropic" else ("max_completion_tokens", "max_tokens")
     for key in keys:
         value = payload.get(key)
@@ -316,9 +331,18 @@ class AnthropicFramer:
         return out + encode(b'{"type":"message_stop"}', "message_stop")
 
 
+AnyFramer = OpenAIFramer | AnthropicFramer | ResponsesFramer
+
+
 def framer(
-    original: OpenAITranscript | AnthropicTranscript, include_usage: bool
-) -> OpenAIFramer | AnthropicFramer:
+    original: AnyTranscript, include_usage: bool, converter: StreamConverter | None = None
+) -> AnyFramer:
+    """`converter`: the broken stream's own, which a Responses framer writes with."""
+    if isinstance(original, ResponsesTranscript):
+        assert converter is not None
+        encoder = converter.encoder
+        assert isinstance(encoder, ResponsesEncoder)
+        return ResponsesFramer(original, encoder, converter.drain)
     if isinstance(original, OpenAITranscript):
         return OpenAIFramer(original, include_usage)
     return AnthropicFramer(original)

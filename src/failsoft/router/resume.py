@@ -43,6 +43,7 @@ from failsoft.providers import Provider
 from failsoft.router.splice import Splice, Unverifiable
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
+from failsoft.translate.responses_stream import ResponsesEncoder
 from failsoft.types import ChatRequest, Target
 
 log = logging.getLogger("failsoft.router")
@@ -89,8 +90,7 @@ class Resumption:
         self._used = 0
         self._broke: set[Target] = set()
         """Targets whose continuation broke in this request: not asked again."""
-        self._original: continuation.OpenAITranscript | continuation.AnthropicTranscript
-        self._original = continuation.OpenAITranscript()
+        self._original: continuation.AnyTranscript = continuation.OpenAITranscript()
 
     def attach(self, stream: CommittedStream) -> None:
         original = continuation.transcript(stream.request.dialect, self._config.max_chars)
@@ -109,6 +109,10 @@ class Resumption:
         why = None
         if not original.resumable:
             why = "the answer so far is not plain text (or too long to keep)"
+        elif stream.request.dialect == "responses" and not isinstance(
+            stream.converter.encoder if stream.converter else None, ResponsesEncoder
+        ):
+            why = "a Responses stream relayed as it came cannot be continued yet"
         elif not original.text.strip():
             why = "nothing was said yet"
         elif stream.deadline.remaining() < MIN_TIME_LEFT:
@@ -130,7 +134,7 @@ class Resumption:
         original = self._original
         counters = self._host.state.counters
         include = bool((request.payload.get("stream_options") or {}).get("include_usage"))
-        framer = continuation.framer(original, include)
+        framer = continuation.framer(original, include, stream.converter)
         tally = Tally(
             prompt=continuation.prompt_tokens(original),
             delivered=continuation.estimate_tokens(original.text, original.deltas),
@@ -203,8 +207,8 @@ class Resumption:
     async def _relay(
         self,
         found: _Found,
-        reader: continuation.OpenAITranscript | continuation.AnthropicTranscript,
-        framer: continuation.OpenAIFramer | continuation.AnthropicFramer,
+        reader: continuation.AnyTranscript,
+        framer: continuation.AnyFramer,
     ) -> AsyncGenerator[bytes, None]:
         splice = found.splice
         decoder = SSEDecoder()
@@ -352,9 +356,9 @@ class Resumption:
     def _count_prompt(
         self,
         found: _Found,
-        reader: continuation.OpenAITranscript | continuation.AnthropicTranscript,
+        reader: continuation.AnyTranscript,
         tally: Tally,
-        original: continuation.OpenAITranscript | continuation.AnthropicTranscript,
+        original: continuation.AnyTranscript,
     ) -> None:
         """The continuation's own prompt is billed too: counted for `/metrics`; and when
         the broken stream never said its prompt's size, estimated from it."""

@@ -112,8 +112,7 @@ class Router:
 
         stream = await self._fallback(request, self._opener(caller_wire, ended), started)
         plan = self.config.resolve(request.model)
-        # Resume rebuilds the answer in the caller's dialect: not yet for Responses callers.
-        if plan is not None and plan.policies.resume.enabled and request.dialect != "responses":
+        if plan is not None and plan.policies.resume.enabled:
             resumption = Resumption(plan.policies.resume, plan, self, self._continuation)
             resumption.attach(stream)
             stream.resumer = resumption

@@ -32,6 +32,7 @@ from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt
 from failsoft.router.phases import IdleTimer, Opened
 from failsoft.translate import caller_include_usage
+from failsoft.translate.stream import StreamConverter
 from failsoft.types import AttemptRecord, Target
 
 log = logging.getLogger("failsoft.router")
@@ -83,6 +84,9 @@ class CommittedStream:
         self.observers: list[Callable[[Any], object]] = []
         """Called with each relayed event's parsed JSON (resume keeps its transcript so)."""
         self._upstream_error: bytes | None = None
+        self._upstream_error_event: Any = None
+        """A translated stream's upstream error event, written in the caller's dialect only
+        when it is sent: a Responses encoder numbers it then, after any resumed text."""
         self._gen: AsyncGenerator[bytes, None] | None = None
         self._convert = opened.converter
 
@@ -108,6 +112,11 @@ class CommittedStream:
             self._opened.upstream.close()
             self._end()
         await self._gen.aclose()
+
+    @property
+    def converter(self) -> StreamConverter | None:
+        """The translation of this stream into the caller's dialect, if it is translated."""
+        return self._convert
 
     @property
     def deadline(self) -> Deadline:
@@ -245,11 +254,10 @@ class CommittedStream:
             error = self._attempt._fail_event(kind, event, tracker)
             self.events += fed - 1
             if kind == ERROR:
-                scrub = self._attempt.provider.scrub
                 if convert is None:
-                    self._upstream_error = scrub(event.raw)
+                    self._upstream_error = self._attempt.provider.scrub(event.raw)
                 else:
-                    self._upstream_error = scrub(convert.error(tracker.last))
+                    self._upstream_error_event = tracker.last
             return _join(raws), True, error
         self.events += fed
         return _join(raws), False, None
@@ -272,6 +280,9 @@ class CommittedStream:
         """How the caller's stream ends when nothing finished it: the upstream's own in-band
         error (already in the caller's dialect), else failsoft's; `why` says why a resume
         did not help."""
+        if self._upstream_error_event is not None and self._convert is not None:
+            obj, self._upstream_error_event = self._upstream_error_event, None
+            self._upstream_error = self._attempt.provider.scrub(self._convert.error(obj))
         if self._upstream_error is not None:
             self.error = error
             return self._upstream_error

@@ -88,6 +88,17 @@ class ResponsesEncoder:
             logprobs=[],
         )
 
+    def more_text(self, text: str) -> None:
+        """Text a resumed stream goes on with (`router/resume.py`): in the open message
+        item, else in a new one."""
+        for index, block in self._blocks.items():
+            if not block.get("tool"):
+                self.text(index, text)
+                return
+        index = -1 - len(self._output)  # the decoder's indexes are >= 0
+        self.text_start(index)
+        self.text(index, text)
+
     def tool_start(self, index: int, ident: str, name: str) -> None:
         position = len(self._output)
         freeform = name in self._freeform

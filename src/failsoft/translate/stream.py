@@ -101,8 +101,18 @@ class StreamConverter:
         self._error = error
         self._failure = failure
 
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder, which holds the caller's stream state (mid-stream resume writes the
+        rest of a broken answer with it)."""
+        return self._encoder
+
     def feed(self, kind: int, obj: Any, observers: list[Callable[[Any], object]]) -> bytes:
         self._decoder.feed(kind, obj)
+        return self.drain(observers)
+
+    def drain(self, observers: list[Callable[[Any], object]]) -> bytes:
+        """The encoder's pending frames, serialized (and shown to `observers`)."""
         frames = self._encoder.frames
         if not frames:
             return b""

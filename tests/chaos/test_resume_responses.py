@@ -1,0 +1,232 @@
+"""Mid-stream resume for Responses callers (`POST /v1/responses`): a plain-text answer that
+breaks after it started is finished in the caller's same stream (one response id, the same
+message item, `sequence_number` going on by one), or ends with `error` and
+`response.failed`, numbered like everything before them.
+
+Every model gives the same answer (`TEXT`, as in `test_resume.py`), so what the caller
+receives can be compared word for word with the whole answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from failsoft.serve import GatewayThread
+from failsoft.sim import SimServer
+from tests.chaos.test_resume import MODELS, RESET, TEXT
+from tests.helpers import request
+from tests.translate.test_responses_sdk import check_grammar
+
+QUESTION = "Tell me about resilient gateways."
+
+
+@pytest.fixture
+def same_answer(sim: SimServer) -> Iterator[Callable[..., None]]:
+    for name in MODELS:
+        sim.set_model(name, answer=TEXT, on_continue="sentence")
+
+    def model(name: str, **settings: Any) -> None:
+        sim.set_model(name, **settings)
+
+    yield model
+    for name in MODELS:
+        sim.set_model(name, **RESET)
+
+
+def raw(gw: GatewayThread, model: str = "gpt", **extra: Any) -> list[dict[str, Any]]:
+    """The events of a streamed answer, as sent (comments skipped)."""
+    body = {"model": model, "input": QUESTION, "stream": True, **extra}
+    response = request(gw.url + "/v1/responses", body=body)
+    assert response.status == 200, response.body
+    events = []
+    for frame in response.body.decode().split("\n\n"):
+        fields = [line for line in frame.split("\n") if line and not line.startswith(":")]
+        if fields:
+            lines = dict(line.split(": ", 1) for line in fields)
+            data = json.loads(lines["data"])
+            assert lines["event"] == data["type"]
+            events.append(data)
+    return events
+
+
+def text_of(events: list[dict[str, Any]]) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+
+
+def check_one_message(events: list[dict[str, Any]]) -> None:
+    """The resumed text went on in the message item the caller already had."""
+    added = [e for e in events if e["type"] == "response.output_item.added"]
+    assert len(added) == 1
+    item = added[0]["item"]["id"]
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    assert {(e["item_id"], e["output_index"], e["content_index"]) for e in deltas} == {(item, 0, 0)}
+    (done,) = [e for e in events if e["type"] == "response.output_text.done"]
+    assert done["text"] == TEXT
+    final = events[-1]["response"]
+    assert final["status"] == "completed"
+    assert [i["id"] for i in final["output"]] == [item]
+    assert final["output"][0]["content"][0]["text"] == TEXT
+
+
+@pytest.mark.parametrize("mode", ["restart", "sentence"])
+def test_a_cut_stream_is_resumed_in_the_same_numbered_stream(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    mode: str,
+) -> None:
+    gw = chaos()
+    same_answer("gpt-4o-mini", on_continue=mode)
+    after = 9 if mode == "restart" else 20
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": after})
+    events = raw(gw)
+    check_grammar(events)  # created ... completed, one response id, numbered 0, 1, 2, ...
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    assert events[-1]["response"]["model"] == "gpt-4o"  # the broken stream's answer
+    usage = events[-1]["response"]["usage"]
+    assert usage["output_tokens"] > len(TEXT.split(" ")) - after
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    (asked,) = [r.body for r in sim.requests("gpt-4o-mini")]
+    assert [m["role"] for m in asked["messages"]] == ["user", "assistant", "user"]
+    assert TEXT.startswith(asked["messages"][1]["content"])
+    metrics = request(gw.url + "/metrics", method="GET").body.decode()
+    assert 'failsoft_resumed_total{model="gpt-4o",provider="openai"} 1.0' in metrics
+
+
+def test_a_prefill_target_continues_a_responses_answer(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """Claude Sonnet 4.5 takes the text so far as a final assistant message (a prefill)."""
+    gw = chaos()
+    sim.set_fault("claude-opus-4-7", {"kind": "cut", "after": 7, "mode": "reset"})
+    events = raw(gw, "claude", max_output_tokens=300)
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    (asked,) = [r.body for r in sim.requests("claude-sonnet-4-5")]
+    said = asked["messages"][-1]
+    assert said["role"] == "assistant"
+    assert TEXT.startswith(said["content"] if isinstance(said["content"], str) else "")
+    assert asked["max_tokens"] < 300  # what was delivered is taken off the caller's limit
+
+
+@pytest.mark.parametrize("how", ["events", "helper"])
+def test_the_sdk_reads_a_resumed_stream_as_one_answer(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    how: str,
+) -> None:
+    gw = chaos()
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    same_answer("gpt-4o-mini", on_continue="restart")
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        if how == "events":
+            events = list(client.responses.create(model="gpt", input=QUESTION, stream=True))
+            dumped = [e.model_dump() for e in events]
+            check_grammar(dumped)
+            final = events[-1].response  # type: ignore[union-attr]
+        else:
+            with client.responses.stream(model="gpt", input=QUESTION) as stream:
+                deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+                final = stream.get_final_response()
+            assert "".join(deltas) == TEXT
+    assert final.output_text == TEXT
+    assert final.status == "completed"
+
+
+def test_an_upstream_error_event_mid_stream_is_resumed_too(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """The upstream's in-band error is not relayed when the answer is resumed, and the
+    numbering has no gap where it would have been."""
+    gw = chaos()
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", {"kind": "mid_stream_error", "after": 5})
+    events = raw(gw)
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    assert "error" not in [e["type"] for e in events]
+
+
+def test_an_unverifiable_continuation_ends_with_numbered_error_events(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    gw = chaos()
+    same_answer("gpt-4o-mini", on_continue="continue")
+    same_answer("gpt-4o", on_continue="continue")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw)
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "could not be resumed" in events[-2]["message"]
+    assert TEXT.startswith(text_of(events)) and text_of(events) != TEXT
+    assert events[-1]["response"]["status"] == "failed"
+
+
+def test_the_sdk_helper_sees_the_error_and_the_failed_response(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """The openai SDK does not raise on a Responses `error` event: it yields it, then
+    `response.failed` (same response id, or it would raise), and has no final response."""
+    gw = chaos({"resume": {"enabled": False}})
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    with (
+        openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client,
+        client.responses.stream(model="gpt", input=QUESTION) as stream,
+    ):
+        events = list(stream)
+        with pytest.raises(RuntimeError):
+            stream.get_final_response()
+    assert [e.type for e in events][-2:] == ["error", "response.failed"]
+    error = events[-2]
+    assert error.code == "stream_interrupted" and "broke after" in error.message  # type: ignore[union-attr]
+    received = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert TEXT.startswith(received) and received != TEXT
+    assert events[-1].response.status == "failed"  # type: ignore[union-attr]
+    assert sim.attempts("gpt-4o-mini") == 0
+
+
+def test_without_resume_the_break_is_numbered_error_then_failed(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    gw = chaos({"resume": {"enabled": False}})
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw)
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "could not be resumed" not in events[-2]["message"]
+
+
+def test_an_answer_with_a_tool_call_is_not_resumed(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """As on the other surfaces: only plain text is continued (a call's arguments cannot
+    be checked for a join)."""
+    gw = chaos()
+    tools = [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+    ]
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 2})
+    events = raw(gw, tools=tools, input="What is the weather in Paris? Use the tool.")
+    kinds = [e["type"] for e in events]
+    if "error" not in kinds:
+        pytest.skip("the simulator answered before the cut")
+    assert kinds[-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert sim.attempts("gpt-4o-mini") == 0
