@@ -2,7 +2,8 @@
 
 Two requests share a key only when they would get the same answer, so the key covers:
 
-* the caller's dialect (`openai`, `anthropic`, `gemini`: the stored body is in that dialect),
+* the caller's dialect (`openai`, `anthropic`, `gemini`, `responses`: the stored body is in
+  that dialect),
 * the virtual model / plan name (the caller's `model` field is replaced by it),
 * the namespace (a caller-key `fingerprint`, or "" for a shared cache): tenants never share,
 * every body field except the few below. Among them: `messages`, `system`, `contents`,
@@ -10,7 +11,9 @@ Two requests share a key only when they would get the same answer, so the key co
   `response_format`, `output_config`, `generationConfig`, `temperature`, `top_p`, `top_k`,
   `seed`, `stop`, `stop_sequences`, `max_tokens`, `max_completion_tokens`, `n`,
   `presence_penalty`, `frequency_penalty`, `logit_bias`, `logprobs`, `top_logprobs`,
-  `reasoning_effort`, `thinking`, `modalities`, `audio`, `safetySettings`, `cachedContent`.
+  `reasoning_effort`, `thinking`, `modalities`, `audio`, `safetySettings`, `cachedContent`;
+  for the Responses API `input`, `instructions`, `text` (its `format`), `reasoning`,
+  `max_output_tokens`, `include`, `truncation`, `previous_response_id`.
 
 The body is hashed by exclusion, not by a list of known fields: a field failsoft has never
 heard of might change the answer, and hashing it costs at worst a miss, whereas dropping it

@@ -118,8 +118,8 @@ class CacheLayer:
 
     def policy(self, request: ChatRequest) -> tuple[VirtualModel, CacheConfig] | None:
         plan = self.config.resolve(request.model)
-        if plan is None or request.dialect == "responses":
-            return None  # keys, replay and degraded answers know only the native surfaces
+        if plan is None:
+            return None
         cache = plan.policies.cache
         degrade = plan.policies.degrade
         if not cache.enabled and not degrade.lighter and degrade.static is None:

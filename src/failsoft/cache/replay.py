@@ -1,9 +1,9 @@
 """A cached answer played back as a stream, in the caller's dialect.
 
-Answers are stored as the whole JSON answer (`chat.completion` / `message`), whether they
-were asked for as streams or not; a streaming request that hits the cache gets that answer
-re-cut into the events a real stream would have had, so the SDKs' stream helpers assemble
-the same message. Text is split into word-sized pieces, tool-call arguments into one delta
+Answers are stored as the whole JSON answer (`chat.completion`, `message`, `response`),
+whether they were asked for as streams or not; a streaming request that hits the cache gets
+that answer re-cut into the events a real stream would have had, so the SDKs' stream
+helpers assemble the same message (Responses: `replay_responses.py`). Text is split into word-sized pieces, tool-call arguments into one delta
 per call: what a client sees is a short, well-formed stream, not a single blob.
 """
 
@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import orjson
+
+from failsoft.cache.replay_responses import replay_responses
 
 _PIECES = re.compile(r"\s*\S+\s*|\s+")
 
@@ -24,6 +26,8 @@ def _pieces(text: str, size: int = 6) -> list[str]:
 
 
 def replay(dialect: str, answer: dict[str, Any], include_usage: bool = False) -> bytes:
+    if dialect == "responses":
+        return replay_responses(answer, _pieces)
     if dialect == "anthropic":
         return _anthropic(answer)
     return _openai(answer, include_usage)

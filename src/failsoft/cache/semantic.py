@@ -367,6 +367,8 @@ def last_user_text(dialect: str, payload: Mapping[str, Any]) -> str | None:
                 return None
             texts.append(part["text"])
         return _joined(texts)
+    if dialect == "responses":
+        return _responses_last_user_text(payload.get("input"))
     if dialect not in ("openai", "anthropic"):
         return None
     messages = payload.get("messages")
@@ -384,6 +386,31 @@ def last_user_text(dialect: str, payload: Mapping[str, Any]) -> str | None:
     for part in content:
         if not isinstance(part, Mapping) or part.get("type") != "text":
             return None  # image_url, input_audio, file, image, document, tool_result...
+        texts.append(part.get("text"))
+    return _joined(texts)
+
+
+def _responses_last_user_text(items: Any) -> str | None:
+    """A Responses `input`: a string is one user turn; else its last item, if that is a
+    user message of text only (`input_text` parts, or a string)."""
+    if isinstance(items, str):
+        return _joined([items])
+    if not isinstance(items, list) or not items:
+        return None
+    turn = items[-1]
+    if not isinstance(turn, Mapping) or turn.get("role") != "user":
+        return None
+    if turn.get("type", "message") != "message":
+        return None
+    content = turn.get("content")
+    if isinstance(content, str):
+        return _joined([content])
+    if not isinstance(content, list):
+        return None
+    texts = []
+    for part in content:
+        if not isinstance(part, Mapping) or part.get("type") != "input_text":
+            return None  # input_image, input_file, input_audio...
         texts.append(part.get("text"))
     return _joined(texts)
 
@@ -423,6 +450,17 @@ def scope_for(
         contents = payload.get("contents")
         if isinstance(contents, list):
             body["contents"] = contents[:-1] if history else []
+    elif dialect == "responses":
+        items = payload.get("input")
+        items = [items] if isinstance(items, str) else items
+        if isinstance(items, list):
+            body["input"] = (
+                items[:-1]
+                if history
+                else [
+                    i for i in items if isinstance(i, Mapping) and i.get("role") in _NON_TURN_ROLES
+                ]
+            )
     else:
         raise ValueError(f"no semantic scope for dialect {dialect!r}")
     head = f"failsoft-semantic-scope\x00{SCOPE_VERSION}\x00{int(history)}\x00".encode()

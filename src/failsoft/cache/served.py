@@ -11,7 +11,10 @@ from typing import Any
 import orjson
 
 from failsoft.dialects import WIRES
+from failsoft.dialects.sse import event_datas
 from failsoft.router.streaming import CommittedStream
+from failsoft.translate.ir import Response, Text
+from failsoft.translate.responses_answer import build_response
 from failsoft.types import AttemptRecord, ChatRequest, Target
 
 log = logging.getLogger("failsoft.cache")
@@ -66,7 +69,7 @@ class TappedStream:
         stream = self._stream
         if stream.complete and stream.error is None and size <= MAX_ENTRY_BYTES:
             try:
-                body = orjson.dumps(self._wire.assemble(b"".join(parts)))
+                body = orjson.dumps(self._assemble(b"".join(parts)))
             except Exception:
                 log.debug("a stream could not be assembled for the cache", exc_info=True)
                 return
@@ -75,8 +78,32 @@ class TappedStream:
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._relay()
 
+    def _assemble(self, body: bytes) -> dict[str, Any]:
+        if self._stream.request.dialect == "responses":
+            return responses_final(body)
+        return self._wire.assemble(body)
+
     async def aclose(self) -> None:
         await self._stream.aclose()
+
+
+def responses_final(body: bytes) -> dict[str, Any]:
+    """The `response` object a Responses stream ended with (`response.completed`, or
+    `response.incomplete`), which is the whole answer; ValueError if there is none."""
+    for event in reversed(event_datas(body)):
+        try:
+            obj = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and obj.get("type") in (
+            "response.completed",
+            "response.incomplete",
+        ):
+            response = obj.get("response")
+            if isinstance(response, dict):
+                return response
+        break
+    raise ValueError("the stream did not end with a whole response")
 
 
 def complete_answer(dialect: str, body: bytes) -> bool:
@@ -87,6 +114,8 @@ def complete_answer(dialect: str, body: bytes) -> bool:
         return False
     if dialect == "anthropic":
         return answer.get("stop_reason") in ("end_turn", "stop_sequence", "tool_use")
+    if dialect == "responses":
+        return bool(answer.get("object") == "response" and answer.get("status") == "completed")
     choices = answer.get("choices") or []
     return bool(choices) and all(c.get("finish_reason") in ("stop", "tool_calls") for c in choices)
 
@@ -94,6 +123,12 @@ def complete_answer(dialect: str, body: bytes) -> bool:
 def static_answer(request: ChatRequest, text: str) -> bytes:
     """`degrade.static` as a regular answer in the caller's dialect."""
     now = int(time.time())
+    if request.dialect == "responses":
+        answer = Response(
+            f"static_{request.request_id}", "failsoft-static", [Text(text)], "end_turn"
+        )
+        answer.created = now
+        return orjson.dumps(build_response(answer))
     if request.dialect == "anthropic":
         return orjson.dumps(
             {

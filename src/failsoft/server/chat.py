@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from failsoft.cache.layer import CacheLayer, Control, Served
-from failsoft.dialects import WIRES, Wire
+from failsoft.dialects import WIRES, Wire, responses
 from failsoft.dialects.base import parse_chat_body
 from failsoft.errors import (
     AllTargetsFailed,
@@ -174,17 +174,25 @@ class ChatEndpoint:
         _add_warnings(headers, stream.warnings)
         headers.extend(_SSE_HEADERS)
         self._add_request_id(headers, stream.upstream_request_id or request.request_id)
+        numbered = request.dialect == "responses"
+        sequence = 0
+        """A Responses stream's next `sequence_number`, for an internal error's event."""
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             try:
                 async for data in stream:
+                    if numbered:
+                        sequence = responses.next_sequence(data, sequence)
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("%s: internal error while relaying a stream", request.request_id)
                 message = "failsoft: internal error while relaying the stream"
-                data = self.wire.stream_error(message)
+                if numbered:
+                    data = responses.stream_error(message, sequence=sequence)
+                else:
+                    data = self.wire.stream_error(message)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             watch.finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
