@@ -4,7 +4,8 @@ Answers are stored as the whole JSON answer (`chat.completion`, `message`, `resp
 whether they were asked for as streams or not; a streaming request that hits the cache gets
 that answer re-cut into the events a real stream would have had, so the SDKs' stream
 helpers assemble the same message (Responses: `replay_responses.py`). Text is split into
-word-sized pieces, tool-call arguments into one delta per call: what a client sees is a short, well-formed stream, not a single blob.
+word-sized pieces, tool-call arguments into one delta per call: what a client sees is a
+short, well-formed stream, not a single blob.
 """
 
 from __future__ import annotations
