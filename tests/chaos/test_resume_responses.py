@@ -230,3 +230,66 @@ def test_an_answer_with_a_tool_call_is_not_resumed(
     assert kinds[-2:] == ["error", "response.failed"]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert sim.attempts("gpt-4o-mini") == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "cut", "after": 5, "mode": "reset"},
+        {"kind": "stall", "after": 5},  # forever: the idle deadline (0.5 s here) ends it
+        {"kind": "malformed", "after": 5, "target": "content"},
+        {"kind": "no_terminal"},
+    ],
+    ids=["reset", "stall-forever", "broken-content", "no-terminal"],
+)
+@pytest.mark.parametrize("model", ["gpt", "claude"])
+def test_every_kind_of_break_is_finished(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    fault: dict[str, Any],
+    model: str,
+) -> None:
+    gw = chaos()
+    primary, backup = ("gpt-4o", "gpt-4o-mini") if model == "gpt" else MODELS[2:]
+    sim.set_fault(primary, fault)
+    events = raw(gw, model)
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    assert sim.attempts(backup) == 1
+
+
+def test_a_continuation_that_breaks_is_continued_again(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """The second continuation goes on from everything the caller has, the first
+    continuation's text included, and the numbering still has no gap."""
+    gw = chaos({"models": {"claude": ["anthropic/claude-opus-4-7", "anthropic/claude-sonnet-4-5",
+                                      "anthropic/claude-haiku-4-5"]}})  # fmt: skip
+    same_answer("claude-haiku-4-5", answer=TEXT, on_continue="sentence")
+    try:
+        sim.set_fault("claude-opus-4-7", {"kind": "cut", "after": 4})
+        sim.set_fault("claude-sonnet-4-5", {"kind": "cut", "after": 6})
+        events = raw(gw, "claude")
+        check_grammar(events)
+        assert text_of(events) == TEXT
+        check_one_message(events)
+        assert sim.attempts("claude-haiku-4-5") == 1
+    finally:
+        sim.set_model("claude-haiku-4-5", **RESET)
+
+
+def test_when_every_continuation_breaks_the_caller_is_told_in_order(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    gw = chaos()
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 3})
+    sim.set_fault("gpt-4o-mini", {"kind": "cut", "after": 6})  # after 3 new words relayed
+    events = raw(gw)
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "could not be resumed" in events[-2]["message"]
+    assert TEXT.startswith(text_of(events)) and len(text_of(events).split(" ")) > 3
+    assert len({e["response"]["id"] for e in events if "response" in e}) == 1
