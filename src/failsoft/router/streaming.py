@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from failsoft.dialects import responses
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, TERMINAL, Wire
 from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.policy.deadline import Deadline
@@ -84,6 +85,9 @@ class CommittedStream:
         self.observers: list[Callable[[Any], object]] = []
         """Called with each relayed event's parsed JSON (resume keeps its transcript so)."""
         self._upstream_error: bytes | None = None
+        self._last_sent = b""
+        """The last bytes relayed from the upstream (an untranslated Responses stream's
+        error event is numbered after them)."""
         self._upstream_error_event: Any = None
         """A translated stream's upstream error event, written in the caller's dialect only
         when it is sent: a Responses encoder numbers it then, after any resumed text."""
@@ -139,7 +143,9 @@ class CommittedStream:
                 yield opened.head
                 return
             data, stop, broken = self._scan()
-            yield opened.head + data if data else opened.head
+            first = opened.head + data if data else opened.head
+            self._last_sent = first
+            yield first
             if not stop:
                 # One timer for the whole relay, re-armed per read. It is disarmed before
                 # every yield: the caller's own pace must not count as an upstream gap, and a
@@ -160,6 +166,7 @@ class CommittedStream:
                         data, stop, broken = self._scan()
                         if data:
                             idle.disarm()
+                            self._last_sent = data
                             yield data
                         if stop:
                             break
@@ -302,6 +309,9 @@ class CommittedStream:
             numbered = self._convert.failure(message, timeout)
             if numbered is not None:
                 return numbered
+        if self.request.dialect == "responses":
+            sequence = responses.next_sequence(self._last_sent)
+            return responses.stream_error(message, timeout=timeout, sequence=sequence)
         return self._wire.stream_error(message, timeout=timeout)
 
     def _log(self, error: UpstreamError) -> None:

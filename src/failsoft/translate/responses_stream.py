@@ -92,7 +92,7 @@ class ResponsesEncoder:
         """Text a resumed stream goes on with (`router/resume.py`): in the open message
         item, else in a new one."""
         for index, block in self._blocks.items():
-            if not block.get("tool"):
+            if block["item"]["type"] == "message":
                 self.text(index, text)
                 return
         index = -1 - len(self._output)  # the decoder's indexes are >= 0
