@@ -263,15 +263,23 @@ def test_a_break_after_the_commit_point_ends_with_numbered_error_events(
     assert failed["response"]["error"]["message"] == error["message"]
 
 
-@pytest.mark.parametrize("field", ["previous_response_id", "conversation"])
-def test_conversation_state_is_refused_clearly(toai: openai.OpenAI, field: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "says"),
+    [
+        ("previous_response_id", "keeps no conversations"),
+        ("conversation", "does not serve OpenAI's Conversations API"),
+    ],
+)
+def test_conversation_state_is_refused_clearly(toai: openai.OpenAI, field: str, says: str) -> None:
+    """Storage is off (the default) and no target speaks Responses: nothing can hold the
+    conversation, and the 400 says how to turn failsoft's own storage on."""
     with pytest.raises(openai.BadRequestError) as info:
         toai.responses.create(model="via-openai", input="and then?", **{field: "resp_123"})
     body: Any = info.value.body
     assert body["param"] == field
     assert body["code"] == "unsupported_parameter"
     assert body["type"] == "invalid_request_error"
-    assert "does not keep conversations" in body["message"]
+    assert says in body["message"]
     assert "responses.store" in body["message"]
 
 
