@@ -39,6 +39,8 @@ RECENT = 256
 """Answers kept in process memory at most, for a read right after the answer..."""
 RECENT_BYTES = 32 * 1024 * 1024
 """...and their JSON's bytes at most."""
+MAX_ID = 256
+"""Longest response id looked up (ids failsoft serves are far shorter)."""
 _KEPT = ("completed", "incomplete")
 """Statuses of answers worth continuing (a failed one has no output to continue from)."""
 
@@ -117,7 +119,7 @@ class Conversations:
         items = _items(payload.get("input"))
         if previous is None:
             return Turn(payload, body, keep, items)
-        record = await self.find(previous)
+        record = await self.find(previous) if len(previous) <= MAX_ID else None
         if record is None:
             raise PreviousResponseNotFound(
                 f"Previous response with id '{previous}' not found.", param=_PREVIOUS

@@ -134,6 +134,38 @@ def test_retrieve_delete_and_input_items(keeping: GatewayThread) -> None:
     assert body["param"] == "previous_response_id"
 
 
+def test_input_items_are_paged_as_openai_pages_them(keeping: GatewayThread) -> None:
+    with client(keeping) as oai:
+        r1 = oai.responses.create(model="via-openai", input=FIRST)
+        r2 = oai.responses.create(model="via-openai", input=SECOND, previous_response_id=r1.id)
+    url = f"{keeping.url}/v1/responses/{r2.id}/input_items"
+    whole = request(url, method="GET").json()
+    assert whole["object"] == "list" and len(whole["data"]) == 3 and not whole["has_more"]
+    assert whole["data"][0]["content"][0]["text"] == SECOND  # newest first by default
+    first = request(url + "?order=asc&limit=2", method="GET").json()
+    assert first["has_more"] and first["data"][0]["content"][0]["text"] == FIRST
+    rest = request(f"{url}?order=asc&after={first['last_id']}", method="GET").json()
+    assert [i["id"] for i in rest["data"]] == [whole["data"][0]["id"]] and not rest["has_more"]
+    bad = request(url + "?limit=0", method="GET")
+    assert bad.status == 400 and bad.json()["error"]["param"] == "limit"
+
+
+def test_a_failed_answer_is_not_kept(
+    make_translating: Callable[[str], GatewayThread], sim: SimServer
+) -> None:
+    """A stream that breaks after the commit point ends `response.failed`: nothing to
+    continue from, so nothing is kept."""
+    gw = make_translating(STORE + "resume: {enabled: false}\n")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 3, "stream": True})
+    raw = request(
+        gw.url + "/v1/responses", body={"model": "via-openai", "input": FIRST, "stream": True}
+    )
+    assert b"response.failed" in raw.body
+    created = json.loads(raw.body.split(b"data: ", 1)[1].split(b"\n", 1)[0])
+    ident = created["response"]["id"]
+    assert request(f"{gw.url}/v1/responses/{ident}", method="GET").status == 404
+
+
 def test_unknown_ids_and_routes_get_openai_shaped_errors(keeping: GatewayThread) -> None:
     missing = request(keeping.url + "/v1/responses/resp_nope", method="GET")
     assert missing.status == 404

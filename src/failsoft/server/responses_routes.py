@@ -14,13 +14,12 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from failsoft.conversations import Conversations, ResponseNotFound
+from failsoft.conversations import MAX_ID, Conversations, ResponseNotFound
 from failsoft.dialects import WIRES
 from failsoft.errors import InvalidRequest, RequestError
 from failsoft.server.asgi import Headers, Scope, Send, send_bytes
 
 PREFIXES = ("/v1/responses/", "/responses/")
-_MAX_ID = 256
 _LIMIT = 20
 """Items per page of `input_items` unless `limit` says (OpenAI: 1 to 100, default 20)."""
 
@@ -37,7 +36,7 @@ class ResponseRoutes:
         ident, _, tail = rest.partition("/")
         rid = "fs_" + secrets.token_hex(12)
         try:
-            if not ident or len(ident) > _MAX_ID or tail not in ("", "input_items"):
+            if not ident or len(ident) > MAX_ID or tail not in ("", "input_items"):
                 raise ResponseNotFound(f"no route {method} {path}")
             if tail == "input_items":
                 if method not in ("GET", "HEAD"):
