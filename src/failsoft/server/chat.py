@@ -114,7 +114,7 @@ class ChatEndpoint:
                 _add_warnings(headers, answer.warnings)
                 headers.append((b"content-type", b"application/json"))
                 self._add_request_id(headers, answer.upstream_request_id or request_id)
-                if turn is not None and self.conversations is not None:
+                if turn is not None and self.conversations is not None and _kept(served):
                     await self.conversations.answered(turn, answer.body)
                 watch.finished = True
                 await send_bytes(send, 200, headers, answer.body)
@@ -196,7 +196,7 @@ class ChatEndpoint:
         headers.extend(_SSE_HEADERS)
         self._add_request_id(headers, stream.upstream_request_id or request.request_id)
         keeper = None
-        if turn is not None and self.conversations is not None:
+        if turn is not None and self.conversations is not None and _kept(served):
             keeper = self.conversations.watch(turn)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -314,6 +314,13 @@ def _add_served(headers: Headers, served: Served) -> None:
             headers.append((b"x-failsoft-cache-match", served.match.encode()))
     if served.cache is not None or served.rung != "targets":
         headers.append((b"x-failsoft-rung", served.rung.encode()))
+
+
+def _kept(served: Served) -> bool:
+    """Whether a Responses answer may be kept under its id: not when it is another
+    request's answer matched by meaning (its id is that conversation's; an exact match
+    had the same input, so the same record)."""
+    return served.match is None or served.match == "exact"
 
 
 def _add_warnings(headers: Headers, warnings: tuple[str, ...]) -> None:
