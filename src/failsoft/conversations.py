@@ -206,7 +206,7 @@ class Conversations:
         return found if isinstance(found, dict) else None
 
     async def delete(self, ident: str) -> bool:
-        if await self.find(ident) is None:
+        if not self.enabled or await self.find(ident) is None:
             return False
         self._forget(ident)
         await self.store.drop_response(ResponseDropped(ident))

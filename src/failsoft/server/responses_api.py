@@ -40,7 +40,12 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
 
 
 def prepare(request: ChatRequest) -> None:
-    """Parse the request into the internal form now: every target needs it."""
+    """Parse the request into the internal form now: every target needs it. Except with a
+    `previous_response_id` still there (storage off, and a target of the plan speaks the
+    Responses API itself: failsoft/conversations.py checked): only that target can carry
+    it, and the others find it untranslatable one by one."""
+    if request.payload.get("previous_response_id") is not None:
+        return
     try:
         request.ir = parse_request(request.payload)
     except Untranslatable:
