@@ -83,7 +83,8 @@ def store_metrics(store: QueuedStore) -> Iterator[Metric]:
     yield up
     queued = GaugeMetricFamily(
         "failsoft_store_queued",
-        "State changes, incidents, dead letters and outbox changes waiting for the store.",
+        "State changes, incidents, dead letters, outbox changes and kept responses "
+        "waiting for the store.",
     )
     queued.add_metric([], store.queued)
     yield queued
