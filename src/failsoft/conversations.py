@@ -160,6 +160,14 @@ class Conversations:
             await self.keep(turn, response)
 
     async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
+        """Keep an answer; never raises: a record that cannot be made must not cost the
+        caller the answer it is about to receive."""
+        try:
+            await self._keep(turn, response)
+        except Exception:
+            log.exception("response %r not kept", response.get("id"))
+
+    async def _keep(self, turn: Turn, response: dict[str, Any]) -> None:
         ident = response.get("id")
         if not isinstance(ident, str) or response.get("status") not in _KEPT:
             return
