@@ -34,7 +34,8 @@ def request(
     if isinstance(body, str):
         body = body.encode()
     try:
-        conn.request(method, parts.path or "/", body=body, headers=headers or {})
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target, body=body, headers=headers or {})
         resp = conn.getresponse()
         data = resp.read()
         return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)

@@ -21,6 +21,7 @@ def test_all_is_sorted_and_complete() -> None:
         "providers",
         "transport",
         "assemble",
+        "conversations",
         "server",
         "sim",
         "serve",

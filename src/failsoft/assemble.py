@@ -12,6 +12,7 @@ from failsoft.cache.caches import CacheSet, cache_metrics
 from failsoft.cache.layer import CacheLayer
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config
+from failsoft.conversations import Conversations
 from failsoft.events import BreakerChanged, EventHub, RequestFinished
 from failsoft.health.callers import CallerTally
 from failsoft.health.monitor import HealthMonitor
@@ -64,6 +65,8 @@ class Runtime:
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
         self.store = _queued(store, config, default_store)
         """Every store call is bounded and every write queued (store/queue.py)."""
+        self.conversations = Conversations(config, self.store, clock)
+        """Responses API conversations, kept in the store when `responses.store` is on."""
         self.caches = CacheSet(config, clock)
         self.cache = CacheLayer(config, self.router, clock, self.caches)
         health_clock = health_clock or clock

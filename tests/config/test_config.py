@@ -80,6 +80,19 @@ def test_minimal_config_has_safe_defaults() -> None:
     assert config.models == {}
     assert config.deadlines == Deadlines(connect=5, first_token="auto", idle=30, total=600)
     assert config.server.host == "127.0.0.1"
+    assert config.responses.store is False  # no conversation is kept unless asked
+    assert config.responses.retention == 30 * 86_400
+
+
+def test_the_responses_section_is_validated() -> None:
+    base = "providers: {p: {dialect: openai, base_url: 'http://x'}}\n"
+    config = parse_config(base + "responses: {store: true, retention: 3600, max_bytes: 1000}\n")
+    assert (config.responses.store, config.responses.retention) == (True, 3600)
+    assert config.responses.max_bytes == 1000
+    found = problems(base + "responses: {store: maybe, retention: 0, keep: 1}\n")
+    assert any("responses.store: expected true or false" in p for p in found), found
+    assert any("responses.retention: must be greater than 0" in p for p in found), found
+    assert any("responses.keep: unknown key" in p for p in found), found
 
 
 def test_environment_interpolation() -> None:
@@ -155,7 +168,7 @@ def test_unknown_top_level_key_lists_the_valid_ones() -> None:
     assert problem == (
         "line 2: colour: unknown top-level key (valid keys: providers, models, deadlines, "
         "retry, hedge, balance, resume, cache, degrade, breaker, admission, server, health, "
-        "status, store, webhooks, admin)"
+        "status, store, responses, webhooks, admin)"
     )
 
 

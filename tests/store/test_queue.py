@@ -21,6 +21,8 @@ from failsoft.store import (
     OutboxDone,
     OutboxEntry,
     QueuedStore,
+    ResponseDropped,
+    StoredResponse,
     StoreSetupError,
     StoreUnavailable,
 )
@@ -288,6 +290,31 @@ async def test_outbox_changes_are_queued_and_spooled_in_order(tmp_path: Path) ->
     await second.open()
     await settle(second)
     assert await second.outbox() == [resolved]
+    await second.close()
+
+
+async def test_kept_responses_and_their_removal_are_spooled_in_order(tmp_path: Path) -> None:
+    """Responses kept (`responses.store`) and deleted while the store is away reach it in
+    order at the next start; what a read finds then is what the caller last asked for."""
+    backend = Flaky()
+    backend.away = True
+    first = QueuedStore(backend, timeout=0.2, retry_max=0.05, spool=tmp_path)
+    await first.open()
+    now = T0.timestamp()
+    kept = StoredResponse("resp_1", now, now + 60, '{"response": {}, "input": []}')
+    gone = StoredResponse("resp_2", now, now + 60, '{"response": {}, "input": ["x"]}')
+    await first.save_response(kept)
+    await first.save_response(gone)
+    await first.drop_response(ResponseDropped("resp_2"))
+    assert first.queued == 3
+    await first.close()
+    backend.away = False
+    second = QueuedStore(backend, timeout=0.2, retry_max=0.05, spool=tmp_path)
+    await second.open()
+    await settle(second)
+    assert await second.stored_response("resp_1", now) == kept
+    assert await second.stored_response("resp_2", now) is None
+    assert await second.stored_response("resp_1", now + 61) is None  # expired
     await second.close()
 
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from failsoft.health.types import Incident, IncidentUpdate, Transition
-from failsoft.store import DeadLetter, OutboxDone, OutboxEntry, Store, open_store
+from failsoft.store import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    Store,
+    StoredResponse,
+    open_store,
+)
 from tests.services import POSTGRES_URL, require
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -27,7 +35,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     backend = open_store(url)
     await backend.open()
     if request.param == "postgres":
-        tables = ("incidents", "transitions", "dead_letters", "leases", "evidence", "outbox")
+        tables = (
+            "incidents", "transitions", "dead_letters", "leases", "evidence", "outbox", "responses"
+        )  # fmt: skip
         for table in tables:
             await backend.pool.execute(f"TRUNCATE failsoft_{table}")  # type: ignore[attr-defined]
     yield backend
@@ -172,3 +182,26 @@ async def test_the_outbox_keeps_one_entry_per_endpoint_and_message(store: Store)
     await store.drop_outbox(OutboxDone("sha256:a", late.message_id))  # again: nothing
     await store.drop_outbox(OutboxDone("sha256:c", early.message_id))  # another endpoint's
     assert await store.outbox() == [early, other]
+
+
+async def test_kept_responses_expire_are_purged_and_deleted(store: Store) -> None:
+    """Read by id until they expire; a later write purges what has expired; a delete
+    forgets one; a second save of an id replaces it."""
+    now = T0.timestamp()
+    old = StoredResponse("resp_old", now, now + 10, '{"n": 1}')
+    new = StoredResponse("resp_new", now + 5, now + 100, '{"n": 2}')
+    await store.save_response(old)
+    await store.save_response(new)
+    assert await store.stored_response("resp_old", now + 9) == old
+    assert await store.stored_response("resp_old", now + 10) is None  # expired: not served
+    assert await store.stored_response("resp_nope", now) is None
+    later = StoredResponse("resp_later", now + 20, now + 200, '{"n": 3}')
+    await store.save_response(later)  # purges resp_old, expired at its creation
+    assert await store.stored_response("resp_old", now) is None
+    again = StoredResponse("resp_new", now + 30, now + 300, '{"n": 4}')
+    await store.save_response(again)
+    assert await store.stored_response("resp_new", now + 31) == again
+    await store.drop_response(ResponseDropped("resp_new"))
+    await store.drop_response(ResponseDropped("resp_new"))  # idempotent
+    assert await store.stored_response("resp_new", now + 31) is None
+    assert await store.stored_response("resp_later", now + 31) == later

@@ -273,3 +273,21 @@ def anthropic_image_turn(text: str) -> dict[str, Any]:
             {"type": "image", "source": {"type": "url", "url": IMAGE_URL}},
         ],
     }
+
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "temperature": {"type": "number"},
+        "sunny": {"type": "boolean"},
+    },
+    "required": ["summary", "temperature", "sunny"],
+    "additionalProperties": False,
+}
+"""A schema for structured output; the simulator fills every string with the answer text."""
+
+
+def report(text: str) -> dict[str, Any]:
+    """What the simulator writes for `REPORT_SCHEMA` when its text answer would be `text`."""
+    return {"summary": text, "temperature": 1, "sunny": True}

@@ -14,12 +14,22 @@ from typing import Any
 
 import openai
 import pytest
+from pydantic import BaseModel
 
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.helpers import request
 from tests.translate.conftest import UPSTREAMS
-from tests.translate.sdk import MODES, QUESTION, WEATHER_SCHEMA
+from tests.translate.sdk import (
+    IMAGE_URL,
+    MODES,
+    PNG,
+    QUESTION,
+    REPORT_SCHEMA,
+    WEATHER_SCHEMA,
+    openai_image_turn,
+    report,
+)
 
 TOOLS: list[Any] = [
     {
@@ -127,6 +137,53 @@ def test_tool_round_trip(toai: openai.OpenAI, upstream: str, mode: str, sim: Sim
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_image_input(
+    toai: openai.OpenAI, upstream: str, mode: str, direct: Callable[..., str]
+) -> None:
+    virtual, model = UPSTREAMS[upstream]
+    text = "What is in these pictures?"
+    parts = [
+        {"type": "input_text", "text": text},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"},
+        {"type": "input_image", "image_url": IMAGE_URL, "detail": "low"},
+    ]
+    response = ask(toai, mode, virtual, [{"role": "user", "content": parts}])
+    assert response.output_text == direct(model, [openai_image_turn(text)])
+    assert response.output_text.endswith("(saw 2 images: image/png, url)")
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_json_schema_output(
+    toai: openai.OpenAI, upstream: str, mode: str, sim: SimServer, direct: Callable[..., str]
+) -> None:
+    virtual, model = UPSTREAMS[upstream]
+    fmt = {"type": "json_schema", "name": "report", "schema": REPORT_SCHEMA, "strict": True}
+    response = ask(toai, mode, virtual, QUESTION, text={"format": fmt})
+    expected = report(direct(model, [{"role": "user", "content": QUESTION}]))
+    assert json.loads(response.output_text) == expected
+    assert sim.requests(model)[0].dialect == upstream
+
+
+class Report(BaseModel):
+    summary: str
+    temperature: float
+    sunny: bool
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_the_sdk_parses_structured_output(
+    toai: openai.OpenAI, upstream: str, direct: Callable[..., str]
+) -> None:
+    """`responses.parse` with a pydantic model: the schema the SDK derives crosses too."""
+    virtual, model = UPSTREAMS[upstream]
+    parsed = toai.responses.parse(model=virtual, input=QUESTION, text_format=Report).output_parsed
+    expected = report(direct(model, [{"role": "user", "content": QUESTION}]))
+    assert parsed == Report(**expected)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_custom_tool_calls_come_back_as_custom_items(toai: openai.OpenAI, mode: str) -> None:
     tools = [{"type": "custom", "name": "apply_patch", "description": "Apply a patch."}]
     response = ask(toai, mode, "via-anthropic", "Fix the bug", tools=tools)
@@ -208,15 +265,23 @@ def test_a_break_after_the_commit_point_ends_with_numbered_error_events(
     assert failed["response"]["error"]["message"] == error["message"]
 
 
-@pytest.mark.parametrize("field", ["previous_response_id", "conversation"])
-def test_conversation_state_is_refused_clearly(toai: openai.OpenAI, field: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "says"),
+    [
+        ("previous_response_id", "keeps no conversations"),
+        ("conversation", "does not serve OpenAI's Conversations API"),
+    ],
+)
+def test_conversation_state_is_refused_clearly(toai: openai.OpenAI, field: str, says: str) -> None:
+    """Storage is off (the default) and no target speaks Responses: nothing can hold the
+    conversation, and the 400 says how to turn failsoft's own storage on."""
     with pytest.raises(openai.BadRequestError) as info:
         toai.responses.create(model="via-openai", input="and then?", **{field: "resp_123"})
     body: Any = info.value.body
     assert body["param"] == field
     assert body["code"] == "unsupported_parameter"
     assert body["type"] == "invalid_request_error"
-    assert "does not keep conversations" in body["message"]
+    assert says in body["message"]
     assert "responses.store" in body["message"]
 
 

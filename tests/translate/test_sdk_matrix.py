@@ -1,5 +1,6 @@
 """The acceptance matrix: caller {OpenAI SDK, Anthropic SDK} × upstream {openai, anthropic,
-gemini} × {plain, raw stream, SDK stream helper} × {text, tool round trip, image input}.
+gemini} × {plain, raw stream, SDK stream helper} × {text, tool round trip, image input,
+JSON schema output}.
 
 The simulator answers the same question with the same words in every dialect, names the
 images it saw, calls tools with arguments derived from their schema, and quotes tool results,
@@ -8,6 +9,7 @@ so each case checks that the whole request crossed and the whole answer came bac
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from tests.translate.sdk import (
     MODES,
     OPENAI_TOOLS,
     QUESTION,
+    REPORT_SCHEMA,
     Result,
     anthropic_history,
     anthropic_image_turn,
@@ -30,6 +33,7 @@ from tests.translate.sdk import (
     ask_openai,
     openai_history,
     openai_image_turn,
+    report,
 )
 
 CALLERS = ("openai", "anthropic")
@@ -72,6 +76,15 @@ class Caller:
 
     def image_turn(self, text: str) -> dict[str, Any]:
         return openai_image_turn(text) if self.name == "openai" else anthropic_image_turn(text)
+
+    def schema_options(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """How this SDK's application asks for output following `schema`."""
+        if self.name == "openai":
+            fmt = {"name": "report", "schema": schema, "strict": True}
+            return {"response_format": {"type": "json_schema", "json_schema": fmt}}
+        return {
+            "extra_body": {"output_config": {"format": {"type": "json_schema", "schema": schema}}}
+        }
 
     def stop(self) -> str:
         return "stop" if self.name == "openai" else "end_turn"
@@ -138,6 +151,18 @@ def test_image_input(caller: Caller, upstream: str, mode: str, direct: Callable[
     assert result.text == direct(model, [openai_image_turn(text)])
     assert result.text.endswith("(saw 2 images: image/png, url)")
     assert result.finish == caller.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_json_schema_output(
+    caller: Caller, upstream: str, mode: str, sim: SimServer, direct: Callable[..., str]
+) -> None:
+    virtual, model = UPSTREAMS[upstream]
+    result = caller.ask(mode, virtual, [user(QUESTION)], **caller.schema_options(REPORT_SCHEMA))
+    assert json.loads(result.text) == report(direct(model, [user(QUESTION)]))
+    assert result.finish == caller.stop()
+    assert sim.requests(model)[0].dialect == upstream
 
 
 @pytest.mark.parametrize("mode", ["plain", "helper"])

@@ -39,6 +39,7 @@ from failsoft.config.policies import (
     Retry,
     Silence,
 )
+from failsoft.config.responses import ResponsesConfig
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
 from failsoft.config.validate import Secret, build, build_list, describe, suggest
 from failsoft.errors import ConfigError
@@ -57,6 +58,7 @@ __all__ = [
     "Policies",
     "ProbeConfig",
     "ProviderConfig",
+    "ResponsesConfig",
     "Resume",
     "Retry",
     "Secret",
@@ -80,6 +82,7 @@ _TOP_LEVEL = (
     "health",
     "status",
     "store",
+    "responses",
     "webhooks",
     "admin",
 )
@@ -124,6 +127,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     status = build(StatusConfig, raw.get("status"), ("status",), doc)
     store = build(StoreConfig, raw.get("store"), ("store",), doc)
     admin = build(AdminConfig, raw.get("admin"), ("admin",), doc)
+    responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -138,6 +142,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or status is None
         or store is None
         or admin is None
+        or responses is None
         or webhooks is None
         or providers is None
         or models is None
@@ -156,6 +161,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         webhooks,
         admin,
         doc.source,
+        responses,
     )
 
 

@@ -19,6 +19,7 @@ from failsoft.config.health import (
     WebhookConfig,
 )
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
+from failsoft.config.responses import ResponsesConfig
 from failsoft.config.validate import Secret, check, positive
 from failsoft.types import Dialect, Target
 
@@ -116,6 +117,7 @@ class Config:
     webhooks: tuple[WebhookConfig, ...] = ()
     admin: AdminConfig = field(default_factory=AdminConfig)
     source: str = "<config>"
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
 
     @property
     def deadlines(self) -> Deadlines:

@@ -19,6 +19,8 @@ from failsoft.server.chat import ChatEndpoint
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.responses_api import SURFACE as RESPONSES
+from failsoft.server.responses_routes import PREFIXES as RESPONSE_PATHS
+from failsoft.server.responses_routes import ResponseRoutes
 from failsoft.server.status_routes import StatusRoutes
 
 log = logging.getLogger("failsoft.server")
@@ -30,7 +32,8 @@ class GatewayApp:
         limit = runtime.config.server.max_body_bytes
         openai = ChatEndpoint(OPENAI, runtime.cache, limit)
         anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit)
-        responses = ChatEndpoint(RESPONSES, runtime.cache, limit)
+        responses = ChatEndpoint(RESPONSES, runtime.cache, limit, runtime.conversations)
+        self._responses = ResponseRoutes(runtime.conversations)
         self._post = {
             "/v1/chat/completions": openai,
             "/chat/completions": openai,
@@ -59,6 +62,9 @@ class GatewayApp:
                 await endpoint(scope, receive, send)
                 return
             await _error(send, path, 405, f"{path} accepts POST, not {method}", b"POST")
+            return
+        if path.startswith(RESPONSE_PATHS):
+            await self._responses(scope, send)
             return
         if path in ("/v1/models", "/models"):
             if method in ("GET", "HEAD"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from failsoft.cache.layer import CacheLayer, Control, Served
+from failsoft.conversations import Conversations, Turn
 from failsoft.dialects import WIRES, Wire, responses
 from failsoft.dialects.base import parse_chat_body
 from failsoft.errors import (
@@ -78,16 +79,25 @@ class Surface:
 
 
 class ChatEndpoint:
-    def __init__(self, surface: Surface, cache: CacheLayer, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        surface: Surface,
+        cache: CacheLayer,
+        max_body_bytes: int,
+        conversations: Conversations | None = None,
+    ) -> None:
         self.surface = surface
         self.wire = surface.wire
         self.cache = cache
         self.max_body_bytes = max_body_bytes
+        self.conversations = conversations
+        """The Responses surface's conversation state: expands `previous_response_id`
+        before routing, keeps the answers (failsoft/conversations.py)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = "fs_" + secrets.token_hex(12)
         try:
-            request, control = await self._parse(scope, receive, request_id)
+            request, control, turn = await self._parse(scope, receive, request_id)
         except RequestError as exc:
             await self._request_error(send, exc, request_id)
             return
@@ -96,7 +106,7 @@ class ChatEndpoint:
         watch = DisconnectWatch(receive)
         try:
             if request.stream:
-                await self._stream(request, control, send, watch)
+                await self._stream(request, control, send, watch, turn)
             else:
                 answer, served = await self.cache.complete(request, control)
                 headers = self._headers(answer.target, answer.attempts, request_id)
@@ -104,6 +114,8 @@ class ChatEndpoint:
                 _add_warnings(headers, answer.warnings)
                 headers.append((b"content-type", b"application/json"))
                 self._add_request_id(headers, answer.upstream_request_id or request_id)
+                if turn is not None and self.conversations is not None and _kept(served):
+                    await self.conversations.answered(turn, answer.body)
                 watch.finished = True
                 await send_bytes(send, 200, headers, answer.body)
         except RequestError as exc:
@@ -130,7 +142,7 @@ class ChatEndpoint:
 
     async def _parse(
         self, scope: Scope, receive: Receive, request_id: str
-    ) -> tuple[ChatRequest, Control]:
+    ) -> tuple[ChatRequest, Control, Turn | None]:
         headers = header_map(scope, _WANTED)
         ctype = headers.get(b"content-type")
         if ctype is not None and not _is_json(ctype):
@@ -144,6 +156,10 @@ class ChatEndpoint:
             int(declared) if declared is not None and declared.isdigit() else None,
         )
         payload, model, stream = self.surface.parse(body)
+        turn = None
+        if self.conversations is not None:
+            turn = await self.conversations.expand(payload, body, model)
+            payload, body = turn.payload, turn.body
         forwarded = {
             name.decode("latin-1"): headers[name].decode("latin-1")
             for name in self.surface.forwarded
@@ -163,10 +179,15 @@ class ChatEndpoint:
         if self.surface.prepare is not None:
             self.surface.prepare(request)
         credential = headers.get(b"x-api-key") or headers.get(b"authorization") or b""
-        return request, Control.parse(headers.get(b"cache-control"), credential)
+        return request, Control.parse(headers.get(b"cache-control"), credential), turn
 
     async def _stream(
-        self, request: ChatRequest, control: Control, send: Send, watch: DisconnectWatch
+        self,
+        request: ChatRequest,
+        control: Control,
+        send: Send,
+        watch: DisconnectWatch,
+        turn: Turn | None = None,
     ) -> None:
         stream, served = await self.cache.stream(request, control)
         headers = self._headers(stream.target, stream.attempts, request.request_id)
@@ -174,6 +195,9 @@ class ChatEndpoint:
         _add_warnings(headers, stream.warnings)
         headers.extend(_SSE_HEADERS)
         self._add_request_id(headers, stream.upstream_request_id or request.request_id)
+        keeper = None
+        if turn is not None and self.conversations is not None and _kept(served):
+            keeper = self.conversations.watch(turn)
         numbered = request.dialect == "responses"
         sequence = 0
         """A Responses stream's next `sequence_number`, for an internal error's event."""
@@ -183,6 +207,8 @@ class ChatEndpoint:
                 async for data in stream:
                     if numbered:
                         sequence = responses.next_sequence(data, sequence)
+                    if keeper is not None:  # kept before the caller can ask for it
+                        await keeper.feed(data)
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             except asyncio.CancelledError:
                 raise
@@ -296,6 +322,13 @@ def _add_served(headers: Headers, served: Served) -> None:
             headers.append((b"x-failsoft-cache-match", served.match.encode()))
     if served.cache is not None or served.rung != "targets":
         headers.append((b"x-failsoft-rung", served.rung.encode()))
+
+
+def _kept(served: Served) -> bool:
+    """Whether a Responses answer may be kept under its id: not when it is another
+    request's answer matched by meaning (its id is that conversation's; an exact match
+    had the same input, so the same record)."""
+    return served.match is None or served.match == "exact"
 
 
 def _add_warnings(headers: Headers, warnings: tuple[str, ...]) -> None:

@@ -2,9 +2,10 @@
 
 No provider speaks Responses yet, so a Responses caller is always translated: the body is
 parsed into the internal form here, once, and a request the Responses API itself would
-refuse gets its 400 before any target is tried (in the OpenAI error shape). Conversation
-state (`previous_response_id`, `conversation`) is refused with a 400 that says so:
-failsoft keeps no conversations yet, and no other provider holds OpenAI's.
+refuse gets its 400 before any target is tried (in the OpenAI error shape).
+`previous_response_id` is expanded from failsoft's own record before this parse when
+`responses.store` is on (failsoft/conversations.py); the Conversations API (`conversation`)
+is refused with a 400 that says so.
 """
 
 from __future__ import annotations
@@ -22,21 +23,16 @@ class ConversationState(InvalidRequest):
     code = "unsupported_parameter"
 
 
-_STATEFUL = ("previous_response_id", "conversation")
-
-
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     """`(payload, model, stream)` of a Responses request, or `InvalidRequest` saying why not."""
     payload, model = load_body(body)
-    for field in _STATEFUL:
-        if payload.get(field) is not None:
-            raise ConversationState(
-                f"'{field}' is not supported: failsoft does not keep conversations yet "
-                "(server-side storage, `responses.store`, is planned), and it may answer from "
-                "a provider that never saw the earlier turns. Send the whole conversation in "
-                "'input' instead.",
-                param=field,
-            )
+    if payload.get("conversation") is not None:
+        raise ConversationState(
+            "'conversation' is not supported: failsoft does not serve OpenAI's Conversations "
+            "API. Continue a conversation with 'previous_response_id' (with `responses.store: "
+            "true` in failsoft's config), or send the whole conversation in 'input'.",
+            param="conversation",
+        )
     items = payload.get("input")
     if not isinstance(items, str | list):
         raise InvalidRequest("'input' is required and must be a string or an array", param="input")
@@ -44,7 +40,12 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
 
 
 def prepare(request: ChatRequest) -> None:
-    """Parse the request into the internal form now: every target needs it."""
+    """Parse the request into the internal form now: every target needs it. Except with a
+    `previous_response_id` still there (storage off, and a target of the plan speaks the
+    Responses API itself: failsoft/conversations.py checked): only that target can carry
+    it, and the others find it untranslatable one by one."""
+    if request.payload.get("previous_response_id") is not None:
+        return
     try:
         request.ir = parse_request(request.payload)
     except Untranslatable:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from failsoft.sim.prompt import Prompt, Turn
 from failsoft.sim.settings import ModelSettings
+from failsoft.sim.structured import json_answer
 from failsoft.sim.tools import ToolCall, plan_calls
 
 _WORDS = (
@@ -63,7 +64,8 @@ def build_answer(
 ) -> Answer:
     """Tool results get a reply quoting them; a fresh user turn with callable tools gets
     tool calls; a trailing assistant turn gets continued or ignored (`prefill`); anything
-    else gets text (or the rest of an answer asked to continue)."""
+    else gets text (or the rest of an answer asked to continue), as JSON when the request
+    asks for a schema (see `structured.py`)."""
     turns = prompt.turns
     last = turns[-1] if turns else None
     if last is not None and last.role == "assistant":
@@ -74,6 +76,8 @@ def build_answer(
         return Answer(preface, prompt.input_tokens, False, calls)
     else:
         pieces = _reply(model, turns, settings)
+        if prompt.schema is not None:
+            pieces = _split(json_answer(prompt.schema, "".join(pieces)))
     truncated = max_tokens is not None and max_tokens < len(pieces)
     if truncated and max_tokens is not None:
         pieces = pieces[:max_tokens]

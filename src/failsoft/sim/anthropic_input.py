@@ -22,6 +22,7 @@ from failsoft.sim.prompt import (
     schema_properties,
     user_turn,
 )
+from failsoft.sim.structured import anthropic_schema
 from failsoft.sim.wire import ErrorSpec
 
 NO_SAMPLING_FROM = datetime.date(2026, 10, 21)
@@ -178,7 +179,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
             turns.append(user_turn(text, images))
     tools, forced = _tools(body)
     system = body.get("system")
-    return Prompt(tuple(turns), tools, forced, len(_text(system)), continues=True)
+    schema = anthropic_schema(body)
+    return Prompt(tuple(turns), tools, forced, len(_text(system)), continues=True, schema=schema)
 
 
 def _blocks(content: object) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from failsoft.sim.prompt import (
     schema_properties,
     user_turn,
 )
+from failsoft.sim.structured import gemini_schema
 from failsoft.sim.wire import ErrorSpec
 
 METHODS = ("generateContent", "streamGenerateContent")
@@ -215,7 +216,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
     system = normal.get("systemInstruction")
     system_text = _text(system["parts"]) if system else ""
     tools, forced = _tools(normal)
-    return Prompt(tuple(turns), tools, forced, len(system_text), continues=True)
+    schema = gemini_schema(normal.get("generationConfig"))
+    return Prompt(tuple(turns), tools, forced, len(system_text), continues=True, schema=schema)
 
 
 def _turn(content: Mapping[str, Any]) -> Turn:

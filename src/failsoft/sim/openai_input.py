@@ -19,6 +19,7 @@ from failsoft.sim.prompt import (
     schema_properties,
     user_turn,
 )
+from failsoft.sim.structured import openai_schema
 from failsoft.sim.wire import ErrorSpec
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -171,7 +172,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
         turns.append(result_turn(results))
     tools, forced = _tools(body)
     continues = body.get("continue_final_message") is True
-    return Prompt(tuple(turns), tools, forced, continues=continues)
+    schema = openai_schema(body)
+    return Prompt(tuple(turns), tools, forced, continues=continues, schema=schema)
 
 
 def _turn(role: str, message: Mapping[str, Any]) -> Turn:

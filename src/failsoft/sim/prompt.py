@@ -49,6 +49,8 @@ class Prompt(NamedTuple):
     continues: bool = False
     """Whether this dialect's API continues a trailing assistant turn (`prefill: auto`):
     Anthropic and Gemini do; OpenAI only with vLLM's `continue_final_message`."""
+    schema: Mapping[str, Any] | None = None
+    """The JSON schema the answer must follow (`{}`: any JSON), if the request asks for one."""
 
     @property
     def input_tokens(self) -> int:

@@ -26,6 +26,7 @@ from failsoft.sim.prompt import (
     schema_properties,
     user_turn,
 )
+from failsoft.sim.structured import responses_schema
 from failsoft.sim.wire import ErrorSpec
 
 ITEM_TYPES = (
@@ -309,7 +310,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
     if results:
         turns.append(result_turn(results))
     tools, forced = _tools(body)
-    return Prompt(tuple(turns), tools, forced, system_chars=system_chars)
+    schema = responses_schema(body)
+    return Prompt(tuple(turns), tools, forced, system_chars=system_chars, schema=schema)
 
 
 def _turn(item: Mapping[str, Any]) -> Turn:

@@ -7,7 +7,9 @@ from failsoft.store.base import (
     DeadLetter,
     OutboxDone,
     OutboxEntry,
+    ResponseDropped,
     Store,
+    StoredResponse,
     StoreSetupError,
     StoreUnavailable,
 )
@@ -20,9 +22,11 @@ __all__ = [
     "OutboxDone",
     "OutboxEntry",
     "QueuedStore",
+    "ResponseDropped",
     "Store",
     "StoreSetupError",
     "StoreUnavailable",
+    "StoredResponse",
     "open_store",
 ]
 

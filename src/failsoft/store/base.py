@@ -55,6 +55,25 @@ class OutboxDone:
     message_id: str
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """A Responses API answer kept for `previous_response_id` and `GET /v1/responses/{id}`
+    (`responses.store`): opaque JSON to the store (failsoft/conversations.py writes it)."""
+
+    id: str
+    created_at: float
+    expires_at: float
+    """Wall-clock seconds after which it is neither served nor kept."""
+    body: str
+
+
+@dataclass(frozen=True)
+class ResponseDropped:
+    """A kept response to forget (`DELETE /v1/responses/{id}`)."""
+
+    id: str
+
+
 class StoreUnavailable(Exception):
     """The store did not answer within `store.timeout`, is unreachable, or is not open yet.
     Raised by the reads of a `QueuedStore`: the caller carries on with what it knows."""
@@ -98,6 +117,17 @@ class Store(Protocol):
 
     async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
         """Every endpoint's entries, oldest first, at most `limit`."""
+        ...
+
+    async def save_response(self, record: StoredResponse) -> None:
+        """Insert or replace by id, and forget every response expired at its
+        `created_at` (retention is enforced as responses are written)."""
+
+    async def drop_response(self, done: ResponseDropped) -> None:
+        """Forget one response (nothing if it is not there)."""
+
+    async def stored_response(self, ident: str, now: float) -> StoredResponse | None:
+        """The response `ident` unless it is unknown or expired at `now`."""
         ...
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:

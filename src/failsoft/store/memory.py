@@ -6,7 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    StoredResponse,
+)
 
 
 class MemoryStore:
@@ -17,6 +23,7 @@ class MemoryStore:
         self._leases: dict[str, tuple[str, float]] = {}
         self._evidence: dict[str, tuple[float, str]] = {}
         self._outbox: dict[tuple[str, str], OutboxEntry] = {}
+        self._responses: dict[str, StoredResponse] = {}
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -76,6 +83,19 @@ class MemoryStore:
 
     async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
         return sorted(self._outbox.values(), key=lambda e: (e.at, e.message_id))[:limit]
+
+    async def save_response(self, record: StoredResponse) -> None:
+        expired = [k for k, r in self._responses.items() if r.expires_at <= record.created_at]
+        for key in expired:
+            del self._responses[key]
+        self._responses[record.id] = record
+
+    async def drop_response(self, done: ResponseDropped) -> None:
+        self._responses.pop(done.id, None)
+
+    async def stored_response(self, ident: str, now: float) -> StoredResponse | None:
+        found = self._responses.get(ident)
+        return found if found is not None and found.expires_at > now else None
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         current = self._leases.get(name)

@@ -13,7 +13,14 @@ from urllib.parse import urlsplit
 
 from failsoft.health.types import Incident, Transition
 from failsoft.store import sql
-from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry, StoreSetupError
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    StoredResponse,
+    StoreSetupError,
+)
 
 
 def _q(text: str) -> str:
@@ -107,6 +114,17 @@ class PostgresStore:
 
     async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
         return sql.outbox_from(await self.pool.fetch(_q(sql.OUTBOX), limit))
+
+    async def save_response(self, record: StoredResponse) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_q(sql.PURGE_RESPONSES), record.created_at)
+            await conn.execute(_q(sql.SAVE_RESPONSE), *sql.response_row(record))
+
+    async def drop_response(self, done: ResponseDropped) -> None:
+        await self.pool.execute(_q(sql.DROP_RESPONSE), done.id)
+
+    async def stored_response(self, ident: str, now: float) -> StoredResponse | None:
+        return sql.response_from(await self.pool.fetchrow(_q(sql.RESPONSE), ident, now))
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         async with self.pool.acquire() as conn:

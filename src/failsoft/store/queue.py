@@ -37,7 +37,9 @@ from failsoft.store.base import (
     DeadLetter,
     OutboxDone,
     OutboxEntry,
+    ResponseDropped,
     Store,
+    StoredResponse,
     StoreSetupError,
     StoreUnavailable,
 )
@@ -173,6 +175,12 @@ class QueuedStore(Writer):
     async def drop_outbox(self, done: OutboxDone) -> None:
         self._enqueue("outbox_done", done)
 
+    async def save_response(self, record: StoredResponse) -> None:
+        self._enqueue("response", record)
+
+    async def drop_response(self, done: ResponseDropped) -> None:
+        self._enqueue("response_drop", done)
+
     # ------------------------------------------------------------------ bounded calls
 
     async def incidents(
@@ -190,6 +198,9 @@ class QueuedStore(Writer):
 
     async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
         return await self._call(lambda: self.inner.outbox(limit))
+
+    async def stored_response(self, ident: str, now: float) -> StoredResponse | None:
+        return await self._call(lambda: self.inner.stored_response(ident, now))
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         return await self._call(lambda: self.inner.try_lead(name, holder, ttl, now))

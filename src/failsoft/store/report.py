@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import OutboxDone, OutboxEntry, StoreUnavailable
+from failsoft.store.base import (
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    StoredResponse,
+    StoreUnavailable,
+)
 
 if TYPE_CHECKING:
     from failsoft.store.queue import QueuedStore
@@ -63,6 +69,10 @@ def describe_item(item: Item) -> str:
         return f"outbox webhook {item.message_id} ({item.event_type})"
     if isinstance(item, OutboxDone):
         return f"outbox removal of webhook {item.message_id}"
+    if isinstance(item, StoredResponse):
+        return f"response {item.id}"
+    if isinstance(item, ResponseDropped):
+        return f"removal of response {item.id}"
     return f"dead letter {item.message_id} ({item.event_type})"
 
 
@@ -73,7 +83,8 @@ def store_metrics(store: QueuedStore) -> Iterator[Metric]:
     yield up
     queued = GaugeMetricFamily(
         "failsoft_store_queued",
-        "State changes, incidents, dead letters and outbox changes waiting for the store.",
+        "State changes, incidents, dead letters, outbox changes and kept responses "
+        "waiting for the store.",
     )
     queued.add_metric([], store.queued)
     yield queued

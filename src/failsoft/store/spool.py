@@ -26,12 +26,22 @@ import orjson
 
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    StoredResponse,
+)
 
 log = logging.getLogger("failsoft.store")
 
-Kind = Literal["transition", "incident", "dead_letter", "outbox", "outbox_done"]
-Item = Transition | Incident | DeadLetter | OutboxEntry | OutboxDone
+Kind = Literal[
+    "transition", "incident", "dead_letter", "outbox", "outbox_done", "response", "response_drop"
+]
+Item = (
+    Transition | Incident | DeadLetter | OutboxEntry | OutboxDone | StoredResponse | ResponseDropped
+)
 
 
 def to_json(kind: Kind, item: Item) -> dict[str, Any]:
@@ -41,6 +51,15 @@ def to_json(kind: Kind, item: Item) -> dict[str, Any]:
         return incident_to_json(item)
     if isinstance(item, OutboxDone):
         return {"endpoint": item.endpoint, "message_id": item.message_id}
+    if isinstance(item, StoredResponse):
+        return {
+            "id": item.id,
+            "created_at": item.created_at,
+            "expires_at": item.expires_at,
+            "body": item.body,
+        }
+    if isinstance(item, ResponseDropped):
+        return {"id": item.id}
     if isinstance(item, OutboxEntry):
         return {
             "endpoint": item.endpoint,
@@ -67,6 +86,15 @@ def from_json(kind: Kind, data: dict[str, Any]) -> Item:
         return incident_from_json(data)
     if kind == "outbox_done":
         return OutboxDone(str(data["endpoint"]), str(data["message_id"]))
+    if kind == "response":
+        return StoredResponse(
+            str(data["id"]),
+            float(data["created_at"]),
+            float(data["expires_at"]),
+            str(data["body"]),
+        )
+    if kind == "response_drop":
+        return ResponseDropped(str(data["id"]))
     if kind == "outbox":
         return OutboxEntry(
             str(data["endpoint"]),

@@ -11,7 +11,7 @@ import orjson
 
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter, OutboxEntry
+from failsoft.store.base import DeadLetter, OutboxEntry, StoredResponse
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS failsoft_incidents (
@@ -33,6 +33,11 @@ SCHEMA = (
         endpoint TEXT NOT NULL, message_id TEXT NOT NULL, event_type TEXT NOT NULL,
         body BYTEA NOT NULL, at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (endpoint, message_id))""",
+    """CREATE TABLE IF NOT EXISTS failsoft_responses (
+        id TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS failsoft_responses_by_expiry
+        ON failsoft_responses (expires_at)""",
 )
 
 SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)
@@ -76,6 +81,15 @@ ADD_OUTBOX = """INSERT INTO failsoft_outbox (endpoint, message_id, event_type, b
 DROP_OUTBOX = "DELETE FROM failsoft_outbox WHERE endpoint = {0} AND message_id = {1}"
 OUTBOX = """SELECT endpoint, message_id, event_type, body, at FROM failsoft_outbox
     ORDER BY at, message_id LIMIT {0}"""
+
+SAVE_RESPONSE = """INSERT INTO failsoft_responses (id, created_at, expires_at, body)
+    VALUES ({0}, {1}, {2}, {3})
+    ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at,
+        expires_at = excluded.expires_at, body = excluded.body"""
+PURGE_RESPONSES = "DELETE FROM failsoft_responses WHERE expires_at <= {0}"
+DROP_RESPONSE = "DELETE FROM failsoft_responses WHERE id = {0}"
+RESPONSE = """SELECT id, created_at, expires_at, body FROM failsoft_responses
+    WHERE id = {0} AND expires_at > {1}"""
 
 
 def placeholders(sql: str, style: str) -> str:
@@ -130,3 +144,13 @@ def outbox_from(rows: Iterable[Any]) -> list[OutboxEntry]:
     return [
         OutboxEntry(r[0], r[1], r[2], bytes(r[3]), datetime.fromtimestamp(r[4], UTC)) for r in rows
     ]
+
+
+def response_row(record: StoredResponse) -> tuple[str, float, float, str]:
+    return (record.id, record.created_at, record.expires_at, record.body)
+
+
+def response_from(row: Any) -> StoredResponse | None:
+    if row is None:
+        return None
+    return StoredResponse(str(row[0]), float(row[1]), float(row[2]), str(row[3]))

@@ -12,7 +12,13 @@ import aiosqlite
 
 from failsoft.health.types import Incident, Transition
 from failsoft.store import sql
-from failsoft.store.base import DeadLetter, OutboxDone, OutboxEntry
+from failsoft.store.base import (
+    DeadLetter,
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    StoredResponse,
+)
 
 
 def _q(text: str) -> str:
@@ -109,6 +115,19 @@ class SQLiteStore:
     async def outbox(self, limit: int = 10_000) -> list[OutboxEntry]:
         async with self.db.execute(_q(sql.OUTBOX), (limit,)) as cursor:
             return sql.outbox_from(await cursor.fetchall())
+
+    async def save_response(self, record: StoredResponse) -> None:
+        await self.db.execute(_q(sql.PURGE_RESPONSES), (record.created_at,))
+        await self.db.execute(_q(sql.SAVE_RESPONSE), sql.response_row(record))
+        await self.db.commit()
+
+    async def drop_response(self, done: ResponseDropped) -> None:
+        await self.db.execute(_q(sql.DROP_RESPONSE), (done.id,))
+        await self.db.commit()
+
+    async def stored_response(self, ident: str, now: float) -> StoredResponse | None:
+        async with self.db.execute(_q(sql.RESPONSE), (ident, now)) as cursor:
+            return sql.response_from(await cursor.fetchone())
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         await self.db.execute(_q(sql.LEAD), (name, holder, now + ttl, now))

@@ -21,7 +21,14 @@ import time
 from failsoft.config.policies import Backoff
 from failsoft.health.types import Incident, Transition
 from failsoft.policy.backoff import full_jitter
-from failsoft.store.base import OutboxDone, OutboxEntry, Store, StoreSetupError
+from failsoft.store.base import (
+    OutboxDone,
+    OutboxEntry,
+    ResponseDropped,
+    Store,
+    StoredResponse,
+    StoreSetupError,
+)
 from failsoft.store.report import describe_item, one_line, transient
 from failsoft.store.writes import Write, Writes
 
@@ -142,6 +149,10 @@ class Writer:
             await self.inner.add_outbox(item)
         elif isinstance(item, OutboxDone):
             await self.inner.drop_outbox(item)
+        elif isinstance(item, StoredResponse):
+            await self.inner.save_response(item)
+        elif isinstance(item, ResponseDropped):
+            await self.inner.drop_response(item)
         else:
             await self.inner.add_dead_letter(item)
 

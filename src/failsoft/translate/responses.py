@@ -57,7 +57,8 @@ _KNOWN = frozenset(
 )  # fmt: skip
 _NO_EQUIVALENT = frozenset({"top_logprobs", "max_tool_calls", "prompt_cache_retention"})
 _CANNOT = {
-    "previous_response_id": "server-side conversation state held by the issuing provider",
+    "previous_response_id": "server-side conversation state held by the issuing provider "
+    "(failsoft can keep conversations itself: `responses.store: true`)",
     "conversation": "server-side conversation state held by the issuing provider",
     "prompt": "stored prompt templates",
 }
