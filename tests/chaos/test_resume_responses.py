@@ -293,3 +293,22 @@ def test_when_every_continuation_breaks_the_caller_is_told_in_order(
     assert "could not be resumed" in events[-2]["message"]
     assert TEXT.startswith(text_of(events)) and len(text_of(events).split(" ")) > 3
     assert len({e["response"]["id"] for e in events if "response" in e}) == 1
+
+
+def test_a_resumed_answer_is_kept_whole_and_continued(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """With `responses.store` on, the response kept under the caller's id is the whole
+    resumed answer, and the next turn is sent with it."""
+    gw = chaos({"responses": {"store": True}})
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw)
+    check_grammar(events)
+    ident = events[-1]["response"]["id"]
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        kept = client.responses.retrieve(ident)
+        assert kept.output_text == TEXT
+        client.responses.create(model="gpt", input="And then?", previous_response_id=ident)
+    said = [m for m in sim.requests("gpt-4o")[-1].body["messages"] if m["role"] == "assistant"]
+    assert said[-1]["content"] == TEXT
