@@ -10,6 +10,9 @@ For mid-stream resume (`router/resume.py`), per caller dialect:
   by a user turn asking to go on;
 * a `Framer` writes further text, keep-alives and the end as events that continue the
   caller's stream where it broke: same ids, same content block, proper terminal events.
+
+Responses callers have their own transcript and framer (`responses_continuation.py`): their
+stream is numbered, so the rest is written by the broken stream's own encoder.
 """
 
 from __future__ import annotations
