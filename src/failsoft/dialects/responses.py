@@ -1,38 +1,65 @@
-"""OpenAI Responses callers (`/v1/responses`): errors in their shape, pure.
+"""OpenAI Responses API (`/v1/responses`), pure: callers' errors, and upstreams' streams.
 
 Error bodies are OpenAI's (`{"error": {"message", "type", "param", "code"}}`), and so are
-the status codes the SDK retries. No provider speaks this dialect yet, so everything
-upstream-facing (error parsing, stream tracking, assembly) is the Chat Completions
-module's, never called for this dialect. A stream's in-band error is the `error` event;
-mid-stream, the translated stream's encoder writes it with the next `sequence_number`
-(and `response.failed` after it), so `stream_error` here is only the fallback for a
-failure before any encoder exists.
+the status codes the SDK retries. A stream is named events (`event:` equals `data.type`),
+each with a `sequence_number`: `response.created` and `response.in_progress`, then per
+output item its `added`, its deltas and `done`s, and last `response.completed` (or
+`response.incomplete`, cut by `max_output_tokens`). A failure mid-stream is an `error`
+event (`code`, `message` at the top level) and/or `response.failed`, whose
+`response.error` says why. There is no end marker besides those: a stream that stops
+without one is cut, whatever it delivered.
+
+For callers, the translated stream's encoder writes the in-band error with the next
+`sequence_number` (and `response.failed` after it), so `stream_error` here is only the
+fallback for a failure where no encoder exists (a stream relayed as is).
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import orjson
 
-from failsoft.dialects.openai import (
-    assemble,
-    assembled_body,
-    ends_stream,
-    error_body,
-    harmless,
-    is_context_length,
-    is_credentials,
-    is_quota,
-    missing_end,
-    parse_error,
-    stream_body,
-    tracker,
+from failsoft.dialects.base import (
+    CONTENT,
+    ERROR,
+    MALFORMED,
+    PREAMBLE,
+    TERMINAL,
+    ErrorInfo,
+    loads_events,
+    rewrite_model,
 )
-from failsoft.dialects.sse import encode
+from failsoft.dialects.openai import error_body, is_context_length, is_credentials, is_quota
+from failsoft.dialects.openai import parse_error as _parse_http_error
+from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.errors import TruncatedStream, UpstreamStreamError
 
 name = "responses"
 exhausted_status = 503
 exhausted_type = "service_unavailable_error"
 request_id_header = "x-request-id"
+
+_PREAMBLE_TYPES = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.queued",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_summary_part.added",
+    }
+)
+"""Events that announce what is coming without any of it: held back, failover invisible.
+(An item's `added` carries a call's name at most, as an Anthropic `content_block_start`.)"""
+_ENDS = frozenset({"response.completed", "response.incomplete"})
+_FAILS = frozenset({"error", "response.failed"})
+_CARRIES = re.compile(
+    rb'"(?:delta|text|arguments|input|item|part|output|refusal|error|response)"'
+    rb'|"type"\s*:\s*"(?:response\.|error)'
+)
+"""A field or an event type that can carry (or end) content."""
 
 
 def stream_error(message: str, timeout: bool = False) -> bytes:
@@ -42,11 +69,144 @@ def stream_error(message: str, timeout: bool = False) -> bytes:
     return encode(orjson.dumps(event), "error")
 
 
+def parse_error(body: bytes) -> ErrorInfo:
+    """An HTTP error body (OpenAI's shape), or an in-stream `error` / `response.failed`
+    event's data."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _parse_http_error(body)
+    kind, message = event_error(obj)
+    if kind is None and message is None:
+        return _parse_http_error(body)
+    return ErrorInfo(type=kind, code=kind, message=message)
+
+
+def event_error(obj: Any) -> tuple[str | None, str | None]:
+    """`(code, message)` of an `error` or `response.failed` event (both None for others)."""
+    if not isinstance(obj, dict):
+        return None, None
+    kind = obj.get("type")
+    if kind == "error":
+        err: Any = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+    elif kind == "response.failed":
+        response = obj.get("response")
+        err = response.get("error") if isinstance(response, dict) else None
+    else:
+        return None, None
+    if not isinstance(err, dict):
+        return None, None
+    code, message = err.get("code") or err.get("type"), err.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+def stream_body(payload: dict[str, Any], body: bytes, model: str) -> bytes:
+    """The caller's own bytes, model renamed (streaming or not, as the caller asked)."""
+    return rewrite_model(payload, body, model)
+
+
+def assembled_body(payload: dict[str, Any], model: str) -> bytes:
+    """A non-streaming request turned into a streaming one (usage always comes with
+    `response.completed`, so nothing else is needed)."""
+    return orjson.dumps({**payload, "model": model, "stream": True})
+
+
+class Tracker:
+    """Content starts with the first delta or finished part; complete at
+    `response.completed` / `response.incomplete`. `sequence` is the number the next event
+    would carry."""
+
+    __slots__ = ("complete", "last", "sequence")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.sequence = 0
+        self.last: Any = None
+
+    def feed(self, event: SSEEvent) -> int:
+        try:
+            obj = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            return MALFORMED
+        self.last = obj
+        if type(obj) is not dict:
+            return MALFORMED
+        number = obj.get("sequence_number")
+        if type(number) is int:
+            self.sequence = number + 1
+        kind = obj.get("type") or event.event
+        if kind in _ENDS:
+            self.complete = True
+            return TERMINAL
+        if kind in _FAILS:
+            return ERROR
+        if kind in _PREAMBLE_TYPES or not isinstance(kind, str):
+            return PREAMBLE
+        return CONTENT
+
+
+def tracker() -> Tracker:
+    return Tracker()
+
+
+def harmless(event: SSEEvent, tracker: Tracker) -> bool:
+    """Every Responses event is named: only an unnamed or unknown one whose bytes hold no
+    content-bearing field can be dropped."""
+    if tracker.complete:
+        return True
+    named = event.event
+    if named is not None and (named == "error" or named.startswith("response.")):
+        return False
+    return harmless_data(event.data)
+
+
+def harmless_data(data: bytes) -> bool:
+    return _CARRIES.search(data) is None
+
+
+def missing_end(tracker: Tracker, expect_usage: bool) -> SSEEvent | None:
+    return None  # only the final event says the answer is whole (and carries the usage)
+
+
+def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
+    """The `response` object a whole stream adds up to, or the error that stops it.
+
+    The final event carries the whole response; should its `output` be missing, the items
+    are taken from their `output_item.done` events."""
+    items: dict[int, Any] = {}
+    for obj in loads_events(event_datas(body), harmless_data, dropped):
+        kind = obj.get("type")
+        if kind in _ENDS:
+            response = obj.get("response")
+            if not isinstance(response, dict):
+                raise TruncatedStream(f"a {kind} event without its response")
+            if not response.get("output") and items:
+                response = {**response, "output": [items[i] for i in sorted(items)]}
+            return response
+        if kind in _FAILS:
+            code, message = event_error(obj)
+            raise UpstreamStreamError(code, message, b"")
+        if kind == "response.output_item.done":
+            index = obj.get("output_index")
+            items[index if isinstance(index, int) else len(items)] = obj.get("item")
+    raise TruncatedStream("the stream ended without response.completed")
+
+
+def ends_stream(tail: bytes) -> bool:
+    """The final event holds the whole response, too long to see in a tail: read to the
+    end of the body (the API closes it after that event)."""
+    return False
+
+
 __all__ = [
     "assemble",
     "assembled_body",
     "ends_stream",
     "error_body",
+    "event_error",
     "exhausted_status",
     "exhausted_type",
     "harmless",

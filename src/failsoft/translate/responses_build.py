@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url
+from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url, openai_id
 from failsoft.translate.ir import Image, Message, Request, Text, Tool, ToolCall, ToolResult
 
 
@@ -136,10 +136,11 @@ def _call_out(call: ToolCall, freeform: set[str], custom_calls: set[str]) -> dic
     value = call.arguments.get("input") if isinstance(call.arguments, dict) else None
     if call.name in freeform and isinstance(value, str):
         custom_calls.add(call.id)
-        return {"type": "custom_tool_call", "call_id": call.id, "name": call.name, "input": value}
+        call_id = openai_id(call.id)
+        return {"type": "custom_tool_call", "call_id": call_id, "name": call.name, "input": value}
     return {
         "type": "function_call",
-        "call_id": call.id,
+        "call_id": openai_id(call.id),
         "name": call.name,
         "arguments": args_json(call.arguments),
     }
@@ -156,4 +157,4 @@ def _result_out(result: ToolResult, warnings: Warnings, custom_calls: set[str]) 
             for b in result.content
         ]
     kind = "custom_tool_call_output" if result.call_id in custom_calls else "function_call_output"
-    return {"type": kind, "call_id": result.call_id, "output": output}
+    return {"type": kind, "call_id": openai_id(result.call_id), "output": output}
