@@ -262,3 +262,15 @@ def test_mid_stream_error_relayed_to_a_responses_caller(tgw: Any, sim: SimServer
     assert events[-1][0] == "error" and events[-1][1]["message"] == "boom"
     numbers = [data["sequence_number"] for _, data in events]
     assert numbers == list(range(len(events)))
+
+
+def test_a_relayed_stream_cut_mid_way_ends_numbered_on(tgw: Any, sim: SimServer) -> None:
+    sim.set_fault(MODEL, {"kind": "cut", "after": 2, "stream": True})
+    body = {"model": "via-responses", "input": "Say something", "stream": True}
+    events = sse(request(tgw.url + "/v1/responses", body=body).body)
+    assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+    error, failed = events[-2][1], events[-1][1]
+    assert error["code"] == "stream_interrupted" and "failsoft" in error["message"]
+    assert failed["response"]["id"] == events[0][1]["response"]["id"]
+    assert failed["response"]["status"] == "failed"

@@ -119,11 +119,13 @@ class Tracker:
     `response.completed` / `response.incomplete`. `sequence` is the number the next event
     would carry."""
 
-    __slots__ = ("complete", "last", "sequence")
+    __slots__ = ("complete", "last", "response", "sequence")
 
     def __init__(self) -> None:
         self.complete = False
         self.sequence = 0
+        self.response: dict[str, Any] | None = None
+        """The `response` of the stream's opening events (its id, model, settings)."""
         self.last: Any = None
 
     def feed(self, event: SSEEvent) -> int:
@@ -144,12 +146,35 @@ class Tracker:
         if kind in _FAILS:
             return ERROR
         if kind in _PREAMBLE_TYPES or not isinstance(kind, str):
+            if kind in ("response.created", "response.in_progress"):
+                response = obj.get("response")
+                self.response = response if isinstance(response, dict) else self.response
             return PREAMBLE
         return CONTENT
 
 
 def tracker() -> Tracker:
     return Tracker()
+
+
+def relay_failure(tracker: Tracker, message: str, timeout: bool = False) -> bytes:
+    """failsoft's end for a relayed Responses stream that broke: the `error` event and
+    `response.failed`, numbered on from the upstream's last event, as a translated stream
+    ends (see `translate.bridge`)."""
+    code = "stream_timeout" if timeout else "stream_interrupted"
+    error = {"type": "error", "code": code, "message": message, "param": None}
+    error["sequence_number"] = tracker.sequence
+    frames = [encode(orjson.dumps(error), "error")]
+    if tracker.response is not None:
+        response = {
+            **tracker.response,
+            "status": "failed",
+            "error": {"code": "server_error", "message": message},
+        }
+        failed = {"type": "response.failed", "sequence_number": tracker.sequence + 1}
+        failed["response"] = response
+        frames.append(encode(orjson.dumps(failed), "response.failed"))
+    return b"".join(frames)
 
 
 def harmless(event: SSEEvent, tracker: Tracker) -> bool:
@@ -216,6 +241,7 @@ __all__ = [
     "missing_end",
     "name",
     "parse_error",
+    "relay_failure",
     "request_id_header",
     "stream_body",
     "stream_error",

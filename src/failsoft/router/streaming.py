@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from failsoft.dialects import responses
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, TERMINAL, Wire
 from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
 from failsoft.policy.deadline import Deadline
@@ -291,6 +292,10 @@ class CommittedStream:
             numbered = self._convert.failure(message, timeout)
             if numbered is not None:
                 return numbered
+        tracker = self._opened.tracker
+        if self._convert is None and isinstance(tracker, responses.Tracker):
+            # A Responses stream relayed as is: failsoft's end numbers on from it.
+            return responses.relay_failure(tracker, message, timeout)
         return self._wire.stream_error(message, timeout=timeout)
 
     def _log(self, error: UpstreamError) -> None:
