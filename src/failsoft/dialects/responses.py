@@ -162,7 +162,7 @@ def relay_failure(tracker: Tracker, message: str, timeout: bool = False) -> byte
     `response.failed`, numbered on from the upstream's last event, as a translated stream
     ends (see `translate.bridge`)."""
     code = "stream_timeout" if timeout else "stream_interrupted"
-    error = {"type": "error", "code": code, "message": message, "param": None}
+    error: dict[str, Any] = {"type": "error", "code": code, "message": message, "param": None}
     error["sequence_number"] = tracker.sequence
     frames = [encode(orjson.dumps(error), "error")]
     if tracker.response is not None:
