@@ -81,6 +81,15 @@ def test_chat_caller_without_always_stream(
     assert "stream" not in body and body["max_output_tokens"] == 200
 
 
+def test_a_limit_below_the_apis_smallest_is_raised(toai: openai.OpenAI, sim: SimServer) -> None:
+    raw = toai.chat.completions.with_raw_response.create(
+        model="via-responses", messages=HI, max_tokens=5
+    )
+    assert raw.parse().choices[0].message.content
+    assert sent(sim)["max_output_tokens"] == 16
+    assert "max_tokens raised to 16" in raw.headers["x-failsoft-warning"]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_chat_caller_tool_round_trip(toai: openai.OpenAI, sim: SimServer, mode: str) -> None:
     messages: list[Any] = [{"role": "user", "content": QUESTION}]

@@ -12,6 +12,9 @@ from typing import Any
 from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url, openai_id
 from failsoft.translate.ir import Image, Message, Request, Text, Tool, ToolCall, ToolResult
 
+MIN_OUTPUT_TOKENS = 16
+"""The API refuses a smaller `max_output_tokens` (a 400 the caller did not cause)."""
+
 
 def build_request(request: Request, options: TargetOptions, warnings: Warnings) -> dict[str, Any]:
     """The request for a Responses target, without `model` and `stream`. Nothing is stored
@@ -36,7 +39,11 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
         else:
             out["tool_choice"] = choice.mode
     if request.max_tokens is not None:
-        out["max_output_tokens"] = request.max_tokens
+        out["max_output_tokens"] = max(request.max_tokens, MIN_OUTPUT_TOKENS)
+        if request.max_tokens < MIN_OUTPUT_TOKENS:
+            warnings.note(
+                f"max_tokens raised to {MIN_OUTPUT_TOKENS}, the Responses API's smallest limit"
+            )
     for key in ("temperature", "top_p"):
         value = getattr(request, key)
         if value is not None:
