@@ -34,6 +34,9 @@ _MEANING_BY_TYPE = {
     "insufficient_quota": "billing",
     "requests": "rate_limit",
     "tokens": "rate_limit",
+    # OpenAI Responses (`response.failed`'s `error.code`)
+    "rate_limit_exceeded": "rate_limit",
+    "invalid_prompt": "invalid",
     # Gemini (google.rpc status names)
     "INVALID_ARGUMENT": "invalid",
     "FAILED_PRECONDITION": "invalid",
