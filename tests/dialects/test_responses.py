@@ -153,13 +153,14 @@ def test_assemble_refuses_broken_streams() -> None:
     assert info.value.message and "boom" in info.value.message
 
 
-def test_harmless_only_unnamed_events_without_content() -> None:
+def test_harmless_only_without_content_fields() -> None:
     t = wire.tracker()
     assert wire.harmless(SSEEvent(None, b"keepalive", b""), t)
-    assert wire.harmless(SSEEvent("keepalive", b"{", b""), t)
-    assert not wire.harmless(SSEEvent("response.output_text.delta", b"{", b""), t)
-    assert not wire.harmless(SSEEvent(None, b'{"type":"response.output_text.delta","de', b""), t)
-    assert not wire.harmless(SSEEvent("error", b"{", b""), t)
+    assert wire.harmless(SSEEvent("response.output_text.delta", b'{"type":"response.o', b""), t)
+    cut = b'{"type":"response.output_text.delta","delta":"wo'
+    assert not wire.harmless(SSEEvent("response.output_text.delta", cut, b""), t)
+    assert not wire.harmless(SSEEvent(None, b'{"type":"x","item":{"id"', b""), t)
+    assert not wire.harmless(SSEEvent("error", b'{"type":"error","message":"bo', b""), t)
     assert wire.missing_end(t, True) is None
 
 

@@ -243,6 +243,21 @@ def test_responses_stream_cut_before_content_fails_over(
     assert sim.requests(MODEL)[-1].outcome == "cut"
 
 
+@pytest.mark.parametrize("caller", ["chat", "responses"])
+def test_an_error_event_before_content_fails_over(
+    toai: openai.OpenAI, sim: SimServer, direct: Callable[..., str], caller: str
+) -> None:
+    sim.set_fault(MODEL, {"kind": "mid_stream_error", "after": 0, "message": "boom"})
+    if caller == "chat":
+        text = ask_openai(toai, "stream", "responses-then-claude", HI).text
+    else:
+        events = list(toai.responses.create(model="responses-then-claude", input=HI, stream=True))
+        check_grammar([e.model_dump() for e in events])
+        text = events[-1].response.output_text  # type: ignore[union-attr]
+    assert text == direct("claude-opus-4-7", HI)
+    assert sim.requests(MODEL)[-1].outcome == "mid_stream_error"
+
+
 def test_mid_stream_error_ends_a_chat_callers_stream(toai: openai.OpenAI, sim: SimServer) -> None:
     sim.set_fault(MODEL, {"kind": "mid_stream_error", "after": 2, "message": "boom"})
     stream = toai.chat.completions.create(model="via-responses", messages=HI, stream=True)
@@ -283,3 +298,22 @@ def test_a_relayed_stream_cut_mid_way_ends_numbered_on(tgw: Any, sim: SimServer)
     assert error["code"] == "stream_interrupted" and "failsoft" in error["message"]
     assert failed["response"]["id"] == events[0][1]["response"]["id"]
     assert failed["response"]["status"] == "failed"
+
+
+@pytest.mark.parametrize("target", ["extra", "content"])
+def test_broken_events_from_a_responses_target(
+    tgw: Any, toai: openai.OpenAI, sim: SimServer, direct: Callable[..., str], target: str
+) -> None:
+    """One that carries nothing is dropped, on both paths; one that loses text is a break."""
+    fault = {"kind": "malformed", "after": 2, "target": target, "stream": True}
+    sim.set_fault(MODEL, fault)
+    body = {"model": "via-responses", "input": HI, "stream": True}
+    events = sse(request(tgw.url + "/v1/responses", body=body).body)
+    sim.set_fault(MODEL, fault)
+    if target == "extra":
+        check_grammar([data for _, data in events])  # the junk is gone, nothing else
+        assert ask_openai(toai, "stream", "via-responses", HI).text == direct(MODEL, HI)
+    else:
+        assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
+        with pytest.raises(openai.APIError):
+            ask_openai(toai, "stream", "via-responses", HI)

@@ -56,10 +56,9 @@ _PREAMBLE_TYPES = frozenset(
 _ENDS = frozenset({"response.completed", "response.incomplete"})
 _FAILS = frozenset({"error", "response.failed"})
 _CARRIES = re.compile(
-    rb'"(?:delta|text|arguments|input|item|part|output|refusal|error|response)"'
-    rb'|"type"\s*:\s*"(?:response\.|error)'
+    rb'"(?:delta|text|arguments|input|item|part|output|refusal|error|response|code|message)"'
 )
-"""A field or an event type that can carry (or end) content."""
+"""A field that can carry content, an item, or the end of the answer."""
 
 
 def stream_error(message: str, timeout: bool = False) -> bytes:
@@ -178,14 +177,10 @@ def relay_failure(tracker: Tracker, message: str, timeout: bool = False) -> byte
 
 
 def harmless(event: SSEEvent, tracker: Tracker) -> bool:
-    """Every Responses event is named: only an unnamed or unknown one whose bytes hold no
-    content-bearing field can be dropped."""
-    if tracker.complete:
-        return True
-    named = event.event
-    if named is not None and (named == "error" or named.startswith("response.")):
-        return False
-    return harmless_data(event.data)
+    """An event that does not parse is dropped when its bytes hold no field that could
+    carry content (`{"type":"response.output_text.delta"` cut before its `delta`); an end
+    event cut so is dropped too, and the stream then ends without its end: a break."""
+    return tracker.complete or harmless_data(event.data)
 
 
 def harmless_data(data: bytes) -> bool:
