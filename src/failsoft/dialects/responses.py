@@ -9,9 +9,11 @@ event (`code`, `message` at the top level) and/or `response.failed`, whose
 `response.error` says why. There is no end marker besides those: a stream that stops
 without one is cut, whatever it delivered.
 
-For callers, the translated stream's encoder writes the in-band error with the next
-`sequence_number` (and `response.failed` after it), so `stream_error` here is only the
-fallback for a failure where no encoder exists (a stream relayed as is).
+For callers, failsoft's own end of a broken stream is an `error` event with the next
+`sequence_number` and `response.failed` after it: written by the translated stream's
+encoder, or by `relay_failure` for a stream relayed as is from a Responses target, which
+knows the upstream's numbers from its `Tracker`. `stream_error` is only the fallback where
+neither exists.
 """
 
 from __future__ import annotations
