@@ -196,10 +196,21 @@ def test_previous_response_id_reaches_only_a_responses_target(tgw: Any, sim: Sim
     sim.reset()
     response = request(tgw.url + "/v1/responses", body={**body, "model": "via-openai"})
     assert response.status == 400, response.body
-    error = response.json()["error"]
-    assert error["code"] == "untranslatable_request"
-    assert "previous_response_id" in error["message"]
+    error = response.json()["error"]  # no target could carry it: say how storage helps
+    assert (error["code"], error["param"]) == ("unsupported_parameter", "previous_response_id")
+    assert "responses.store" in error["message"]
     assert sim.requests() == []
+
+
+def test_previous_response_id_skips_targets_that_cannot_carry_it(tgw: Any, sim: SimServer) -> None:
+    """Storage off, a plan of Anthropic then Responses: only the second can hold the
+    conversation, so the first is passed over without a request."""
+    body = {"model": "claude-then-responses", "input": "and then?", "previous_response_id": "r_1"}
+    response = request(tgw.url + "/v1/responses", body=body)
+    assert response.status == 400, response.body  # the simulator keeps no conversations
+    assert response.json()["error"]["code"] == "previous_response_not_found"
+    assert [r.model for r in sim.requests()] == ["gpt-5-pro"]
+    assert "untranslatable" in response.headers["x-failsoft-trail"]
 
 
 # --------------------------------------------------------------------------- failover
