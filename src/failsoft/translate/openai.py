@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from failsoft.translate import thinking
 from failsoft.translate.common import (
     TargetOptions,
     Warnings,
@@ -28,6 +29,7 @@ from failsoft.translate.ir import (
     Block,
     Image,
     Message,
+    Reasoning,
     Request,
     ResponseFormat,
     Role,
@@ -57,6 +59,8 @@ _NO_EQUIVALENT = frozenset(
         "verbosity", "safety_identifier", "prompt_cache_key",
     }
 )  # fmt: skip
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
+"""Chat Completions' documented `reasoning_effort` values (openai SDK `ReasoningEffort`)."""
 _CANNOT = {
     "audio": "audio output",
     "web_search_options": "OpenAI's hosted web search",
@@ -302,7 +306,20 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
             out["response_format"] = {"type": "json_schema", "json_schema": spec}
     if request.user is not None:
         out["user"] = request.user
+    _reasoning(request, warnings, out)
+    if request.metadata:
+        warnings.drop("metadata", "Chat Completions keeps it only for stored completions")
     return out
+
+
+def _reasoning(request: Request, warnings: Warnings, out: dict[str, Any]) -> None:
+    effort = request.reasoning_effort
+    if effort in EFFORTS:
+        out["reasoning_effort"] = effort
+    elif effort is not None:
+        warnings.drop(f"reasoning.effort {effort!r}", "not a Chat Completions reasoning_effort")
+    if request.reasoning_summary is not None:
+        warnings.drop("reasoning.summary", "Chat Completions returns no reasoning summary")
 
 
 def _user_messages(blocks: list[Block], warnings: Warnings) -> list[dict[str, Any]]:
@@ -348,6 +365,9 @@ def _assistant_message(blocks: list[Block], warnings: Warnings) -> dict[str, Any
                     "function": {"name": block.name, "arguments": args_json(block.arguments)},
                 }
             )
+        elif isinstance(block, Reasoning):
+            if not thinking.is_tagged(block.encrypted_content):
+                warnings.drop("reasoning items", "only the provider that issued them reads them")
         else:
             warnings.drop("non-text assistant content", "OpenAI assistant turns carry text")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from failsoft.translate import thinking
 from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url, openai_id
 from failsoft.translate.ir import Image, Message, Request, Text, Tool, ToolCall, ToolResult
 
@@ -120,6 +121,8 @@ def _items_out(
                 items.append(_call_out(block, freeform, custom_calls))
             elif isinstance(block, ToolResult):
                 items.append(_result_out(block, warnings, custom_calls))
+            elif thinking.is_tagged(block.encrypted_content):
+                continue  # Anthropic's thinking, which OpenAI could not verify
             elif block.encrypted_content is not None or block.summary:
                 item: dict[str, Any] = {
                     "type": "reasoning",
