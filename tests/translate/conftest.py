@@ -35,6 +35,7 @@ models:
   via-anthropic-next: [anthropic-next/claude-opus-4-7]
   via-gemini: [gemini/gemini-2.5-flash]
   via-gemini3: [gemini/gemini-3-pro-preview]
+  via-o4: [openai/o4-mini]
   plain-openai: [openai-plain/gpt-4o]
   plain-anthropic: [anthropic-plain/claude-opus-4-7]
   plain-gemini: [gemini-plain/gemini-2.5-flash]

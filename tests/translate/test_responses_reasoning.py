@@ -176,11 +176,27 @@ def test_reasoning_effort_reaches_an_openai_chat_target(
     toai: openai.OpenAI, sim: SimServer
 ) -> None:
     raw = toai.responses.with_raw_response.create(
-        model="via-openai", input=QUESTION, reasoning={"effort": "high", "summary": "auto"}
+        model="via-o4", input=QUESTION, reasoning={"effort": "high", "summary": "auto"}
     )
     assert raw.parse().status == "completed"
-    assert sim.requests("gpt-4o")[-1].body["reasoning_effort"] == "high"
-    assert "reasoning.summary" in raw.headers["x-failsoft-warning"]
+    assert sim.requests("o4-mini")[-1].body["reasoning_effort"] == "high"
+    warning = raw.headers["x-failsoft-warning"]
+    assert "reasoning.summary" in warning and "reasoning.effort" not in warning
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_chat_model_that_refuses_reasoning_effort_does_not_get_it(
+    toai: openai.OpenAI, sim: SimServer, mode: str
+) -> None:
+    """gpt-4o refuses the field (the simulator too); the answer comes, with a warning."""
+    raw = toai.responses.with_raw_response.create(
+        model="via-openai", input=QUESTION, reasoning={"effort": "high"}
+    )
+    assert raw.parse().status == "completed"
+    assert "reasoning_effort" not in sim.requests("gpt-4o")[-1].body
+    assert "dropped reasoning.effort (gpt-4o" in raw.headers["x-failsoft-warning"]
+    answer = ask(toai, mode, "via-openai", QUESTION, reasoning={"effort": "high"})
+    assert answer.status == "completed"
 
 
 def test_reasoning_effort_reaches_gemini_as_a_thinking_budget(

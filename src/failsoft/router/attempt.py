@@ -106,7 +106,9 @@ class Attempt:
     @property
     def warnings(self) -> tuple[str, ...]:
         """What the translation for this target could not carry (empty when none)."""
-        return self.translation.warnings if self.translation is not None else ()
+        if self.translation is None:
+            return ()
+        return self.translation.warnings_for(self.target.model)
 
     @property
     def first_token(self) -> float | None:

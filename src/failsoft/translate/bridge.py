@@ -89,11 +89,22 @@ class Translation:
         if self.target == "gemini":
             return orjson.dumps(self.payload)  # the model and streaming go in the URL
         out: dict[str, Any] = {"model": model, **self.payload}
+        if self._no_effort(model):
+            del out["reasoning_effort"]
         if stream:
             out["stream"] = True
             if self.target == "openai":
                 out["stream_options"] = {"include_usage": True}
         return orjson.dumps(out)
+
+    def _no_effort(self, model: str) -> bool:
+        return "reasoning_effort" in self.payload and not openai.takes_reasoning_effort(model)
+
+    def warnings_for(self, model: str) -> tuple[str, ...]:
+        """The warnings, with what `body` leaves out for this model."""
+        if not self._no_effort(model):
+            return self.warnings
+        return (*self.warnings, f"dropped reasoning.effort ({model} takes no reasoning_effort)")
 
     def response(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A whole upstream answer, as the caller's dialect says it."""
