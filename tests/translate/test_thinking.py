@@ -114,3 +114,31 @@ def test_an_answer_s_thinking_becomes_tagged_reasoning() -> None:
 )
 def test_effort_budgets(effort: str | None, max_tokens: int | None, expected: Any) -> None:
     assert thinking.budget(effort, max_tokens, 4096) == expected
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model", "payload", "expected"),
+    [
+        ("openai", "gpt-4o", {"reasoning_effort": "low"}, True),
+        ("openai", "openrouter/gpt-4.1-mini", {"reasoning_effort": "low"}, True),
+        ("openai", "gpt-5-chat-latest", {"reasoning_effort": "low"}, True),
+        ("openai", "gpt-5", {"reasoning_effort": "low"}, False),
+        ("openai", "o4-mini", {"reasoning_effort": "low"}, False),
+        ("openai", "gpt-4o", {}, False),
+        ("gemini", "gemini-2.0-flash", {"generationConfig": {"thinkingConfig": {}}}, True),
+        ("gemini", "gemini-2.5-flash", {"generationConfig": {"thinkingConfig": {}}}, False),
+        ("anthropic", "gpt-4o", {"reasoning_effort": "low"}, False),
+    ],
+)
+def test_models_that_refuse_the_reasoning_knob(
+    dialect: str, model: str, payload: dict[str, Any], expected: bool
+) -> None:
+    assert thinking.unfit(dialect, model, payload) is expected
+
+
+def test_the_knob_comes_off_a_copy() -> None:
+    payload = {"messages": [], "reasoning_effort": "low"}
+    assert thinking.without_knob(payload) == {"messages": []}
+    config = {"generationConfig": {"maxOutputTokens": 9, "thinkingConfig": {"thinkingBudget": 1}}}
+    assert thinking.without_knob(config) == {"generationConfig": {"maxOutputTokens": 9}}
+    assert "thinkingConfig" in config["generationConfig"] and "reasoning_effort" in payload

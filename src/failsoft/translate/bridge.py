@@ -23,6 +23,7 @@ from failsoft.translate import (
     responses,
     responses_answer,
     responses_build,
+    thinking,
 )
 from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from failsoft.translate.common import TargetOptions, Warnings
@@ -86,25 +87,23 @@ class Translation:
         `custom_tool_call` items, not the function calls the target made."""
 
     def body(self, model: str, stream: bool) -> bytes:
+        payload = self.payload
+        if thinking.unfit(self.target, model, payload):
+            payload = thinking.without_knob(payload)
         if self.target == "gemini":
-            return orjson.dumps(self.payload)  # the model and streaming go in the URL
-        out: dict[str, Any] = {"model": model, **self.payload}
-        if self._no_effort(model):
-            del out["reasoning_effort"]
+            return orjson.dumps(payload)  # the model and streaming go in the URL
+        out: dict[str, Any] = {"model": model, **payload}
         if stream:
             out["stream"] = True
             if self.target == "openai":
                 out["stream_options"] = {"include_usage": True}
         return orjson.dumps(out)
 
-    def _no_effort(self, model: str) -> bool:
-        return "reasoning_effort" in self.payload and not openai.takes_reasoning_effort(model)
-
     def warnings_for(self, model: str) -> tuple[str, ...]:
         """The warnings, with what `body` leaves out for this model."""
-        if not self._no_effort(model):
+        if not thinking.unfit(self.target, model, self.payload):
             return self.warnings
-        return (*self.warnings, f"dropped reasoning.effort ({model} takes no reasoning_effort)")
+        return (*self.warnings, f"dropped reasoning.effort ({model} cannot take it)")
 
     def response(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A whole upstream answer, as the caller's dialect says it."""

@@ -8,7 +8,6 @@ meaning (`n > 1`, audio) make the target untranslatable.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from failsoft.translate import thinking
@@ -62,8 +61,6 @@ _NO_EQUIVALENT = frozenset(
 )  # fmt: skip
 EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 """Chat Completions' documented `reasoning_effort` values (openai SDK `ReasoningEffort`)."""
-_NOT_REASONING = re.compile(r"(gpt-4|gpt-3\.5|chatgpt-|gpt-5(\.\d+)?-chat)")
-"""OpenAI's chat models that refuse `reasoning_effort` (400 unsupported_parameter)."""
 _CANNOT = {
     "audio": "audio output",
     "web_search_options": "OpenAI's hosted web search",
@@ -313,12 +310,6 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     if request.metadata:
         warnings.drop("metadata", "Chat Completions keeps it only for stored completions")
     return out
-
-
-def takes_reasoning_effort(model: str) -> bool:
-    """False for OpenAI's non-reasoning chat models (a router's `vendor/` prefix aside),
-    which refuse the field; other models and servers get it."""
-    return _NOT_REASONING.match(model.rsplit("/", 1)[-1]) is None
 
 
 def _reasoning(request: Request, warnings: Warnings, out: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 import orjson
@@ -32,6 +33,12 @@ MAX_BLOCKS = 64
 BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
 """`reasoning.effort` → Anthropic `budget_tokens` (1024 is Anthropic's minimum)."""
 MIN_BUDGET = 1024
+_UNFIT = {
+    "openai": re.compile(r"(gpt-4|gpt-3\.5|chatgpt-|gpt-5(\.\d+)?-chat)"),
+    "gemini": re.compile(r"(gemini-1\.|gemini-2\.0|gemma)"),
+}
+"""Models that refuse a reasoning knob (OpenAI's chat models answer 400
+unsupported_parameter to `reasoning_effort`; Gemini before 2.5 has no thinking)."""
 
 
 def encode(blocks: list[dict[str, Any]]) -> str:
@@ -89,6 +96,27 @@ def budget(effort: str | None, max_tokens: int | None, default_max: int) -> tupl
     if max_tokens <= MIN_BUDGET:
         return None
     return min(wanted, max_tokens - 1), max_tokens
+
+
+def unfit(dialect: str, model: str, payload: dict[str, Any]) -> bool:
+    """True when the target model would refuse the reasoning knob `payload` carries (the
+    model is known only per attempt; a router's `vendor/` prefix is ignored)."""
+    pattern = _UNFIT.get(dialect)
+    if pattern is None or pattern.match(model.rsplit("/", 1)[-1]) is None:
+        return False
+    if dialect == "openai":
+        return "reasoning_effort" in payload
+    config = payload.get("generationConfig")
+    return isinstance(config, dict) and "thinkingConfig" in config
+
+
+def without_knob(payload: dict[str, Any]) -> dict[str, Any]:
+    """`payload` without its reasoning knob (a copy; translations are shared)."""
+    out = {k: v for k, v in payload.items() if k != "reasoning_effort"}
+    config = out.get("generationConfig")
+    if isinstance(config, dict):
+        out["generationConfig"] = {k: v for k, v in config.items() if k != "thinkingConfig"}
+    return out
 
 
 # --------------------------------------------------------------------------- Anthropic out
