@@ -19,6 +19,7 @@ from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from failsoft.sim.anthropic_thinking import THINKING
 from failsoft.translate import thinking
+from tests.helpers import request
 from tests.translate.sdk import MODES, QUESTION
 from tests.translate.test_responses_sdk import TOOLS, ask, calls, check_grammar, raw_events
 
@@ -263,3 +264,17 @@ def test_encrypted_content_is_asked_for_without_a_warning(toai: openai.OpenAI) -
         model="via-anthropic", input=QUESTION, include=["reasoning.encrypted_content"]
     )
     assert "x-failsoft-warning" not in raw.headers
+
+
+def test_warnings_about_hostile_field_names_stay_a_short_printable_header(
+    tgw: GatewayThread,
+) -> None:
+    """Field names are the caller's: control characters once broke the response."""
+    body: dict[str, Any] = {"model": "via-anthropic", "input": "hi", "a\r\nx-evil": 1}
+    body.update({f"field_{n}_" + "x" * 200: n for n in range(500)})
+    response = request(tgw.url + "/v1/responses", body=body)
+    assert response.status == 200, response.body
+    assert "x-evil" not in response.headers
+    warning = response.headers["x-failsoft-warning"]
+    assert "a??x-evil" in warning and warning.endswith("more warnings left out")
+    assert len(warning) < 4000
