@@ -1,4 +1,5 @@
-"""Reasoning state through a Responses caller, with the real openai SDK.
+"""Reasoning state through a Responses caller, with the real openai SDK (and, at the end,
+the reasoning knobs of Chat Completions and Anthropic callers).
 
 Anthropic thinking comes back as `reasoning` items whose `encrypted_content` holds the
 signed blocks; the caller returns them and a Responses → Anthropic tool loop with thinking
@@ -20,10 +21,11 @@ from failsoft.sim import SimServer
 from failsoft.sim.anthropic_thinking import THINKING
 from failsoft.translate import thinking
 from tests.helpers import request
-from tests.translate.sdk import MODES, QUESTION
+from tests.translate.sdk import MODES, OPENAI_TOOLS, QUESTION
 from tests.translate.test_responses_sdk import TOOLS, ask, calls, check_grammar, raw_events
 
 CLAUDE = "claude-opus-4-7"
+ANTHROPIC_HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
 LOW = {"effort": "low"}
 
 
@@ -278,3 +280,47 @@ def test_warnings_about_hostile_field_names_stay_a_short_printable_header(
     warning = response.headers["x-failsoft-warning"]
     assert "a??x-evil" in warning and warning.endswith("more warnings left out")
     assert len(warning) < 4000
+
+
+# --------------------------------------------------------------------------- other callers
+
+
+def test_a_chat_caller_s_reasoning_effort_turns_on_anthropic_thinking(
+    toai: openai.OpenAI, sim: SimServer
+) -> None:
+    """The thinking is not the chat caller's to keep, so the next tool turn thinks no more
+    (Anthropic refuses a thinking loop without the block), and says so."""
+    messages: list[Any] = [{"role": "user", "content": QUESTION}]
+    first = toai.chat.completions.create(
+        model="via-anthropic", messages=messages, tools=OPENAI_TOOLS, reasoning_effort="medium"
+    )
+    assert sim.requests(CLAUDE)[-1].body["thinking"]["budget_tokens"] == thinking.BUDGETS["medium"]
+    message = first.choices[0].message
+    [call] = message.tool_calls or []
+    messages += [
+        message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "rain"},
+    ]
+    raw = toai.chat.completions.with_raw_response.create(
+        model="via-anthropic", messages=messages, tools=OPENAI_TOOLS, reasoning_effort="medium"
+    )
+    assert (
+        raw.parse().choices[0].message.content
+        == f"Simulated answer from {CLAUDE}: the tool said rain."
+    )
+    assert "reasoning.effort" in raw.headers["x-failsoft-warning"]
+
+
+def test_an_anthropic_caller_s_thinking_budget_becomes_an_effort(
+    tgw: GatewayThread, sim: SimServer
+) -> None:
+    body = {
+        "model": "via-o4",
+        "max_tokens": 20000,
+        "thinking": {"type": "enabled", "budget_tokens": 16000},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = request(tgw.url + "/v1/messages", body=body, headers=ANTHROPIC_HEADERS)
+    assert response.status == 200, response.body
+    assert sim.requests("o4-mini")[-1].body["reasoning_effort"] == "high"
+    assert "x-failsoft-warning" not in response.headers

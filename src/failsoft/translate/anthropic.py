@@ -75,9 +75,11 @@ def parse_request(payload: dict[str, Any]) -> Request:
             continue
         expect(key not in _CANNOT, f"'{key}': {_CANNOT.get(key)} have no equivalent elsewhere")
         warnings.drop(key, "unknown to failsoft's translation")
-    thinking = payload.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        warnings.drop("thinking", "extended thinking is Anthropic's own")
+    think = payload.get("thinking")
+    if isinstance(think, dict) and think.get("type") == "enabled":
+        request.reasoning_effort = thinking.effort_of(think.get("budget_tokens"))
+    elif isinstance(think, dict) and think.get("type") not in (None, "disabled"):
+        warnings.drop(f"thinking {think.get('type')!r}", "only budgeted thinking is carried")
     request.tools = [_tool(tool, i) for i, tool in enumerate(payload.get("tools") or ())]
     request.tool_choice, request.parallel_tool_calls = _tool_choice(payload.get("tool_choice"))
     request.max_tokens = integer(payload.get("max_tokens"), "max_tokens")

@@ -49,13 +49,13 @@ _KNOWN = frozenset(
     {
         "tools", "tool_choice", "parallel_tool_calls", "max_tokens", "max_completion_tokens",
         "temperature", "top_p", "stop", "response_format", "user", "seed", "presence_penalty",
-        "frequency_penalty",
+        "frequency_penalty", "reasoning_effort",
     }
 )  # fmt: skip
 # Meaningful, but nothing in the other dialects carries them.
 _NO_EQUIVALENT = frozenset(
     {
-        "logprobs", "top_logprobs", "logit_bias", "reasoning_effort", "prediction",
+        "logprobs", "top_logprobs", "logit_bias", "prediction",
         "verbosity", "safety_identifier", "prompt_cache_key",
     }
 )  # fmt: skip
@@ -111,6 +111,8 @@ def parse_request(payload: dict[str, Any]) -> Request:
     request.seed = integer(payload.get("seed"), "seed")
     request.presence_penalty = number(payload.get("presence_penalty"), "presence_penalty")
     request.frequency_penalty = number(payload.get("frequency_penalty"), "frequency_penalty")
+    effort = payload.get("reasoning_effort")
+    request.reasoning_effort = effort if isinstance(effort, str) else None
     request.dropped = warnings.items
     return request
 

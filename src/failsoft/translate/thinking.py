@@ -84,6 +84,15 @@ def clean(block: Any) -> dict[str, Any]:
     return {}
 
 
+def effort_of(budget_tokens: Any) -> str:
+    """An Anthropic caller's thinking budget as the nearest effort other dialects know."""
+    if not isinstance(budget_tokens, int) or isinstance(budget_tokens, bool):
+        return "medium"
+    if budget_tokens <= BUDGETS["low"]:
+        return "low"
+    return "medium" if budget_tokens <= BUDGETS["medium"] else "high"
+
+
 def budget(effort: str | None, max_tokens: int | None, default_max: int) -> tuple[int, int] | None:
     """`(budget_tokens, max_tokens)` for an effort, or None when it asks for no thinking or
     the caller's `max_tokens` leaves no room (Anthropic wants 1024 ≤ budget < max_tokens).
