@@ -21,8 +21,8 @@ from failsoft.sim import SimServer
 from failsoft.sim.anthropic_thinking import THINKING
 from failsoft.translate import thinking
 from tests.helpers import request
-from tests.translate.sdk import MODES, OPENAI_TOOLS, QUESTION
-from tests.translate.test_responses_sdk import TOOLS, ask, calls, check_grammar, raw_events
+from tests.translate.sdk import MODES, OPENAI_TOOLS, QUESTION, ask_openai
+from tests.translate.test_responses_sdk import HI, TOOLS, ask, calls, check_grammar, raw_events
 
 CLAUDE = "claude-opus-4-7"
 ANTHROPIC_HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
@@ -324,3 +324,14 @@ def test_an_anthropic_caller_s_thinking_budget_becomes_an_effort(
     assert response.status == 200, response.body
     assert sim.requests("o4-mini")[-1].body["reasoning_effort"] == "high"
     assert "x-failsoft-warning" not in response.headers
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_chat_caller_reads_a_thinking_answer_without_the_thinking(
+    toai: openai.OpenAI, sim: SimServer, mode: str
+) -> None:
+    answer = ask_openai(toai, mode, "via-anthropic", [{"role": "user", "content": HI}],
+                        reasoning_effort="low")  # fmt: skip
+    assert "thinking" in sim.requests(CLAUDE)[-1].body
+    assert answer.text.startswith(f"Simulated answer from {CLAUDE}")
+    assert THINKING not in answer.text
