@@ -153,7 +153,7 @@ def _thinking(request: Request, warnings: Warnings, config: dict[str, Any]) -> N
     Gemini 2.5 Flash's 24576). "none" is dropped: Gemini's Pro models cannot stop thinking."""
     effort = request.reasoning_effort
     if effort in thinking.BUDGETS:
-        config["thinkingConfig"] = {"thinkingBudget": min(thinking.BUDGETS[effort], 24576)}
+        config["thinkingConfig"] = {"thinkingBudget": thinking.BUDGETS[effort]}
     elif effort is not None:
         warnings.drop(f"reasoning.effort {effort!r}", "no Gemini thinking budget for it")
     if request.reasoning_summary is not None:

@@ -30,8 +30,11 @@ MAX_TAG = 4_000_000
 a caller's input is not."""
 MAX_BLOCKS = 64
 
-BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
-"""`reasoning.effort` → Anthropic `budget_tokens` (1024 is Anthropic's minimum)."""
+BUDGETS = {
+    "minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576, "max": 24576
+}  # fmt: skip
+"""`reasoning.effort` → Anthropic `budget_tokens` (1024 is Anthropic's minimum). With the
+default answer allowance on top, the largest stays under Claude Opus 4's 32000 output cap."""
 MIN_BUDGET = 1024
 _UNFIT = {
     "openai": re.compile(r"(gpt-4|gpt-3\.5|chatgpt-|gpt-5(\.\d+)?-chat)"),
@@ -169,9 +172,11 @@ def configure(
         return
     out["thinking"] = {"type": "enabled", "budget_tokens": sized[0]}
     out["max_tokens"] = sized[1]
-    for key in ("temperature", "top_k"):
-        if out.pop(key, None) is not None:
-            warnings.drop(key, "Anthropic refuses it while thinking")
+    if out.get("temperature") not in (None, 1):
+        out.pop("temperature")
+        warnings.drop("temperature", "Anthropic takes only 1 while thinking")
+    if out.pop("top_k", None) is not None:
+        warnings.drop("top_k", "Anthropic refuses it while thinking")
     top_p = out.get("top_p")
     if top_p is not None and top_p < 0.95:
         out.pop("top_p")
