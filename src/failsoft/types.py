@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Dialect = Literal["openai", "anthropic", "gemini", "responses"]
-DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini")
-"""The dialects providers speak (no provider speaks Responses yet)."""
-CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic")
-"""The dialects failsoft serves to callers natively (Responses callers are always translated);
-Gemini is spoken only upstream."""
+DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini", "responses")
+"""The dialects providers speak (`responses`: an OpenAI provider with `api: responses`)."""
+CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "responses")
+"""The dialects failsoft serves to callers, each passed through as is to a target of the
+same dialect; Gemini is spoken only upstream."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,3 +234,36 @@ def test_load_config_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as missing:
         load_config(tmp_path / "absent.yaml")
     assert "cannot read the file" in str(missing.value)
+
+
+def test_api_chooses_the_openai_endpoint() -> None:
+    text = """
+providers:
+  oai: {dialect: openai, base_url: "https://api.openai.com/v1/", api: responses}
+  compat: {dialect: openai, base_url: "http://127.0.0.1:8000/v1"}
+models:
+  pro: [oai/gpt-5-pro]
+"""
+    config = parse_config(text)
+    oai, compat = config.providers["oai"], config.providers["compat"]
+    assert (oai.api, oai.wire_dialect) == ("responses", "responses")
+    assert (compat.api, compat.wire_dialect) == ("chat", "openai")
+    assert config.models["pro"].targets_for(config.providers, "responses") == [
+        Target("oai", "gpt-5-pro")
+    ]
+
+
+def test_api_is_an_openai_setting() -> None:
+    text = """
+providers:
+  a: {dialect: anthropic, base_url: "https://api.anthropic.com", api: responses}
+  o: {dialect: openai, base_url: "https://api.openai.com/v1", api: completions}
+models:
+  m: [a/claude-opus-4-7]
+"""
+    found = problems(text)
+    assert any(
+        p.startswith("line 3: providers.a.api:") and "valid only with dialect: openai" in p
+        for p in found
+    ), found
+    assert any("providers.o.api: expected one of 'chat', 'responses'" in p for p in found), found

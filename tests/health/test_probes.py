@@ -63,6 +63,25 @@ def test_completion_bodies_per_dialect(sim: SimServer) -> None:
     assert b'"max_tokens":1' in bodies["openai"]  # a non-OpenAI host: the classic name
 
 
+def test_a_responses_provider_is_probed_at_its_endpoint(sim: SimServer) -> None:
+    """The smallest request the strict Responses endpoint accepts (16 output tokens)."""
+    provider = (
+        f'  responses: {{dialect: openai, api: responses, base_url: "{sim.url}/v1", '
+        f'api_key: "{PROVIDER_KEY}", '
+        "probe: {enabled: true, kind: completion, interval: 0.2, quiet: 0}}\n"
+    )
+    text = CONFIG.format(sim=sim.url, key=PROVIDER_KEY)
+    config = parse_config(
+        text.replace("models:\n", provider + "models:\n  pro: [responses/gpt-5-pro]\n")
+    )
+    runtime = Runtime(config)
+    with GatewayThread(config, runtime=runtime).running():
+        until(lambda: sim.attempts("gpt-5-pro") >= 1)
+    probe = sim.requests("gpt-5-pro")[0]
+    assert probe.path == "/v1/responses" and probe.outcome == "200"
+    assert probe.body["max_output_tokens"] == 16 and probe.body["input"] == "Reply with OK."
+
+
 def test_probes_are_skipped_while_traffic_speaks(sim: SimServer) -> None:
     config = parse_config(
         CONFIG.format(sim=sim.url, key=PROVIDER_KEY).replace("quiet: 0", "quiet: 1")

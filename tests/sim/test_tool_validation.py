@@ -124,3 +124,17 @@ def test_well_formed_tool_histories_pass(oai: openai.OpenAI, ant: anthropic.Anth
         ],
     )
     assert message.content[0].text == f"Simulated answer from {MODEL}: the tool said ok."  # type: ignore[union-attr]
+
+
+def test_reasoning_effort_is_refused_for_a_chat_model(oai: openai.OpenAI) -> None:
+    """As the API does for gpt-4o; reasoning models (o4-mini) take it."""
+    with pytest.raises(openai.BadRequestError) as info:
+        oai.chat.completions.create(
+            model=GPT, messages=[{"role": "user", "content": "hi"}], reasoning_effort="low"
+        )
+    body: Any = info.value.body
+    assert (body["code"], body["param"]) == ("unsupported_parameter", "reasoning_effort")
+    answer = oai.chat.completions.create(
+        model="o4-mini", messages=[{"role": "user", "content": "hi"}], reasoning_effort="low"
+    )
+    assert answer.choices[0].message.content

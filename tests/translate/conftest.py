@@ -1,6 +1,7 @@
 """A gateway whose virtual models each lead to one upstream dialect, for the SDK tests of
 translation: `via-openai`, `via-anthropic`, `via-gemini` (and `via-gemini3`, whose calls
-carry thought signatures), plus mixed plans for failover across dialects."""
+carry thought signatures), `via-responses` (an OpenAI provider with `api: responses`), plus
+mixed plans for failover across dialects."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ providers:
   openai-plain: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}", always_stream: false}}
   anthropic-plain: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}", always_stream: false}}
   gemini-plain: {{dialect: gemini, base_url: "{sim}", api_key: "{key}", always_stream: false}}
+  openai-responses: {{dialect: openai, api: responses, base_url: "{sim}/v1", api_key: "{key}"}}
+  responses-plain: {{dialect: openai, api: responses, base_url: "{sim}/v1", api_key: "{key}",
+                    always_stream: false}}
 models:
   via-openai: [openai/gpt-4o]
   via-anthropic: [anthropic/claude-opus-4-7]
   via-anthropic-next: [anthropic-next/claude-opus-4-7]
   via-gemini: [gemini/gemini-2.5-flash]
   via-gemini3: [gemini/gemini-3-pro-preview]
+  via-o4: [openai/o4-mini]
   plain-openai: [openai-plain/gpt-4o]
   plain-anthropic: [anthropic-plain/claude-opus-4-7]
   plain-gemini: [gemini-plain/gemini-2.5-flash]
@@ -38,6 +43,10 @@ models:
   claude-then-gemini: [anthropic/claude-opus-4-7, gemini/gemini-2.5-flash]
   gpt-then-claude: [openai/gpt-4o, anthropic/claude-opus-4-7]
   gemini-then-gpt: [gemini/gemini-3-pro-preview, openai/gpt-4o]
+  via-responses: [openai-responses/gpt-5-pro]
+  plain-responses: [responses-plain/gpt-5-pro]
+  responses-then-claude: [openai-responses/gpt-5-pro, anthropic/claude-opus-4-7]
+  claude-then-responses: [anthropic/claude-opus-4-7, openai-responses/gpt-5-pro]
 deadlines: {{connect: 1, first_token: 0.5, idle: 0.5, total: 8}}
 retry: {{max_attempts: 1}}
 {extra}

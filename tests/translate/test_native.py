@@ -64,3 +64,21 @@ def test_anthropic_ids_are_shortened_consistently() -> None:
     payload, _ = native_request(req)
     used = payload["messages"][1]["content"][0]["id"]
     assert len(used) <= 64 and payload["messages"][2]["content"][0]["tool_use_id"] == used
+
+
+def test_responses_call_ids_are_shortened_consistently() -> None:
+    items = [
+        {"role": "user", "content": "hi"},
+        {"type": "function_call", "call_id": LONG, "name": "f", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": LONG, "output": "a"},
+        {"type": "function_call", "call_id": "call_short", "name": "g", "arguments": "{}"},
+    ]
+    req = request("responses", {"model": "m", "input": items, "store": False})
+    payload, body = native_request(req)
+    assert orjson.loads(body) == payload
+    out = payload["input"]
+    assert isinstance(out, list)
+    assert out[1]["call_id"] == out[2]["call_id"] != LONG
+    assert len(out[1]["call_id"]) <= 40
+    assert out[0] == items[0] and out[3] == items[3]
+    assert payload["store"] is False and "messages" not in payload

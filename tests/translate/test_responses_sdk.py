@@ -1,6 +1,7 @@
 """`POST /v1/responses` through the real openai SDK, to targets of every dialect.
 
-A Responses caller is always translated (no provider speaks Responses yet). Each answer is
+A Responses caller is translated for these targets (test_responses_target.py has the
+Responses target, which gets its bytes as they are). Each answer is
 read three ways: `responses.create`, the raw event stream (`create(stream=True)`, checked
 against the grammar: order, one response id, `sequence_number` from 0 up by one), and the
 SDK's `responses.stream()` helper, which assembles the final response itself.
@@ -265,24 +266,34 @@ def test_a_break_after_the_commit_point_ends_with_numbered_error_events(
     assert failed["response"]["error"]["message"] == error["message"]
 
 
-@pytest.mark.parametrize(
-    ("field", "says"),
-    [
-        ("previous_response_id", "keeps no conversations"),
-        ("conversation", "does not serve OpenAI's Conversations API"),
-    ],
-)
-def test_conversation_state_is_refused_clearly(toai: openai.OpenAI, field: str, says: str) -> None:
+def test_previous_response_id_without_storage_says_how_to_turn_it_on(
+    toai: openai.OpenAI, sim: SimServer
+) -> None:
     """Storage is off (the default) and no target speaks Responses: nothing can hold the
     conversation, and the 400 says how to turn failsoft's own storage on."""
     with pytest.raises(openai.BadRequestError) as info:
-        toai.responses.create(model="via-openai", input="and then?", **{field: "resp_123"})
+        toai.responses.create(model="via-openai", input="and then?", previous_response_id="resp_1")
     body: Any = info.value.body
-    assert body["param"] == field
-    assert body["code"] == "unsupported_parameter"
+    assert (body["param"], body["code"]) == ("previous_response_id", "unsupported_parameter")
     assert body["type"] == "invalid_request_error"
-    assert says in body["message"]
+    assert "keeps no conversations" in body["message"]
     assert "responses.store" in body["message"]
+    assert sim.requests() == []
+
+
+def test_a_conversation_object_needs_a_responses_target(
+    toai: openai.OpenAI, sim: SimServer
+) -> None:
+    """Only a Responses target (`api: responses`) could take it: others are skipped as
+    untranslatable, and with none left the caller gets a 400 naming the field."""
+    with pytest.raises(openai.BadRequestError) as info:
+        toai.responses.create(model="via-openai", input="and then?", conversation="conv_1")
+    body: Any = info.value.body
+    assert body["code"] == "untranslatable_request"
+    assert body["type"] == "invalid_request_error"
+    assert "'conversation'" in body["message"]
+    assert "conversation state" in body["message"]
+    assert sim.requests() == []
 
 
 @pytest.mark.parametrize(

@@ -184,5 +184,13 @@ def _providers(raw: Any, doc: Document) -> dict[str, ProviderConfig] | None:
         if provider is None:
             ok = False
             continue
+        if provider.api != "chat" and provider.dialect != "openai":
+            doc.problem(
+                (*path, name, "api"),
+                f"'api: {provider.api}' chooses between OpenAI's APIs: valid only with "
+                f"dialect: openai, not {provider.dialect!r} (remove the key)",
+            )
+            ok = False
+            continue
         out[name] = provider
     return out if ok else None

@@ -8,6 +8,12 @@ from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config
 from failsoft.types import CALLER_DIALECTS
 
+_SURFACES = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "responses": "/v1/responses",
+}
+
 
 def render_plan(config: Config) -> str:
     lines = [f"{config.source}: OK", "", "providers:"]
@@ -22,9 +28,12 @@ def render_plan(config: Config) -> str:
         if provider.probe.enabled:
             extras.append(f"probes: {provider.probe.kind} every {provider.probe.interval:g}s")
         tail = f"  ({', '.join(extras)})" if extras else ""
-        lines.append(
-            f"  {name:<{width}}  {provider.dialect:<9}  {provider.normalized_url}  [{key}]{tail}"
-        )
+        url = provider.normalized_url
+        if provider.dialect == "openai":
+            url += "/responses" if provider.api == "responses" else "/chat/completions"
+            extras.insert(0, f"api: {provider.api}")
+            tail = f"  ({', '.join(extras)})"
+        lines.append(f"  {name:<{width}}  {provider.dialect:<9}  {url}  [{key}]{tail}")
     lines += ["", "models (targets in fallback order):"]
     if not config.models:
         lines.append("  (none; requests must name '<provider>/<model>')")
@@ -32,13 +41,13 @@ def render_plan(config: Config) -> str:
         lines.append(f"  {name}")
         weighted = model.policies.balance.strategy == "weighted"
         for i, target in enumerate(model.targets, 1):
-            dialect = config.providers[target.provider].dialect
+            dialect = config.providers[target.provider].wire_dialect
             weight = f", weight {model.weights[i - 1]:g}" if weighted and model.weights else ""
             lines.append(f"    {i}. {target.label}  ({dialect}{weight})")
         serving = []
         for caller in CALLER_DIALECTS:
             native = len(model.targets_for(config.providers, caller))
-            surface = "/v1/chat/completions" if caller == "openai" else "/v1/messages"
+            surface = _SURFACES[caller]
             translated = len(model.targets) - native
             serving.append(f"{surface}: {native} native, {translated} translated")
         lines.append(f"    callers: {'; '.join(serving)}")

@@ -40,6 +40,10 @@ def _port(value: int) -> str | None:
 class ProviderConfig:
     dialect: Literal["openai", "anthropic", "gemini"]
     base_url: str = check(_url)
+    api: Literal["chat", "responses"] = "chat"
+    """Which OpenAI API the provider is sent (`dialect: openai` only): `chat` posts to
+    `{base_url}/chat/completions`, `responses` to `{base_url}/responses`, for models that
+    only the Responses API serves (e.g. gpt-5-pro, the codex models)."""
     api_key: Secret | None = None
     status_page: str | None = None
     """The provider's public status page (`https://status.claude.com`, or the URL of its
@@ -72,6 +76,14 @@ class ProviderConfig:
     and remembers a target that refused one."""
 
     @property
+    def wire_dialect(self) -> Dialect:
+        """The dialect spoken on the wire: `responses` for an OpenAI provider with
+        `api: responses`, else `dialect`."""
+        if self.dialect == "openai" and self.api == "responses":
+            return "responses"
+        return self.dialect
+
+    @property
     def normalized_url(self) -> str:
         url = self.base_url.rstrip("/")
         if self.dialect == "gemini" and urlsplit(url).path in ("", "/"):
@@ -100,7 +112,7 @@ class VirtualModel:
         return self.policies.deadlines
 
     def targets_for(self, providers: dict[str, ProviderConfig], dialect: Dialect) -> list[Target]:
-        return [t for t in self.targets if providers[t.provider].dialect == dialect]
+        return [t for t in self.targets if providers[t.provider].wire_dialect == dialect]
 
 
 @dataclass(frozen=True, slots=True)

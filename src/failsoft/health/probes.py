@@ -43,7 +43,7 @@ LEASE = "probes"
 def completion_body(provider: Provider, model: str) -> bytes:
     """The smallest request that makes `model` produce one token, in its dialect."""
     ask = "Reply with OK."
-    dialect = provider.config.dialect
+    dialect = provider.dialect
     if dialect == "anthropic":
         body: dict[str, Any] = {
             "model": model,
@@ -55,6 +55,10 @@ def completion_body(provider: Provider, model: str) -> bytes:
             "contents": [{"role": "user", "parts": [{"text": ask}]}],
             "generationConfig": {"maxOutputTokens": 1},
         }
+    elif dialect == "responses":
+        # 16 is the API's smallest max_output_tokens; reasoning models spend it thinking,
+        # which is fine: any answer at all proves the model serves.
+        body = {"model": model, "input": ask, "max_output_tokens": 16, "store": False}
     else:
         field = provider.options.max_tokens_field
         body = {"model": model, "messages": [{"role": "user", "content": ask}], field: 1}

@@ -25,11 +25,12 @@ class Provider:
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         self.config = config
-        self.dialect: Dialect = config.dialect
-        self.wire: Wire = WIRES[config.dialect]
+        self.dialect: Dialect = config.wire_dialect
+        """What this provider speaks on the wire: `responses` for `api: responses`."""
+        self.wire: Wire = WIRES[self.dialect]
         self.url = config.normalized_url + self.path
         self.options = TargetOptions(
-            config.dialect,
+            self.dialect,
             anthropic_version=config.anthropic_version,
             default_max_tokens=config.default_max_tokens,
             max_tokens_field=self._max_tokens_field(),

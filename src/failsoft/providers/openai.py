@@ -1,5 +1,6 @@
 """OpenAI and OpenAI-compatible servers (vLLM, Ollama, Groq, ...): `{base_url}/chat/completions`
-with `Authorization: Bearer`. As in the openai SDK, `base_url` includes the `/v1`.
+with `Authorization: Bearer`. As in the openai SDK, `base_url` includes the `/v1`. With
+`api: responses`, the same provider is sent OpenAI's Responses API, `{base_url}/responses`.
 """
 
 from __future__ import annotations
@@ -27,3 +28,9 @@ class OpenAIProvider(Provider):
     def auth_headers(self) -> dict[str, str]:
         key = self.config.api_key
         return {"authorization": f"Bearer {key.reveal()}"} if key else {}
+
+
+class ResponsesProvider(OpenAIProvider):
+    """An OpenAI provider with `api: responses`: same keys and hosts, another endpoint."""
+
+    path = "/responses"

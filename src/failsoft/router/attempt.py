@@ -20,6 +20,7 @@ import orjson
 
 from failsoft.clock import Clock
 from failsoft.config import Deadlines
+from failsoft.dialects import responses
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, StreamTracker
 from failsoft.dialects.sse import SSEDecoder, SSEEvent
 from failsoft.errors import (
@@ -105,7 +106,9 @@ class Attempt:
     @property
     def warnings(self) -> tuple[str, ...]:
         """What the translation for this target could not carry (empty when none)."""
-        return self.translation.warnings if self.translation is not None else ()
+        if self.translation is None:
+            return ()
+        return self.translation.warnings_for(self.target.model)
 
     @property
     def first_token(self) -> float | None:
@@ -393,10 +396,10 @@ class Attempt:
 
 def _event_error(obj: Any) -> tuple[str | None, str | None]:
     err = obj.get("error") if isinstance(obj, dict) else None
-    if isinstance(err, dict):
-        kind, message = err.get("type"), err.get("message")
-        return (
-            kind if isinstance(kind, str) else None,
-            message if isinstance(message, str) else None,
-        )
-    return None, None
+    if not isinstance(err, dict):
+        return responses.event_error(obj)  # `error` / `response.failed`: their own shapes
+    kind, message = err.get("type"), err.get("message")
+    return (
+        kind if isinstance(kind, str) else None,
+        message if isinstance(message, str) else None,
+    )

@@ -309,6 +309,10 @@ class CommittedStream:
             numbered = self._convert.failure(message, timeout)
             if numbered is not None:
                 return numbered
+        tracker = self._opened.tracker
+        if self._convert is None and isinstance(tracker, responses.Tracker):
+            # A Responses stream relayed as is: failsoft's end numbers on from it.
+            return responses.relay_failure(tracker, message, timeout)
         if self.request.dialect == "responses":
             sequence = responses.next_sequence(self._last_sent)
             return responses.stream_error(message, timeout=timeout, sequence=sequence)

@@ -1,11 +1,14 @@
 """`POST /v1/responses`: the OpenAI Responses surface.
 
-No provider speaks Responses yet, so a Responses caller is always translated: the body is
-parsed into the internal form here, once, and a request the Responses API itself would
-refuse gets its 400 before any target is tried (in the OpenAI error shape).
-`previous_response_id` is expanded from failsoft's own record before this parse when
-`responses.store` is on (failsoft/conversations.py); the Conversations API (`conversation`)
-is refused with a 400 that says so.
+A target with `api: responses` gets the caller's own bytes (only `model` renamed); any
+other target gets the request translated. The body is parsed into the internal form here,
+once, and a request whose shape the Responses API itself would refuse gets its 400 before
+any target is tried (in the OpenAI error shape). What only a Responses target can carry
+(`previous_response_id`, `conversation`, stored prompts) is left for routing to decide:
+other targets are skipped as untranslatable, and with none of the caller's dialect left
+the caller gets a 400 naming the field. With `responses.store` on, `previous_response_id`
+is expanded from failsoft's own record before any of this (failsoft/conversations.py), so
+every target can take the conversation.
 """
 
 from __future__ import annotations
@@ -19,20 +22,9 @@ from failsoft.translate.responses import parse_request
 from failsoft.types import ChatRequest
 
 
-class ConversationState(InvalidRequest):
-    code = "unsupported_parameter"
-
-
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     """`(payload, model, stream)` of a Responses request, or `InvalidRequest` saying why not."""
     payload, model = load_body(body)
-    if payload.get("conversation") is not None:
-        raise ConversationState(
-            "'conversation' is not supported: failsoft does not serve OpenAI's Conversations "
-            "API. Continue a conversation with 'previous_response_id' (with `responses.store: "
-            "true` in failsoft's config), or send the whole conversation in 'input'.",
-            param="conversation",
-        )
     items = payload.get("input")
     if not isinstance(items, str | list):
         raise InvalidRequest("'input' is required and must be a string or an array", param="input")
@@ -40,16 +32,12 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
 
 
 def prepare(request: ChatRequest) -> None:
-    """Parse the request into the internal form now: every target needs it. Except with a
-    `previous_response_id` still there (storage off, and a target of the plan speaks the
-    Responses API itself: failsoft/conversations.py checked): only that target can carry
-    it, and the others find it untranslatable one by one."""
-    if request.payload.get("previous_response_id") is not None:
-        return
+    """Parse the request into the internal form now: most targets need it. What only a
+    Responses target could take is decided per target (`translate` says it again)."""
     try:
         request.ir = parse_request(request.payload)
     except Untranslatable:
-        raise  # a 400 already, in the caller's shape
+        pass
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         raise InvalidRequest(f"the request does not have the documented shape ({exc})") from None
 

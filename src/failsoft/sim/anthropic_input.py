@@ -2,7 +2,8 @@
 
 Beyond required fields, the checks are the ones a broken translation trips: a system
 message left in `messages`, tool results that answer no call, calls left unanswered,
-ids a translator invented, and sampling parameters that API 2026-10-21 rejects.
+ids a translator invented, sampling parameters that API 2026-10-21 rejects, and thinking
+blocks lost or altered on the way back (`anthropic_thinking.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from failsoft.sim import anthropic_thinking
 from failsoft.sim.prompt import (
     Prompt,
     ToolSpec,
@@ -57,7 +59,12 @@ def check(body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | No
                     f"{name}: Extra inputs are not permitted ({name} is not supported in API "
                     f"version {version}; send anthropic-version 2023-06-01 to use it)"
                 )
-    return _check_messages(messages)
+    error = anthropic_thinking.check_params(body, max_tokens)
+    if error is None:
+        error = _check_messages(messages)
+    if error is None and anthropic_thinking.enabled(body):
+        error = anthropic_thinking.check_loop(messages)
+    return error
 
 
 def _no_sampling(version: str) -> bool:
@@ -96,6 +103,12 @@ def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
         if role == "user":
             continue
         for position, block in enumerate(blocks):
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                error = anthropic_thinking.check_block(
+                    f"messages.{index}.content.{position}", block
+                )
+                if error is not None:
+                    return error
             if block.get("type") != "tool_use":
                 continue
             where = f"messages.{index}.content.{position}.tool_use"

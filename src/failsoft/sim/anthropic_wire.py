@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from failsoft.sim import anthropic_input
+from failsoft.sim import anthropic_input, anthropic_thinking
 from failsoft.sim.answers import Answer
 from failsoft.sim.http import Request
 from failsoft.sim.prompt import Prompt
@@ -69,19 +69,38 @@ def _event(name: bytes, data: bytes) -> bytes:
     return b"event: " + name + b"\ndata: " + data + b"\n\n"
 
 
-_TEXT_START = _event(
-    b"content_block_start",
-    b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
-)
+def _text_start(index: int) -> bytes:
+    return _event(
+        b"content_block_start",
+        b'{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}'
+        % index,
+    )
 
 
-def _text_delta(piece: str) -> bytes:
+def _text_delta(piece: str, index: int) -> bytes:
     return _event(
         b"content_block_delta",
-        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+        b'{"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":' % index
         + orjson.dumps(piece)
         + b"}}",
     )
+
+
+def _delta(index: int, delta: dict[str, Any]) -> bytes:
+    data = {"type": "content_block_delta", "index": index, "delta": delta}
+    return _event(b"content_block_delta", orjson.dumps(data))
+
+
+def _thinking_events() -> list[bytes]:
+    """Block 0 of a thinking answer: its text in words, then the signature before the stop."""
+    done = anthropic_thinking.block()
+    events = [_block_start(0, {"type": "thinking", "thinking": "", "signature": ""})]
+    for number, word in enumerate(done["thinking"].split(" ")):
+        piece = word if number == 0 else " " + word
+        events.append(_delta(0, {"type": "thinking_delta", "thinking": piece}))
+    events.append(_delta(0, {"type": "signature_delta", "signature": done["signature"]}))
+    events.append(_block_stop(0))
+    return events
 
 
 def _block_start(index: int, block: dict[str, Any]) -> bytes:
@@ -128,6 +147,9 @@ class AnthropicWire:
 
     def completion(self, reply: Reply, answer: Answer, body: Mapping[str, Any]) -> bytes:
         content: list[dict[str, Any]] = []
+        thinks = anthropic_thinking.enabled(body)
+        if thinks:
+            content.append(anthropic_thinking.block())
         if answer.pieces or not answer.calls:
             content.append({"type": "text", "text": answer.text})
         for index, call in enumerate(answer.calls):
@@ -144,7 +166,7 @@ class AnthropicWire:
                 "content": content,
                 "stop_reason": _stop_reason(answer),
                 "stop_sequence": None,
-                "usage": _usage(answer.input_tokens, answer.output_tokens),
+                "usage": _usage(answer.input_tokens, _output_tokens(answer, thinks)),
             }
         )
 
@@ -165,12 +187,15 @@ class AnthropicWire:
             b"message_start", orjson.dumps({"type": "message_start", "message": message})
         )
         ping = _event(b"ping", b'{"type": "ping"}')
+        thinks = anthropic_thinking.enabled(body)
+        first = 1 if thinks else 0  # the thinking block, whole in the preamble
+        preamble = [start, *(_thinking_events() if thinks else ())]
         texts = answer.pieces or not answer.calls
-        preamble = (start, _TEXT_START, ping) if texts else (start, ping)
-        content = [_text_delta(piece) for piece in answer.pieces]
-        close = [_block_stop(0)] if texts else []
+        preamble.extend((_text_start(first), ping) if texts else (ping,))
+        content = [_text_delta(piece, first) for piece in answer.pieces]
+        close = [_block_stop(first)] if texts else []
         for index, call in enumerate(answer.calls):
-            block = index + 1 if texts else index
+            block = first + index + 1 if texts else first + index
             content.extend(close)
             opening = {
                 "type": "tool_use",
@@ -184,10 +209,10 @@ class AnthropicWire:
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(answer), "stop_sequence": None},
-            "usage": {"output_tokens": answer.output_tokens},
+            "usage": {"output_tokens": _output_tokens(answer, thinks)},
         }
         return StreamPlan(
-            preamble=preamble,
+            preamble=tuple(preamble),
             content=tuple(content),
             close=tuple(close),
             terminal=(_event(b"message_delta", orjson.dumps(delta)),),
@@ -251,6 +276,10 @@ def _default_message(error_type: str) -> str:
         if kind == error_type:
             return message.format(model="the requested model")
     return "An error occurred."
+
+
+def _output_tokens(answer: Answer, thinks: bool) -> int:
+    return answer.output_tokens + (anthropic_thinking.THINKING_TOKENS if thinks else 0)
 
 
 def _stop_reason(answer: Answer) -> str:

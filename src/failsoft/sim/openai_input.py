@@ -6,6 +6,7 @@ answer no call, calls left unanswered, arguments sent as objects instead of stri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from failsoft.sim.prompt import (
 from failsoft.sim.structured import openai_schema
 from failsoft.sim.wire import ErrorSpec
 
+_NOT_REASONING = re.compile(r"(gpt-4|gpt-3\.5|chatgpt-)")
+"""Models the API refuses `reasoning_effort` for."""
 ROLES = ("system", "developer", "user", "assistant", "tool")
 _ROLE_LIST = "'system', 'assistant', 'user', 'tool', and 'developer'"
 _TEMPLATE_FLAGS = ("continue_final_message", "add_generation_prompt")
@@ -60,6 +63,13 @@ def check(body: Mapping[str, Any]) -> ErrorSpec | None:
                 code="integer_below_min_value",
                 param=name,
             )
+    if body.get("reasoning_effort") is not None and _NOT_REASONING.match(body["model"]):
+        return ErrorSpec(
+            400,
+            message="Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            code="unsupported_parameter",
+            param="reasoning_effort",
+        )
     for name in _TEMPLATE_FLAGS:
         value = body.get(name)
         if value is not None and not isinstance(value, bool):

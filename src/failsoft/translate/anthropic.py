@@ -3,12 +3,15 @@
 Streams are in `anthropic_stream.py`. Anthropic-only features (extended thinking,
 prompt-cache hints, citations) are dropped on the way to other dialects; those the
 answer depends on (documents, server tools, MCP servers) make the target untranslatable.
+Thinking in an answer becomes reasoning blocks whose opaque content (`thinking.py`) brings
+the original blocks back when a Responses caller returns them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from failsoft.translate import thinking
 from failsoft.translate.common import (
     TargetOptions,
     Warnings,
@@ -72,9 +75,11 @@ def parse_request(payload: dict[str, Any]) -> Request:
             continue
         expect(key not in _CANNOT, f"'{key}': {_CANNOT.get(key)} have no equivalent elsewhere")
         warnings.drop(key, "unknown to failsoft's translation")
-    thinking = payload.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled"):
-        warnings.drop("thinking", "extended thinking is Anthropic's own")
+    think = payload.get("thinking")
+    if isinstance(think, dict) and think.get("type") == "enabled":
+        request.reasoning_effort = thinking.effort_of(think.get("budget_tokens"))
+    elif isinstance(think, dict) and think.get("type") not in (None, "disabled"):
+        warnings.drop(f"thinking {think.get('type')!r}", "only budgeted thinking is carried")
     request.tools = [_tool(tool, i) for i, tool in enumerate(payload.get("tools") or ())]
     request.tool_choice, request.parallel_tool_calls = _tool_choice(payload.get("tool_choice"))
     request.max_tokens = integer(payload.get("max_tokens"), "max_tokens")
@@ -202,7 +207,7 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     """The request for an Anthropic-dialect target, without `model` and `stream`."""
     out: dict[str, Any] = {
         "max_tokens": request.max_tokens or options.default_max_tokens,
-        "messages": _messages(request.messages),
+        "messages": _messages(request.messages, warnings),
     }
     if request.system:
         out["system"] = (
@@ -236,6 +241,9 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     for key in ("seed", "presence_penalty", "frequency_penalty"):
         if getattr(request, key) is not None:
             warnings.drop(key, "Anthropic has no equivalent")
+    if request.metadata:
+        warnings.drop("metadata", "Anthropic's metadata holds only a user id")
+    thinking.configure(request, options, warnings, out)
     return out
 
 
@@ -272,10 +280,18 @@ def _choice_out(request: Request) -> dict[str, Any] | None:
     return out
 
 
-def _messages(messages: list[Message]) -> list[dict[str, Any]]:
+def _messages(messages: list[Message], warnings: Warnings) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
-        blocks = [b for b in (_block_out(block) for block in message.content) if b is not None]
+        blocks: list[dict[str, Any]] = []
+        for block in message.content:
+            if isinstance(block, Reasoning):
+                if message.role == "assistant":
+                    blocks.extend(thinking.restore(block, warnings))
+                continue
+            converted = _block_out(block)
+            if converted is not None:
+                blocks.append(converted)
         if message.role == "user":
             # Tool results must open the user turn that answers the calls.
             blocks.sort(key=lambda b: b["type"] != "tool_result")
@@ -288,7 +304,7 @@ def _messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
-def _block_out(block: Block) -> dict[str, Any] | None:
+def _block_out(block: Text | Image | ToolCall | ToolResult) -> dict[str, Any] | None:
     if isinstance(block, Text):
         return {"type": "text", "text": block.text} if block.text else None
     if isinstance(block, Image):
@@ -300,8 +316,6 @@ def _block_out(block: Block) -> dict[str, Any] | None:
             "name": block.name,
             "input": args_object(block.arguments),
         }
-    if isinstance(block, Reasoning):
-        return None  # opaque to all but the provider that issued it
     content: list[dict[str, Any]] = []
     for part in block.content:
         if isinstance(part, Text):
@@ -338,6 +352,10 @@ def parse_response(obj: dict[str, Any]) -> Response:
             content.append(
                 ToolCall(str(block.get("id") or ""), str(block.get("name")), block.get("input"))
             )
+        elif kind in _SKIPPED_BLOCKS and thinking.clean(block):
+            said = block.get("thinking")
+            summary = [said] if isinstance(said, str) and said else []
+            content.append(Reasoning(None, summary, thinking.encode([block])))
     stop = obj.get("stop_reason")
     if stop == "model_context_window_exceeded":
         stop = "max_tokens"

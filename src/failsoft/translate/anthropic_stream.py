@@ -1,7 +1,8 @@
 """Anthropic Messages event streams ⇄ the internal event grammar.
 
-Decoding is nearly one to one; thinking blocks (and any block kind another dialect has
-no place for) are skipped whole. Encoding writes the event sequence the anthropic SDK's
+Decoding is nearly one to one; thinking blocks become reasoning blocks, sealed with the
+original block (`thinking.py`) when they stop, and any block kind another dialect has no
+place for is skipped whole. Encoding writes the event sequence the anthropic SDK's
 `messages.stream()` accumulator expects, with block indexes counted from 0 and usage
 (input tokens included, when the upstream only tells them at the end) on `message_delta`.
 """
@@ -12,19 +13,22 @@ from typing import Any
 
 import orjson
 
+from failsoft.translate import thinking
 from failsoft.translate.anthropic import message_id, usage_body
 from failsoft.translate.anthropic import parse_usage as parse_anthropic_usage
 from failsoft.translate.common import caller_anthropic_id
 from failsoft.translate.ir import Usage
-from failsoft.translate.stream import Frame, Sink
+from failsoft.translate.stream import Frame, IgnoresReasoning, Sink
 
 
 class AnthropicDecoder:
-    __slots__ = ("_seq", "_skipped", "_stop", "_usage", "sink")
+    __slots__ = ("_seq", "_skipped", "_stop", "_thinking", "_usage", "sink")
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self._skipped: set[int] = set()
+        self._thinking: dict[int, dict[str, Any]] = {}
+        """Open thinking blocks by index: the block as it grows from its deltas."""
         self._stop: str | None = None
         self._seq: str | None = None
         self._usage: dict[str, Any] = {}
@@ -44,6 +48,13 @@ class AnthropicDecoder:
                 fragment = delta.get("partial_json")
                 if fragment:
                     sink.tool_args(index, fragment)
+            elif what == "thinking_delta" and index in self._thinking:
+                said = str(delta.get("thinking") or "")
+                self._thinking[index]["thinking"] += said
+                if said:
+                    sink.reasoning_text(index, said)
+            elif what == "signature_delta" and index in self._thinking:
+                self._thinking[index]["signature"] += str(delta.get("signature") or "")
         elif event == "content_block_start":
             index = obj.get("index", 0)
             block = obj.get("content_block") or {}
@@ -56,10 +67,21 @@ class AnthropicDecoder:
                 sink.tool_start(index, str(block.get("id") or ""), str(block.get("name") or ""))
                 if block.get("input"):
                     sink.tool_args(index, orjson.dumps(block["input"]).decode())
+            elif what in ("thinking", "redacted_thinking"):
+                self._thinking[index] = grown = dict(block)
+                if what == "thinking":
+                    grown["thinking"] = str(block.get("thinking") or "")
+                    grown["signature"] = str(block.get("signature") or "")
+                sink.reasoning_start(index)
+                if grown.get("thinking"):
+                    sink.reasoning_text(index, grown["thinking"])
             else:
                 self._skipped.add(index)
         elif event == "content_block_stop":
             index = obj.get("index", 0)
+            done = self._thinking.pop(index, None)
+            if done is not None and thinking.clean(done):
+                sink.reasoning_seal(index, thinking.encode([done]))
             if index not in self._skipped:
                 sink.block_stop(index)
         elif event == "message_start":
@@ -84,7 +106,7 @@ class AnthropicDecoder:
             sink.finish(stop, self._seq, parse_anthropic_usage(self._usage))
 
 
-class AnthropicEncoder:
+class AnthropicEncoder(IgnoresReasoning):
     __slots__ = ("_blocks", "_open", "frames")
 
     def __init__(self) -> None:

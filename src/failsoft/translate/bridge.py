@@ -15,7 +15,16 @@ import orjson
 
 from failsoft.dialects.sse import encode
 from failsoft.errors import Untranslatable
-from failsoft.translate import anthropic, gemini, openai, openai_answer, responses
+from failsoft.translate import (
+    anthropic,
+    gemini,
+    openai,
+    openai_answer,
+    responses,
+    responses_answer,
+    responses_build,
+    thinking,
+)
 from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from failsoft.translate.common import TargetOptions, Warnings
 from failsoft.translate.errors import caller_type, stream_error_frame, stream_error_parts
@@ -23,7 +32,7 @@ from failsoft.translate.gemini_stream import GeminiDecoder
 from failsoft.translate.ir import Request, Response
 from failsoft.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
 from failsoft.translate.responses_answer import build_response as build_responses_answer
-from failsoft.translate.responses_stream import ResponsesEncoder
+from failsoft.translate.responses_stream import ResponsesDecoder, ResponsesEncoder
 from failsoft.translate.stream import Decoder, Encoder, Sink, StreamConverter
 from failsoft.types import ChatRequest
 
@@ -36,11 +45,13 @@ _BUILD: dict[str, Callable[[Request, TargetOptions, Warnings], dict[str, Any]]] 
     "openai": openai.build_request,
     "anthropic": anthropic.build_request,
     "gemini": gemini.build_request,
+    "responses": responses_build.build_request,
 }
 _READ: dict[str, Callable[[dict[str, Any]], Response]] = {
     "openai": openai_answer.parse_response,
     "anthropic": anthropic.parse_response,
     "gemini": gemini.parse_response,
+    "responses": responses_answer.parse_response,
 }
 _WRITE: dict[str, Callable[[Response], dict[str, Any]]] = {
     "openai": openai_answer.build_response,
@@ -50,6 +61,7 @@ _DECODERS: dict[str, Callable[[Sink], Decoder]] = {
     "openai": OpenAIDecoder,
     "anthropic": AnthropicDecoder,
     "gemini": GeminiDecoder,
+    "responses": ResponsesDecoder,
 }
 
 
@@ -75,14 +87,23 @@ class Translation:
         `custom_tool_call` items, not the function calls the target made."""
 
     def body(self, model: str, stream: bool) -> bytes:
+        payload = self.payload
+        if thinking.unfit(self.target, model, payload):
+            payload = thinking.without_knob(payload)
         if self.target == "gemini":
-            return orjson.dumps(self.payload)  # the model and streaming go in the URL
-        out: dict[str, Any] = {"model": model, **self.payload}
+            return orjson.dumps(payload)  # the model and streaming go in the URL
+        out: dict[str, Any] = {"model": model, **payload}
         if stream:
             out["stream"] = True
             if self.target == "openai":
                 out["stream_options"] = {"include_usage": True}
         return orjson.dumps(out)
+
+    def warnings_for(self, model: str) -> tuple[str, ...]:
+        """The warnings, with what `body` leaves out for this model."""
+        if not thinking.unfit(self.target, model, self.payload):
+            return self.warnings
+        return (*self.warnings, f"dropped reasoning.effort ({model} cannot take it)")
 
     def response(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A whole upstream answer, as the caller's dialect says it."""

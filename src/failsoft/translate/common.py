@@ -44,8 +44,15 @@ class TargetOptions:
         return self.dialect == "anthropic" and self.anthropic_version >= "2026-10-21"
 
 
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+MAX_WARNINGS = 16
+"""Warnings name caller fields, so a caller decides how many there are: enough to say what
+happened, few enough for a response header."""
+
+
 class Warnings:
-    """Collects what a translation could not carry, each said once."""
+    """Collects what a translation could not carry, each said once. Caller-chosen names are
+    cut short and made printable: the list becomes a header (`x-failsoft-warning`)."""
 
     __slots__ = ("items",)
 
@@ -53,13 +60,17 @@ class Warnings:
         self.items: list[str] = list(items or ())
 
     def drop(self, name: str, why: str) -> None:
-        text = f"dropped {name} ({why})"
-        if text not in self.items:
-            self.items.append(text)
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        self.note(f"dropped {shown} ({why})")
 
     def note(self, text: str) -> None:
-        if text not in self.items:
+        text = _UNPRINTABLE.sub("?", text)
+        if text in self.items:
+            return
+        if len(self.items) < MAX_WARNINGS:
             self.items.append(text)
+        elif len(self.items) == MAX_WARNINGS:
+            self.items.append("more warnings left out")
 
 
 def parse_args(text: str) -> Any:

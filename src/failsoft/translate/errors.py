@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsoft.dialects import WIRES
+from failsoft.dialects import WIRES, responses
 from failsoft.dialects.base import ErrorInfo
 from failsoft.errors import UpstreamStatusError
 
@@ -34,6 +34,9 @@ _MEANING_BY_TYPE = {
     "insufficient_quota": "billing",
     "requests": "rate_limit",
     "tokens": "rate_limit",
+    # OpenAI Responses (`response.failed`'s `error.code`)
+    "rate_limit_exceeded": "rate_limit",
+    "invalid_prompt": "invalid",
     # Gemini (google.rpc status names)
     "INVALID_ARGUMENT": "invalid",
     "FAILED_PRECONDITION": "invalid",
@@ -124,6 +127,9 @@ def stream_error_parts(upstream: str, obj: Any) -> tuple[str | None, str]:
     err = obj.get("error") if isinstance(obj, dict) else None
     kind: str | None = None
     message = "the upstream reported an error mid-stream"
+    if upstream == "responses" and not isinstance(err, dict):
+        code, said = responses.event_error(obj)  # `error` / `response.failed`
+        return code, said or message
     if isinstance(err, dict):
         raw_kind = err.get("status") if upstream == "gemini" else err.get("type")
         kind = raw_kind if isinstance(raw_kind, str) else None

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from failsoft.translate import thinking
 from failsoft.translate.common import (
     TargetOptions,
     Warnings,
@@ -115,6 +116,9 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
             config["allowedFunctionNames"] = [choice.name]
         out["toolConfig"] = {"functionCallingConfig": config}
     generation = _generation(request)
+    _thinking(request, warnings, generation)
+    if request.metadata:
+        warnings.drop("metadata", "Gemini has no request metadata")
     if generation:
         out["generationConfig"] = generation
     return out
@@ -144,6 +148,18 @@ def _generation(request: Request) -> dict[str, Any]:
     return config
 
 
+def _thinking(request: Request, warnings: Warnings, config: dict[str, Any]) -> None:
+    """A Responses `reasoning.effort` as a thinking budget (the Anthropic table, within
+    Gemini 2.5 Flash's 24576). "none" is dropped: Gemini's Pro models cannot stop thinking."""
+    effort = request.reasoning_effort
+    if effort in thinking.BUDGETS:
+        config["thinkingConfig"] = {"thinkingBudget": thinking.BUDGETS[effort]}
+    elif effort is not None:
+        warnings.drop(f"reasoning.effort {effort!r}", "no Gemini thinking budget for it")
+    if request.reasoning_summary is not None:
+        warnings.drop("reasoning.summary", "Gemini's thought summaries are not carried")
+
+
 def _contents(messages: list[Message], warnings: Warnings) -> list[dict[str, Any]]:
     names: dict[str, str] = {}
     out: list[dict[str, Any]] = []
@@ -163,7 +179,7 @@ def _contents(messages: list[Message], warnings: Warnings) -> list[dict[str, Any
                 first_call = False
             elif isinstance(block, ToolResult):
                 parts.append(_result_part(block, names, warnings))
-            else:
+            elif not thinking.is_tagged(block.encrypted_content):
                 warnings.drop("reasoning items", "only the provider that issued them reads them")
         if not parts:
             continue

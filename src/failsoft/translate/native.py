@@ -26,8 +26,11 @@ def native_request(request: ChatRequest) -> tuple[dict[str, Any], bytes]:
         return request.payload, request.body
     cached = request.translations.get(_KEY)
     if cached is None:
-        fix = _openai if request.dialect == "openai" else _anthropic
-        payload = {**request.payload, "messages": fix(request.payload.get("messages"))}
+        if request.dialect == "responses":
+            payload = {**request.payload, "input": _responses(request.payload.get("input"))}
+        else:
+            fix = _openai if request.dialect == "openai" else _anthropic
+            payload = {**request.payload, "messages": fix(request.payload.get("messages"))}
         cached = (payload, orjson.dumps(payload))
         request.translations[_KEY] = cached
     assert isinstance(cached, tuple)
@@ -53,6 +56,19 @@ def _openai(messages: Any) -> Any:
                 ]
         out.append(message)
     return out
+
+
+def _responses(items: Any) -> Any:
+    """Call ids of `function_call` / `custom_tool_call` items and their outputs, shortened
+    as for Chat Completions."""
+    if not isinstance(items, list):
+        return items
+    return [
+        {**item, "call_id": openai_id(item["call_id"])}
+        if isinstance(item, dict) and isinstance(item.get("call_id"), str)
+        else item
+        for item in items
+    ]
 
 
 def _anthropic(messages: Any) -> Any:

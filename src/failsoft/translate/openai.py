@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from failsoft.translate import thinking
 from failsoft.translate.common import (
     TargetOptions,
     Warnings,
@@ -28,6 +29,7 @@ from failsoft.translate.ir import (
     Block,
     Image,
     Message,
+    Reasoning,
     Request,
     ResponseFormat,
     Role,
@@ -47,16 +49,18 @@ _KNOWN = frozenset(
     {
         "tools", "tool_choice", "parallel_tool_calls", "max_tokens", "max_completion_tokens",
         "temperature", "top_p", "stop", "response_format", "user", "seed", "presence_penalty",
-        "frequency_penalty",
+        "frequency_penalty", "reasoning_effort",
     }
 )  # fmt: skip
 # Meaningful, but nothing in the other dialects carries them.
 _NO_EQUIVALENT = frozenset(
     {
-        "logprobs", "top_logprobs", "logit_bias", "reasoning_effort", "prediction",
+        "logprobs", "top_logprobs", "logit_bias", "prediction",
         "verbosity", "safety_identifier", "prompt_cache_key",
     }
 )  # fmt: skip
+EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
+"""Chat Completions' documented `reasoning_effort` values (openai SDK `ReasoningEffort`)."""
 _CANNOT = {
     "audio": "audio output",
     "web_search_options": "OpenAI's hosted web search",
@@ -107,6 +111,8 @@ def parse_request(payload: dict[str, Any]) -> Request:
     request.seed = integer(payload.get("seed"), "seed")
     request.presence_penalty = number(payload.get("presence_penalty"), "presence_penalty")
     request.frequency_penalty = number(payload.get("frequency_penalty"), "frequency_penalty")
+    effort = payload.get("reasoning_effort")
+    request.reasoning_effort = effort if isinstance(effort, str) else None
     request.dropped = warnings.items
     return request
 
@@ -302,7 +308,20 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
             out["response_format"] = {"type": "json_schema", "json_schema": spec}
     if request.user is not None:
         out["user"] = request.user
+    _reasoning(request, warnings, out)
+    if request.metadata:
+        warnings.drop("metadata", "Chat Completions keeps it only for stored completions")
     return out
+
+
+def _reasoning(request: Request, warnings: Warnings, out: dict[str, Any]) -> None:
+    effort = request.reasoning_effort
+    if effort in EFFORTS:
+        out["reasoning_effort"] = effort
+    elif effort is not None:
+        warnings.drop(f"reasoning.effort {effort!r}", "not a Chat Completions reasoning_effort")
+    if request.reasoning_summary is not None:
+        warnings.drop("reasoning.summary", "Chat Completions returns no reasoning summary")
 
 
 def _user_messages(blocks: list[Block], warnings: Warnings) -> list[dict[str, Any]]:
@@ -348,6 +367,9 @@ def _assistant_message(blocks: list[Block], warnings: Warnings) -> dict[str, Any
                     "function": {"name": block.name, "arguments": args_json(block.arguments)},
                 }
             )
+        elif isinstance(block, Reasoning):
+            if not thinking.is_tagged(block.encrypted_content):
+                warnings.drop("reasoning items", "only the provider that issued them reads them")
         else:
             warnings.drop("non-text assistant content", "OpenAI assistant turns carry text")
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}

@@ -22,7 +22,7 @@ from failsoft.translate.openai_answer import (
     usage_body,
 )
 from failsoft.translate.openai_answer import parse_usage as parse_openai_usage
-from failsoft.translate.stream import BlockTracker, Frame, Sink
+from failsoft.translate.stream import BlockTracker, Frame, IgnoresReasoning, Sink
 
 
 class OpenAIDecoder:
@@ -84,7 +84,7 @@ class OpenAIDecoder:
             self.sink.tool_args(index, arguments)
 
 
-class OpenAIEncoder:
+class OpenAIEncoder(IgnoresReasoning):
     __slots__ = ("_head", "_include_usage", "_tools", "frames")
 
     def __init__(self, include_usage: bool) -> None:

@@ -48,13 +48,16 @@ FREEFORM_PARAMETERS: dict[str, Any] = {
 
 # Steer OpenAI's platform or the caller's own stream: nothing to carry.
 _SILENT = frozenset(
-    {"model", "input", "stream", "stream_options", "store", "include", "service_tier",
-     "background", "truncation", "prompt_cache_key", "safety_identifier"}
+    {"model", "input", "stream", "stream_options", "store", "service_tier",
+     "prompt_cache_key", "safety_identifier"}
 )  # fmt: skip
 _KNOWN = frozenset(
     {"instructions", "tools", "tool_choice", "parallel_tool_calls", "max_output_tokens",
-     "temperature", "top_p", "reasoning", "text", "metadata", "user"}
+     "temperature", "top_p", "reasoning", "text", "metadata", "user", "include",
+     "background", "truncation"}
 )  # fmt: skip
+_INCLUDED = "reasoning.encrypted_content"
+"""The one `include` failsoft honours: reasoning items always carry their state."""
 _NO_EQUIVALENT = frozenset({"top_logprobs", "max_tool_calls", "prompt_cache_retention"})
 _CANNOT = {
     "previous_response_id": "server-side conversation state held by the issuing provider "
@@ -64,7 +67,8 @@ _CANNOT = {
 }
 # Hosted tools only OpenAI runs; carried nowhere else.
 _HOSTED = frozenset(
-    {"web_search", "web_search_preview", "file_search", "code_interpreter", "computer_use",
+    {"web_search", "web_search_preview", "web_search_2025_08_26",
+     "web_search_preview_2025_03_11", "file_search", "code_interpreter", "computer_use",
      "computer_use_preview", "image_generation", "mcp", "local_shell", "shell", "apply_patch"}
 )  # fmt: skip
 
@@ -93,6 +97,7 @@ def parse_request(payload: dict[str, Any]) -> Request:
             warnings.drop(key, "no equivalent in other dialects")
         else:
             warnings.drop(key, "unknown to failsoft's translation")
+    _platform(payload, warnings)
     tools = payload.get("tools") or ()
     expect(isinstance(tools, list | tuple), "'tools' must be an array")
     for i, tool in enumerate(tools):
@@ -100,6 +105,12 @@ def parse_request(payload: dict[str, Any]) -> Request:
         if parsed is not None:
             request.tools.append(parsed)
     request.tool_choice = _parse_tool_choice(payload.get("tool_choice"))
+    hosted_only = bool(tools) and not request.tools
+    choice = request.tool_choice
+    expect(
+        not (hosted_only and choice is not None and choice.mode == "required"),
+        "tool_choice 'required' with only OpenAI's hosted tools, which run nowhere else",
+    )
     parallel = payload.get("parallel_tool_calls")
     request.parallel_tool_calls = parallel if isinstance(parallel, bool) else None
     request.max_tokens = integer(payload.get("max_output_tokens"), "max_output_tokens")
@@ -108,7 +119,8 @@ def parse_request(payload: dict[str, Any]) -> Request:
     reasoning = payload.get("reasoning")
     if reasoning is not None:
         expect(isinstance(reasoning, dict), "'reasoning' must be an object")
-        effort, summary = reasoning.get("effort"), reasoning.get("summary")
+        effort = reasoning.get("effort")
+        summary = reasoning.get("summary") or reasoning.get("generate_summary")
         request.reasoning_effort = effort if isinstance(effort, str) else None
         request.reasoning_summary = summary if isinstance(summary, str) else None
     request.response_format = _parse_text(payload.get("text"), warnings)
@@ -120,6 +132,19 @@ def parse_request(payload: dict[str, Any]) -> Request:
     request.user = user if isinstance(user, str) else None
     request.dropped = warnings.items
     return request
+
+
+def _platform(payload: dict[str, Any], warnings: Warnings) -> None:
+    """Platform switches whose loss the caller should hear of."""
+    include = payload.get("include")
+    if isinstance(include, list):
+        for value in include:
+            if value != _INCLUDED:
+                warnings.drop(f"include {value!r}", "no equivalent in other dialects")
+    if payload.get("background") is True:
+        warnings.drop("background", "the answer comes in the foreground")
+    if payload.get("truncation") == "auto":
+        warnings.drop("truncation 'auto'", "other dialects refuse an over-long context")
 
 
 def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
@@ -233,6 +258,8 @@ def _parse_tool_choice(value: Any) -> ToolChoice | None:
         return ToolChoice(value)
     if isinstance(value, dict) and value.get("type") in ("function", "custom"):
         return ToolChoice("tool", need_str(value.get("name"), "tool_choice.name is required"))
+    if isinstance(value, dict) and value.get("type") in _HOSTED:
+        expect(False, f"tool_choice forces OpenAI's hosted {value['type']!r} tool")
     expect(False, f"tool_choice {value!r} has no equivalent in other dialects")
     raise AssertionError  # unreachable
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url
+from failsoft.translate import thinking
+from failsoft.translate.common import TargetOptions, Warnings, args_json, data_url, openai_id
 from failsoft.translate.ir import Image, Message, Request, Text, Tool, ToolCall, ToolResult
+
+MIN_OUTPUT_TOKENS = 16
+"""The API refuses a smaller `max_output_tokens` (a 400 the caller did not cause)."""
 
 
 def build_request(request: Request, options: TargetOptions, warnings: Warnings) -> dict[str, Any]:
@@ -36,7 +40,11 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
         else:
             out["tool_choice"] = choice.mode
     if request.max_tokens is not None:
-        out["max_output_tokens"] = request.max_tokens
+        out["max_output_tokens"] = max(request.max_tokens, MIN_OUTPUT_TOKENS)
+        if request.max_tokens < MIN_OUTPUT_TOKENS:
+            warnings.note(
+                f"max_tokens raised to {MIN_OUTPUT_TOKENS}, the Responses API's smallest limit"
+            )
     for key in ("temperature", "top_p"):
         value = getattr(request, key)
         if value is not None:
@@ -113,6 +121,8 @@ def _items_out(
                 items.append(_call_out(block, freeform, custom_calls))
             elif isinstance(block, ToolResult):
                 items.append(_result_out(block, warnings, custom_calls))
+            elif thinking.is_tagged(block.encrypted_content):
+                continue  # Anthropic's thinking, which OpenAI could not verify
             elif block.encrypted_content is not None or block.summary:
                 item: dict[str, Any] = {
                     "type": "reasoning",
@@ -136,10 +146,11 @@ def _call_out(call: ToolCall, freeform: set[str], custom_calls: set[str]) -> dic
     value = call.arguments.get("input") if isinstance(call.arguments, dict) else None
     if call.name in freeform and isinstance(value, str):
         custom_calls.add(call.id)
-        return {"type": "custom_tool_call", "call_id": call.id, "name": call.name, "input": value}
+        call_id = openai_id(call.id)
+        return {"type": "custom_tool_call", "call_id": call_id, "name": call.name, "input": value}
     return {
         "type": "function_call",
-        "call_id": call.id,
+        "call_id": openai_id(call.id),
         "name": call.name,
         "arguments": args_json(call.arguments),
     }
@@ -156,4 +167,4 @@ def _result_out(result: ToolResult, warnings: Warnings, custom_calls: set[str]) 
             for b in result.content
         ]
     kind = "custom_tool_call_output" if result.call_id in custom_calls else "function_call_output"
-    return {"type": kind, "call_id": result.call_id, "output": output}
+    return {"type": kind, "call_id": openai_id(result.call_id), "output": output}

@@ -1,7 +1,9 @@
 """OpenAI Responses event streams ⇄ the internal event grammar.
 
 Encoding writes the named events the openai SDK's `responses.stream()` accumulator
-expects, each with a `sequence_number` one above the last. The first number is a
+expects, each with a `sequence_number` one above the last. A reasoning block (Anthropic
+thinking) becomes a `reasoning` item: its text as one summary part, streamed, and its
+sealed state as the `encrypted_content` of the item's `done`. The first number is a
 parameter, so a stream continued on another target after failover keeps counting.
 Decoding reads an upstream Responses stream: message text and function calls become
 blocks; reasoning items have no place in the internal grammar and are skipped whole, as
@@ -14,12 +16,13 @@ from typing import Any
 
 import orjson
 
-from failsoft.translate.ir import Usage
+from failsoft.translate.ir import Reasoning, Usage
 from failsoft.translate.responses_answer import (
     call_item,
     envelope,
     message_item,
     parse_usage,
+    reasoning_item,
     status_fields,
     stop_reason,
     usage_body,
@@ -120,6 +123,35 @@ class ResponsesEncoder:
                 delta=fragment,
             )
 
+    def reasoning_start(self, index: int) -> None:
+        position = len(self._output)
+        item = reasoning_item(f"rs_{self._head['id']}_{position}", Reasoning())
+        self._blocks[index] = {"item": item, "position": position, "text": [], "reasoning": True}
+        self._output.append(item)
+        self._emit("response.output_item.added", output_index=position, item=dict(item))
+
+    def reasoning_text(self, index: int, text: str) -> None:
+        block = self._blocks[index]
+        ids = {"item_id": block["item"]["id"], "output_index": block["position"]}
+        if not block["text"]:
+            part = {"type": "summary_text", "text": ""}
+            self._emit("response.reasoning_summary_part.added", **ids, summary_index=0, part=part)
+        block["text"].append(text)
+        self._emit("response.reasoning_summary_text.delta", **ids, summary_index=0, delta=text)
+
+    def reasoning_seal(self, index: int, encrypted: str) -> None:
+        self._blocks[index]["sealed"] = encrypted
+
+    def _reasoning_stop(self, block: dict[str, Any]) -> dict[str, Any]:
+        item, text = block["item"], "".join(block["text"])
+        if block["text"]:
+            ids = {"item_id": item["id"], "output_index": block["position"], "summary_index": 0}
+            part = {"type": "summary_text", "text": text}
+            self._emit("response.reasoning_summary_text.done", **ids, text=text)
+            self._emit("response.reasoning_summary_part.done", **ids, part=part)
+        summary = [text] if text else []
+        return reasoning_item(item["id"], Reasoning(None, summary, block.get("sealed")))
+
     def block_stop(self, index: int) -> None:
         block = self._blocks.pop(index, None)
         if block is None:
@@ -127,7 +159,9 @@ class ResponsesEncoder:
         item, position = block["item"], block["position"]
         text = "".join(block["text"])
         ids = {"item_id": item["id"], "output_index": position}
-        if block.get("tool"):
+        if block.get("reasoning"):
+            done = self._reasoning_stop(block)
+        elif block.get("tool"):
             done = call_item(
                 item["id"],
                 item["call_id"],

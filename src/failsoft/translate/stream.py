@@ -2,8 +2,10 @@
 
 The internal grammar is Anthropic's (start; per block: start, deltas, stop; finish), the
 most explicit of the three. A decoder reads one upstream dialect and calls a `Sink`; an
-encoder is a `Sink` that writes the caller's dialect. Decoders are fed the JSON the
-router's stream tracker already parsed, so translation adds no second parse per event.
+encoder is a `Sink` that writes the caller's dialect. Reasoning blocks are for callers that
+can keep them (Responses); encoders for other callers ignore them (`IgnoresReasoning`).
+Decoders are fed the JSON the router's stream tracker already parsed, so translation adds
+no second parse per event.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ class Sink(Protocol):
 
     def tool_args(self, index: int, fragment: str) -> None: ...
 
+    def reasoning_start(self, index: int) -> None:
+        """A block of the model's reasoning (Anthropic thinking) opens."""
+        ...
+
+    def reasoning_text(self, index: int, text: str) -> None:
+        """Readable reasoning (Anthropic's thinking text; a Responses summary)."""
+        ...
+
+    def reasoning_seal(self, index: int, encrypted: str) -> None:
+        """The block's opaque state, whole, just before its `block_stop`: what the caller
+        must send back for the provider to continue (see `thinking.py`)."""
+        ...
+
     def block_stop(self, index: int) -> None: ...
 
     def finish(self, stop: str, stop_sequence: str | None, usage: Usage) -> None: ...
@@ -45,6 +60,22 @@ class Decoder(Protocol):
 
 class Encoder(Sink, Protocol):
     frames: list[Frame]
+
+
+class IgnoresReasoning:
+    """For encoders whose caller has no place for a model's reasoning (Chat Completions;
+    Anthropic callers only meet thinking from Anthropic, which never needs translating)."""
+
+    __slots__ = ()
+
+    def reasoning_start(self, index: int) -> None:
+        return None
+
+    def reasoning_text(self, index: int, text: str) -> None:
+        return None
+
+    def reasoning_seal(self, index: int, encrypted: str) -> None:
+        return None
 
 
 class BlockTracker:
