@@ -19,6 +19,7 @@ import pytest
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.chaos.test_resume import MODELS, RESET, TEXT
+from tests.conftest import PROVIDER_KEY
 from tests.helpers import request
 from tests.translate.test_responses_sdk import check_grammar
 
@@ -312,3 +313,32 @@ def test_a_resumed_answer_is_kept_whole_and_continued(
         client.responses.create(model="gpt", input="And then?", previous_response_id=ident)
     said = [m for m in sim.requests("gpt-4o")[-1].body["messages"] if m["role"] == "assistant"]
     assert said[-1]["content"] == TEXT
+
+
+RESPONSES_TARGET = {
+    "providers": {
+        "openai-responses": {
+            "dialect": "openai",
+            "api": "responses",
+            "base_url": "{sim}/v1",
+            "api_key": PROVIDER_KEY,
+        }
+    },
+    "models": {"native": ["openai-responses/gpt-4o", "openai/gpt-4o-mini"]},
+}
+
+
+def test_a_relayed_responses_stream_that_breaks_ends_numbered(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """A Responses caller's stream relayed as is from a Responses target: no encoder of
+    failsoft's holds it, so it is not resumed (yet); it ends with `error` and
+    `response.failed`, numbered on from the upstream's own events."""
+    overrides = json.loads(json.dumps(RESPONSES_TARGET).replace("{sim}", sim.url))
+    gw = chaos(overrides)
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw, "native")
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
+    assert TEXT.startswith(text_of(events)) and text_of(events)
+    assert sim.attempts("gpt-4o-mini") == 0
