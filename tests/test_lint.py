@@ -32,3 +32,22 @@ def test_ruff_format() -> None:
 def test_mypy() -> None:
     result = run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_merge_conflict_markers() -> None:
+    """Python files would not import with them, but docs and config examples would ship."""
+    markers = ("<<<<<<< ", ">>>>>>> ")
+    found = []
+    for folder in ("src", "tests", "docs", "bench"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix not in (".py", ".md", ".yaml", ".yml", ".toml", ".html", ".txt"):
+                continue
+            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if line.startswith(markers):
+                    found.append(f"{path.relative_to(ROOT)}:{number}")
+    for name in ("README.md", "pyproject.toml"):
+        text = (ROOT / name).read_text()
+        found += [
+            f"{name}:{n}" for n, line in enumerate(text.splitlines(), 1) if line.startswith(markers)
+        ]
+    assert not found, found
