@@ -24,6 +24,16 @@ from tests.helpers import request
 from tests.translate.test_responses_sdk import check_grammar
 
 QUESTION = "Tell me about resilient gateways."
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
 
 
 @pytest.fixture
@@ -211,20 +221,8 @@ def test_an_answer_with_a_tool_call_is_not_resumed(
     """As on the other surfaces: only plain text is continued (a call's arguments cannot
     be checked for a join)."""
     gw = chaos()
-    tools = [
-        {
-            "type": "function",
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        }
-    ]
     sim.set_fault("gpt-4o", {"kind": "cut", "after": 2})
-    events = raw(gw, tools=tools, input="What is the weather in Paris? Use the tool.")
+    events = raw(gw, tools=[WEATHER], input="What is the weather in Paris? Use the tool.")
     kinds = [e["type"] for e in events]
     if "error" not in kinds:
         pytest.skip("the simulator answered before the cut")
@@ -315,7 +313,7 @@ def test_a_resumed_answer_is_kept_whole_and_continued(
     assert said[-1]["content"] == TEXT
 
 
-RESPONSES_TARGET = {
+RESPONSES_TARGET: dict[str, Any] = {
     "providers": {
         "openai-responses": {
             "dialect": "openai",
@@ -324,21 +322,228 @@ RESPONSES_TARGET = {
             "api_key": PROVIDER_KEY,
         }
     },
-    "models": {"native": ["openai-responses/gpt-4o", "openai/gpt-4o-mini"]},
+    "models": {
+        "native": ["openai-responses/gpt-4o", "openai/gpt-4o-mini"],
+        "native-both": ["openai-responses/gpt-4o", "openai-responses/gpt-4o-mini"],
+        "native-claude": ["openai-responses/gpt-4o", "anthropic/claude-sonnet-4-5"],
+        "native-solo": ["openai-responses/gpt-4o"],
+    },
 }
 
 
-def test_a_relayed_responses_stream_that_breaks_ends_numbered(
+def relayed(
+    chaos: Callable[..., GatewayThread], sim: SimServer, overrides: dict[str, Any] | None = None
+) -> GatewayThread:
+    """A gateway whose `native*` models start on a Responses target (relayed as is)."""
+    config = json.loads(json.dumps(RESPONSES_TARGET).replace("{sim}", sim.url))
+    return chaos({**config, **(overrides or {})})
+
+
+def check_upstreams_message(events: list[dict[str, Any]]) -> None:
+    """The resumed answer is the upstream's own: its response id, item id and settings."""
+    created = events[0]["response"]
+    final = events[-1]["response"]
+    assert final["id"] == created["id"]
+    assert final["model"] == "gpt-4o"
+    assert final["service_tier"] == created["service_tier"]  # the upstream's fields, kept
+    assert final["instructions"] == "Be brief."
+    (added,) = [e for e in events if e["type"] == "response.output_item.added"]
+    assert final["output"][0]["id"] == added["item"]["id"]
+    assert final["output"][0]["status"] == "completed"
+    usage = final["usage"]
+    assert usage["output_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+@pytest.mark.parametrize("after", [1, 4, 9, 20])
+@pytest.mark.parametrize(
+    ("model", "backup", "path"),
+    [
+        ("native", "gpt-4o-mini", "/v1/chat/completions"),
+        ("native-both", "gpt-4o-mini", "/v1/responses"),
+        ("native-claude", "claude-sonnet-4-5", "/v1/messages"),
+    ],
+    ids=["to-chat", "to-responses", "to-anthropic"],
+)
+def test_a_relayed_responses_stream_is_resumed_in_the_upstreams_numbering(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    after: int,
+    model: str,
+    backup: str,
+    path: str,
+) -> None:
+    """A Responses caller's stream relayed as is from a Responses target, cut after `after`
+    text deltas: failsoft's encoder takes over where the caller is, and the continuation
+    (from a target of the same dialect or another) goes on in the upstream's message item,
+    numbered on from its last event."""
+    gw = relayed(chaos, sim)
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": after})
+    events = raw(gw, model, instructions="Be brief.")
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    check_upstreams_message(events)
+    (asked,) = sim.requests(backup)
+    assert asked.path == path
+    metrics = request(gw.url + "/metrics", method="GET").body.decode()
+    assert 'failsoft_resumed_total{model="gpt-4o",provider="openai-responses"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "stall", "after": 5},
+        {"kind": "malformed", "after": 5, "target": "content"},
+        {"kind": "mid_stream_error", "after": 5},
+        {"kind": "no_terminal"},
+    ],
+    ids=["stall-forever", "broken-content", "upstream-error", "no-terminal"],
+)
+def test_every_kind_of_break_of_a_relayed_stream_is_finished(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    fault: dict[str, Any],
+) -> None:
+    """Including a break after the message item was done (`no_terminal`: only
+    `response.completed` is missing), and an upstream `error` event, which the caller does
+    not see when the answer is finished."""
+    gw = relayed(chaos, sim)
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", fault)
+    events = raw(gw, "native", instructions="Be brief.")
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    check_upstreams_message(events)
+    assert "error" not in [e["type"] for e in events]
+
+
+@pytest.mark.parametrize("how", ["events", "helper"])
+def test_the_sdk_reads_a_resumed_relayed_stream_as_one_answer(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None], how: str
+) -> None:
+    gw = relayed(chaos, sim)
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        if how == "events":
+            events = list(client.responses.create(model="native", input=QUESTION, stream=True))
+            check_grammar([e.model_dump() for e in events])
+            final = events[-1].response  # type: ignore[union-attr]
+        else:
+            with client.responses.stream(model="native", input=QUESTION) as stream:
+                deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+                final = stream.get_final_response()
+            assert "".join(deltas) == TEXT
+    assert final.output_text == TEXT
+    assert final.status == "completed"
+    assert final.model == "gpt-4o"
+    assert len(final.output) == 1
+
+
+def test_a_relayed_stream_is_continued_again_when_its_continuation_breaks(
     chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
 ) -> None:
-    """A Responses caller's stream relayed as is from a Responses target: no encoder of
-    failsoft's holds it, so it is not resumed (yet); it ends with `error` and
-    `response.failed`, numbered on from the upstream's own events."""
-    overrides = json.loads(json.dumps(RESPONSES_TARGET).replace("{sim}", sim.url))
-    gw = chaos(overrides)
+    """The broken target itself is asked last: here, after the backup's continuation
+    broke too (the cut fault answers only its first request)."""
+    gw = relayed(chaos, sim)
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 4, "count": 1})
+    sim.set_fault("gpt-4o-mini", {"kind": "cut", "after": 6})
+    events = raw(gw, "native-both", instructions="Be brief.")
+    check_grammar(events)
+    assert text_of(events) == TEXT
+    check_one_message(events)
+    check_upstreams_message(events)
+    assert sim.attempts("gpt-4o") == 2
+
+
+def test_an_unverifiable_continuation_of_a_relayed_stream_ends_numbered(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """Whatever the continuation relayed before it failed, failsoft's end numbers on."""
+    gw = relayed(chaos, sim)
+    same_answer("gpt-4o-mini", on_continue="continue")
+    same_answer("gpt-4o", on_continue="continue")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw, "native")
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "could not be resumed" in events[-2]["message"]
+    assert TEXT.startswith(text_of(events)) and text_of(events) != TEXT
+    assert len({e["response"]["id"] for e in events if "response" in e}) == 1
+
+
+def test_when_the_continuation_of_a_relayed_stream_breaks_the_end_numbers_on(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """Text relayed from the continuation moved the count on; so does the error end."""
+    gw = relayed(chaos, sim)
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 3})
+    sim.set_fault("gpt-4o-mini", {"kind": "cut", "after": 6})  # after 3 new words relayed
+    events = raw(gw, "native")
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert TEXT.startswith(text_of(events)) and len(text_of(events).split(" ")) > 3
+
+
+def test_a_relayed_upstream_error_event_is_numbered_on_when_not_resumed(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """The upstream's own error event (not failsoft's) ends the stream when no target can
+    continue: numbered after the text relayed from a continuation that broke."""
+    gw = relayed(chaos, sim)
+    same_answer("gpt-4o-mini", on_continue="restart")
+    sim.set_fault("gpt-4o", {"kind": "mid_stream_error", "after": 3})
+    sim.set_fault("gpt-4o-mini", {"kind": "cut", "after": 6})
+    events = raw(gw, "native")
+    kinds = [e["type"] for e in events]
+    assert kinds[-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert len(text_of(events).split(" ")) > 3  # the continuation's words came first
+    assert events[-2]["code"] == "server_error"
+    assert "broke after" not in events[-2]["message"]  # the upstream's message, as it came
+
+
+@pytest.mark.parametrize(
+    ("preface", "after"), [(None, 2), ("Let me look that up.", 9)], ids=["call", "text-then-call"]
+)
+def test_a_relayed_stream_with_a_function_call_is_not_resumed(
+    chaos: Callable[..., GatewayThread],
+    sim: SimServer,
+    same_answer: Callable[..., None],
+    preface: str | None,
+    after: int,
+) -> None:
+    """As on the other surfaces, only plain text is continued: a break inside a function
+    call (after some text, or none) ends numbered, and no target is asked."""
+    gw = relayed(chaos, sim)
+    sim.set_model("gpt-4o", tool_preface=preface)
+    try:
+        sim.set_fault("gpt-4o", {"kind": "cut", "after": after})
+        events = raw(gw, "native", tools=[WEATHER], input="What is the weather in Paris?")
+    finally:
+        sim.set_model("gpt-4o", tool_preface=None)
+    kinds = [e["type"] for e in events]
+    added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
+    assert added[-1] == "function_call"
+    assert kinds[-2:] == ["error", "response.failed"]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert "could not be resumed" not in events[-2]["message"]
+    assert sim.attempts("gpt-4o-mini") == 0
+
+
+def test_a_relayed_responses_stream_that_breaks_ends_numbered_without_resume(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """Resume off: the relayed stream ends with `error` and `response.failed`, numbered on
+    from the upstream's own events."""
+    gw = relayed(chaos, sim, {"resume": {"enabled": False}})
     sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
     events = raw(gw, "native")
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
-    assert TEXT.startswith(text_of(events)) and text_of(events)
+    assert TEXT.startswith(text_of(events)) and text_of(events) != TEXT
     assert sim.attempts("gpt-4o-mini") == 0

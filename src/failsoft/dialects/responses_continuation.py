@@ -9,6 +9,10 @@ on from the last event the caller got, and the end (`output_text.done` with the 
 text, `output_item.done`, `response.completed` with the whole output and usage) is the one
 that stream would have written. If the continuation fails, the error and
 `response.failed` come from the same encoder too, so they continue the count.
+
+A stream relayed as is from a Responses target has no encoder of failsoft's: one is made
+from what the caller received (`relay_converter`), which the transcript keeps for that —
+the upstream's opening `response`, its output items and how far the open one got.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from failsoft.dialects.responses import event_error
 from failsoft.translate.ir import Usage
 from failsoft.translate.responses_answer import stop_reason
-from failsoft.translate.responses_stream import ResponsesEncoder
+from failsoft.translate.responses_stream import OpenText, ResponsesEncoder, numbered_converter
+from failsoft.translate.stream import StreamConverter
 
 _TEXT_ITEMS = frozenset({"message"})
 
@@ -26,9 +32,21 @@ _TEXT_ITEMS = frozenset({"message"})
 class ResponsesTranscript:
     """What a Responses caller has received: text of the message items, and whether the
     answer is plain text (a function call, custom tool call, reasoning item or refusal
-    makes it not)."""
+    makes it not); and, for `relay_converter`, the stream's opening `response` and items."""
 
-    __slots__ = ("deltas", "max_chars", "resumable", "sequence", "stop", "text", "usage")
+    __slots__ = (
+        "deltas",
+        "followed",
+        "items",
+        "max_chars",
+        "parts",
+        "response",
+        "resumable",
+        "sequence",
+        "stop",
+        "text",
+        "usage",
+    )
 
     def __init__(self, max_chars: int = 1 << 62) -> None:
         self.text = ""
@@ -40,6 +58,14 @@ class ResponsesTranscript:
         self.sequence = 0
         """The next `sequence_number` the caller expects."""
         self.max_chars = max_chars
+        self.response: dict[str, Any] | None = None
+        """The opening events' `response` (its id, model and settings)."""
+        self.items: dict[int, tuple[dict[str, Any], bool]] = {}
+        """Output items by `output_index`: the item as last seen, and whether it is done."""
+        self.parts: dict[int, _Parts] = {}
+        """The content parts of the message items not done yet."""
+        self.followed = True
+        """Whether `items` is what the caller has (every item came with its position)."""
 
     def observe(self, obj: Any) -> str | None:
         if not isinstance(obj, dict):
@@ -53,14 +79,23 @@ class ResponsesTranscript:
             if isinstance(text, str) and text:
                 self._said(text)
                 return text
-        elif kind == "response.output_item.added":
-            item = obj.get("item") or {}
-            if not isinstance(item, dict) or item.get("type") not in _TEXT_ITEMS:
-                self.resumable = False
+        elif kind in ("response.created", "response.in_progress"):
+            response = obj.get("response")
+            if isinstance(response, dict) and self.response is None:
+                self.response = response
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            self._item(obj, kind == "response.output_item.done")
         elif kind == "response.content_part.added":
             part = obj.get("part") or {}
             if not isinstance(part, dict) or part.get("type") != "output_text":
                 self.resumable = False
+            parts = self._parts(obj)
+            if parts is not None and self.resumable:
+                parts.open(obj.get("content_index"), len(self.text))
+        elif kind in ("response.output_text.done", "response.content_part.done"):
+            parts = self._parts(obj)
+            if parts is not None:
+                parts.close(obj.get("part") if kind == "response.content_part.done" else None)
         elif isinstance(kind, str) and kind.startswith(("response.refusal", "response.reasoning")):
             self.resumable = False
         elif kind in ("response.completed", "response.incomplete"):
@@ -71,6 +106,24 @@ class ResponsesTranscript:
                     self.usage = response["usage"]
         return None
 
+    def _parts(self, obj: dict[str, Any]) -> _Parts | None:
+        index = obj.get("output_index")
+        return self.parts.get(index) if isinstance(index, int) else None
+
+    def _item(self, obj: dict[str, Any], done: bool) -> None:
+        item, index = obj.get("item"), obj.get("output_index")
+        if not isinstance(item, dict) or item.get("type") not in _TEXT_ITEMS:
+            self.resumable = False
+            return
+        if not isinstance(index, int) or isinstance(index, bool) or index > len(self.items):
+            self.followed = False  # not the next item, nor one already there
+            return
+        self.items[index] = (item, done)
+        if done:
+            self.parts.pop(index, None)
+        elif index not in self.parts:
+            self.parts[index] = _Parts()
+
     def _said(self, text: str) -> None:
         self.deltas += 1
         if self.resumable:
@@ -78,6 +131,69 @@ class ResponsesTranscript:
             if len(self.text) > self.max_chars:
                 self.resumable = False
                 self.text = ""
+
+
+class _Parts:
+    """The content parts of a message item not done yet: those done, and the last one."""
+
+    __slots__ = ("closed", "done", "index", "start")
+
+    def __init__(self) -> None:
+        self.done: list[dict[str, Any]] = []
+        self.index = 0
+        self.start = -1
+        """Where the last part's text begins in the transcript's text (-1: no part yet)."""
+        self.closed = 2
+
+    def open(self, index: Any, start: int) -> None:
+        self.index = index if isinstance(index, int) else len(self.done)
+        self.start = start
+        self.closed = 0
+
+    def close(self, part: Any) -> None:
+        if part is None:
+            self.closed = max(self.closed, 1)
+        elif self.closed < 2:
+            self.done.append(part if isinstance(part, dict) else {})
+            self.closed = 2
+
+
+def relay_converter(original: ResponsesTranscript) -> StreamConverter | None:
+    """A converter for a stream relayed from a Responses upstream, taking over where its
+    caller is: the rest of the answer and the end are written by its encoder, which goes on
+    in the upstream's response and open message item, numbering on from the last event the
+    caller got. None if what the caller got cannot be followed so (no opening response;
+    several items open)."""
+    if original.response is None or not original.resumable or not original.followed:
+        return None
+    items = original.items
+    output = [items[i][0] for i in range(len(items))]
+    open_items = [i for i in range(len(items)) if not items[i][1]]
+    if len(open_items) > 1:
+        return None
+    open_text = None
+    if open_items:
+        position = open_items[0]
+        parts = original.parts[position]
+        text = original.text[parts.start :] if parts.start >= 0 and parts.closed < 2 else ""
+        open_text = OpenText(position, parts.index, text, list(parts.done), parts.closed)
+    encoder = ResponsesEncoder.taking_over(original.response, original.sequence, output, open_text)
+    return numbered_converter(_Taken(), encoder, _error_parts)
+
+
+class _Taken:
+    """The decoder of a taken-over stream: it is never fed (the upstream broke)."""
+
+    __slots__ = ()
+
+    def feed(self, kind: int, obj: Any) -> None:
+        return None
+
+
+def _error_parts(obj: Any) -> tuple[str, str]:
+    """A Responses upstream's error event, said again in the caller's (same) dialect."""
+    code, message = event_error(obj)
+    return code or "server_error", message or "the upstream reported an error mid-stream"
 
 
 class ResponsesFramer:

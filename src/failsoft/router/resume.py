@@ -35,8 +35,9 @@ from typing import Any, Protocol
 import orjson
 
 from failsoft.config import Resume, VirtualModel
-from failsoft.dialects import continuation
+from failsoft.dialects import continuation, responses_continuation
 from failsoft.dialects.continuation import Tally
+from failsoft.dialects.responses_continuation import ResponsesTranscript
 from failsoft.dialects.sse import SSEDecoder
 from failsoft.errors import FailsoftError, UpstreamClientFault, UpstreamError
 from failsoft.providers import Provider
@@ -106,13 +107,17 @@ class Resumption:
         self, stream: CommittedStream, error: UpstreamError
     ) -> AsyncIterator[bytes] | None:
         original = self._original
+        converter = stream.converter
+        taken = None
+        if isinstance(original, ResponsesTranscript) and converter is None:
+            # Relayed as it came from a Responses target: failsoft's own encoder takes over.
+            converter = taken = responses_continuation.relay_converter(original)
+        encoder = converter.encoder if converter is not None else None
         why = None
         if not original.resumable:
             why = "the answer so far is not plain text (or too long to keep)"
-        elif stream.request.dialect == "responses" and not isinstance(
-            stream.converter.encoder if stream.converter else None, ResponsesEncoder
-        ):
-            why = "a Responses stream relayed as it came cannot be continued yet"
+        elif stream.request.dialect == "responses" and not isinstance(encoder, ResponsesEncoder):
+            why = "the stream's items could not be followed"
         elif not original.text.strip():
             why = "nothing was said yet"
         elif stream.deadline.remaining() < MIN_TIME_LEFT:
@@ -123,6 +128,8 @@ class Resumption:
             log.warning("%s: cannot resume: %s", stream.request.request_id, why)
             self._host.state.counters.add("resume_failed", stream.target)
             return None
+        if taken is not None:
+            stream.take_over(taken)
         return self._resume(stream, error)
 
     # ------------------------------------------------------------------ the relay

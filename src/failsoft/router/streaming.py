@@ -89,8 +89,9 @@ class CommittedStream:
         """The last bytes relayed from the upstream (an untranslated Responses stream's
         error event is numbered after them)."""
         self._upstream_error_event: Any = None
-        """A translated stream's upstream error event, written in the caller's dialect only
-        when it is sent: a Responses encoder numbers it then, after any resumed text."""
+        """The upstream's error event, parsed: a translated (or taken over) stream's is
+        written in the caller's dialect only when it is sent, so that a Responses encoder
+        numbers it then, after any resumed text."""
         self._gen: AsyncGenerator[bytes, None] | None = None
         self._convert = opened.converter
 
@@ -121,6 +122,13 @@ class CommittedStream:
     def converter(self) -> StreamConverter | None:
         """The translation of this stream into the caller's dialect, if it is translated."""
         return self._convert
+
+    def take_over(self, converter: StreamConverter) -> None:
+        """From the break on, the caller's stream is written by `converter` (a Responses
+        stream relayed as is, which mid-stream resume goes on with): the rest of the
+        answer, and any error end, numbered on by its encoder."""
+        assert self._convert is None
+        self._convert = converter
 
     @property
     def deadline(self) -> Deadline:
@@ -263,8 +271,7 @@ class CommittedStream:
             if kind == ERROR:
                 if convert is None:
                     self._upstream_error = self._attempt.provider.scrub(event.raw)
-                else:
-                    self._upstream_error_event = tracker.last
+                self._upstream_error_event = tracker.last
             return _join(raws), True, error
         self.events += fed
         return _join(raws), False, None

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from failsoft.dialects.sse import encode
 from failsoft.errors import Untranslatable
 from failsoft.translate import (
     anthropic,
@@ -32,7 +31,11 @@ from failsoft.translate.gemini_stream import GeminiDecoder
 from failsoft.translate.ir import Request, Response
 from failsoft.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
 from failsoft.translate.responses_answer import build_response as build_responses_answer
-from failsoft.translate.responses_stream import ResponsesDecoder, ResponsesEncoder
+from failsoft.translate.responses_stream import (
+    ResponsesDecoder,
+    ResponsesEncoder,
+    numbered_converter,
+)
 from failsoft.translate.stream import Decoder, Encoder, Sink, StreamConverter
 from failsoft.types import ChatRequest
 
@@ -132,25 +135,11 @@ class Translation:
         encoder = ResponsesEncoder(0, self.freeform)
         target = self.target
 
-        def flush() -> bytes:
-            frames = [encode(orjson.dumps(data), name) for name, data in encoder.frames]
-            encoder.frames.clear()
-            return b"".join(frames)
-
-        def upstream_error(obj: Any) -> bytes:
+        def error_parts(obj: Any) -> tuple[str, str]:
             kind, message = stream_error_parts(target, obj)
-            code = caller_type("responses", None, kind)
-            encoder.error(code, message)
-            encoder.fail(code, message)
-            return flush()
+            return caller_type("responses", None, kind), message
 
-        def failure(message: str, timeout: bool) -> bytes:
-            code = "stream_timeout" if timeout else "stream_interrupted"
-            encoder.error(code, message)
-            encoder.fail("server_error", message)
-            return flush()
-
-        return StreamConverter(_DECODERS[target](encoder), encoder, upstream_error, failure)
+        return numbered_converter(_DECODERS[target](encoder), encoder, error_parts)
 
 
 def translate(request: ChatRequest, options: TargetOptions) -> Translation:

@@ -8,14 +8,21 @@ parameter, so a stream continued on another target after failover keeps counting
 Decoding reads an upstream Responses stream: message text and function calls become
 blocks; reasoning items have no place in the internal grammar and are skipped whole, as
 Anthropic thinking blocks are.
+
+An encoder can also take over a stream relayed as is from a Responses upstream
+(`ResponsesEncoder.taking_over`): mid-stream resume writes the rest of a broken answer with
+it, in the upstream's own response, item and numbering (`dialects/responses_continuation.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from failsoft.dialects.sse import encode
 from failsoft.translate.ir import Reasoning, Usage
 from failsoft.translate.responses_answer import (
     call_item,
@@ -27,13 +34,30 @@ from failsoft.translate.responses_answer import (
     stop_reason,
     usage_body,
 )
-from failsoft.translate.stream import BlockTracker, Frame, Sink
+from failsoft.translate.stream import BlockTracker, Decoder, Frame, Sink, StreamConverter
+
+
+@dataclass(slots=True)
+class OpenText:
+    """The message item a relayed stream left open, as its caller has it."""
+
+    position: int
+    """Its `output_index`."""
+    content_index: int
+    """The index of its last content part (the open one, unless `closed` is 2)."""
+    text: str
+    """That part's text so far."""
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    """Its parts already done."""
+    closed: int = 0
+    """Of that part's closing events, how many the caller already has: 1 after
+    `output_text.done`, 2 after `content_part.done` (or when no part was opened)."""
 
 
 class ResponsesEncoder:
     """A `Sink` writing Responses SSE frames (`event:` name, JSON) into `frames`."""
 
-    __slots__ = ("_blocks", "_freeform", "_head", "_output", "frames", "sequence")
+    __slots__ = ("_base", "_blocks", "_freeform", "_head", "_output", "frames", "sequence")
 
     def __init__(self, sequence: int = 0, freeform: frozenset[str] = frozenset()) -> None:
         self.frames: list[Frame] = []
@@ -41,15 +65,50 @@ class ResponsesEncoder:
         """The next event's `sequence_number`; where a continuation should start."""
         self._freeform = freeform
         self._head: dict[str, Any] = {}
+        self._base: dict[str, Any] | None = None
+        """A relayed upstream's `response` object, which the last events keep building on."""
         self._output: list[dict[str, Any]] = []
         self._blocks: dict[int, dict[str, Any]] = {}
+
+    @classmethod
+    def taking_over(
+        cls,
+        response: dict[str, Any],
+        sequence: int,
+        output: list[dict[str, Any]],
+        open_text: OpenText | None,
+    ) -> ResponsesEncoder:
+        """An encoder that goes on with a stream relayed from a Responses upstream: the
+        upstream's opening `response`, the next `sequence`, the output items the caller got
+        (as their `done`, or else as their `added`), and the message item left open."""
+        encoder = cls(sequence)
+        encoder._base = response
+        encoder._head = {
+            "id": str(response.get("id") or ""),
+            "model": response.get("model"),
+            "created": response.get("created_at"),
+        }
+        encoder._output = list(output)
+        if open_text is not None:
+            encoder._blocks[-1] = {
+                "item": output[open_text.position],
+                "position": open_text.position,
+                "text": [open_text.text],
+                "content_index": open_text.content_index,
+                "parts": open_text.parts,
+                "closed": open_text.closed,
+            }
+        return encoder
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self.frames.append((kind, {"type": kind, "sequence_number": self.sequence, **fields}))
         self.sequence += 1
 
     def _response(self, status: str, **extra: Any) -> dict[str, Any]:
-        out = envelope(self._head["id"], self._head["model"], self._head["created"], [])
+        if self._base is not None:
+            out = dict(self._base)
+        else:
+            out = envelope(self._head["id"], self._head["model"], self._head["created"], [])
         out["output"] = list(self._output)
         out["status"] = status
         out.update(extra)
@@ -86,7 +145,7 @@ class ResponsesEncoder:
             "response.output_text.delta",
             item_id=block["item"]["id"],
             output_index=block["position"],
-            content_index=0,
+            content_index=block.get("content_index", 0),
             delta=text,
             logprobs=[],
         )
@@ -94,8 +153,11 @@ class ResponsesEncoder:
     def more_text(self, text: str) -> None:
         """Text a resumed stream goes on with (`router/resume.py`): in the open message
         item, else in a new one."""
-        for index, block in self._blocks.items():
+        for index, block in list(self._blocks.items()):
             if block["item"]["type"] == "message":
+                if block.get("closed"):  # its text was said whole: a new item goes on
+                    self.block_stop(index)
+                    continue
                 self.text(index, text)
                 return
         index = -1 - len(self._output)  # the decoder's indexes are >= 0
@@ -177,9 +239,13 @@ class ResponsesEncoder:
                 self._emit("response.function_call_arguments.done", **ids, arguments=text)
         else:
             done = message_item(item["id"], text, "completed")
-            part = done["content"][0]
-            self._emit("response.output_text.done", **ids, content_index=0, text=text, logprobs=[])
-            self._emit("response.content_part.done", **ids, content_index=0, part=part)
+            part, closed = done["content"][0], block.get("closed", 0)
+            where = {**ids, "content_index": block.get("content_index", 0)}
+            if closed < 1:
+                self._emit("response.output_text.done", **where, text=text, logprobs=[])
+            if closed < 2:
+                self._emit("response.content_part.done", **where, part=part)
+            done["content"] = [*block.get("parts", ()), *([part] if closed < 2 else ())]
         self._output[position] = done
         self._emit("response.output_item.done", output_index=position, item=done)
 
@@ -200,6 +266,35 @@ class ResponsesEncoder:
     def error(self, code: str | None, message: str, param: str | None = None) -> None:
         """An in-band `error` event (the stream ends after it)."""
         self._emit("error", code=code, message=message, param=param)
+
+
+def numbered_converter(
+    decoder: Decoder,
+    encoder: ResponsesEncoder,
+    error_parts: Callable[[Any], tuple[str, str]],
+) -> StreamConverter:
+    """A converter whose error ends are written by its encoder too, so they continue the
+    count: an upstream's error event (`error_parts` says its code and message) and
+    failsoft's own end of a broken stream, each as `error` then `response.failed`."""
+
+    def flush() -> bytes:
+        frames = [encode(orjson.dumps(data), name) for name, data in encoder.frames]
+        encoder.frames.clear()
+        return b"".join(frames)
+
+    def upstream_error(obj: Any) -> bytes:
+        code, message = error_parts(obj)
+        encoder.error(code, message)
+        encoder.fail(code, message)
+        return flush()
+
+    def failure(message: str, timeout: bool) -> bytes:
+        code = "stream_timeout" if timeout else "stream_interrupted"
+        encoder.error(code, message)
+        encoder.fail("server_error", message)
+        return flush()
+
+    return StreamConverter(decoder, encoder, upstream_error, failure)
 
 
 class ResponsesDecoder:
