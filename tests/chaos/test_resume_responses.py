@@ -547,3 +547,17 @@ def test_a_relayed_responses_stream_that_breaks_ends_numbered_without_resume(
     assert [e["type"] for e in events[-2:]] == ["error", "response.failed"]
     assert TEXT.startswith(text_of(events)) and text_of(events) != TEXT
     assert sim.attempts("gpt-4o-mini") == 0
+
+
+def test_a_resumed_relayed_answer_is_kept_whole(
+    chaos: Callable[..., GatewayThread], sim: SimServer, same_answer: Callable[..., None]
+) -> None:
+    """With `responses.store` on, the response kept under the upstream's id is the whole
+    resumed answer."""
+    gw = relayed(chaos, sim, {"responses": {"store": True}})
+    sim.set_fault("gpt-4o", {"kind": "cut", "after": 9})
+    events = raw(gw, "native")
+    check_grammar(events)
+    with openai.OpenAI(base_url=gw.url + "/v1", api_key="c", max_retries=0) as client:
+        kept = client.responses.retrieve(events[-1]["response"]["id"])
+    assert kept.output_text == TEXT
