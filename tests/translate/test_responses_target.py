@@ -45,10 +45,12 @@ def sent(sim: SimServer, model: str = MODEL) -> Any:
 
 
 def sse(body: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """`(event name, data)` per event; comments (a resume's keep-alives) skipped."""
     out = []
     for frame in body.decode().split("\n\n"):
-        if frame.strip():
-            lines = dict(line.split(": ", 1) for line in frame.split("\n"))
+        fields = [line for line in frame.split("\n") if line and not line.startswith(":")]
+        if fields:
+            lines = dict(line.split(": ", 1) for line in fields)
             out.append((lines["event"], json.loads(lines["data"])))
     return out
 
@@ -290,11 +292,15 @@ def test_mid_stream_error_ends_an_anthropic_callers_stream(
 
 
 def test_mid_stream_error_relayed_to_a_responses_caller(tgw: Any, sim: SimServer) -> None:
+    """The upstream's error ends the stream (its message as it came) when the answer is not
+    resumed (the only target's continuation is not relayed), with `response.failed` after
+    it, numbered on."""
     sim.set_fault(MODEL, {"kind": "mid_stream_error", "after": 2, "message": "boom"})
     body = {"model": "via-responses", "input": "Say something", "stream": True}
     response = request(tgw.url + "/v1/responses", body=body)
     events = sse(response.body)
-    assert events[-1][0] == "error" and events[-1][1]["message"] == "boom"
+    assert [name for name, _ in events[-2:]] == ["error", "response.failed"]
+    assert events[-2][1]["message"] == "boom"
     numbers = [data["sequence_number"] for _, data in events]
     assert numbers == list(range(len(events)))
 
