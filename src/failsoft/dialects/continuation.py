@@ -12,7 +12,8 @@ For mid-stream resume (`router/resume.py`), per caller dialect:
   caller's stream where it broke: same ids, same content block, proper terminal events.
 
 Responses callers have their own transcript and framer (`responses_continuation.py`): their
-stream is numbered, so the rest is written by the broken stream's own encoder.
+stream is numbered, so the rest is written by the broken stream's own encoder (for a stream
+relayed as is from a Responses target, one that takes over where its caller is).
 """
 
 from __future__ import annotations
