@@ -66,12 +66,19 @@ def build_answer(
     tool calls; a trailing assistant turn gets continued or ignored (`prefill`); anything
     else gets text (or the rest of an answer asked to continue), as JSON when the request
     asks for a schema (see `structured.py`)."""
-    turns = prompt.turns
+    turns = _spoken(prompt.turns)
     last = turns[-1] if turns else None
     if last is not None and last.role == "assistant":
-        pieces = _prefilled(model, prompt, settings)
+        pieces = _prefilled(model, turns, prompt.continues, settings)
     elif last is not None and last.role == "user" and last.results is None and prompt.tools:
-        calls = plan_calls(prompt.tools, prompt.forced, settings.tool_calls, last.text)
+        calls = plan_calls(
+            prompt.tools,
+            prompt.forced,
+            settings.tool_calls,
+            last.text,
+            settings.tool_name,
+            settings.tool_arguments,
+        )
         preface = _split(settings.tool_preface) if settings.tool_preface else ()
         return Answer(preface, prompt.input_tokens, False, calls)
     else:
@@ -84,8 +91,18 @@ def build_answer(
     return Answer(pieces=pieces, input_tokens=prompt.input_tokens, truncated=truncated)
 
 
+def _spoken(turns: tuple[Turn, ...]) -> tuple[Turn, ...]:
+    """The turns up to the newest user or assistant one: a system message after it (Claude
+    Code appends one to its first request) instructs the model, it is not a turn to answer."""
+    end = len(turns)
+    while end and turns[end - 1].role == "system":
+        end -= 1
+    return turns[:end] if end < len(turns) else turns
+
+
 def has_prefill(prompt: Prompt) -> bool:
-    return bool(prompt.turns) and prompt.turns[-1].role == "assistant"
+    turns = _spoken(prompt.turns)
+    return bool(turns) and turns[-1].role == "assistant"
 
 
 def rejects_prefill(prompt: Prompt, settings: ModelSettings) -> bool:
@@ -103,18 +120,20 @@ def _reply(model: str, turns: Sequence[Turn], settings: ModelSettings) -> tuple[
     return continued if continued is not None else _full(model, newest_user(turns), settings)
 
 
-def _prefilled(model: str, prompt: Prompt, settings: ModelSettings) -> tuple[str, ...]:
+def _prefilled(
+    model: str, turns: Sequence[Turn], continues: bool, settings: ModelSettings
+) -> tuple[str, ...]:
     """The answer F to the conversation before the prefill P, or only what follows P in F.
 
     The real APIs never repeat a prefill in the response, so a continued answer starts
     right after it; when P is not how F begins, the model answers F whole, as a model led
     somewhere it would not have gone does. (`reject` is refused earlier; here it ignores.)
     """
-    *earlier, prefill = prompt.turns
+    *earlier, prefill = turns
     full = _reply(model, earlier, settings)
     mode = settings.prefill
     if mode == "auto":
-        mode = "continue" if prompt.continues else "ignore"
+        mode = "continue" if continues else "ignore"
     if mode != "continue" or not "".join(full).startswith(prefill.text):
         return full
     return _from(full, len(prefill.text))

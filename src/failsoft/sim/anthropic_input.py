@@ -83,13 +83,19 @@ def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
         if not isinstance(message, dict):
             return _invalid(f"messages.{index}: Input should be a valid dictionary")
         role = message.get("role")
-        if role == "system":
+        if role == "system" and index == 0:
             return _invalid(
                 'messages: Unexpected role "system". The Messages API accepts a top-level '
                 '`system` parameter, not "system" as an input message role.'
             )
-        if role not in ("user", "assistant"):
+        if role not in ("user", "assistant", "system"):
             return _invalid(f"messages.{index}.role: Input should be 'user' or 'assistant'")
+        if role == "system":
+            # Mid-conversation system messages (generally available since the
+            # mid-conversation-system-2026-04-07 beta; Claude Code sends them) hold text only.
+            error = _check_system(index, message.get("content"))
+            if error is not None:
+                return error
         blocks = _blocks(message.get("content"))
         if role == "user":
             error = _check_results(index, blocks, calls)
@@ -147,6 +153,19 @@ def _check_results(
     return None
 
 
+def _check_system(index: int, content: object) -> ErrorSpec | None:
+    if isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return _invalid(f"messages.{index}.content: Input should be a valid list")
+    for position, block in enumerate(content):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            return _invalid(
+                f"messages.{index}.content.{position}: a system message holds text blocks only"
+            )
+    return None
+
+
 def _check_answered(index: int, calls: Sequence[str], following: object) -> ErrorSpec | None:
     answered = set()
     if isinstance(following, dict) and following.get("role") == "user":
@@ -171,9 +190,13 @@ def _invalid(message: str) -> ErrorSpec:
 
 def prompt(body: Mapping[str, Any]) -> Prompt:
     turns = []
+    system_chars = len(_text(body.get("system")))
     for message in body.get("messages") or ():
         blocks = _blocks(message.get("content"))
         text = _text(message.get("content"))
+        if message.get("role") == "system":
+            system_chars += len(text)  # an instruction, not a turn to answer
+            continue
         if message.get("role") == "assistant":
             chars = len(text) + sum(
                 call_chars(block.get("name"), block.get("input"))
@@ -191,9 +214,8 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
         else:
             turns.append(user_turn(text, images))
     tools, forced = _tools(body)
-    system = body.get("system")
     schema = anthropic_schema(body)
-    return Prompt(tuple(turns), tools, forced, len(_text(system)), continues=True, schema=schema)
+    return Prompt(tuple(turns), tools, forced, system_chars, continues=True, schema=schema)
 
 
 def _blocks(content: object) -> list[dict[str, Any]]:

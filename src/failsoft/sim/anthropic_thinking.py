@@ -22,6 +22,11 @@ THINKING = "The simulated model thinks the request over before it answers."
 """What the simulated model thinks; its words count as output tokens."""
 THINKING_TOKENS = len(THINKING.split(" "))
 MIN_BUDGET = 1024
+THINKING_TYPES = ("enabled", "disabled", "adaptive")
+"""`adaptive` (Claude Opus 4.6+; Claude Code's default) lets the model decide whether and how
+much to think: the simulated model accepts it and answers without thinking, which a real
+model may also do."""
+DISPLAYS = ("summarized", "omitted")
 _MAGIC = b"FSimThk"
 _KEY = b"failsoft-sim-thinking"
 _TAG = 9
@@ -47,10 +52,15 @@ def check_params(body: Mapping[str, Any], max_tokens: int) -> ErrorSpec | None:
     thinking = body.get("thinking")
     if thinking is None:
         return None
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+    if not isinstance(thinking, dict) or thinking.get("type") not in THINKING_TYPES:
         return _invalid("thinking: Input tag does not match any of the expected tags")
     if thinking["type"] == "disabled":
         return None
+    if thinking.get("display", "summarized") not in DISPLAYS:
+        kind = thinking["type"]
+        return _invalid(f"thinking.{kind}.display: Input should be 'summarized' or 'omitted'")
+    if thinking["type"] == "adaptive":
+        return _exclusions(body)
     budget = thinking.get("budget_tokens")
     if isinstance(budget, bool) or not isinstance(budget, int):
         return _invalid("thinking.enabled.budget_tokens: Field required")
@@ -60,6 +70,11 @@ def check_params(body: Mapping[str, Any], max_tokens: int) -> ErrorSpec | None:
         )
     if max_tokens <= budget:
         return _invalid("`max_tokens` must be greater than `thinking.budget_tokens`.")
+    return _exclusions(body)
+
+
+def _exclusions(body: Mapping[str, Any]) -> ErrorSpec | None:
+    """What the API refuses beside thinking, budgeted or adaptive."""
     if body.get("temperature") not in (None, 1, 1.0):
         return _invalid("`temperature` may only be set to 1 when thinking is enabled.")
     if body.get("top_k") is not None:

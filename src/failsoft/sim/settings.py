@@ -22,7 +22,9 @@ SETTING_NAMES = (
     "prefill",
     "repeat_sentences",
     "resume_overlap",
+    "tool_arguments",
     "tool_calls",
+    "tool_name",
     "tool_preface",
     "ttft",
 )
@@ -67,6 +69,12 @@ class ModelSettings:
     tool_preface: str | None = None
     """Text said before the tool calls (OpenAI `content`, an Anthropic text block, a Gemini
     text part): mixed text + calls is where translations tend to slip."""
+    tool_name: str | None = None
+    """The tool to call when the request declares it (else the declared tools in order):
+    a coding agent declares a dozen tools, and a test wants its shell tool called."""
+    tool_arguments: Mapping[str, Any] | None = None
+    """The arguments of every call, as they are, instead of ones derived from the schema and
+    the user text (e.g. `{command: "echo hi"}` for a shell tool a coding agent then runs)."""
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ModelSettings:
         return dataclasses.replace(self, **overrides) if overrides else self
@@ -100,6 +108,8 @@ def parse_overrides(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.one_of(item, CONTINUE_MODES, path, "on_continue mode")
         elif item is None:
             result[key] = None
+        elif key == "tool_arguments":
+            result[key] = dict(spec.mapping(item, path))
         else:
             result[key] = spec.text(item, path)
     return result

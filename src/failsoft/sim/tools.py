@@ -41,13 +41,20 @@ class ToolCall:
 
 
 def plan_calls(
-    tools: Sequence[ToolSpec], forced: str | None, count: int, user_text: str
+    tools: Sequence[ToolSpec],
+    forced: str | None,
+    count: int,
+    user_text: str,
+    preferred: str | None = None,
+    given: Mapping[str, Any] | None = None,
 ) -> tuple[ToolCall, ...]:
-    """`count` calls: to the forced tool, or to the declared tools in order, cycling."""
+    """`count` calls: to the forced tool, else the `preferred` one when declared, else to the
+    declared tools in order, cycling. `given` arguments, when set, are sent as they are
+    (a real model leaves optional arguments out)."""
     if forced is not None:
         candidates = [tool for tool in tools if tool.name == forced][:1] or [ToolSpec(forced)]
     else:
-        candidates = list(tools)
+        candidates = [tool for tool in tools if tool.name == preferred][:1] or list(tools)
     word = last_word(user_text)
     seen: Counter[str] = Counter()
     calls = []
@@ -55,7 +62,10 @@ def plan_calls(
         tool = candidates[index % len(candidates)]
         seen[tool.name] += 1
         text = word if seen[tool.name] == 1 else f"{word}-{seen[tool.name]}"
-        arguments = {name: _value(schema, text) for name, schema in tool.properties}
+        if given is not None:
+            arguments = dict(given)
+        else:
+            arguments = {name: _value(schema, text) for name, schema in tool.properties}
         json = orjson.dumps(arguments).decode()
         calls.append(ToolCall(tool.name, arguments, json, fragments(json)))
     return tuple(calls)

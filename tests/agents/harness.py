@@ -1,0 +1,210 @@
+"""One coding-agent run against failsoft and the simulator, and what it left behind.
+
+The agent gets a gateway of its own whose virtual model `agent` leads to a failing primary
+and a healthy fallback of another dialect, an empty temporary HOME (so it reads nothing of
+this machine's configuration) and an environment built from scratch: only PATH, locale and
+what the test adds. Every proxy variable points at a closed port on 127.0.0.1, with
+127.0.0.1 and localhost exempted, so anything an agent would send elsewhere (telemetry,
+update checks, a model catalogue) fails at once instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from failsoft.config import parse_config
+from failsoft.events import AttemptFinished, RequestFinished
+from failsoft.serve import GatewayThread
+from failsoft.sim import SimServer
+from tests.conftest import PROVIDER_KEY
+
+RUN_TIMEOUT = 90.0
+"""Seconds an agent may take; a healthy run takes a few."""
+CALLER_KEY = "sk-agent-caller-0123456789"
+"""What the agents send to failsoft (never forwarded upstream)."""
+TASK = "run: echo hello-failsoft"
+"""The prompt; the simulated model answers it with a shell tool call running this command."""
+COMMAND = "echo hello-failsoft"
+OUTPUT = "hello-failsoft"
+"""What the command prints: the final answer quotes the tool result, so it shows there."""
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "overloaded": {"kind": "status", "status": 529},
+    "cut": {"kind": "cut", "after": 0},
+}
+"""How the primary fails: a 529 before any byte, or a stream that ends before its first
+event (the cut comes after the 200 headers, so only the gateway can tell)."""
+
+AGENT_CONFIG = """
+providers:
+  anthropic: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}"}}
+  openai: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}"}}
+  responses: {{dialect: openai, api: responses, base_url: "{sim}/v1", api_key: "{key}"}}
+  gemini: {{dialect: gemini, base_url: "{sim}", api_key: "{key}"}}
+models:
+  agent: [{primary}, {fallback}]
+deadlines: {{connect: 2, first_token: 20, idle: 20, total: 60}}
+retry: {{max_attempts: 1}}   # the primary fails once per request, then the fallback answers
+breaker: {{failures: 1000, min_requests: 1000}}   # every request tries the primary first
+hedge: {{enabled: false}}
+status: {{enabled: false}}
+"""
+
+
+@dataclass
+class AgentRun:
+    """What one agent run did: its exit, its output, and what the gateway and simulator saw."""
+
+    command: list[str]
+    returncode: int | None
+    """None when the run was killed at RUN_TIMEOUT."""
+    stdout: str
+    stderr: str
+    seconds: float
+    attempts: dict[str, int]
+    """Simulator attempts per upstream model."""
+    trails: list[str]
+    """Per gateway request, the attempts made, `provider/model:outcome,...` (as
+    `x-failsoft-trail` says them), in the order the requests finished."""
+    answered_by: list[str]
+    """Per gateway request, the target that answered (`-` when none did)."""
+    bodies: dict[str, list[Any]] = field(default_factory=dict)
+    """Per upstream model, the request bodies the simulator received, oldest first."""
+    access: list[str] = field(default_factory=list)
+    """`failsoft.access` log lines (none until the access log exists)."""
+
+    def describe(self) -> str:
+        """For assertion messages: enough to see what went wrong without rerunning."""
+        return (
+            f"exit {self.returncode} after {self.seconds:.1f} s; trails {self.trails}; "
+            f"simulator attempts {self.attempts}\n--- stdout\n{self.stdout[-3000:]}\n"
+            f"--- stderr\n{self.stderr[-3000:]}"
+        )
+
+
+def dead_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(home: Path) -> dict[str, str]:
+    proxy = f"http://127.0.0.1:{dead_port()}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "TMPDIR": str(home / "tmp"),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "NO_COLOR": "1",
+    }
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        env[name] = proxy
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+class _AccessLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@contextmanager
+def agent_gateway(
+    sim: SimServer, primary: str, fallback: str, fault: Mapping[str, Any]
+) -> Iterator[tuple[GatewayThread, list[AttemptFinished], list[RequestFinished], list[str]]]:
+    """A gateway whose model `agent` is [primary, fallback], the primary failing with `fault`.
+
+    Yields the gateway, the attempt and request events it emits, and the access log lines."""
+    config = parse_config(
+        AGENT_CONFIG.format(sim=sim.url, key=PROVIDER_KEY, primary=primary, fallback=fallback)
+    )
+    sim.set_fault(primary.split("/", 1)[1], dict(fault))
+    attempts: list[AttemptFinished] = []
+    requests: list[RequestFinished] = []
+    access = _AccessLines()
+    logger = logging.getLogger("failsoft.access")
+    previous = logger.level
+    logger.addHandler(access)
+    logger.setLevel(logging.INFO)
+    gateway = GatewayThread(config)
+    gateway.runtime.hub.subscribe(AttemptFinished, attempts.append)
+    gateway.runtime.hub.subscribe(RequestFinished, requests.append)
+    try:
+        with gateway.running():
+            yield gateway, attempts, requests, access.lines
+    finally:
+        logger.removeHandler(access)
+        logger.setLevel(previous)
+
+
+def run_agent(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    sim: SimServer,
+    models: Sequence[str],
+    attempts: Sequence[AttemptFinished],
+    requests: Sequence[RequestFinished],
+    access: Sequence[str],
+) -> AgentRun:
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+        returncode: int | None = done.returncode
+        stdout, stderr = done.stdout, done.stderr
+    except subprocess.TimeoutExpired as expired:
+        returncode = None
+        stdout = _text(expired.stdout)
+        stderr = _text(expired.stderr) + f"\n[killed after {RUN_TIMEOUT:.0f} s]"
+    seconds = time.monotonic() - started
+    by_request: dict[str, list[str]] = defaultdict(list)
+    for attempt in list(attempts):
+        by_request[attempt.request_id].append(f"{attempt.target.label}:{attempt.outcome}")
+    finished = list(requests)
+    return AgentRun(
+        command=list(command),
+        returncode=returncode,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+        attempts={model: sim.attempts(model) for model in models},
+        trails=[",".join(by_request.get(done.request_id, ())) for done in finished],
+        answered_by=[done.target.label if done.target else "-" for done in finished],
+        bodies={model: [record.body for record in sim.requests(model)] for model in models},
+        access=list(access),
+    )
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
