@@ -109,6 +109,8 @@ def install(package: Package) -> Path:
         unavailable(f"npm install {package.spec} failed: {done.stderr.strip()[-500:]}")
     seconds = time.monotonic() - started
     (staging / ".installed").write_text(f"{package.spec} installed in {seconds:.1f} s\n")
+    if target.exists() and not (target / ".installed").is_file():
+        shutil.rmtree(target, ignore_errors=True)  # left half-done by an older layout or run
     try:
         staging.rename(target)
     except OSError:  # another run installed it meanwhile
@@ -130,12 +132,17 @@ def claude_code() -> list[str]:
 
 def codex() -> list[str]:
     """Codex's launcher, which finds the binary in its platform package."""
-    node = shutil.which("node")
-    assert node is not None
-    return [node, str(install(CODEX) / "@openai" / "codex" / "bin" / "codex.js")]
+    modules = install(CODEX)  # first: it skips when there is no node
+    return [_node(), str(modules / "@openai" / "codex" / "bin" / "codex.js")]
 
 
 def gemini_cli() -> list[str]:
+    modules = install(GEMINI_CLI)
+    return [_node(), str(modules / "@google" / "gemini-cli" / "bundle" / "gemini.js")]
+
+
+def _node() -> str:
     node = shutil.which("node")
-    assert node is not None
-    return [node, str(install(GEMINI_CLI) / "@google" / "gemini-cli" / "bundle" / "gemini.js")]
+    if node is None:
+        unavailable("node is not on PATH")
+    return str(node)
