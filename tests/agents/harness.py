@@ -112,7 +112,14 @@ def base_env(home: Path) -> dict[str, str]:
         "TERM": "dumb",
         "NO_COLOR": "1",
     }
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         env[name] = proxy
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     (home / "tmp").mkdir(parents=True, exist_ok=True)

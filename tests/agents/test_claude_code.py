@@ -12,7 +12,6 @@ Code sends, it is expected to fail. The Anthropic fallback shows the harness its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -72,7 +71,7 @@ def claude_run(
     claude_code: list[str],
     agent_sim: SimServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, str, AgentRun]]:
+) -> tuple[str, str, AgentRun]:
     dialect, failure = request.param
     fallback = FALLBACKS[dialect]
     models = [PRIMARY.split("/")[1], fallback.split("/")[1]]
@@ -87,7 +86,7 @@ def claude_run(
     with agent_gateway(agent_sim, PRIMARY, fallback, FAULTS[failure]) as (gw, att, req, log):
         command = [*claude_code, "-p", TASK, "--allowedTools", "Bash", "--output-format", "text"]
         run = run_agent(command, claude_env(home, gw.url), work, agent_sim, models, att, req, log)
-    yield dialect, failure, run
+    return dialect, failure, run
 
 
 def test_claude_code_runs_the_tool_and_answers(claude_run: tuple[str, str, AgentRun]) -> None:

@@ -7,7 +7,6 @@ Codex speaks the Responses API only (`wire_api = "responses"`); its own retries 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -81,12 +80,10 @@ def codex_run(
     codex: list[str],
     agent_sim: SimServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, AgentRun]]:
+) -> tuple[str, AgentRun]:
     failure = request.param
     agent_sim.reset()
-    agent_sim.set_model(
-        FALLBACK_MODEL, tool_name="exec_command", tool_arguments={"cmd": COMMAND}
-    )
+    agent_sim.set_model(FALLBACK_MODEL, tool_name="exec_command", tool_arguments={"cmd": COMMAND})
     home = tmp_path_factory.mktemp("codex-home")
     work = tmp_path_factory.mktemp("codex-work")
     with agent_gateway(agent_sim, PRIMARY, FALLBACK, FAULTS[failure]) as (gw, att, req, log):
@@ -101,7 +98,7 @@ def codex_run(
             req,
             log,
         )
-    yield failure, run
+    return failure, run
 
 
 def test_codex_runs_the_tool_and_answers(codex_run: tuple[str, AgentRun]) -> None:

@@ -11,7 +11,6 @@ the same client against the simulator directly shows the harness works.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -72,7 +71,7 @@ def gemini_run(
     gemini_cli: list[str],
     agent_sim: SimServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, AgentRun]]:
+) -> tuple[str, AgentRun]:
     failure = request.param
     agent_sim.reset()
     agent_sim.set_model(FALLBACK_MODEL, **SHELL)
@@ -89,7 +88,7 @@ def gemini_run(
             req,
             log,
         )
-    yield failure, run
+    return failure, run
 
 
 @SURFACE

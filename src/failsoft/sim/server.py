@@ -221,7 +221,8 @@ class SimServer:
 
     def set_model(self, model: str, **settings: Any) -> None:
         """Override settings (`ttft`, `chunk_delay`, `answer_words`, `answer`, `tool_calls`,
-        `tool_preface`, `resume_overlap`, `on_continue`, `prefill`) for one model."""
+        `tool_preface`, `tool_name`, `tool_arguments`, `resume_overlap`, `on_continue`,
+        `prefill`, `repeat_sentences`) for one model."""
         self._state.set_model(model, settings)
 
     def load_scenario(self, scenario: Scenario) -> None:
