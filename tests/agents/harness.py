@@ -3,9 +3,11 @@
 The agent gets a gateway of its own whose virtual model `agent` leads to a failing primary
 and a healthy fallback of another dialect, an empty temporary HOME (so it reads nothing of
 this machine's configuration) and an environment built from scratch: only PATH, locale and
-what the test adds. Every proxy variable points at a closed port on 127.0.0.1, with
-127.0.0.1 and localhost exempted, so anything an agent would send elsewhere (telemetry,
-update checks, a model catalogue) fails at once instead of leaving the machine.
+what the test adds. Every proxy variable points at a trap on 127.0.0.1 (127.0.0.1 and
+localhost exempted), so anything an agent would send elsewhere (telemetry, update checks, a
+plugin catalogue) fails at once instead of leaving the machine, and the test sees it tried.
+(A client that ignored proxy variables would escape the trap; under `strace -e connect` none
+of the three pinned versions connects anywhere but 127.0.0.1.)
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from failsoft.config import parse_config
 from failsoft.events import AttemptFinished, RequestFinished
@@ -82,6 +87,8 @@ class AgentRun:
     """Per upstream model, the request bodies the simulator received, oldest first."""
     access: list[str] = field(default_factory=list)
     """`failsoft.access` log lines (none until the access log exists)."""
+    strays: list[str] = field(default_factory=list)
+    """What the agent tried to send elsewhere than 127.0.0.1, through the proxy trap."""
 
     def describe(self) -> str:
         """For assertion messages: enough to see what went wrong without rerunning."""
@@ -92,15 +99,43 @@ class AgentRun:
         )
 
 
-def dead_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class ProxyTrap:
+    """The proxy every agent is given: it records the first line of each connection (`CONNECT
+    github.com:443 HTTP/1.1`) and closes it, so traffic meant for anywhere but 127.0.0.1
+    fails at once and a test can see that it was tried."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.seen: list[str] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="proxy-trap", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # the accept timeout, or closed
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    first = conn.recv(512).split(b"\r\n", 1)[0]
+                except OSError:
+                    first = b"(nothing sent)"
+                self.seen.append(first.decode("latin-1"))
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(2.0)
+        self._sock.close()
 
 
-def base_env(home: Path) -> dict[str, str]:
-    proxy = f"http://127.0.0.1:{dead_port()}"
+def base_env(home: Path, proxy: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
@@ -135,13 +170,22 @@ class _AccessLines(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+@dataclass
+class Seen:
+    """A gateway for one agent run and what it reports while the agent runs."""
+
+    gateway: GatewayThread
+    attempts: list[AttemptFinished]
+    requests: list[RequestFinished]
+    access: list[str]
+
+
 @contextmanager
 def agent_gateway(
     sim: SimServer, primary: str, fallback: str, fault: Mapping[str, Any]
-) -> Iterator[tuple[GatewayThread, list[AttemptFinished], list[RequestFinished], list[str]]]:
-    """A gateway whose model `agent` is [primary, fallback], the primary failing with `fault`.
-
-    Yields the gateway, the attempt and request events it emits, and the access log lines."""
+) -> Iterator[Seen]:
+    """A gateway whose model `agent` is [primary, fallback], the primary failing with `fault`,
+    with its attempt and request events and its access log lines collected."""
     config = parse_config(
         AGENT_CONFIG.format(sim=sim.url, key=PROVIDER_KEY, primary=primary, fallback=fallback)
     )
@@ -158,7 +202,7 @@ def agent_gateway(
     gateway.runtime.hub.subscribe(RequestFinished, requests.append)
     try:
         with gateway.running():
-            yield gateway, attempts, requests, access.lines
+            yield Seen(gateway, attempts, requests, access.lines)
     finally:
         logger.removeHandler(access)
         logger.setLevel(previous)
@@ -170,10 +214,13 @@ def run_agent(
     cwd: Path,
     sim: SimServer,
     models: Sequence[str],
-    attempts: Sequence[AttemptFinished],
-    requests: Sequence[RequestFinished],
-    access: Sequence[str],
+    seen: Seen | None = None,
+    trap: ProxyTrap | None = None,
 ) -> AgentRun:
+    """Run the agent to its end (or RUN_TIMEOUT) and collect what it did."""
+    attempts = seen.attempts if seen else []
+    requests = seen.requests if seen else []
+    access = seen.access if seen else []
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -208,6 +255,7 @@ def run_agent(
         answered_by=[done.target.label if done.target else "-" for done in finished],
         bodies={model: [record.body for record in sim.requests(model)] for model in models},
         access=list(access),
+        strays=list(trap.seen) if trap else [],
     )
 
 
@@ -215,3 +263,31 @@ def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+EnvMaker = Callable[[Path, str, str], dict[str, str]]
+"""(HOME, the URL the agent is pointed at, the proxy trap's URL) → the agent's environment."""
+
+
+def drive(
+    sim: SimServer,
+    command: Sequence[str],
+    make_env: EnvMaker,
+    tmp: pytest.TempPathFactory,
+    models: Sequence[str],
+    plan: tuple[str, str, Mapping[str, Any]] | None = None,
+) -> AgentRun:
+    """Run the agent once: against a gateway whose `agent` model is plan's (primary,
+    fallback) with the primary failing as plan's fault, or (no plan) at the simulator itself."""
+    home, work = tmp.mktemp("home"), tmp.mktemp("work")
+    trap = ProxyTrap()
+    try:
+        if plan is None:
+            env = make_env(home, sim.url, trap.url)
+            return run_agent(command, env, work, sim, models, None, trap)
+        primary, fallback, fault = plan
+        with agent_gateway(sim, primary, fallback, fault) as seen:
+            env = make_env(home, seen.gateway.url, trap.url)
+            return run_agent(command, env, work, sim, models, seen, trap)
+    finally:
+        trap.close()

@@ -25,9 +25,8 @@ from tests.agents.harness import (
     OUTPUT,
     TASK,
     AgentRun,
-    agent_gateway,
     base_env,
-    run_agent,
+    drive,
 )
 
 PRIMARY = "anthropic/claude-opus-4-7"
@@ -42,14 +41,21 @@ TRANSLATION = pytest.mark.xfail(
     "dropped, mid-conversation system messages carried, max_tokens capped",
 )
 CASES = [
-    pytest.param((dialect, failure), id=f"{failure}-to-{dialect}", marks=marks)
-    for dialect, marks in (("openai", [TRANSLATION]), ("anthropic", []))
+    pytest.param((dialect, failure), id=f"{failure}-to-{dialect}")
+    for dialect in ("openai", "anthropic")
     for failure in sorted(FAULTS)
 ]
 
 
-def claude_env(home: Path, url: str) -> dict[str, str]:
-    env = base_env(home)
+def needs_translation(request: pytest.FixtureRequest, dialect: str) -> None:
+    """The OpenAI fallback's outcome tests are expected to fail until the translation work
+    lands (then they XPASS, and the mark goes)."""
+    if dialect == "openai":
+        request.applymarker(TRANSLATION)
+
+
+def claude_env(home: Path, url: str, proxy: str) -> dict[str, str]:
+    env = base_env(home, proxy)
     env.update(
         ANTHROPIC_BASE_URL=url,
         ANTHROPIC_API_KEY=CALLER_KEY,
@@ -81,26 +87,30 @@ def claude_run(
         tool_name="Bash",
         tool_arguments={"command": COMMAND, "description": "Print a greeting"},
     )
-    home = tmp_path_factory.mktemp("claude-home")
-    work = tmp_path_factory.mktemp("claude-work")
-    with agent_gateway(agent_sim, PRIMARY, fallback, FAULTS[failure]) as (gw, att, req, log):
-        command = [*claude_code, "-p", TASK, "--allowedTools", "Bash", "--output-format", "text"]
-        run = run_agent(command, claude_env(home, gw.url), work, agent_sim, models, att, req, log)
+    command = [*claude_code, "-p", TASK, "--allowedTools", "Bash", "--output-format", "text"]
+    plan = (PRIMARY, fallback, FAULTS[failure])
+    run = drive(agent_sim, command, claude_env, tmp_path_factory, models, plan)
     return dialect, failure, run
 
 
-def test_claude_code_runs_the_tool_and_answers(claude_run: tuple[str, str, AgentRun]) -> None:
+def test_claude_code_runs_the_tool_and_answers(
+    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+) -> None:
     dialect, _, run = claude_run
+    needs_translation(request, dialect)
     model = FALLBACKS[dialect].split("/")[1]
     assert run.returncode == 0, run.describe()
     assert f"Simulated answer from {model}: the tool said" in run.stdout, run.describe()
     assert OUTPUT in run.stdout, run.describe()
 
 
-def test_claude_code_was_rescued_by_failsoft(claude_run: tuple[str, str, AgentRun]) -> None:
+def test_claude_code_was_rescued_by_failsoft(
+    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+) -> None:
     """Every model request tried the primary once (Claude Code did not retry), then the
     fallback answered: the Bash call, then the answer to its result."""
     dialect, failure, run = claude_run
+    needs_translation(request, dialect)
     fallback = FALLBACKS[dialect]
     expected = f"{PRIMARY}:{OUTCOMES[failure]},{fallback}:200"
     assert len(run.trails) >= 2, run.describe()
@@ -110,13 +120,21 @@ def test_claude_code_was_rescued_by_failsoft(claude_run: tuple[str, str, AgentRu
     assert counts == [len(run.trails), len(run.trails)], run.describe()
 
 
-def test_the_tool_result_reached_the_fallback(claude_run: tuple[str, str, AgentRun]) -> None:
+def test_the_tool_result_reached_the_fallback(
+    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+) -> None:
     """The command ran on this machine and its output went back to the fallback."""
     dialect, _, run = claude_run
+    needs_translation(request, dialect)
     bodies = run.bodies[FALLBACKS[dialect].split("/")[1]]
     assert bodies, run.describe()
     last = orjson.dumps(bodies[-1]).decode()
     assert RESULT[dialect] in last and OUTPUT in last, last[-2000:]
+
+
+def test_claude_code_sent_nothing_elsewhere(claude_run: tuple[str, str, AgentRun]) -> None:
+    _, _, run = claude_run
+    assert run.strays == [], run.describe()
 
 
 @pytest.mark.xfail(strict=False, reason="needs the access log (`failsoft.access`), issue 14")

@@ -20,9 +20,8 @@ from tests.agents.harness import (
     OUTPUT,
     TASK,
     AgentRun,
-    agent_gateway,
     base_env,
-    run_agent,
+    drive,
 )
 
 PRIMARY = "responses/gpt-5-codex"
@@ -56,6 +55,9 @@ stream_max_retries = 0
 [agents]
 enabled = false
 
+[features]
+plugins = false         # else it syncs plugins from github.com and chatgpt.com at start
+
 [analytics]
 enabled = false
 
@@ -64,11 +66,11 @@ exporter = "none"
 """
 
 
-def codex_env(home: Path, url: str) -> dict[str, str]:
+def codex_env(home: Path, url: str, proxy: str) -> dict[str, str]:
     codex_home = home / ".codex"
     codex_home.mkdir(parents=True)
     (codex_home / "config.toml").write_text(CODEX_CONFIG.format(url=url))
-    env = base_env(home)
+    env = base_env(home, proxy)
     env["CODEX_HOME"] = str(codex_home)
     env["FAILSOFT_API_KEY"] = CALLER_KEY
     return env
@@ -84,21 +86,10 @@ def codex_run(
     failure = request.param
     agent_sim.reset()
     agent_sim.set_model(FALLBACK_MODEL, tool_name="exec_command", tool_arguments={"cmd": COMMAND})
-    home = tmp_path_factory.mktemp("codex-home")
-    work = tmp_path_factory.mktemp("codex-work")
-    with agent_gateway(agent_sim, PRIMARY, FALLBACK, FAULTS[failure]) as (gw, att, req, log):
-        command = [*codex, "exec", "--strict-config", "--skip-git-repo-check", TASK]
-        run = run_agent(
-            command,
-            codex_env(home, gw.url),
-            work,
-            agent_sim,
-            [PRIMARY_MODEL, FALLBACK_MODEL],
-            att,
-            req,
-            log,
-        )
-    return failure, run
+    command = [*codex, "exec", "--strict-config", "--skip-git-repo-check", TASK]
+    models = [PRIMARY_MODEL, FALLBACK_MODEL]
+    plan = (PRIMARY, FALLBACK, FAULTS[failure])
+    return failure, drive(agent_sim, command, codex_env, tmp_path_factory, models, plan)
 
 
 def test_codex_runs_the_tool_and_answers(codex_run: tuple[str, AgentRun]) -> None:
@@ -127,6 +118,12 @@ def test_the_tool_result_reached_the_fallback(codex_run: tuple[str, AgentRun]) -
     assert run.bodies[FALLBACK_MODEL], run.describe()
     last = orjson.dumps(run.bodies[FALLBACK_MODEL][-1]).decode()
     assert '"tool_result"' in last and OUTPUT in last, last[-2000:]
+
+
+def test_codex_sent_nothing_elsewhere(codex_run: tuple[str, AgentRun]) -> None:
+    """With `[features] plugins = false` (see CODEX_CONFIG), Codex only talks to failsoft."""
+    _, run = codex_run
+    assert run.strays == [], run.describe()
 
 
 @pytest.mark.xfail(strict=False, reason="needs the access log (`failsoft.access`), issue 14")

@@ -24,9 +24,8 @@ from tests.agents.harness import (
     OUTPUT,
     TASK,
     AgentRun,
-    agent_gateway,
     base_env,
-    run_agent,
+    drive,
 )
 from tests.conftest import PROVIDER_KEY
 
@@ -51,13 +50,18 @@ SETTINGS = {
 }
 
 
-def gemini_env(home: Path, url: str, key: str = CALLER_KEY) -> dict[str, str]:
+def gemini_env(home: Path, url: str, proxy: str) -> dict[str, str]:
     (home / ".gemini").mkdir(parents=True)
     (home / ".gemini" / "settings.json").write_bytes(orjson.dumps(SETTINGS))
-    env = base_env(home)
+    env = base_env(home, proxy)
     env["GOOGLE_GEMINI_BASE_URL"] = url
-    env["GEMINI_API_KEY"] = key
+    env["GEMINI_API_KEY"] = CALLER_KEY
     return env
+
+
+def direct_env(home: Path, url: str, proxy: str) -> dict[str, str]:
+    """For the simulator itself, which wants the provider's key."""
+    return {**gemini_env(home, url, proxy), "GEMINI_API_KEY": PROVIDER_KEY}
 
 
 def gemini_command(gemini_cli: list[str], model: str) -> list[str]:
@@ -75,20 +79,10 @@ def gemini_run(
     failure = request.param
     agent_sim.reset()
     agent_sim.set_model(FALLBACK_MODEL, **SHELL)
-    home = tmp_path_factory.mktemp("gemini-home")
-    work = tmp_path_factory.mktemp("gemini-work")
-    with agent_gateway(agent_sim, PRIMARY, FALLBACK, FAULTS[failure]) as (gw, att, req, log):
-        run = run_agent(
-            gemini_command(gemini_cli, "agent"),
-            gemini_env(home, gw.url),
-            work,
-            agent_sim,
-            [PRIMARY_MODEL, FALLBACK_MODEL],
-            att,
-            req,
-            log,
-        )
-    return failure, run
+    command = gemini_command(gemini_cli, "agent")
+    models = [PRIMARY_MODEL, FALLBACK_MODEL]
+    plan = (PRIMARY, FALLBACK, FAULTS[failure])
+    return failure, drive(agent_sim, command, gemini_env, tmp_path_factory, models, plan)
 
 
 @SURFACE
@@ -124,26 +118,20 @@ def test_gemini_cli_against_the_simulator_directly(
     gemini_cli: list[str], agent_sim: SimServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """No failsoft: what the client sends is what the simulator (and Gemini) accepts, the
-    settings above keep it non-interactive, and `maxAttempts: 1` means one try on a 529."""
+    settings above keep it non-interactive and at home, and `maxAttempts: 1` means one try
+    on a 529."""
     agent_sim.reset()
     agent_sim.set_model(PRIMARY_MODEL, **SHELL)
-    home = tmp_path_factory.mktemp("gemini-direct-home")
-    work = tmp_path_factory.mktemp("gemini-direct-work")
-    env = gemini_env(home, agent_sim.url, PROVIDER_KEY)
-    run = run_agent(
-        gemini_command(gemini_cli, PRIMARY_MODEL), env, work, agent_sim, [PRIMARY_MODEL], [], [], []
-    )
+    command = gemini_command(gemini_cli, PRIMARY_MODEL)
+    run = drive(agent_sim, command, direct_env, tmp_path_factory, [PRIMARY_MODEL])
     assert run.returncode == 0, run.describe()
     assert f"Simulated answer from {PRIMARY_MODEL}: the tool said" in run.stdout, run.describe()
     assert OUTPUT in run.stdout, run.describe()
     assert run.attempts == {PRIMARY_MODEL: 2}, run.describe()  # the call, then the answer
+    assert run.strays == [], run.describe()
 
     agent_sim.reset()
     agent_sim.set_fault(PRIMARY_MODEL, {"kind": "status", "status": 529})
-    home = tmp_path_factory.mktemp("gemini-direct-home")
-    env = gemini_env(home, agent_sim.url, PROVIDER_KEY)
-    run = run_agent(
-        gemini_command(gemini_cli, PRIMARY_MODEL), env, work, agent_sim, [PRIMARY_MODEL], [], [], []
-    )
+    run = drive(agent_sim, command, direct_env, tmp_path_factory, [PRIMARY_MODEL])
     assert run.returncode != 0, run.describe()
     assert run.attempts == {PRIMARY_MODEL: 1}, run.describe()
