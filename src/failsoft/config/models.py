@@ -30,6 +30,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "degrade": Degrade,
 }
 _TARGET_KEYS = ("provider", "model", "weight")
+_MODEL_KEYS = ("targets", "aliases")
 
 
 def build_policies(
@@ -87,7 +88,38 @@ def build_models(
             ok = False
         else:
             out[name] = model
-    return out if ok else None
+    return out if ok and _aliases_unique(out, doc) else None
+
+
+def _aliases_unique(models: dict[str, VirtualModel], doc: Document) -> bool:
+    """An alias names one model: the same alias (or pattern) twice, or an alias that is
+    another model's name, would leave a caller's name ambiguous."""
+    owner: dict[str, str] = {}
+    ok = True
+    for model in models.values():
+        for i, alias in enumerate(model.aliases):
+            where = ("models", model.name, "aliases", i)
+            if alias in models:
+                doc.problem(where, f"{alias!r} is already the name of a model")
+                ok = False
+            elif alias in owner:
+                first = owner[alias]
+                other = "this model" if first == model.name else f"model {first!r}"
+                doc.problem(where, f"duplicate alias {alias!r} (already an alias of {other})")
+                ok = False
+            else:
+                owner[alias] = model.name
+    return ok
+
+
+def _aliases(raw: Any, path: Path, doc: Document) -> tuple[str, ...] | None:
+    if not isinstance(raw, list):
+        doc.problem(path, f"expected a list of names or glob patterns, got {describe(raw)}")
+        return None
+    bad = [i for i, alias in enumerate(raw) if not isinstance(alias, str) or not alias.strip()]
+    for i in bad:
+        doc.problem((*path, i), f"expected a non-empty string, got {describe(raw[i])}")
+    return None if bad else tuple(raw)
 
 
 def _model(
@@ -99,13 +131,16 @@ def _model(
     doc: Document,
 ) -> VirtualModel | None:
     policies: Policies | None = defaults
+    aliases: tuple[str, ...] | None = ()
     if isinstance(spec, dict):
         for key in spec:
-            if key != "targets" and key not in MODEL_SECTIONS:
+            if key not in _MODEL_KEYS and key not in MODEL_SECTIONS:
                 doc.problem(
-                    (*path, key), "unknown key" + suggest(key, ("targets", *MODEL_SECTIONS))
+                    (*path, key), "unknown key" + suggest(key, (*_MODEL_KEYS, *MODEL_SECTIONS))
                 )
         policies = build_policies(spec, path, defaults, doc)
+        if "aliases" in spec:
+            aliases = _aliases(spec["aliases"], (*path, "aliases"), doc)
         if "targets" not in spec:
             doc.problem(path, "missing required key 'targets'")
             return None
@@ -138,9 +173,9 @@ def _model(
     if policies is not None:
         for i, label in enumerate(policies.degrade.lighter):
             ok = _target(label, (*path, "degrade", "lighter", i), providers, doc) is not None and ok
-    if not ok or policies is None:
+    if not ok or policies is None or aliases is None:
         return None
-    return VirtualModel(name, tuple(targets), policies, tuple(weights))
+    return VirtualModel(name, tuple(targets), policies, tuple(weights), aliases)
 
 
 def _target(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from failsoft.config.policies import Deadlines, Policies, Retry
-from failsoft.config.schema import Config
+from failsoft.config.schema import Config, is_pattern
 from failsoft.types import CALLER_DIALECTS
 
 _SURFACES = {
@@ -39,6 +39,12 @@ def render_plan(config: Config) -> str:
         lines.append("  (none; requests must name '<provider>/<model>')")
     for name, model in config.models.items():
         lines.append(f"  {name}")
+        names = [a for a in model.aliases if not is_pattern(a)]
+        patterns = [a for a in model.aliases if is_pattern(a)]
+        if names:
+            lines.append(f"    aliases: {', '.join(names)}")
+        if patterns:
+            lines.append(f"    patterns: {', '.join(patterns)}  (after names, in config order)")
         weighted = model.policies.balance.strategy == "weighted"
         for i, target in enumerate(model.targets, 1):
             dialect = config.providers[target.provider].wire_dialect

@@ -6,6 +6,8 @@ chosen so that a silent upstream can never hang a caller.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -30,6 +32,11 @@ def _url(value: str) -> str | None:
     if "?" in value or "#" in value:
         return "must not contain a query or fragment"
     return None
+
+
+def _limits(value: dict[str, int]) -> str | None:
+    bad = [f"{k}: {v}" for k, v in value.items() if v < 1]
+    return f"must be positive token counts, got {', '.join(bad)}" if bad else None
 
 
 def _port(value: int) -> str | None:
@@ -62,6 +69,10 @@ class ProviderConfig:
     """Sent upstream when the caller gave none (Anthropic dialect only). Requests translated
     from another dialect follow its rules: from 2026-10-21 on, sampling parameters are
     dropped (with a warning) because that API version refuses them."""
+    max_output_tokens: dict[str, int] = field(default_factory=dict, metadata={"check": _limits})
+    """Output limit per model of this provider (a name or a glob pattern → tokens): a
+    request asking for more is lowered to it, with a warning. Well-known models have
+    built-in limits (`translate/output_cap.py`); these add to or override them."""
     default_max_tokens: int = check(positive, 4096)
     """`max_tokens` for requests translated to an Anthropic target that gave none (the
     Messages API requires it)."""
@@ -106,6 +117,9 @@ class VirtualModel:
     policies: Policies = field(default_factory=Policies)
     weights: tuple[float, ...] = ()
     """Per target, for `balance.strategy: weighted` (all 1 when not given)."""
+    aliases: tuple[str, ...] = ()
+    """Other names callers may use for this model: literal names, and glob patterns
+    (`claude-*`, `*-haiku-*`) for the names clients invent with every release."""
 
     @property
     def deadlines(self) -> Deadlines:
@@ -130,17 +144,69 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     source: str = "<config>"
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
+    names: ModelNames = field(init=False, repr=False, compare=False)
+    """Aliases and patterns of the virtual models, with the cache of names matched."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", ModelNames(self.models))
 
     @property
     def deadlines(self) -> Deadlines:
         return self.policies.deadlines
 
     def resolve(self, name: str) -> VirtualModel | None:
-        """A virtual model by name, else `provider/model` as a one-target plan, else None."""
+        """A virtual model by name, else by alias, else `provider/model` as a one-target
+        plan, else by the first pattern that matches (in config order), else None."""
         found = self.models.get(name)
         if found is not None:
             return found
+        alias = self.names.aliases.get(name)
+        if alias is not None:
+            return self.models[alias]
         provider, sep, model = name.partition("/")
         if sep and model and provider in self.providers:
             return VirtualModel(name, (Target(provider, model),), self.policies)
-        return None
+        matched = self.names.match(name)
+        return None if matched is None else self.models[matched]
+
+
+GLOB = frozenset("*?[")
+MAX_MATCHED = 4096
+"""Names remembered after a pattern lookup; callers choose names, so the map is bounded
+(emptied when full: a lookup costs one regex match per pattern, the cache only saves it)."""
+
+
+def is_pattern(alias: str) -> bool:
+    return not GLOB.isdisjoint(alias)
+
+
+class ModelNames:
+    """Aliases (exact names) and glob patterns → the virtual model they name."""
+
+    __slots__ = ("aliases", "matched", "patterns")
+
+    def __init__(self, models: dict[str, VirtualModel]) -> None:
+        self.aliases: dict[str, str] = {}
+        self.patterns: list[tuple[re.Pattern[str], str, str]] = []
+        """(compiled, pattern as written, model name), in config order."""
+        for model in models.values():
+            for alias in model.aliases:
+                if is_pattern(alias):
+                    self.patterns.append((re.compile(fnmatch.translate(alias)), alias, model.name))
+                else:
+                    self.aliases.setdefault(alias, model.name)
+        self.matched: dict[str, str | None] = {}
+
+    def match(self, name: str) -> str | None:
+        """The virtual model whose pattern matches `name` first, or None."""
+        if not self.patterns:
+            return None
+        try:
+            return self.matched[name]
+        except KeyError:
+            pass
+        found = next((model for rx, _, model in self.patterns if rx.match(name)), None)
+        if len(self.matched) >= MAX_MATCHED:
+            self.matched.clear()
+        self.matched[name] = found
+        return found

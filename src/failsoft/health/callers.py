@@ -128,6 +128,8 @@ class CallerTally:
         plan = self._config.resolve(model)
         if plan is None:
             return None  # the caller's 404 (or a shed request for a name that isn't one)
+        if plan.name != model and plan.name in self._config.models:
+            return self._known(plan.name)  # an alias or a pattern: counted for its model
         # (reversed: a target listed twice keeps its first place)
         rungs = {t: f"rung{n}" for n, t in reversed(list(enumerate(plan.targets, 1)))}
         if model not in self._config.models:

@@ -39,6 +39,7 @@ from failsoft.providers import Provider
 from failsoft.router.phases import IdleTimer, Opened, Watch
 from failsoft.translate import Translation, caller_include_usage
 from failsoft.translate.native import native_request
+from failsoft.translate.output_cap import cap_native, output_limit
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Transport, Upstream
 from failsoft.types import ChatRequest, Target
@@ -58,6 +59,7 @@ class Attempt:
         "first_token_at",
         "headers_at",
         "limits",
+        "output_limit",
         "probe",
         "probe_settled",
         "provider",
@@ -102,13 +104,16 @@ class Attempt:
         """Broken events dropped as harmless (they carried no content)."""
         self.translation = translation
         """The request written for a target of another dialect; None for the same dialect."""
+        self.output_limit = output_limit(target.model, provider.config.max_output_tokens)
+        """The most the target model may be asked to write, when known (`output_cap.py`)."""
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """What the translation for this target could not carry (empty when none)."""
         if self.translation is None:
-            return ()
-        return self.translation.warnings_for(self.target.model)
+            note = self._native()[2]
+            return () if note is None else (note,)
+        return self.translation.warnings_for(self.target.model, self.output_limit)
 
     @property
     def first_token(self) -> float | None:
@@ -120,14 +125,19 @@ class Attempt:
         """The request as this target gets it: the caller's bytes with the model renamed,
         or the translation."""
         if self.translation is not None:
-            body = self.translation.body(self.target.model, stream)
+            body = self.translation.body(self.target.model, stream, self.output_limit)
         else:
-            payload, body = native_request(self.request)
+            payload, body, _ = self._native()
             body = self.provider.wire.stream_body(payload, body, self.target.model)
         extra = self.request.upstream_extra
         if extra and self.provider.dialect == "openai":
             body = orjson.dumps({**orjson.loads(body), **extra})
         return body
+
+    def _native(self) -> tuple[dict[str, Any], bytes, str | None]:
+        """The caller's own request for this target, capped to its output limit."""
+        payload, body = native_request(self.request)
+        return cap_native(self.request, payload, body, self.output_limit, self.target.model)
 
     async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
@@ -299,9 +309,9 @@ class Attempt:
             return await self._complete_plain()
         wire = self.provider.wire
         if self.translation is not None:
-            body = self.translation.body(self.target.model, stream=True)
+            body = self.translation.body(self.target.model, True, self.output_limit)
         else:
-            body = wire.assembled_body(native_request(self.request)[0], self.target.model)
+            body = wire.assembled_body(self._native()[0], self.target.model)
         opened = await self.open_stream(body)
         upstream = opened.upstream
         parts = [opened.head, opened.decoder.pending]

@@ -7,9 +7,19 @@ import time
 import orjson
 
 from failsoft.config import Config
+from failsoft.config.schema import is_pattern
 from failsoft.server.asgi import Headers, Scope, Send, send_bytes
 
 _JSON: Headers = [(b"content-type", b"application/json")]
+
+
+ROOT = b"failsoft: an LLM gateway that fails over across providers. Status: /status\n"
+
+
+async def root(send: Send) -> None:
+    """`GET /` and `HEAD /`: 200, so a client's or load balancer's reachability check
+    passes (Claude Code sends `HEAD /` before its first request). Names nothing secret."""
+    await send_bytes(send, 200, [(b"content-type", b"text/plain; charset=utf-8")], ROOT)
 
 
 async def healthz(send: Send) -> None:
@@ -18,11 +28,14 @@ async def healthz(send: Send) -> None:
 
 class ModelList:
     """`GET /v1/models`: the virtual models, in the OpenAI list shape, or the Anthropic shape
-    when the caller sends `anthropic-version` (as `anthropic.Anthropic().models.list()` does)."""
+    when the caller sends `anthropic-version` (as `anthropic.Anthropic().models.list()` does).
+    Aliases are listed too (patterns are not names), so a client that checks its model
+    against the list finds it."""
 
     def __init__(self, config: Config) -> None:
         created = int(time.time())
         names = list(config.models)
+        names += [a for m in config.models.values() for a in m.aliases if not is_pattern(a)]
         self._openai = orjson.dumps(
             {
                 "object": "list",

@@ -11,11 +11,13 @@ import logging
 
 from failsoft.assemble import Runtime
 from failsoft.errors import RequestError
-from failsoft.server.admin import ModelList, healthz
+from failsoft.server.admin import ModelList, healthz, root
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
 from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
+from failsoft.server.count_tokens import PATH as COUNT_TOKENS
+from failsoft.server.count_tokens import CountTokens
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.responses_api import SURFACE as RESPONSES
@@ -42,6 +44,7 @@ class GatewayApp:
             "/responses": responses,
         }
         self._models = ModelList(runtime.config)
+        self._count_tokens = CountTokens(runtime)
         self._admin = AdminAPI(runtime)
         self._metrics = Metrics(runtime)
         self._status = StatusRoutes(runtime, self._admin)
@@ -62,6 +65,12 @@ class GatewayApp:
                 await endpoint(scope, receive, send)
                 return
             await _error(send, path, 405, f"{path} accepts POST, not {method}", b"POST")
+            return
+        if path == COUNT_TOKENS and method == "POST":
+            await self._count_tokens(scope, receive, send)
+            return
+        if path == "/" and method in ("GET", "HEAD"):
+            await root(send)
             return
         if path.startswith(RESPONSE_PATHS):
             await self._responses(scope, send)

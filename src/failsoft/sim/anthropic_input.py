@@ -1,7 +1,8 @@
 """Anthropic Messages requests: the validation the real API does, and the neutral view.
 
 Beyond required fields, the checks are the ones a broken translation trips: a system
-message left in `messages`, tool results that answer no call, calls left unanswered,
+message left in `messages` where the model or its place forbids it (`anthropic_system.py`),
+tool results that answer no call, calls left unanswered,
 ids a translator invented, sampling parameters that API 2026-10-21 rejects, and thinking
 blocks lost or altered on the way back (`anthropic_thinking.py`).
 """
@@ -13,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from failsoft.sim import anthropic_thinking
+from failsoft.sim import anthropic_system, anthropic_thinking
 from failsoft.sim.prompt import (
     Prompt,
     ToolSpec,
@@ -61,7 +62,7 @@ def check(body: Mapping[str, Any], headers: Mapping[str, str]) -> ErrorSpec | No
                 )
     error = anthropic_thinking.check_params(body, max_tokens)
     if error is None:
-        error = _check_messages(messages)
+        error = _check_messages(messages, body["model"])
     if error is None and anthropic_thinking.enabled(body):
         error = anthropic_thinking.check_loop(messages)
     return error
@@ -77,25 +78,19 @@ def _no_sampling(version: str) -> bool:
         return False
 
 
-def _check_messages(messages: Sequence[Any]) -> ErrorSpec | None:
+def _check_messages(messages: Sequence[Any], model: str) -> ErrorSpec | None:
     calls: list[str] = []  # tool_use ids of the previous message, if it was an assistant turn
     for index, message in enumerate(messages):
         if not isinstance(message, dict):
             return _invalid(f"messages.{index}: Input should be a valid dictionary")
         role = message.get("role")
-        if role == "system" and index == 0:
-            return _invalid(
-                'messages: Unexpected role "system". The Messages API accepts a top-level '
-                '`system` parameter, not "system" as an input message role.'
-            )
-        if role not in ("user", "assistant", "system"):
-            return _invalid(f"messages.{index}.role: Input should be 'user' or 'assistant'")
         if role == "system":
-            # Mid-conversation system messages (generally available since the
-            # mid-conversation-system-2026-04-07 beta; Claude Code sends them) hold text only.
-            error = _check_system(index, message.get("content"))
+            error = anthropic_system.check(model, messages, index)
             if error is not None:
                 return error
+            continue
+        if role not in ("user", "assistant"):
+            return _invalid(f"messages.{index}.role: Input should be 'user' or 'assistant'")
         blocks = _blocks(message.get("content"))
         if role == "user":
             error = _check_results(index, blocks, calls)
@@ -153,19 +148,6 @@ def _check_results(
     return None
 
 
-def _check_system(index: int, content: object) -> ErrorSpec | None:
-    if isinstance(content, str):
-        return None
-    if not isinstance(content, list):
-        return _invalid(f"messages.{index}.content: Input should be a valid list")
-    for position, block in enumerate(content):
-        if not isinstance(block, dict) or block.get("type") != "text":
-            return _invalid(
-                f"messages.{index}.content.{position}: a system message holds text blocks only"
-            )
-    return None
-
-
 def _check_answered(index: int, calls: Sequence[str], following: object) -> ErrorSpec | None:
     answered = set()
     if isinstance(following, dict) and following.get("role") == "user":
@@ -195,7 +177,7 @@ def prompt(body: Mapping[str, Any]) -> Prompt:
         blocks = _blocks(message.get("content"))
         text = _text(message.get("content"))
         if message.get("role") == "system":
-            system_chars += len(text)  # an instruction, not a turn to answer
+            turns.append(Turn("system", text, chars=len(text)))
             continue
         if message.get("role") == "assistant":
             chars = len(text) + sum(

@@ -24,7 +24,7 @@ from failsoft.sim.responses_wire import ResponsesWire
 from failsoft.sim.spec import SpecError
 from failsoft.sim.state import SimState
 from failsoft.sim.stats import RECORDED_HEADERS, RequestRecord
-from failsoft.sim.wire import ErrorSpec, Reply, Wire, response_id
+from failsoft.sim.wire import ErrorSpec, Reply, Wire, body_model, response_id
 
 _JSON = b"content-type: application/json\r\n"
 _MODELS_CREATED = 1_735_689_600  # 2025-01-01T00:00:00Z
@@ -141,6 +141,32 @@ class Endpoints:
         body = wire.models(self._state.model_names(), _MODELS_CREATED)
         ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
         conn.send(200, _JSON + ident, body)
+        return None
+
+    def count_tokens(self, request: Request, conn: Connection) -> Work:
+        """`POST /v1/messages/count_tokens`: the input tokens the same request would be
+        charged on `/v1/messages` (the prompt's rule, so the two agree). Not an attempt:
+        no completion, no faults, not counted."""
+        wire = self.anthropic
+        reply = self._bare_reply()
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            body = None
+        if isinstance(body, dict) and "max_tokens" in body:
+            error: ErrorSpec | None = ErrorSpec(
+                400, message="max_tokens: Extra inputs are not permitted"
+            )
+        else:
+            # The completion checks, without the one field count_tokens does not take.
+            sized = {**body, "max_tokens": 1 << 30} if isinstance(body, dict) else body
+            error, _ = self._problem(wire, request, sized, body_model(body))
+        if error is not None:
+            return self._send_error(conn, wire, reply, error, b"")
+        assert isinstance(body, dict)
+        count = wire.prompt(body).input_tokens
+        ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
+        conn.send(200, _JSON + ident, orjson.dumps({"input_tokens": count}))
         return None
 
     def gemini_model(self, request: Request, conn: Connection, model: str) -> Work:

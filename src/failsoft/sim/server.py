@@ -175,6 +175,10 @@ class SimServer:
                 return endpoints.not_found(request, conn, 405)
             wire = endpoints.openai if path == "/v1/chat/completions" else endpoints.anthropic
             return endpoints.complete(request, conn, wire)
+        if path == "/v1/messages/count_tokens":
+            if request.method != "POST":
+                return endpoints.not_found(request, conn, 405)
+            return endpoints.count_tokens(request, conn)
         if path == "/v1/responses":
             if request.method != "POST":
                 return endpoints.not_found(request, conn, 405)

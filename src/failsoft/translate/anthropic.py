@@ -49,8 +49,10 @@ _KNOWN = frozenset(
 _CANNOT = {
     "mcp_servers": "remote MCP servers",
     "container": "code-execution containers",
-    "context_management": "server-side context editing",
 }
+SHRINKING_EDITS = frozenset({"clear_thinking_20251015", "clear_tool_uses_20250919"})
+"""Context edits that only clear old thinking or old tool uses: they make the prompt
+smaller, never different in meaning, so another dialect can go without them."""
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
@@ -64,14 +66,23 @@ def parse_request(payload: dict[str, Any]) -> Request:
     for i, message in enumerate(payload["messages"]):
         expect(isinstance(message, dict), f"messages[{i}] must be an object")
         role = message.get("role")
-        expect(role in ("user", "assistant"), f"messages[{i}].role {role!r}")
+        expect(role in ("user", "assistant", "system"), f"messages[{i}].role {role!r}")
         blocks = _blocks(message.get("content"), f"messages[{i}]")
-        if request.messages and request.messages[-1].role == role:
+        if role == "system":
+            expect(
+                all(isinstance(b, Text) for b in blocks),
+                f"messages[{i}]: a system message holds text only",
+            )
+            request.messages.append(Message("system", blocks))
+        elif request.messages and request.messages[-1].role == role:
             request.messages[-1].content.extend(blocks)
         else:
             request.messages.append(Message(role, blocks))
     for key, value in payload.items():
         if key in _SILENT or key in _KNOWN or value is None:
+            continue
+        if key == "context_management":
+            _context_management(value, warnings)
             continue
         expect(key not in _CANNOT, f"'{key}': {_CANNOT.get(key)} have no equivalent elsewhere")
         warnings.drop(key, "unknown to failsoft's translation")
@@ -95,6 +106,32 @@ def parse_request(payload: dict[str, Any]) -> Request:
     request.response_format = _output_format(payload.get("output_config"), warnings)
     request.dropped = warnings.items
     return request
+
+
+def _context_management(value: Any, warnings: Warnings) -> None:
+    """Edits that only shrink the prompt are dropped with a warning; any other (compaction,
+    a strategy failsoft does not know) changes what the model sees, so the request cannot
+    go to another dialect."""
+    expect(isinstance(value, dict), "'context_management' must be an object")
+    for key in value:
+        expect(key == "edits", f"'context_management.{key}' has no equivalent elsewhere")
+    edits = value.get("edits") or []
+    expect(isinstance(edits, list), "'context_management.edits' must be an array")
+    kinds: list[str] = []
+    for i, edit in enumerate(edits):
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        expect(
+            kind in SHRINKING_EDITS,
+            f"'context_management.edits[{i}]': {kind!r} edits have no equivalent in other "
+            "dialects (only clear_thinking and clear_tool_uses edits can be left out)",
+        )
+        if kind not in kinds:
+            kinds.append(str(kind))
+    if kinds:  # names from SHRINKING_EDITS only: short and printable
+        warnings.note(
+            f"dropped context_management ({', '.join(sorted(kinds))}: edits that only clear "
+            "old context on Anthropic)"
+        )
 
 
 def _system(value: Any) -> list[str]:
@@ -209,11 +246,18 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
         "max_tokens": request.max_tokens or options.default_max_tokens,
         "messages": _messages(request.messages, warnings),
     }
-    if request.system:
+    # Mid-conversation system messages only reach this writer from another dialect's
+    # caller; Anthropic accepts them in place on few models, the top-level field on all.
+    system = request.system + [
+        block.text
+        for message in request.messages
+        if message.role == "system"
+        for block in message.content
+        if isinstance(block, Text) and block.text
+    ]
+    if system:
         out["system"] = (
-            request.system[0]
-            if len(request.system) == 1
-            else [{"type": "text", "text": text} for text in request.system]
+            system[0] if len(system) == 1 else [{"type": "text", "text": text} for text in system]
         )
     if request.tools:
         out["tools"] = [
@@ -283,6 +327,8 @@ def _choice_out(request: Request) -> dict[str, Any] | None:
 def _messages(messages: list[Message], warnings: Warnings) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for message in messages:
+        if message.role == "system":
+            continue  # in the top-level `system` (see build_request)
         blocks: list[dict[str, Any]] = []
         for block in message.content:
             if isinstance(block, Reasoning):

@@ -19,6 +19,7 @@ from failsoft.translate import (
     gemini,
     openai,
     openai_answer,
+    output_cap,
     responses,
     responses_answer,
     responses_build,
@@ -89,10 +90,14 @@ class Translation:
         """A Responses caller's custom (freeform) tools: their calls go back as
         `custom_tool_call` items, not the function calls the target made."""
 
-    def body(self, model: str, stream: bool) -> bytes:
+    def body(self, model: str, stream: bool, limit: int | None = None) -> bytes:
+        """The request for `model`; `limit` is its output limit (`output_cap.py`)."""
         payload = self.payload
         if thinking.unfit(self.target, model, payload):
             payload = thinking.without_knob(payload)
+        capped = output_cap.cap(self.target, payload, limit, model)
+        if capped is not None:
+            payload = capped[0]
         if self.target == "gemini":
             return orjson.dumps(payload)  # the model and streaming go in the URL
         out: dict[str, Any] = {"model": model, **payload}
@@ -102,11 +107,15 @@ class Translation:
                 out["stream_options"] = {"include_usage": True}
         return orjson.dumps(out)
 
-    def warnings_for(self, model: str) -> tuple[str, ...]:
-        """The warnings, with what `body` leaves out for this model."""
-        if not thinking.unfit(self.target, model, self.payload):
-            return self.warnings
-        return (*self.warnings, f"dropped reasoning.effort ({model} cannot take it)")
+    def warnings_for(self, model: str, limit: int | None = None) -> tuple[str, ...]:
+        """The warnings, with what `body` leaves out or lowers for this model."""
+        out = self.warnings
+        payload = self.payload
+        if thinking.unfit(self.target, model, payload):
+            out = (*out, f"dropped reasoning.effort ({model} cannot take it)")
+            payload = thinking.without_knob(payload)
+        capped = output_cap.cap(self.target, payload, limit, model)
+        return out if capped is None else (*out, capped[1])
 
     def response(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A whole upstream answer, as the caller's dialect says it."""

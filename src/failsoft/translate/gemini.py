@@ -92,8 +92,17 @@ def split_call_id(value: str) -> tuple[str | None, str | None]:
 def build_request(request: Request, options: TargetOptions, warnings: Warnings) -> dict[str, Any]:
     """The body of a generateContent request (the model goes in the URL)."""
     out: dict[str, Any] = {"contents": _contents(request.messages, warnings)}
-    if request.system:
-        out["systemInstruction"] = {"parts": [{"text": text} for text in request.system]}
+    # Gemini has no system turn mid-conversation: such instructions join the system
+    # instruction, which applies to the whole conversation.
+    system = request.system + [
+        block.text
+        for message in request.messages
+        if message.role == "system"
+        for block in message.content
+        if isinstance(block, Text) and block.text
+    ]
+    if system:
+        out["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     if request.tools:
         out["tools"] = [
             {
@@ -164,6 +173,8 @@ def _contents(messages: list[Message], warnings: Warnings) -> list[dict[str, Any
     names: dict[str, str] = {}
     out: list[dict[str, Any]] = []
     for message in messages:
+        if message.role == "system":
+            continue  # in the system instruction (see build_request)
         role = "user" if message.role == "user" else "model"
         parts: list[dict[str, Any]] = []
         first_call = True

@@ -19,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "system"]
+"""`system`: an instruction given mid-conversation (Anthropic's `role: "system"` messages),
+kept in place; it holds text only. Writers put it where their dialect allows: in place
+(OpenAI, Responses) or appended to the system instruction (Gemini, Anthropic)."""
 StopReason = str
 """One of `STOP_REASONS`; an unknown upstream reason maps to `end_turn`."""
 

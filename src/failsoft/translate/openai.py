@@ -259,7 +259,10 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     """The request for an OpenAI-dialect target, without `model` and `stream`."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": s} for s in request.system]
     for message in request.messages:
-        if message.role == "user":
+        if message.role == "system":
+            text = "\n".join(b.text for b in message.content if isinstance(b, Text))
+            messages.append({"role": "system", "content": text})
+        elif message.role == "user":
             messages.extend(_user_messages(message.content, warnings))
         else:
             messages.append(_assistant_message(message.content, warnings))
