@@ -53,6 +53,8 @@ _FIELDS = {
     "responses": ("max_output_tokens",),
 }
 _NATIVE = "capped"
+MIN_BUDGET = 1024
+"""Anthropic's smallest thinking budget."""
 
 
 def output_limit(model: str, configured: Mapping[str, int]) -> int | None:
@@ -81,9 +83,10 @@ def cap(
         asked = payload.get(name)
         if _over(asked, limit):
             out = {**payload, name: limit}
-            if dialect == "anthropic":
-                _anthropic_budget(out, limit)
-            return out, _note(name, asked, limit, model)
+            note = _note(name, asked, limit, model)
+            if dialect == "anthropic" and not _anthropic_budget(out, limit):
+                note += "; thinking turned off (no room for its 1024-token minimum)"
+            return out, note
     return None
 
 
@@ -95,13 +98,20 @@ def _note(name: str, asked: Any, limit: int, model: str) -> str:
     return f"{name} {asked} lowered to {limit} ({model}'s output limit)"
 
 
-def _anthropic_budget(out: dict[str, Any], limit: int) -> None:
+def _anthropic_budget(out: dict[str, Any], limit: int) -> bool:
+    """Keeps a thinking budget below `limit` (Anthropic wants 1024 <= budget < max_tokens);
+    False when that is impossible and thinking was removed."""
     thinking = out.get("thinking")
     if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
-        return
+        return True
     budget = thinking.get("budget_tokens")
-    if isinstance(budget, int) and budget >= limit:
-        out["thinking"] = {**thinking, "budget_tokens": max(1024, limit - 1)}
+    if not isinstance(budget, int) or budget < limit:
+        return True
+    if limit <= MIN_BUDGET:
+        del out["thinking"]
+        return False
+    out["thinking"] = {**thinking, "budget_tokens": limit - 1}
+    return True
 
 
 def _gemini(payload: dict[str, Any], limit: int, model: str) -> tuple[dict[str, Any], str] | None:
