@@ -76,7 +76,8 @@ def test_count_tokens_is_asked_of_an_anthropic_target(
     )
     assert raw.parse().input_tokens == prompt(body).input_tokens
     assert "x-failsoft-estimate" not in raw.headers
-    assert raw.headers["x-failsoft-target"] == "anthropic/claude-opus-4-7"
+    assert raw.headers["x-failsoft-provider"] == "anthropic"
+    assert raw.headers["x-failsoft-model"] == "claude-opus-4-7"
     assert sim.attempts("claude-opus-4-7") == 0  # a count is not a completion
 
 
@@ -125,6 +126,10 @@ def test_aliases_and_patterns_reach_their_plans(
         client.messages.create(model="gpt-9", max_tokens=20, messages=ASK)
     listed = [m.id for m in client.models.list()]
     assert listed == ["coding", "fast", "gpt", "broken-count", "claude-opus-4-8"]
+    summary = gw.runtime.callers.summary()  # what the status page shows per virtual model
+    assert summary["coding"]["requests"] == 3
+    assert summary["fast"]["requests"] == 1
+    assert not any(name.startswith(("claude-", "x-")) for name in summary)
 
 
 def test_max_tokens_is_lowered_to_the_target_models_limit(

@@ -17,7 +17,16 @@ from failsoft.assemble import Runtime
 from failsoft.dialects import WIRES
 from failsoft.dialects.base import rewrite_model
 from failsoft.errors import InvalidRequest, RequestError, UnknownModel
-from failsoft.server.asgi import Headers, Receive, Scope, Send, header_map, read_body, send_bytes
+from failsoft.server.asgi import (
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    ascii_header,
+    header_map,
+    read_body,
+    send_bytes,
+)
 from failsoft.translate.estimate import estimate_tokens
 from failsoft.transport.http import FetchError, fetch
 from failsoft.types import Target
@@ -51,7 +60,8 @@ class CountTokens:
             counted = await self._upstream(target, payload, body, forwarded)
             if counted is not None:
                 out: Headers = [(b"content-type", b"application/json")]
-                out.append((b"x-failsoft-target", target.label.encode()))
+                out.append((b"x-failsoft-provider", ascii_header(target.provider)))
+                out.append((b"x-failsoft-model", ascii_header(target.model)))
                 await send_bytes(send, 200, out, counted)
                 return
         answer = orjson.dumps({"input_tokens": estimate_tokens(payload)})
