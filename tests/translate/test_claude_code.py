@@ -13,8 +13,10 @@ import anthropic
 import pytest
 
 from failsoft.config import parse_config
+from failsoft.errors import Untranslatable
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
+from failsoft.translate import anthropic as anthropic_dialect
 from tests.conftest import CALLER_KEY, PROVIDER_KEY
 from tests.translate.sdk import QUESTION
 
@@ -156,3 +158,28 @@ def test_a_system_message_goes_to_claude_opus_4_8_as_sent(sim: SimServer) -> Non
     assert body["messages"][-1] == {"role": "system", "content": REMINDER}
     assert body["context_management"] == EDITS
     assert body["max_tokens"] == 64000
+
+
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        ({"edits": []}, None),
+        ({"edits": [{"type": "clear_tool_uses_20250919"}]}, "dropped context_management"),
+        ({"edits": [{"type": "compact_20260112"}]}, "'compact_20260112' edits have no equivalent"),
+        ({"edits": [{"type": "x" * 500}]}, "'xxxxx"),
+        ({"edits": [{}]}, "None edits have no equivalent"),
+        ({"edits": [], "trigger": 1}, "'context_management.trigger' has no equivalent"),
+        ({"edits": {}}, "must be an array"),
+        ([], "must be an object"),
+    ],
+)
+def test_context_management_shapes(value: Any, outcome: str | None) -> None:
+    payload = {"messages": [{"role": "user", "content": "hi"}], "context_management": value}
+    if outcome is None or outcome.startswith("dropped"):
+        dropped = anthropic_dialect.parse_request(payload).dropped
+        assert [outcome in d for d in dropped] == ([] if outcome is None else [True])
+        return
+    with pytest.raises(Untranslatable) as caught:
+        anthropic_dialect.parse_request(payload)
+    assert outcome in str(caught.value)
+    assert len(str(caught.value)) < 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsoft.translate import thinking
+from failsoft.translate import context_edits, thinking
 from failsoft.translate.common import (
     TargetOptions,
     Warnings,
@@ -50,9 +50,6 @@ _CANNOT = {
     "mcp_servers": "remote MCP servers",
     "container": "code-execution containers",
 }
-SHRINKING_EDITS = frozenset({"clear_thinking_20251015", "clear_tool_uses_20250919"})
-"""Context edits that only clear old thinking or old tool uses: they make the prompt
-smaller, never different in meaning, so another dialect can go without them."""
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
@@ -82,7 +79,7 @@ def parse_request(payload: dict[str, Any]) -> Request:
         if key in _SILENT or key in _KNOWN or value is None:
             continue
         if key == "context_management":
-            _context_management(value, warnings)
+            context_edits.carry(value, warnings)
             continue
         expect(key not in _CANNOT, f"'{key}': {_CANNOT.get(key)} have no equivalent elsewhere")
         warnings.drop(key, "unknown to failsoft's translation")
@@ -106,32 +103,6 @@ def parse_request(payload: dict[str, Any]) -> Request:
     request.response_format = _output_format(payload.get("output_config"), warnings)
     request.dropped = warnings.items
     return request
-
-
-def _context_management(value: Any, warnings: Warnings) -> None:
-    """Edits that only shrink the prompt are dropped with a warning; any other (compaction,
-    a strategy failsoft does not know) changes what the model sees, so the request cannot
-    go to another dialect."""
-    expect(isinstance(value, dict), "'context_management' must be an object")
-    for key in value:
-        expect(key == "edits", f"'context_management.{key}' has no equivalent elsewhere")
-    edits = value.get("edits") or []
-    expect(isinstance(edits, list), "'context_management.edits' must be an array")
-    kinds: list[str] = []
-    for i, edit in enumerate(edits):
-        kind = edit.get("type") if isinstance(edit, dict) else None
-        expect(
-            kind in SHRINKING_EDITS,
-            f"'context_management.edits[{i}]': {kind!r} edits have no equivalent in other "
-            "dialects (only clear_thinking and clear_tool_uses edits can be left out)",
-        )
-        if kind not in kinds:
-            kinds.append(str(kind))
-    if kinds:  # names from SHRINKING_EDITS only: short and printable
-        warnings.note(
-            f"dropped context_management ({', '.join(sorted(kinds))}: edits that only clear "
-            "old context on Anthropic)"
-        )
 
 
 def _system(value: Any) -> list[str]:
