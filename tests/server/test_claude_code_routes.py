@@ -37,6 +37,7 @@ deadlines: {{connect: 1, first_token: 0.5, idle: 0.5, total: 8}}
 retry: {{max_attempts: 1}}
 """
 ASK: list[Any] = [{"role": "user", "content": "Count me, please."}]
+HAIKU = "claude-3-haiku-20240307"
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +133,24 @@ def test_aliases_and_patterns_reach_their_plans(
     assert not any(name.startswith(("claude-", "x-")) for name in summary)
 
 
+@pytest.fixture
+def haiku_limit(sim: SimServer) -> Iterator[None]:
+    """The simulated Claude 3 Haiku refuses more than its real 4096 output tokens."""
+    sim.set_model(HAIKU, max_output_tokens=4096)
+    yield
+    sim.set_model(HAIKU, max_output_tokens=None)
+
+
 def test_max_tokens_is_lowered_to_the_target_models_limit(
-    client: anthropic.Anthropic, sim: SimServer
+    client: anthropic.Anthropic, sim: SimServer, haiku_limit: None
 ) -> None:
-    """Same dialect: Claude 3 Haiku writes at most 4096 tokens; the thinking budget stays
-    below the lowered limit. The caller's bytes go unchanged when they fit."""
+    """Same dialect: Claude 3 Haiku writes at most 4096 tokens, and refuses a request for
+    more; the thinking budget stays below the lowered limit. The caller's bytes go unchanged
+    when they fit."""
+    with anthropic.Anthropic(base_url=sim.url, api_key=PROVIDER_KEY, max_retries=0) as direct:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            direct.messages.create(model=HAIKU, max_tokens=64000, messages=ASK, timeout=30)
+    assert "maximum allowed number of output tokens" in refused.value.message
     raw = client.messages.with_raw_response.create(
         model="fast",
         max_tokens=64000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from failsoft.sim import SimServer
@@ -70,3 +71,22 @@ def test_count_tokens_agrees_with_the_charged_input(
     assert sim.attempts("claude-opus-4-7") == 1  # the count is not an attempt
     with pytest.raises(anthropic.BadRequestError):
         ant.messages.count_tokens(model="claude-opus-4-7", messages=[{"role": "tool"}])  # type: ignore[list-item]
+
+
+def test_a_model_refuses_more_output_than_its_limit(
+    ant: anthropic.Anthropic, oai: openai.OpenAI, sim: SimServer
+) -> None:
+    sim.set_model("limited", max_output_tokens=100)
+    try:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            ant.messages.create(model="limited", max_tokens=101, messages=[Q])
+        assert refused.value.body["error"]["message"] == (  # type: ignore[index]
+            "max_tokens: 101 > 100, which is the maximum allowed number of output tokens for limited"
+        )
+        with pytest.raises(openai.BadRequestError) as too_large:
+            oai.chat.completions.create(model="limited", max_completion_tokens=101, messages=[Q])  # type: ignore[list-item]
+        assert "max_tokens is too large: 101" in too_large.value.message
+        assert ant.messages.create(model="limited", max_tokens=100, messages=[Q]).content
+        assert sim.attempts("limited") == 3
+    finally:
+        sim.set_model("limited", max_output_tokens=None)

@@ -7,6 +7,7 @@ each of them must leave a fallback of another dialect usable.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -47,6 +48,7 @@ TARGETS = {
     "via-responses": ("gpt-5-pro", None),
 }
 """virtual model → (simulated model, the max_tokens it is lowered to, if any)"""
+LIMITS = {"gpt-4o": 16384, "gemini-2.5-flash": 65536, "gpt-5-pro": 128000}
 OPUS_48 = """
 providers:
   anthropic: {{dialect: anthropic, base_url: "{sim}", api_key: "{key}"}}
@@ -96,10 +98,20 @@ def system_reached(virtual: str, body: dict[str, Any]) -> None:
         assert last["content"] == [{"type": "input_text", "text": REMINDER}]
 
 
+@pytest.fixture
+def real_limits(sim: SimServer) -> Iterator[None]:
+    """The simulated models refuse more output than their real counterparts write."""
+    for model, limit in LIMITS.items():
+        sim.set_model(model, max_output_tokens=limit)
+    yield
+    for model in LIMITS:
+        sim.set_model(model, max_output_tokens=None)
+
+
 @pytest.mark.parametrize("virtual", list(TARGETS))
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_claude_code_request_is_answered_by_another_dialect(
-    tant: anthropic.Anthropic, sim: SimServer, virtual: str, stream: bool
+    tant: anthropic.Anthropic, sim: SimServer, virtual: str, stream: bool, real_limits: None
 ) -> None:
     model, capped = TARGETS[virtual]
     request = claude_code_request(model=virtual)

@@ -70,10 +70,12 @@ class Endpoints:
         assert model is not None
         settings = state.settings(model)
         prompt = wire.prompt(body)
-        if rejects_prefill(prompt, settings):  # validation: before any fault is used up
+        too_long = _over_limit(wire, body, model, settings.max_output_tokens)
+        if too_long is None and rejects_prefill(prompt, settings):
+            too_long = ErrorSpec(400, message=PREFILL_REJECTED)
+        if too_long is not None:  # validation: before any fault is used up
             self._record(request, wire, reply, stream, "400", None, body)
-            refusal = ErrorSpec(400, message=PREFILL_REJECTED)
-            return self._send_error(conn, wire, reply, refusal, b"")
+            return self._send_error(conn, wire, reply, too_long, b"")
         fault = state.pick_fault(model, stream, header_fault)
         kind = fault.kind if fault is not None else None
         if fault is not None and kind == "status":
@@ -252,6 +254,29 @@ class Endpoints:
                 body=body,
             )
         )
+
+
+def _over_limit(
+    wire: Wire, body: dict[str, Any], model: str, limit: int | None
+) -> ErrorSpec | None:
+    """The real APIs' refusal of an output limit above the model's (`max_output_tokens`)."""
+    asked = wire.max_tokens(body)
+    if limit is None or asked is None or asked <= limit:
+        return None
+    if wire.dialect == "anthropic":
+        message = (
+            f"max_tokens: {asked} > {limit}, which is the maximum allowed number of output "
+            f"tokens for {model}"
+        )
+    elif wire.dialect == "gemini":
+        message = f"The requested maxOutputTokens ({asked}) exceeds the model's limit ({limit})."
+    else:
+        name = "max_output_tokens" if wire.dialect == "responses" else "max_tokens"
+        message = (
+            f"{name} is too large: {asked}. This model supports at most {limit} completion "
+            f"tokens, whereas you provided {asked}."
+        )
+    return ErrorSpec(400, message=message)
 
 
 def _answers_whole(fault: Fault | None) -> bool:

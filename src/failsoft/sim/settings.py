@@ -18,6 +18,7 @@ SETTING_NAMES = (
     "answer",
     "answer_words",
     "chunk_delay",
+    "max_output_tokens",
     "on_continue",
     "prefill",
     "repeat_sentences",
@@ -66,6 +67,10 @@ class ModelSettings:
     repeated (the last one may be unfinished), as failsoft's continue prompt asks."""
     tool_calls: int = 1
     """Calls in a tool-call answer; 2+ are parallel calls (to the first N tools, cycling)."""
+    max_output_tokens: int | None = None
+    """The most this model writes: a request asking for more (`max_tokens`,
+    `max_completion_tokens`, `max_output_tokens`, `maxOutputTokens`) is refused with a 400,
+    as the real APIs refuse it; None: no limit."""
     tool_preface: str | None = None
     """Text said before the tool calls (OpenAI `content`, an Anthropic text block, a Gemini
     text part): mixed text + calls is where translations tend to slip."""
@@ -100,6 +105,8 @@ def parse_overrides(value: object, where: str) -> dict[str, Any]:
             result[key] = spec.integer(item, path, minimum=0, maximum=1000)
         elif key == "repeat_sentences":
             result[key] = spec.integer(item, path, minimum=1, maximum=100)
+        elif key == "max_output_tokens" and item is not None:
+            result[key] = spec.integer(item, path, minimum=1, maximum=10_000_000)
         elif key == "tool_calls":
             result[key] = spec.integer(item, path, minimum=1, maximum=64)
         elif key == "prefill":
