@@ -195,3 +195,20 @@ def test_context_management_shapes(value: Any, outcome: str | None) -> None:
         anthropic_dialect.parse_request(payload)
     assert outcome in str(caught.value)
     assert len(str(caught.value)) < 200
+
+
+def test_adaptive_thinking_carries_its_effort(tant: anthropic.Anthropic, sim: SimServer) -> None:
+    """Claude Code on Opus 4.8 thinks adaptively at an effort; o4-mini gets that effort."""
+    raw = tant.messages.with_raw_response.create(
+        model="via-o4",
+        max_tokens=2000,
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}},
+    )
+    assert raw.parse().content
+    assert "x-failsoft-warning" not in raw.headers
+    assert sim.requests("o4-mini")[-1].body["reasoning_effort"] == "high"
+    plain = {"messages": [{"role": "user", "content": "hi"}], "output_config": {"effort": "low"}}
+    assert anthropic_dialect.parse_request(plain).dropped == [
+        "dropped output_config.effort (carried only with adaptive thinking)"
+    ]

@@ -51,6 +51,8 @@ _CANNOT = {
     "container": "code-execution containers",
 }
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
+"""`output_config.effort` values; with adaptive thinking they become a reasoning effort."""
 
 
 # --------------------------------------------------------------------------- requests in
@@ -84,10 +86,17 @@ def parse_request(payload: dict[str, Any]) -> Request:
         expect(key not in _CANNOT, f"'{key}': {_CANNOT.get(key)} have no equivalent elsewhere")
         warnings.drop(key, "unknown to failsoft's translation")
     think = payload.get("thinking")
+    config = payload.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
     if isinstance(think, dict) and think.get("type") == "enabled":
         request.reasoning_effort = thinking.effort_of(think.get("budget_tokens"))
+    elif isinstance(think, dict) and think.get("type") == "adaptive" and effort in EFFORTS:
+        request.reasoning_effort = effort  # how hard the model thinks: the same idea
+        effort = None
     elif isinstance(think, dict) and think.get("type") not in (None, "disabled"):
         warnings.drop(f"thinking {think.get('type')!r}", "only budgeted thinking is carried")
+    if effort is not None:
+        warnings.drop("output_config.effort", "carried only with adaptive thinking")
     request.tools = [_tool(tool, i) for i, tool in enumerate(payload.get("tools") or ())]
     request.tool_choice, request.parallel_tool_calls = _tool_choice(payload.get("tool_choice"))
     request.max_tokens = integer(payload.get("max_tokens"), "max_tokens")
@@ -198,7 +207,7 @@ def _output_format(value: Any, warnings: Warnings) -> ResponseFormat | None:
     if not isinstance(value, dict):
         return None
     for key in value:
-        if key != "format":
+        if key not in ("format", "effort"):
             warnings.drop(f"output_config.{key}", "no equivalent in other dialects")
     fmt = value.get("format")
     if not isinstance(fmt, dict):
