@@ -35,23 +35,11 @@ OUTCOMES = {"overloaded": "529", "cut": "reset"}
 """The trail token failsoft gives each primary failure."""
 RESULT = {"openai": '"role":"tool"', "anthropic": '"tool_result"'}
 """How the tool's result shows in the fallback's request, per dialect."""
-TRANSLATION = pytest.mark.xfail(
-    strict=False,
-    reason="needs the Claude Code translation fixes of issue 14: context_management edits "
-    "dropped, mid-conversation system messages carried, max_tokens capped",
-)
 CASES = [
     pytest.param((dialect, failure), id=f"{failure}-to-{dialect}")
     for dialect in ("openai", "anthropic")
     for failure in sorted(FAULTS)
 ]
-
-
-def needs_translation(request: pytest.FixtureRequest, dialect: str) -> None:
-    """The OpenAI fallback's outcome tests are expected to fail until the translation work
-    lands (then they XPASS, and the mark goes)."""
-    if dialect == "openai":
-        request.applymarker(TRANSLATION)
 
 
 def claude_env(home: Path, url: str, proxy: str) -> dict[str, str]:
@@ -94,10 +82,9 @@ def claude_run(
 
 
 def test_claude_code_runs_the_tool_and_answers(
-    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+    claude_run: tuple[str, str, AgentRun],
 ) -> None:
     dialect, _, run = claude_run
-    needs_translation(request, dialect)
     model = FALLBACKS[dialect].split("/")[1]
     assert run.returncode == 0, run.describe()
     assert f"Simulated answer from {model}: the tool said" in run.stdout, run.describe()
@@ -105,12 +92,11 @@ def test_claude_code_runs_the_tool_and_answers(
 
 
 def test_claude_code_was_rescued_by_failsoft(
-    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+    claude_run: tuple[str, str, AgentRun],
 ) -> None:
     """Every model request tried the primary once (Claude Code did not retry), then the
     fallback answered: the Bash call, then the answer to its result."""
     dialect, failure, run = claude_run
-    needs_translation(request, dialect)
     fallback = FALLBACKS[dialect]
     expected = f"{PRIMARY}:{OUTCOMES[failure]},{fallback}:200"
     assert len(run.trails) >= 2, run.describe()
@@ -121,11 +107,10 @@ def test_claude_code_was_rescued_by_failsoft(
 
 
 def test_the_tool_result_reached_the_fallback(
-    claude_run: tuple[str, str, AgentRun], request: pytest.FixtureRequest
+    claude_run: tuple[str, str, AgentRun],
 ) -> None:
     """The command ran on this machine and its output went back to the fallback."""
     dialect, _, run = claude_run
-    needs_translation(request, dialect)
     bodies = run.bodies[FALLBACKS[dialect].split("/")[1]]
     assert bodies, run.describe()
     last = orjson.dumps(bodies[-1]).decode()

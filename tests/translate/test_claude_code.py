@@ -172,6 +172,23 @@ def test_a_system_message_goes_to_claude_opus_4_8_as_sent(sim: SimServer) -> Non
     assert body["max_tokens"] == 64000
 
 
+def test_an_older_claude_gets_the_system_message_in_its_system_prompt(
+    tant: anthropic.Anthropic, sim: SimServer
+) -> None:
+    """Same dialect, a model that refuses the role (Opus 4.7): the message's text moves to
+    the end of the top-level `system` instead of the target answering a 400."""
+    raw = tant.messages.with_raw_response.create(
+        **claude_code_request(model="via-anthropic"), timeout=30
+    )
+    assert raw.parse().content
+    assert "moved mid-conversation system messages" in raw.headers["x-failsoft-warning"]
+    body = sim.requests("claude-opus-4-7")[-1].body
+    assert all(m["role"] != "system" for m in body["messages"])
+    system = body["system"]
+    text = system if isinstance(system, str) else " ".join(b["text"] for b in system)
+    assert text.endswith(REMINDER)
+
+
 @pytest.mark.parametrize(
     ("value", "outcome"),
     [

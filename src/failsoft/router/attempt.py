@@ -38,6 +38,7 @@ from failsoft.policy.deadline import Deadline
 from failsoft.providers import Provider
 from failsoft.router.phases import IdleTimer, Opened, Watch
 from failsoft.translate import Translation, caller_include_usage
+from failsoft.translate.mid_system import fold_native
 from failsoft.translate.native import native_request
 from failsoft.translate.output_cap import cap_native, output_limit
 from failsoft.translate.stream import StreamConverter
@@ -135,9 +136,16 @@ class Attempt:
         return body
 
     def _native(self) -> tuple[dict[str, Any], bytes, str | None]:
-        """The caller's own request for this target, capped to its output limit."""
+        """The caller's own request for this target, capped to its output limit (and, for
+        an older Claude model, with mid-conversation system messages folded into `system`)."""
         payload, body = native_request(self.request)
-        return cap_native(self.request, payload, body, self.output_limit, self.target.model)
+        model = self.target.model
+        payload, body, note = cap_native(self.request, payload, body, self.output_limit, model)
+        if self.request.dialect == "anthropic":
+            payload, body, moved = fold_native(self.request, payload, body, model)
+            if moved is not None:
+                note = moved if note is None else f"{note}; {moved}"
+        return payload, body, note
 
     async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
