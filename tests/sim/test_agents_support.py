@@ -17,6 +17,8 @@ from tests.translate.sdk import ANTHROPIC_TOOLS, OPENAI_TOOLS
 
 from .helpers import GPT, MODEL
 
+OPUS48 = "claude-opus-4-8"
+
 BASH = {
     "name": "Bash",
     "description": "Run a command",
@@ -59,17 +61,18 @@ def test_adaptive_thinking_keeps_the_thinking_rules(ant: anthropic.Anthropic) ->
 
 def test_a_mid_conversation_system_message_is_an_instruction(ant: anthropic.Anthropic) -> None:
     """Claude Code's first request ends [user, system]: the user turn is still the one the
-    model answers (here with a tool call), and the system text counts as input."""
+    model answers (here with a tool call), and the system text counts as input. (Only Opus
+    4.8 takes the role: tests/sim/test_anthropic_system.py.)"""
     messages: Any = [
         {"role": "user", "content": "What's the weather in Paris?"},
         {"role": "system", "content": [{"type": "text", "text": "# Environment\nlinux"}]},
     ]
     message = ant.messages.create(
-        model=MODEL, max_tokens=1024, tools=ANTHROPIC_TOOLS, messages=messages
+        model=OPUS48, max_tokens=1024, tools=ANTHROPIC_TOOLS, messages=messages
     )
     assert message.stop_reason == "tool_use"
     plain = ant.messages.create(
-        model=MODEL, max_tokens=1024, tools=ANTHROPIC_TOOLS, messages=messages[:1]
+        model=OPUS48, max_tokens=1024, tools=ANTHROPIC_TOOLS, messages=messages[:1]
     )
     assert message.usage.input_tokens > plain.usage.input_tokens
 
@@ -80,7 +83,7 @@ def test_a_system_message_holds_text_only(ant: anthropic.Anthropic) -> None:
         {"role": "system", "content": [{"type": "image", "source": {"type": "url", "url": "x"}}]},
     ]
     with pytest.raises(anthropic.BadRequestError) as caught:
-        ant.messages.create(model=MODEL, max_tokens=1024, messages=messages)
+        ant.messages.create(model=OPUS48, max_tokens=1024, messages=messages)
     assert "messages.1.content.0" in caught.value.message
 
 
