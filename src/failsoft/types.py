@@ -8,9 +8,9 @@ from typing import Any, Literal
 Dialect = Literal["openai", "anthropic", "gemini", "responses"]
 DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini", "responses")
 """The dialects providers speak (`responses`: an OpenAI provider with `api: responses`)."""
-CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "responses")
+CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "responses", "gemini")
 """The dialects failsoft serves to callers, each passed through as is to a target of the
-same dialect; Gemini is spoken only upstream."""
+same dialect."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ _SURFACES = {
     "openai": "/v1/chat/completions",
     "anthropic": "/v1/messages",
     "responses": "/v1/responses",
+    "gemini": "generateContent",
 }
 
 

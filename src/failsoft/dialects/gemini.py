@@ -1,10 +1,16 @@
-"""Gemini generateContent wire format (v1beta), pure; spoken upstream only.
+"""Gemini generateContent wire format (v1beta), pure; spoken upstream and to callers.
 
 Errors are `google.rpc.Status` objects, `{"error": {"code", "message", "status",
 "details"}}`, sometimes wrapped in a one-element array. Retry hints come in the body (a
 `google.rpc.RetryInfo` detail, `"retryDelay": "21s"`), not in headers. Streams
 (`streamGenerateContent?alt=sse`) are `data:` frames with no `event:` lines and no end
-marker: the last chunk is the one carrying `finishReason`.
+marker: the last chunk is the one carrying `finishReason`; an error mid-stream is a
+`data:` frame holding the same `{"error": ...}` object (google-genai raises on a chunk
+that starts so).
+
+For callers, failsoft's errors say the HTTP status in `code` and Google's status name in
+`status`: 503 UNAVAILABLE when every target failed (google-genai's retry options and Gemini
+CLI retry 429 and 5xx), 400 INVALID_ARGUMENT for a request failsoft refuses.
 """
 
 from __future__ import annotations
@@ -36,7 +42,45 @@ _DAILY = ("PerDay", "per_day")
 _KEY_REFUSED = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
 """`google.rpc.ErrorInfo` reasons of a refused key (not `API_KEY_SERVICE_BLOCKED` and the
 like: those are a 403 about what the key may do, an ordinary failure of the target)."""
-_STATUS_CODES = {"UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "INTERNAL": 500}
+STATUS_CODES = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ABORTED": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNKNOWN": 500,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+"""google.rpc status → the HTTP status Google sends it with."""
+_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "INVALID_ARGUMENT",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FOREIGN = {
+    "invalid_request_error": "INVALID_ARGUMENT",
+    "not_found_error": "NOT_FOUND",
+    "server_error": "INTERNAL",
+    "api_error": "INTERNAL",
+    "service_unavailable_error": "UNAVAILABLE",
+}
 _CARRIES = re.compile(
     rb'"(?:text|parts|functionCall|inlineData|executableCode|codeExecutionResult'
     rb'|thoughtSignature|finishReason|error|promptFeedback)"'
@@ -51,8 +95,18 @@ def error_body(
     param: str | None = None,
     request_id: str | None = None,
 ) -> bytes:
-    status = _STATUS_CODES.get(kind, 400 if kind == "INVALID_ARGUMENT" else 500)
-    return orjson.dumps({"error": {"code": status, "message": message, "status": kind}})
+    """`kind` is a google.rpc status name; another dialect's error type (failsoft's own
+    errors are named in OpenAI's words) is renamed to the nearest one."""
+    status = kind if kind in STATUS_CODES else _FOREIGN.get(kind, "INVALID_ARGUMENT")
+    if code == "model_not_found":
+        status = "NOT_FOUND"
+    body = {"code": STATUS_CODES[status], "message": message, "status": status}
+    return orjson.dumps({"error": body})
+
+
+def status_name(http_status: int) -> str:
+    """The google.rpc status Google answers an HTTP status with."""
+    return _NAMES.get(http_status, "INTERNAL" if http_status >= 500 else "INVALID_ARGUMENT")
 
 
 def stream_error(message: str, timeout: bool = False) -> bytes:

@@ -112,7 +112,9 @@ class Router:
 
         stream = await self._fallback(request, self._opener(caller_wire, ended), started)
         plan = self.config.resolve(request.model)
-        if plan is not None and plan.policies.resume.enabled:
+        # Resume rebuilds the answer in the caller's dialect: not yet for Gemini callers.
+        resumable = request.dialect != "gemini"
+        if plan is not None and plan.policies.resume.enabled and resumable:
             resumption = Resumption(plan.policies.resume, plan, self, self._continuation)
             resumption.attach(stream)
             stream.resumer = resumption

@@ -18,6 +18,9 @@ from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
 from failsoft.server.count_tokens import PATH as COUNT_TOKENS
 from failsoft.server.count_tokens import CountTokens
+from failsoft.server.gemini_api import PREFIXES as GEMINI_PATHS
+from failsoft.server.gemini_api import SURFACE as GEMINI
+from failsoft.server.gemini_api import GeminiRoutes
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.responses_api import SURFACE as RESPONSES
@@ -36,6 +39,8 @@ class GatewayApp:
         anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit)
         responses = ChatEndpoint(RESPONSES, runtime.cache, limit, runtime.conversations)
         self._responses = ResponseRoutes(runtime.conversations)
+        gemini = ChatEndpoint(GEMINI, runtime.cache, limit)
+        self._gemini = GeminiRoutes(runtime.config, gemini, limit)
         self._post = {
             "/v1/chat/completions": openai,
             "/chat/completions": openai,
@@ -71,6 +76,9 @@ class GatewayApp:
             return
         if path == "/" and method in ("GET", "HEAD"):
             await root(send)
+            return
+        if path.startswith(GEMINI_PATHS):
+            await self._gemini(scope, receive, send)
             return
         if path.startswith(RESPONSE_PATHS):
             await self._responses(scope, send)

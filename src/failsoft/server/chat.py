@@ -72,6 +72,8 @@ class Surface:
     forwarded: tuple[bytes, ...] = ()
     parse: Callable[[bytes], tuple[dict[str, Any], str, bool]] = parse_chat_body
     prepare: Callable[[ChatRequest], None] | None = None
+    route: Callable[[Scope], tuple[str, bool]] | None = None
+    """`(model, stream)` from the URL, for APIs that put them there (Gemini)."""
 
     @property
     def wire(self) -> Wire:
@@ -143,6 +145,7 @@ class ChatEndpoint:
     async def _parse(
         self, scope: Scope, receive: Receive, request_id: str
     ) -> tuple[ChatRequest, Control, Turn | None]:
+        routed = self.surface.route(scope) if self.surface.route is not None else None
         headers = header_map(scope, _WANTED)
         ctype = headers.get(b"content-type")
         if ctype is not None and not _is_json(ctype):
@@ -156,6 +159,8 @@ class ChatEndpoint:
             int(declared) if declared is not None and declared.isdigit() else None,
         )
         payload, model, stream = self.surface.parse(body)
+        if routed is not None:
+            model, stream = routed
         turn = None
         if self.conversations is not None:
             turn = await self.conversations.expand(payload, body, model)

@@ -17,6 +17,7 @@ from failsoft.errors import Untranslatable
 from failsoft.translate import (
     anthropic,
     gemini,
+    gemini_caller,
     openai,
     openai_answer,
     output_cap,
@@ -28,6 +29,7 @@ from failsoft.translate import (
 from failsoft.translate.anthropic_stream import AnthropicDecoder, AnthropicEncoder
 from failsoft.translate.common import TargetOptions, Warnings
 from failsoft.translate.errors import caller_type, stream_error_frame, stream_error_parts
+from failsoft.translate.gemini_encoder import GeminiEncoder
 from failsoft.translate.gemini_stream import GeminiDecoder
 from failsoft.translate.ir import Request, Response
 from failsoft.translate.openai_stream import OpenAIDecoder, OpenAIEncoder
@@ -44,6 +46,7 @@ _PARSE: dict[str, Callable[[dict[str, Any]], Request]] = {
     "openai": openai.parse_request,
     "anthropic": anthropic.parse_request,
     "responses": responses.parse_request,
+    "gemini": gemini_caller.parse_request,
 }
 _BUILD: dict[str, Callable[[Request, TargetOptions, Warnings], dict[str, Any]]] = {
     "openai": openai.build_request,
@@ -60,6 +63,7 @@ _READ: dict[str, Callable[[dict[str, Any]], Response]] = {
 _WRITE: dict[str, Callable[[Response], dict[str, Any]]] = {
     "openai": openai_answer.build_response,
     "anthropic": anthropic.build_response,
+    "gemini": gemini_caller.build_response,
 }
 _DECODERS: dict[str, Callable[[Sink], Decoder]] = {
     "openai": OpenAIDecoder,
@@ -127,9 +131,13 @@ class Translation:
     def converter(self, include_usage: bool) -> StreamConverter:
         if self.caller == "responses":
             return self._responses_converter()
-        encoder: Encoder = (
-            OpenAIEncoder(include_usage) if self.caller == "openai" else AnthropicEncoder()
-        )
+        encoder: Encoder
+        if self.caller == "openai":
+            encoder = OpenAIEncoder(include_usage)
+        elif self.caller == "gemini":
+            encoder = GeminiEncoder()
+        else:
+            encoder = AnthropicEncoder()
         caller, target = self.caller, self.target
         return StreamConverter(
             _DECODERS[target](encoder),

@@ -92,6 +92,18 @@ _NAMES = {
     },
 }
 _NAMES["responses"] = _NAMES["openai"]
+_NAMES["gemini"] = {
+    "invalid": "INVALID_ARGUMENT",
+    "auth": "UNAUTHENTICATED",
+    "permission": "PERMISSION_DENIED",
+    "not_found": "NOT_FOUND",
+    "too_large": "INVALID_ARGUMENT",
+    "rate_limit": "RESOURCE_EXHAUSTED",
+    "billing": "RESOURCE_EXHAUSTED",
+    "server": "INTERNAL",
+    "overloaded": "UNAVAILABLE",
+    "timeout": "DEADLINE_EXCEEDED",
+}
 
 
 def meaning(status: int | None, kind: str | None) -> str:

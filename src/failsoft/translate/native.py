@@ -22,8 +22,8 @@ _KEY = "native"
 
 def native_request(request: ChatRequest) -> tuple[dict[str, Any], bytes]:
     """(payload, body) to send a same-dialect target, computed once per request."""
-    if MARKER not in request.body:
-        return request.payload, request.body
+    if MARKER not in request.body or request.dialect == "gemini":
+        return request.payload, request.body  # Gemini reads the signature itself
     cached = request.translations.get(_KEY)
     if cached is None:
         if request.dialect == "responses":
