@@ -20,7 +20,7 @@ from failsoft.server.count_tokens import PATH as COUNT_TOKENS
 from failsoft.server.count_tokens import CountTokens
 from failsoft.server.gemini_api import PREFIXES as GEMINI_PATHS
 from failsoft.server.gemini_api import SURFACE as GEMINI
-from failsoft.server.gemini_api import GeminiRoutes
+from failsoft.server.gemini_api import GeminiRoutes, from_google
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.responses_api import SURFACE as RESPONSES
@@ -84,6 +84,9 @@ class GatewayApp:
             await self._responses(scope, send)
             return
         if path in ("/v1/models", "/models"):
+            if method in ("GET", "HEAD") and from_google(scope):
+                await self._gemini(scope, receive, send)
+                return
             if method in ("GET", "HEAD"):
                 await self._models(scope, send)
                 return

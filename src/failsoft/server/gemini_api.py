@@ -31,8 +31,22 @@ from failsoft.types import ChatRequest
 PREFIXES = ("/v1beta/models", "/v1/models/")
 MAX_MODEL = 256
 _IMAGE_TOKENS = 258
+_UNCOUNTED = frozenset(
+    {"role", "inlineData", "fileData", "inline_data", "file_data", "thoughtSignature",
+     "thought_signature", "mimeType", "mime_type"}
+)  # fmt: skip
+"""Fields that are not text the model reads (images are counted apart)."""
 _JSON: Headers = [(b"content-type", b"application/json")]
+_GOOGLE_HEADERS = frozenset({b"x-goog-api-key", b"x-goog-api-client"})
 _METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+def from_google(scope: Scope) -> bool:
+    """A Google SDK's request (it names itself in `x-goog-api-client`, or sends its key
+    Google's way): `GET /v1/models` then gets the Gemini list, not the OpenAI one."""
+    if b"key=" in scope.get("query_string", b""):
+        return True
+    return any(name in _GOOGLE_HEADERS for name, _ in scope["headers"])
 
 
 def split_path(path: str) -> tuple[str, str] | None:
@@ -117,11 +131,11 @@ class GeminiRoutes:
         if found is None or not found[1]:
             if method not in ("GET", "HEAD"):
                 await _error(send, 405, f"{method} is not served here", allow=b"GET")
-            elif found is None and path.rstrip("/") in ("/v1beta/models", "/v1/models"):
+            elif found is None and path.rstrip("/") in ("/v1beta/models", "/v1/models", "/models"):
                 await send_bytes(send, 200, list(_JSON), self._list)
             elif (
                 found is not None
-                and path.startswith("/v1beta/")
+                and (path.startswith("/v1beta/") or from_google(scope))
                 and self.config.resolve(found[0]) is not None
             ):
                 body = orjson.dumps(_model_info(found[0]))
@@ -181,8 +195,7 @@ def _measure(value: Any, depth: int) -> tuple[int, int]:
     if isinstance(value, dict):
         if ("inlineData" in value or "fileData" in value) and depth > 0:
             images += 1
-            value = {k: v for k, v in value.items() if k not in ("inlineData", "fileData")}
-        items = value.values()
+        items = [v for k, v in value.items() if k not in _UNCOUNTED]
     elif isinstance(value, list):
         items = value
     for item in items:

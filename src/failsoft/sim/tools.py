@@ -129,13 +129,15 @@ def thought_signature(call: ToolCall) -> str:
 
 
 def valid_signature(value: object) -> bool:
-    """True for the documented skip value and for signatures this simulator issued."""
+    """True for the documented skip value and for signatures this simulator issued, in
+    standard or URL-safe base64 (proto JSON takes both; google-genai sends the latter)."""
     if value == SKIP_SIGNATURE:
         return True
     if not isinstance(value, str):
         return False
+    standard = value.replace("-", "+").replace("_", "/")
     try:
-        raw = base64.b64decode(value, validate=True)
+        raw = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError):
         return False
     if len(raw) != _SIGNATURE_BYTES or not raw.startswith(_SIGNATURE_MAGIC):
