@@ -118,10 +118,19 @@ async def test_gemini_3_signs_its_calls_and_accepts_them_back(sim: SimServer) ->
 
 
 async def test_a_mangled_signature_is_rejected(sim: SimServer) -> None:
+    """A signature that is not the one issued; the same one in URL-safe base64 (what
+    google-genai sends: proto JSON takes both) is accepted."""
     called = parts(await generate(sim, body(), GEMINI3))
     signature = called[0]["thoughtSignature"]
     urlsafe = signature.replace("+", "-").replace("/", "_").rstrip("=")
+    results = {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "get_weather", "response": {}}}],
+    }
     called[0]["thoughtSignature"] = urlsafe
+    accepted = await generate(sim, body({"role": "model", "parts": called}, results), GEMINI3)
+    assert "candidates" in accepted
+    called[0]["thoughtSignature"] = ("B" if signature[0] == "A" else "A") + signature[1:]
     results = {
         "role": "user",
         "parts": [{"functionResponse": {"name": "get_weather", "response": {}}}],

@@ -93,7 +93,7 @@ def ask(client: genai.Client, mode: str, model: str, contents: Any, **config: An
     text = "".join(p.text for p in parts if p.text and not p.thought)
     calls = [p.function_call for p in parts if p.function_call is not None]
     usage = last.usage_metadata
-    kept = [p for p in parts if not (p.text == "")]
+    kept = [p for p in parts if p.text != ""]
     return Answer(
         text,
         calls,
