@@ -154,3 +154,17 @@ def test_answers_keep_call_ids_and_sign_the_first_call() -> None:
         "thoughtsTokenCount": 2,
     }
     assert (answer["modelVersion"], answer["responseId"]) == ("claude-opus-4-7", "msg_1")
+
+
+def test_results_find_their_call_by_id_out_of_order() -> None:
+    call = {"role": "model", "parts": [
+        {"functionCall": {"id": "a", "name": "f", "args": {"n": 1}}},
+        {"functionCall": {"id": "b", "name": "f", "args": {"n": 2}}},
+    ]}  # fmt: skip
+    results = {"role": "user", "parts": [
+        {"functionResponse": {"id": "b", "name": "f", "response": {"r": "two"}}},
+        {"functionResponse": {"id": "a", "name": "f", "response": {"r": "one"}}},
+    ]}  # fmt: skip
+    request = parse_request({"contents": [USER, call, results]})
+    pairs = [(r.call_id, r.content) for r in request.messages[2].content]  # type: ignore[union-attr]
+    assert pairs == [("b", [Text("two")]), ("a", [Text("one")])]

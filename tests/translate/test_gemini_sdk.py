@@ -336,3 +336,31 @@ def test_the_model_list(gclient: genai.Client) -> None:
     names = [m.name for m in gclient.models.list()]
     assert "models/via-gemini" in names and "models/claude-then-gpt" in names
     assert gclient.models.get(model="via-openai").name == "models/via-openai"
+
+
+@pytest.mark.parametrize(
+    ("error_type", "status", "code"),
+    [("overloaded_error", "UNAVAILABLE", 503), ("rate_limit_error", "RESOURCE_EXHAUSTED", 429)],
+)
+def test_an_upstream_in_band_error_is_said_in_googles_words(
+    gclient: genai.Client, sim: SimServer, error_type: str, status: str, code: int
+) -> None:
+    fault = {"kind": "mid_stream_error", "after": 3, "error_type": error_type, "message": "busy"}
+    sim.set_fault("claude-opus-4-7", fault)
+    with pytest.raises(errors.APIError) as info:
+        for _ in gclient.models.generate_content_stream(model="via-anthropic", contents=HI):
+            pass
+    assert (info.value.status, info.value.code, info.value.message) == (status, code, "busy")
+
+
+@pytest.mark.parametrize(
+    ("virtual", "model"),
+    [("plain-openai", "gpt-4o"), ("plain-anthropic", "claude-opus-4-7"),
+     ("plain-gemini", "gemini-2.5-flash"), ("plain-responses", "gpt-5-pro")],
+)  # fmt: skip
+def test_targets_that_do_not_stream_a_whole_answer(
+    gclient: genai.Client, direct: Callable[..., str], virtual: str, model: str
+) -> None:
+    answer = ask(gclient, "plain", virtual, HI)
+    assert answer.text == direct(model, [{"role": "user", "content": HI}])
+    assert answer.model == model

@@ -312,7 +312,11 @@ def _block_in(part: dict[str, Any], where: str, pending: dict[str, list[str]]) -
     if "functionResponse" in part:
         response = part["functionResponse"]
         waiting = pending.get(response["name"]) or [response.get("id") or response["name"]]
-        ident = waiting.pop(0)
+        own = response.get("id")
+        # By its id when it names a call (parallel calls of one function answered out of
+        # order), else the first call of that name still waiting.
+        found = [i for i, ident in enumerate(waiting) if own and split_call_id(ident)[0] == own]
+        ident = waiting.pop(found[0] if found else 0)
         body = response.get("response")
         is_error = isinstance(body, dict) and set(body) == {"error"}
         return ToolResult(ident, [Text(_response_text(body))], is_error)
