@@ -192,3 +192,11 @@ def test_the_callers_key_is_never_logged_nor_echoed(
     assert all(SECRET.encode() not in body for body in bodies)
     assert SECRET not in caplog.text
     assert all(SECRET not in (r.auth or "") for r in sim.requests())
+
+
+def test_failsofts_own_refusals_say_their_status(ggw: GatewayThread) -> None:
+    path = "/v1beta/models/via-openai:generateContent"
+    response = request(ggw.url + path, body=b"{}", headers={"content-type": "text/plain"})
+    google_error(response, 415, "INVALID_ARGUMENT")
+    huge = {"contents": [{"parts": [{"text": "x" * (ggw.runtime.config.server.max_body_bytes)}]}]}
+    google_error(post(ggw, path, huge), 413, "INVALID_ARGUMENT")

@@ -39,7 +39,7 @@ def test_snake_case_config_and_json_mode() -> None:
     request = parse_request(
         {
             "contents": [USER],
-            "system_instruction": {"parts": [{"text": "Be brief."}]},
+            "system_instruction": {"role": "system", "parts": [{"text": "Be brief."}]},
             "generation_config": {
                 "max_output_tokens": 7,
                 "top_p": 0.5,

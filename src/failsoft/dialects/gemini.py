@@ -74,6 +74,7 @@ _NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+_SENT_WITH = {"request_too_large": 413, "unsupported_media_type": 415}
 _FOREIGN = {
     "invalid_request_error": "INVALID_ARGUMENT",
     "not_found_error": "NOT_FOUND",
@@ -100,7 +101,9 @@ def error_body(
     status = kind if kind in STATUS_CODES else _FOREIGN.get(kind, "INVALID_ARGUMENT")
     if code == "model_not_found":
         status = "NOT_FOUND"
-    body = {"code": STATUS_CODES[status], "message": message, "status": status}
+    # `code` is the HTTP status the answer goes with: failsoft's own 413 and 415 say so.
+    http = _SENT_WITH.get(code or "", STATUS_CODES[status])
+    body = {"code": http, "message": message, "status": status}
     return orjson.dumps({"error": body})
 
 

@@ -65,6 +65,7 @@ def parse_request(payload: dict[str, Any]) -> Request:
     if system is not None:
         if isinstance(system, str):
             system = {"parts": [{"text": system}]}
+        system = {**_mapping(system, "systemInstruction"), "role": "user"}  # its role is moot
         body["systemInstruction"] = _content(system, "systemInstruction", warnings)
     for name, why in _DROPPED_TOP.items():
         if body.get(name):
