@@ -200,3 +200,11 @@ def test_failsofts_own_refusals_say_their_status(ggw: GatewayThread) -> None:
     google_error(response, 415, "INVALID_ARGUMENT")
     huge = {"contents": [{"parts": [{"text": "x" * (ggw.runtime.config.server.max_body_bytes)}]}]}
     google_error(post(ggw, path, huge), 413, "INVALID_ARGUMENT")
+
+
+def test_other_v1_model_paths_stay_openais(ggw: GatewayThread) -> None:
+    response = request(ggw.url + "/v1/models/via-openai", "GET")
+    assert response.status == 404
+    assert "type" in json.loads(response.body)["error"]
+    google = request(ggw.url + "/v1/models/via-openai", "GET", headers={"x-goog-api-client": "x"})
+    assert json.loads(google.body)["name"] == "models/via-openai"

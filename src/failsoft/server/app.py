@@ -18,9 +18,8 @@ from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
 from failsoft.server.count_tokens import PATH as COUNT_TOKENS
 from failsoft.server.count_tokens import CountTokens
-from failsoft.server.gemini_api import PREFIXES as GEMINI_PATHS
 from failsoft.server.gemini_api import SURFACE as GEMINI
-from failsoft.server.gemini_api import GeminiRoutes, from_google
+from failsoft.server.gemini_api import GeminiRoutes, from_google, serves
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.responses_api import SURFACE as RESPONSES
@@ -77,7 +76,7 @@ class GatewayApp:
         if path == "/" and method in ("GET", "HEAD"):
             await root(send)
             return
-        if path.startswith(GEMINI_PATHS):
+        if serves(scope):
             await self._gemini(scope, receive, send)
             return
         if path.startswith(RESPONSE_PATHS):

@@ -28,7 +28,6 @@ from failsoft.server.chat import ChatEndpoint, Surface
 from failsoft.translate.gemini_caller import parse_request
 from failsoft.types import ChatRequest
 
-PREFIXES = ("/v1beta/models", "/v1/models/")
 MAX_MODEL = 256
 _IMAGE_TOKENS = 258
 _UNCOUNTED = frozenset(
@@ -39,6 +38,16 @@ _UNCOUNTED = frozenset(
 _JSON: Headers = [(b"content-type", b"application/json")]
 _GOOGLE_HEADERS = frozenset({b"x-goog-api-key", b"x-goog-api-client"})
 _METHODS = ("generateContent", "streamGenerateContent", "countTokens")
+
+
+def serves(scope: Scope) -> bool:
+    """Whether the request is this surface's: anything under `/v1beta/models`, and under
+    `/v1/models/` a method call (`…:generateContent`) or a Google SDK's request (other
+    `/v1/models/…` paths stay OpenAI's)."""
+    path: str = scope["path"]
+    if path.startswith("/v1beta/models"):
+        return True
+    return path.startswith("/v1/models/") and (":" in path or from_google(scope))
 
 
 def from_google(scope: Scope) -> bool:

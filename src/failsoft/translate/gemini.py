@@ -390,7 +390,8 @@ def parse_response(obj: dict[str, Any]) -> Response:
 
 
 def build_response(response: Response) -> dict[str, Any]:
-    """A generateContent response (for round-trip tests; no caller speaks Gemini yet)."""
+    """A generateContent response, for round-trip tests (Gemini callers get theirs from
+    `gemini_caller.build_response`, which keeps call ids)."""
     parts: list[dict[str, Any]] = []
     for block in response.content:
         if isinstance(block, Text):
