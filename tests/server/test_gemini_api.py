@@ -208,3 +208,74 @@ def test_other_v1_model_paths_stay_openais(ggw: GatewayThread) -> None:
     assert "type" in json.loads(response.body)["error"]
     google = request(ggw.url + "/v1/models/via-openai", "GET", headers={"x-goog-api-client": "x"})
     assert json.loads(google.body)["name"] == "models/via-openai"
+
+
+CLI_TURN = {
+    "contents": [
+        {"role": "user", "parts": [{"text": "What's the weather in Paris?"}]},
+        {
+            "role": "model",
+            "parts": [
+                {"text": "Checking the weather tool", "thought": True},
+                {
+                    "functionCall": {"id": "c1", "name": "get_weather", "args": {"location": "Paris"}},
+                    "thoughtSignature": "skip_thought_signature_validator",
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "parts": [
+                {"functionResponse": {"id": "c1", "name": "get_weather",
+                                      "response": {"output": "sunny"}}}
+            ],
+        },
+    ],
+    "systemInstruction": {"role": "user", "parts": [{"text": "You are a CLI agent."}]},
+    "tools": [
+        {
+            "functionDeclarations": [
+                {
+                    "name": "get_weather",
+                    "description": "The current weather in a city.",
+                    "parametersJsonSchema": {
+                        "type": "object",
+                        "properties": {"location": {"type": "string"}},
+                        "required": ["location"],
+                    },
+                }
+            ]
+        }
+    ],
+    "generationConfig": {
+        "temperature": 0,
+        "topP": 1,
+        "thinkingConfig": {"includeThoughts": True, "thinkingBudget": -1},
+    },
+}  # fmt: skip
+"""A turn shaped as Gemini CLI sends it: thoughts and signatures in the history, JSON
+Schema tool parameters, a thinking config, call ids on calls and responses."""
+
+
+@pytest.mark.parametrize(
+    ("virtual", "model"),
+    [("via-openai", "gpt-4o"), ("via-anthropic", "claude-opus-4-7"),
+     ("via-responses", "gpt-5-pro"), ("via-gemini3", "gemini-3-pro-preview")],
+)  # fmt: skip
+def test_a_gemini_cli_turn_reaches_every_dialect(
+    ggw: GatewayThread, sim: SimServer, virtual: str, model: str
+) -> None:
+    path = f"/v1beta/models/{virtual}:streamGenerateContent?alt=sse"
+    response = post(ggw, path, CLI_TURN, **{"x-goog-api-key": SECRET})
+    assert response.status == 200, response.body
+    chunks = [json.loads(line[6:]) for line in response.body.decode().splitlines() if line]
+    text = "".join(
+        part.get("text", "")
+        for chunk in chunks
+        for part in chunk["candidates"][0]["content"].get("parts", [])
+        if not part.get("thought")
+    )
+    assert text == f"Simulated answer from {model}: the tool said sunny."
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+    assert chunks[-1]["usageMetadata"]["totalTokenCount"] > 0
+    assert [r.outcome for r in sim.requests(model)] == ["200"]
