@@ -31,6 +31,8 @@ def replay(dialect: str, answer: dict[str, Any], include_usage: bool = False) ->
         return replay_responses(answer, _pieces)
     if dialect == "anthropic":
         return _anthropic(answer)
+    if dialect == "gemini":
+        return _gemini(answer)
     return _openai(answer, include_usage)
 
 
@@ -140,4 +142,33 @@ def _anthropic(answer: dict[str, Any]) -> bytes:
     }
     out.append(_sse(final, "message_delta"))
     out.append(_sse({"type": "message_stop"}, "message_stop"))
+    return b"".join(out)
+
+
+def _gemini(answer: dict[str, Any]) -> bytes:
+    """`GenerateContentResponse` chunks: text in pieces, each other part whole, the last
+    chunk with the finish reason and the usage."""
+    head: dict[str, Any] = {k: answer[k] for k in ("modelVersion", "responseId") if k in answer}
+    candidates = answer.get("candidates") or [{}]
+    candidate = candidates[0] if isinstance(candidates[0], dict) else {}
+    parts = (candidate.get("content") or {}).get("parts") or []
+    out: list[bytes] = []
+
+    def chunk(part: dict[str, Any]) -> None:
+        content = {"role": "model", "parts": [part]}
+        out.append(_sse({"candidates": [{"content": content, "index": 0}], **head}))
+
+    for part in parts:
+        text = part.get("text") if isinstance(part, dict) else None
+        if isinstance(text, str) and len(part) == 1:
+            for piece in _pieces(text):
+                chunk({"text": piece})
+        elif isinstance(part, dict):
+            chunk(part)
+    last = {k: v for k, v in candidate.items() if k not in ("content", "index")}
+    last = {"content": {"role": "model"}, **last, "index": 0}
+    final: dict[str, Any] = {"candidates": [last], **head}
+    if answer.get("usageMetadata") is not None:
+        final["usageMetadata"] = answer["usageMetadata"]
+    out.append(_sse(final))
     return b"".join(out)

@@ -116,6 +116,9 @@ def complete_answer(dialect: str, body: bytes) -> bool:
         return answer.get("stop_reason") in ("end_turn", "stop_sequence", "tool_use")
     if dialect == "responses":
         return bool(answer.get("object") == "response" and answer.get("status") == "completed")
+    if dialect == "gemini":
+        candidates = answer.get("candidates") or []
+        return bool(candidates) and all(c.get("finishReason") == "STOP" for c in candidates)
     choices = answer.get("choices") or []
     return bool(choices) and all(c.get("finish_reason") in ("stop", "tool_calls") for c in choices)
 
@@ -129,6 +132,16 @@ def static_answer(request: ChatRequest, text: str) -> bytes:
         )
         answer.created = now
         return orjson.dumps(build_response(answer))
+    if request.dialect == "gemini":
+        content = {"role": "model", "parts": [{"text": text}]}
+        return orjson.dumps(
+            {
+                "candidates": [{"content": content, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 0, "totalTokenCount": 0},
+                "modelVersion": "failsoft-static",
+                "responseId": f"static-{request.request_id}",
+            }
+        )
     if request.dialect == "anthropic":
         return orjson.dumps(
             {

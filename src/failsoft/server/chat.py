@@ -54,6 +54,7 @@ _WANTED = frozenset(
         b"cache-control",
         b"authorization",
         b"x-api-key",
+        b"x-goog-api-key",
     }
 )
 _SSE_HEADERS: Headers = [
@@ -183,7 +184,12 @@ class ChatEndpoint:
         )
         if self.surface.prepare is not None:
             self.surface.prepare(request)
-        credential = headers.get(b"x-api-key") or headers.get(b"authorization") or b""
+        credential = (
+            headers.get(b"x-api-key")
+            or headers.get(b"authorization")
+            or headers.get(b"x-goog-api-key")
+            or _query_key(scope)
+        )
         return request, Control.parse(headers.get(b"cache-control"), credential), turn
 
     async def _stream(
@@ -365,6 +371,18 @@ def _timeout(value: bytes | None) -> float | None:
             f"x-failsoft-timeout must be a positive number of seconds, got {shown!r}"
         )
     return seconds
+
+
+def _query_key(scope: Scope) -> bytes:
+    """Google's `?key=` (for a per-key cache namespace; never logged)."""
+    query: bytes = scope.get("query_string", b"")
+    if b"key=" not in query:
+        return b""
+    for pair in query.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"key":
+            return value
+    return b""
 
 
 def _retry_count(value: bytes | None) -> int:
