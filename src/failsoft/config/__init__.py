@@ -24,6 +24,7 @@ from failsoft.config.health import (
     WebhookConfig,
 )
 from failsoft.config.loader import Document, Path, load_text
+from failsoft.config.log import LogConfig
 from failsoft.config.models import build_models, build_policies
 from failsoft.config.policies import (
     MODEL_SECTIONS,
@@ -55,6 +56,7 @@ __all__ = [
     "Deadlines",
     "HealthConfig",
     "Hedge",
+    "LogConfig",
     "Policies",
     "ProbeConfig",
     "ProviderConfig",
@@ -83,6 +85,7 @@ _TOP_LEVEL = (
     "status",
     "store",
     "responses",
+    "log",
     "webhooks",
     "admin",
 )
@@ -128,6 +131,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     store = build(StoreConfig, raw.get("store"), ("store",), doc)
     admin = build(AdminConfig, raw.get("admin"), ("admin",), doc)
     responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
+    log = build(LogConfig, raw.get("log"), ("log",), doc)
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -143,6 +147,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or store is None
         or admin is None
         or responses is None
+        or log is None
         or webhooks is None
         or providers is None
         or models is None
@@ -162,6 +167,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         admin,
         doc.source,
         responses,
+        log,
     )
 
 

@@ -20,6 +20,7 @@ from failsoft.config.health import (
     StoreConfig,
     WebhookConfig,
 )
+from failsoft.config.log import LogConfig
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.validate import Secret, check, positive
@@ -144,6 +145,7 @@ class Config:
     admin: AdminConfig = field(default_factory=AdminConfig)
     source: str = "<config>"
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     names: ModelNames = field(init=False, repr=False, compare=False)
     """Aliases and patterns of the virtual models, with the cache of names matched."""
 

@@ -19,6 +19,7 @@ from failsoft.config import Config, VirtualModel
 from failsoft.dialects import WIRES, Wire
 from failsoft.errors import AllTargetsFailed, Overloaded, UnknownModel, UpstreamClientFault
 from failsoft.events import EventHub, RequestFinished
+from failsoft.logfmt import value
 from failsoft.policy.classify import Verdict
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
@@ -68,6 +69,9 @@ class Router:
         self.hub = hub or EventHub()
         self.state = RouterState(config, clock, self.hub, rng)
         self._sampled = SampledLog(log, clock)
+        self._skipped = SampledLog(logging.getLogger("failsoft.refusal"), clock)
+        """A target passed over without an attempt (breaker open, budget spent, request
+        untranslatable for it, ...): failsoft's own refusal, keyed by target and reason."""
 
     def resolve(self, model: str) -> VirtualModel:
         plan = self.config.resolve(model)
@@ -218,6 +222,17 @@ class Router:
                 limits.leave()
 
     def _log_failure(self, request: ChatRequest, record: AttemptRecord, then: str | None) -> None:
+        if not record.made:
+            self._skipped(
+                logging.INFO,
+                f"{record.target.label}:{record.outcome}",
+                "skipped=%s rid=%s target=%s reason=%s",
+                record.outcome,
+                request.request_id,
+                value(record.target.label),
+                value(record.detail or record.outcome),
+            )
+            return
         self._sampled(
             logging.INFO,
             f"{record.target.label}:{record.outcome}",

@@ -379,7 +379,9 @@ class Run(Generic[T]):
     # ------------------------------------------------------------------ records
 
     def _skip(self, target: Target, outcome: str, detail: str, transient: bool = True) -> None:
-        self.attempts.append(AttemptRecord(target, outcome, detail, transient, made=False))
+        record = AttemptRecord(target, outcome, detail, transient, made=False)
+        self.attempts.append(record)
+        self.log_failure(self.request, record, None)
 
     def _failed(self, attempt: Attempt, error: UpstreamError, verdict: Verdict, kind: str) -> None:
         outcome, detail = error.outcome, attempt.provider.scrub_text(error.detail)

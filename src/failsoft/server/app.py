@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
+
 from failsoft.assemble import Runtime
 from failsoft.errors import RequestError
+from failsoft.server.access import EXCHANGE, AccessLog, Exchange
 from failsoft.server.admin import ModelList, healthz, root
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
@@ -22,6 +25,7 @@ from failsoft.server.gemini_api import SURFACE as GEMINI
 from failsoft.server.gemini_api import GeminiRoutes, from_google, serves
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
+from failsoft.server.refusals import RefusalLog
 from failsoft.server.responses_api import SURFACE as RESPONSES
 from failsoft.server.responses_routes import PREFIXES as RESPONSE_PATHS
 from failsoft.server.responses_routes import ResponseRoutes
@@ -52,11 +56,26 @@ class GatewayApp:
         self._admin = AdminAPI(runtime)
         self._metrics = Metrics(runtime)
         self._status = StatusRoutes(runtime, self._admin)
+        log_config = runtime.config.log
+        refusals = RefusalLog(runtime.clock, json=log_config.access_format == "json")
+        self.access = AccessLog(log_config, refusals)
+        runtime.metric_sources.append(self.access.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            exchange = self.access.begin(scope, send)
+            try:
+                await self._http(scope, receive, exchange)
+            except asyncio.CancelledError:
+                exchange.disconnected = True
+                raise
+            except Exception:
+                if not exchange.status:
+                    exchange.status = 500  # what uvicorn answers for it
+                raise
+            finally:
+                exchange.finish()
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -68,7 +87,7 @@ class GatewayApp:
             if method == "POST":
                 await endpoint(scope, receive, send)
                 return
-            await _error(send, path, 405, f"{path} accepts POST, not {method}", b"POST")
+            await _error(scope, send, 405, f"{path} accepts POST, not {method}", b"POST")
             return
         if path == COUNT_TOKENS and method == "POST":
             await self._count_tokens(scope, receive, send)
@@ -89,7 +108,7 @@ class GatewayApp:
             if method in ("GET", "HEAD"):
                 await self._models(scope, send)
                 return
-            await _error(send, path, 405, f"{path} accepts GET, not {method}", b"GET")
+            await _error(scope, send, 405, f"{path} accepts GET, not {method}", b"GET")
             return
         if path in ("/healthz", "/health"):
             await healthz(send)
@@ -103,7 +122,7 @@ class GatewayApp:
         if path.startswith("/admin/"):
             await self._admin(scope, receive, send)
             return
-        await _error(send, path, 404, f"no route {method} {path}")
+        await _error(scope, send, 404, f"no route {method} {path}")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -133,13 +152,23 @@ class GatewayApp:
                 return
 
 
-async def _error(send: Send, path: str, status: int, message: str, allow: bytes = b"") -> None:
-    """An error for a route failsoft does not serve, in the dialect the path suggests."""
-    wire = ANTHROPIC.wire if path.startswith("/v1/messages") else OPENAI.wire
-    kind = RequestError.anthropic_type if wire is ANTHROPIC.wire else RequestError.openai_type
-    if status == 404 and wire is ANTHROPIC.wire:
-        kind = "not_found_error"
-    headers = [(b"content-type", b"application/json")]
+async def _error(scope: Scope, send: Send, status: int, message: str, allow: bytes = b"") -> None:
+    """An error for a route failsoft does not serve, in the dialect the path suggests, with
+    `x-should-retry: false`: asking again cannot find a route that is not there."""
+    path: str = scope["path"]
+    exchange: Exchange | None = scope.get(EXCHANGE)
+    if exchange is not None:
+        kind = "unknown_route" if status == 404 else "wrong_method"
+        exchange.refuse(kind, f"{scope['method']} {path}", message, status=status)
+    if path.startswith("/v1beta/"):
+        google = "NOT_FOUND" if status == 404 else "UNIMPLEMENTED"
+        body = orjson.dumps({"error": {"code": status, "message": message, "status": google}})
+    elif path.startswith("/v1/messages"):
+        kind = "not_found_error" if status == 404 else RequestError.anthropic_type
+        body = ANTHROPIC.wire.error_body(message, kind)
+    else:
+        body = OPENAI.wire.error_body(message, RequestError.openai_type)
+    headers = [(b"content-type", b"application/json"), (b"x-should-retry", b"false")]
     if allow:
         headers.append((b"allow", allow))
-    await send_bytes(send, status, headers, wire.error_body(message, kind))
+    await send_bytes(send, status, headers, body)

@@ -22,10 +22,14 @@ from failsoft.errors import (
     AllTargetsFailed,
     InvalidRequest,
     Overloaded,
+    PayloadTooLarge,
     RequestError,
+    UnknownModel,
     UnsupportedMediaType,
+    Untranslatable,
     UpstreamClientFault,
 )
+from failsoft.server.access import EXCHANGE, Exchange
 from failsoft.server.asgi import (
     ClientGone,
     DisconnectWatch,
@@ -99,17 +103,22 @@ class ChatEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = "fs_" + secrets.token_hex(12)
+        exchange: Exchange | None = scope.get(EXCHANGE)
         try:
             request, control, turn = await self._parse(scope, receive, request_id)
         except RequestError as exc:
-            await self._request_error(send, exc, request_id)
+            await self._request_error(send, exc, request_id, exchange)
             return
         except ClientGone:
+            if exchange is not None:
+                exchange.disconnected = True
             return
+        if exchange is not None:
+            exchange.model = request.model
         watch = DisconnectWatch(receive)
         try:
             if request.stream:
-                await self._stream(request, control, send, watch, turn)
+                await self._stream(request, control, send, watch, turn, exchange)
             else:
                 answer, served = await self.cache.complete(request, control)
                 headers = self._headers(answer.target, answer.attempts, request_id)
@@ -123,9 +132,11 @@ class ChatEndpoint:
                 await send_bytes(send, 200, headers, answer.body)
         except RequestError as exc:
             watch.finished = True
-            await self._request_error(send, exc, request_id)
+            await self._request_error(send, exc, request_id, exchange)
         except (AllTargetsFailed, Overloaded) as exc:
             watch.finished = True
+            if isinstance(exc, Overloaded) and exchange is not None:
+                exchange.refuse("shed", "admission", str(exc), status=self.wire.exhausted_status)
             await self._exhausted(send, exc, request_id)
         except UpstreamClientFault as exc:
             watch.finished = True
@@ -133,6 +144,8 @@ class ChatEndpoint:
         except asyncio.CancelledError:
             if not watch.absorb():
                 raise
+            if exchange is not None:
+                exchange.disconnected = True
             log.info("%s: client disconnected before the answer; attempt cancelled", request_id)
         except Exception:
             # A bug must cost one request a clear 500, never the worker.
@@ -199,6 +212,7 @@ class ChatEndpoint:
         send: Send,
         watch: DisconnectWatch,
         turn: Turn | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         stream, served = await self.cache.stream(request, control)
         headers = self._headers(stream.target, stream.attempts, request.request_id)
@@ -232,10 +246,15 @@ class ChatEndpoint:
                     data = self.wire.stream_error(message)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             watch.finished = True
+            if exchange is not None:
+                _stream_ended(exchange, stream)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
                 raise
+            if exchange is not None:
+                exchange.disconnected = True
+                _stream_ended(exchange, stream)
             log.info("%s: client disconnected mid-stream; upstream closed", request.request_id)
         finally:
             watch.finished = True
@@ -258,7 +277,13 @@ class ChatEndpoint:
     def _add_request_id(self, headers: Headers, value: str) -> None:
         headers.append((self.wire.request_id_header.encode(), ascii_header(value)))
 
-    async def _request_error(self, send: Send, exc: RequestError, rid: str) -> None:
+    async def _request_error(
+        self, send: Send, exc: RequestError, rid: str, exchange: Exchange | None = None
+    ) -> None:
+        if exchange is not None:
+            kind = _REFUSALS.get(type(exc), "malformed")
+            subject = exchange.model if kind in _BY_MODEL and exchange.model else exchange.path
+            exchange.refuse(kind, subject, exc.message, status=exc.status, rid=rid)
         kind = exc.anthropic_type if self.surface.dialect == "anthropic" else exc.openai_type
         body = self.wire.error_body(
             exc.message, kind, code=exc.code, param=exc.param, request_id=rid
@@ -321,6 +346,27 @@ class ChatEndpoint:
         upstream_rid = error.headers.get(self.wire.request_id_header)
         self._add_request_id(headers, upstream_rid or rid)
         await send_bytes(send, error.status, headers, body)
+
+
+_REFUSALS: dict[type[RequestError], str] = {
+    UnknownModel: "unknown_model",
+    Untranslatable: "untranslatable",
+    PayloadTooLarge: "too_large",
+    UnsupportedMediaType: "media_type",
+}
+"""The refusal kind logged for each caller error (any other is `malformed`)."""
+_BY_MODEL = frozenset({"unknown_model", "untranslatable"})
+
+
+def _stream_ended(exchange: Exchange, stream: Any) -> None:
+    """A stream's trail can grow after its headers went out (a resumed answer): the access
+    line gets the final one, and whether the answer broke."""
+    exchange.broken = getattr(stream, "error", None) is not None
+    if exchange.detail:
+        attempts = getattr(stream, "attempts", None)
+        if attempts:
+            exchange.trail = trail(attempts)
+            exchange.attempts = str(sum(1 for a in attempts if a.made))
 
 
 def _add_served(headers: Headers, served: Served) -> None:

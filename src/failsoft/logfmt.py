@@ -1,0 +1,122 @@
+"""Formatting for failsoft's own log lines: logfmt (`key=value ...`) or JSON, and the
+token counts read from the bytes a caller was sent.
+
+Values that come from callers (model names, paths) are quoted and escaped here, so a
+newline or a quote in them can never forge a second line or a field, and are cut short.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+MAX_VALUE = 200
+"""Longest value written as is; longer ones (a caller's model name, a path) are cut."""
+
+_PLAIN = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,@+%*[]()!?#~^|"
+)
+
+
+def value(raw: object) -> str:
+    """One logfmt value: as is when it is a plain word, else double-quoted and escaped."""
+    if raw is None:
+        return "-"
+    if raw is True:
+        return "true"
+    if raw is False:
+        return "false"
+    if isinstance(raw, int | float):
+        return str(raw)
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+    if len(text) > MAX_VALUE:
+        text = text[:MAX_VALUE] + "..."
+    if text and text.isascii() and all(c in _PLAIN for c in text.encode()):
+        return text
+    return '"' + _escape(text) + '"'
+
+
+def _escape(text: str) -> str:
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def line(fields: dict[str, Any]) -> str:
+    """`key=value key=value ...` in the order given."""
+    return " ".join(f"{key}={value(raw)}" for key, raw in fields.items())
+
+
+def json_line(fields: dict[str, Any]) -> str:
+    """The same fields as one JSON object (bytes decoded, long strings cut)."""
+    clean: dict[str, Any] = {}
+    for key, raw in fields.items():
+        if isinstance(raw, bytes):
+            raw = raw.decode("latin-1")
+        if isinstance(raw, str) and len(raw) > MAX_VALUE:
+            raw = raw[:MAX_VALUE] + "..."
+        clean[key] = raw
+    return orjson.dumps(clean).decode()
+
+
+# ---------------------------------------------------------------------------- tokens
+
+_USAGE_KEYS = (b'"usage"', b'"usageMetadata"')
+_INPUT = ("input_tokens", "prompt_tokens", "promptTokenCount")
+_OUTPUT = ("output_tokens", "completion_tokens", "candidatesTokenCount")
+_SCAN = 4096
+"""A usage object is a few hundred bytes; anything longer is not one."""
+
+
+def usage_in(body: bytes) -> tuple[int | None, int | None]:
+    """Input and output tokens from every usage object in `body` (an answer, or a batch of
+    stream events, in any dialect); the last count of each wins, as in a stream.
+
+    Only the usage objects themselves are parsed, never the whole answer: `"usage"` with
+    both quotes bare can only be a key (inside a JSON string its quotes are escaped).
+    """
+    found_in: int | None = None
+    found_out: int | None = None
+    for key in _USAGE_KEYS:
+        at = body.find(key)
+        while at >= 0:
+            start = at + len(key)
+            brace = body.find(b"{", start, start + 8)
+            if brace >= 0 and not body[start:brace].strip(b": \t"):
+                obj = _object_at(body, brace)
+                if obj is not None:
+                    found_in = _first_int(obj, _INPUT, found_in)
+                    found_out = _first_int(obj, _OUTPUT, found_out)
+            at = body.find(key, start)
+    return found_in, found_out
+
+
+def _object_at(body: bytes, brace: int) -> dict[str, Any] | None:
+    """The JSON object opening at `brace`: its closing brace is the first `}` with as many
+    `{` before it (usage objects hold numbers and small objects, no braces in strings)."""
+    limit = min(len(body), brace + _SCAN)
+    close = body.find(b"}", brace, limit)
+    while close >= 0:
+        if body.count(b"{", brace, close) == body.count(b"}", brace, close) + 1:
+            try:
+                obj = orjson.loads(body[brace : close + 1])
+            except orjson.JSONDecodeError:
+                return None
+            return obj if isinstance(obj, dict) else None
+        close = body.find(b"}", close + 1, limit)
+    return None
+
+
+def _first_int(obj: dict[str, Any], names: tuple[str, ...], default: int | None) -> int | None:
+    for name in names:
+        count = obj.get(name)
+        if isinstance(count, int) and not isinstance(count, bool):
+            return count
+    return default

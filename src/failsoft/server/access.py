@@ -1,0 +1,298 @@
+"""The access log and the per-surface request counts: one `Exchange` watches each request.
+
+The exchange stands in for the ASGI `send` of every HTTP request, so every route (the chat
+surfaces, the model list, status, admin, and routes failsoft does not serve) is seen the
+same way: the status and failsoft's own response headers (`x-failsoft-request-id`,
+`-attempts`, `-trail`, `-provider`, `-model`, `-cache`, `-rung`), the first body bytes
+(time to first token on a stream) and the token counts in the answer. The chat endpoint
+adds what only it knows: the virtual model, a client disconnect, a broken stream.
+
+The line is written once, when the response's last byte is handed to the server (before
+it reaches the caller, so a client that has its answer can find the line), or when the
+handler returns without one (a disconnect, a crash). With the log off, or the
+`failsoft.access` logger below INFO, the exchange records only the status and duration
+for `/metrics`: no header scan, no body scan, no line.
+
+Never logged: query strings (a Gemini caller puts its key in `?key=`), request headers,
+bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from failsoft.config.log import LogConfig
+from failsoft.logfmt import json_line, line, usage_in
+from failsoft.server.asgi import Message, Scope, Send
+from failsoft.server.refusals import RefusalLog
+
+access_log = logging.getLogger("failsoft.access")
+
+EXCHANGE = "failsoft.exchange"
+"""The scope key under which a handler finds its request's `Exchange`."""
+
+CLIENT_CLOSED = 499
+"""The status logged when the caller went away before any response started."""
+
+SURFACES = (
+    "openai",
+    "anthropic",
+    "responses",
+    "gemini",
+    "models",
+    "status",
+    "admin",
+    "metrics",
+    "health",
+    "root",
+    "unknown",
+)
+
+
+def surface_of(path: str) -> str:
+    """The API a path belongs to: a small fixed set, so it can label a metric."""
+    if path.startswith(("/v1/chat/", "/chat/")):
+        return "openai"
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith(("/v1/responses", "/responses")):
+        return "responses"
+    if path.startswith("/v1beta/"):
+        return "gemini"
+    if path in ("/v1/models", "/models"):
+        return "models"
+    if path == "/status" or path.startswith("/status/"):
+        return "status"
+    if path.startswith("/admin/"):
+        return "admin"
+    if path == "/metrics":
+        return "metrics"
+    if path in ("/healthz", "/health"):
+        return "health"
+    if path == "/":
+        return "root"
+    return "unknown"
+
+
+_HEADERS = {
+    b"x-failsoft-request-id": "rid",
+    b"x-failsoft-attempts": "attempts",
+    b"x-failsoft-trail": "trail",
+    b"x-failsoft-provider": "provider",
+    b"x-failsoft-model": "answered",
+    b"x-failsoft-cache": "cache",
+    b"x-failsoft-rung": "rung",
+}
+_PREFIX = b"x-failsoft-"
+
+
+class Exchange:
+    """One request's `send`, and what the access line and `/metrics` need to know of it."""
+
+    __slots__ = (
+        "_log",
+        "_send",
+        "answered",
+        "attempts",
+        "broken",
+        "cache",
+        "detail",
+        "disconnected",
+        "done",
+        "first",
+        "input_tokens",
+        "method",
+        "model",
+        "output_tokens",
+        "path",
+        "provider",
+        "refused",
+        "rid",
+        "rung",
+        "started",
+        "status",
+        "stream",
+        "surface",
+        "trail",
+    )
+
+    def __init__(self, owner: AccessLog, send: Send, scope: Scope, detail: bool) -> None:
+        self._log = owner
+        self._send = send
+        self.started = time.perf_counter()
+        self.status = 0
+        self.done = False
+        self.detail = detail
+        self.path: str = scope["path"]
+        self.surface = surface_of(self.path)
+        self.disconnected = False
+        self.refused: str | None = None
+        self.model: str | None = None
+        self.broken = False
+        if detail:
+            self.method: str = scope["method"]
+            self.stream = False
+            self.first: float | None = None
+            self.input_tokens: int | None = None
+            self.output_tokens: int | None = None
+            self.rid: bytes | None = None
+            self.attempts: bytes | str | None = None
+            self.trail: bytes | str | None = None
+            self.provider: bytes | None = None
+            self.answered: bytes | None = None
+            self.cache: bytes | None = None
+            self.rung: bytes | None = None
+
+    async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message["status"]
+            if self.detail:
+                self._read_headers(message["headers"])
+        elif kind == "http.response.body":
+            if self.detail:
+                body = message.get("body")
+                if body:
+                    if self.first is None:
+                        self.first = time.perf_counter()
+                    if b"usage" in body:
+                        self._count_tokens(body)
+            if not message.get("more_body", False) and not self.done:
+                self.finish()
+        await self._send(message)
+
+    def _read_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        for name, raw in headers:
+            if name.startswith(_PREFIX):
+                field = _HEADERS.get(name)
+                if field is not None:
+                    setattr(self, field, raw)
+            elif name == b"content-type" and raw.startswith(b"text/event-stream"):
+                self.stream = True
+
+    def _count_tokens(self, body: bytes) -> None:
+        found_in, found_out = usage_in(body)
+        if found_in is not None:
+            self.input_tokens = found_in
+        if found_out is not None:
+            self.output_tokens = found_out
+
+    def refuse(self, kind: str, key: str, reason: str, **fields: object) -> None:
+        """failsoft refused this request itself: say so (rate-limited) on `failsoft.refusal`
+        and in the access line."""
+        self.refused = kind
+        fields.setdefault("rid", self.rid if self.detail else None)
+        self._log.refusals.refuse(kind, key, reason, surface=self.surface, **fields)
+
+    def finish(self) -> None:
+        """The response ended (or never will): count it, and write its line."""
+        if self.done:
+            return
+        self.done = True
+        elapsed = time.perf_counter() - self.started
+        status = self.status or CLIENT_CLOSED
+        self._log.count(self.surface, status, elapsed)
+        if self.detail:
+            self._log.write(self, status, elapsed)
+
+
+class AccessLog:
+    """The access log's settings, the refusal log, and the per-surface counts."""
+
+    def __init__(self, config: LogConfig, refusals: RefusalLog) -> None:
+        self.enabled = config.access
+        self.json = config.access_format == "json"
+        self.refusals = refusals
+        self.requests: dict[tuple[str, str], int] = {}
+        self.durations: dict[str, list[float]] = {}
+        self.sums: dict[str, float] = {}
+
+    def begin(self, scope: Scope, send: Send) -> Exchange:
+        detail = self.enabled and access_log.isEnabledFor(logging.INFO)
+        exchange = Exchange(self, send, scope, detail)
+        scope[EXCHANGE] = exchange
+        return exchange
+
+    def count(self, surface: str, status: int, elapsed: float) -> None:
+        key = (surface, _CLASSES[min(status // 100, 5)])
+        self.requests[key] = self.requests.get(key, 0) + 1
+        buckets = self.durations.get(surface)
+        if buckets is None:
+            buckets = self.durations[surface] = [0.0] * (len(BUCKETS) + 1)
+            self.sums[surface] = 0.0
+        buckets[bisect_left(BUCKETS, elapsed)] += 1
+        self.sums[surface] += elapsed
+
+    def write(self, ex: Exchange, status: int, elapsed: float) -> None:
+        fields: dict[str, Any] = {
+            "rid": ex.rid,
+            "surface": ex.surface,
+            "method": ex.method,
+            "path": ex.path,
+            "model": ex.model,
+            "status": status,
+            "attempts": _int(ex.attempts),
+            "answered": _label(ex.provider, ex.answered),
+            "trail": ex.trail or None,
+            "ms": round(elapsed * 1000, 1),
+            "ttft_ms": round((ex.first - ex.started) * 1000, 1)
+            if ex.stream and ex.first is not None
+            else None,
+            "in": ex.input_tokens,
+            "out": ex.output_tokens,
+            "cache": ex.cache,
+            "rung": ex.rung,
+            "stream": ex.stream,
+            "broken": ex.broken,
+            "disconnect": ex.disconnected,
+            "refused": ex.refused,
+        }
+        access_log.info(json_line(fields) if self.json else line(fields))
+
+    def metrics(self) -> Iterator[Metric]:
+        """`failsoft_http_requests_total{surface, class}` and the duration histogram."""
+        requests = CounterMetricFamily(
+            "failsoft_http_requests",
+            "HTTP requests by API surface and status class (499: the caller left first).",
+            labels=["surface", "class"],
+        )
+        for (surface, klass), count in sorted(self.requests.items()):
+            requests.add_metric([surface, klass], count)
+        durations = HistogramMetricFamily(
+            "failsoft_http_request_duration_seconds",
+            "Time from a request's arrival to its response's last byte, by API surface.",
+            labels=["surface"],
+        )
+        for surface, counts in sorted(self.durations.items()):
+            cumulative: list[tuple[str, float]] = []
+            total = 0.0
+            for bound, seen in zip((*BUCKETS, float("inf")), counts, strict=True):
+                total += seen
+                cumulative.append(("+Inf" if bound == float("inf") else str(bound), total))
+            durations.add_metric([surface], cumulative, self.sums[surface])
+        yield requests
+        yield durations
+
+
+BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Seconds: from a cached answer to a long streamed one."""
+_CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def _int(raw: bytes | str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    return int(text) if text.isdigit() else None
+
+
+def _label(provider: bytes | None, model: bytes | None) -> str | None:
+    if provider is None or model is None:
+        return None
+    return f"{provider.decode('latin-1')}/{model.decode('latin-1')}"
