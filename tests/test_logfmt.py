@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from failsoft.logfmt import json_line, line, usage_in, value
+from failsoft.logfmt import json_line, line, parse, usage_in, value
 
 
 def test_plain_words_stay_bare_and_the_rest_is_quoted() -> None:
@@ -41,3 +41,9 @@ def test_text_that_mentions_usage_is_not_usage() -> None:
     content = b'{"choices":[{"message":{"content":"the \\"usage\\": {\\"prompt_tokens\\": 99}"}}]}'
     assert usage_in(content) == (None, None)
     assert usage_in(b'{"usage": {"prompt_tokens": 1') == (None, None)  # cut short
+
+
+def test_a_line_parses_back() -> None:
+    fields = {"rid": "fs_1", "path": '/x\n"q"=1 é \\ \u2028', "model": None, "ok": True}
+    text = "2026-12-05 06:25:35,102 INFO    failsoft.access: " + line(fields)
+    assert parse(text) == {"rid": "fs_1", "path": fields["path"], "model": "-", "ok": "true"}

@@ -7,6 +7,7 @@ newline or a quote in them can never forge a second line or a field, and are cut
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -14,9 +15,8 @@ import orjson
 MAX_VALUE = 200
 """Longest value written as is; longer ones (a caller's model name, a path) are cut."""
 
-_PLAIN = frozenset(
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:,@+%*[]()!?#~^|"
-)
+_PLAIN = re.compile(r"[A-Za-z0-9_./:,@+%*()\[\]!?#~^|-]+")
+"""What is written without quotes: no space, quote, `=`, backslash or control character."""
 
 
 def value(raw: object) -> str:
@@ -27,12 +27,12 @@ def value(raw: object) -> str:
         return "true"
     if raw is False:
         return "false"
-    if isinstance(raw, int | float):
+    if type(raw) is int or type(raw) is float:
         return str(raw)
     text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
     if len(text) > MAX_VALUE:
         text = text[:MAX_VALUE] + "..."
-    if text and text.isascii() and all(c in _PLAIN for c in text.encode()):
+    if _PLAIN.fullmatch(text):
         return text
     return '"' + _escape(text) + '"'
 
@@ -52,6 +52,25 @@ def _escape(text: str) -> str:
 def line(fields: dict[str, Any]) -> str:
     """`key=value key=value ...` in the order given."""
     return " ".join(f"{key}={value(raw)}" for key, raw in fields.items())
+
+
+_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse(text: str) -> dict[str, str]:
+    """A line written by `line` back into its fields (values as text, `-` for none), e.g.
+    to find a request's trail in a captured log. Anything before the first field (a log
+    format's time and level) is skipped."""
+    out = {}
+    for key, raw in _FIELD.findall(text):
+        out[key] = _unquote(raw[1:-1]) if raw.startswith('"') else raw
+    return out
+
+
+def _unquote(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
 def json_line(fields: dict[str, Any]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ import anthropic
 import openai
 import pytest
 
+from failsoft.logfmt import parse
 from failsoft.policy.breaker import State
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
@@ -21,15 +21,6 @@ from tests.conftest import CALLER_KEY, PROVIDER_KEY
 from tests.helpers import anthropic_chat, chat, request
 
 HI = [{"role": "user", "content": "hello"}]
-_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-
-def parse(text: str) -> dict[str, str]:
-    """A logfmt line as a dict (quoted values unescaped)."""
-    out = {}
-    for key, raw in _FIELD.findall(text):
-        out[key] = json.loads(raw) if raw.startswith('"') else raw
-    return out
 
 
 class Lines(logging.Handler):
@@ -410,3 +401,17 @@ def test_requests_are_counted_by_surface(
     assert surfaces <= {"openai", "anthropic", "responses", "gemini", "unknown", "metrics"}
     histogram = ("failsoft_http_request_duration_seconds_count", (("surface", "openai"),))
     assert found[histogram] == 2
+
+
+def test_a_cached_answer_shows_its_cache_rung(
+    make_gateway: Callable[[str], GatewayThread], sim: SimServer, lines: Lines
+) -> None:
+    gw = make_gateway("cache: {ttl: 60, backend: memory}")
+    first = request(gw.url + "/v1/chat/completions", body=chat("gpt-one", "cache me"))
+    second = request(gw.url + "/v1/chat/completions", body=chat("gpt-one", "cache me"))
+    assert (first.status, second.status) == (200, 200)
+    miss, hit = lines.wait_access(2)
+    assert (miss["cache"], miss["rung"]) == ("MISS", "targets")
+    assert hit["cache"] == "HIT" and hit["cache"] == second.headers["x-failsoft-cache"]
+    assert hit["rung"] == second.headers["x-failsoft-rung"]
+    assert sim.attempts("gpt-4o") == 1

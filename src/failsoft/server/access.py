@@ -55,8 +55,19 @@ SURFACES = (
 )
 
 
+_EXACT = {
+    "/v1/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/responses": "responses",
+    "/v1/models": "models",
+}
+
+
 def surface_of(path: str) -> str:
     """The API a path belongs to: a small fixed set, so it can label a metric."""
+    exact = _EXACT.get(path)
+    if exact is not None:
+        return exact
     if path.startswith(("/v1/chat/", "/chat/")):
         return "openai"
     if path.startswith("/v1/messages"):
@@ -209,8 +220,10 @@ class AccessLog:
         self.enabled = config.access
         self.json = config.access_format == "json"
         self.refusals = refusals
-        self.requests: dict[tuple[str, str], int] = {}
-        self.durations: dict[str, list[float]] = {}
+        self.requests: dict[str, list[int]] = {}
+        """surface → requests by status class (`_CLASSES`, indexed by status // 100)"""
+        self.durations: dict[str, list[int]] = {}
+        """surface → requests per duration bucket (`BUCKETS`, then above the last)"""
         self.sums: dict[str, float] = {}
 
     def begin(self, scope: Scope, send: Send) -> Exchange:
@@ -220,13 +233,13 @@ class AccessLog:
         return exchange
 
     def count(self, surface: str, status: int, elapsed: float) -> None:
-        key = (surface, _CLASSES[min(status // 100, 5)])
-        self.requests[key] = self.requests.get(key, 0) + 1
-        buckets = self.durations.get(surface)
-        if buckets is None:
-            buckets = self.durations[surface] = [0.0] * (len(BUCKETS) + 1)
+        counts = self.requests.get(surface)
+        if counts is None:
+            counts = self.requests[surface] = [0] * len(_CLASSES)
+            self.durations[surface] = [0] * (len(BUCKETS) + 1)
             self.sums[surface] = 0.0
-        buckets[bisect_left(BUCKETS, elapsed)] += 1
+        counts[min(status // 100, 5)] += 1
+        self.durations[surface][bisect_left(BUCKETS, elapsed)] += 1
         self.sums[surface] += elapsed
 
     def write(self, ex: Exchange, status: int, elapsed: float) -> None:
@@ -253,7 +266,12 @@ class AccessLog:
             "disconnect": ex.disconnected,
             "refused": ex.refused,
         }
-        access_log.info(json_line(fields) if self.json else line(fields))
+        text = json_line(fields) if self.json else line(fields)
+        # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
+        # nothing about a request, and the level was checked when the request began.
+        access_log.handle(
+            access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None)
+        )
 
     def metrics(self) -> Iterator[Metric]:
         """`failsoft_http_requests_total{surface, class}` and the duration histogram."""
@@ -262,8 +280,10 @@ class AccessLog:
             "HTTP requests by API surface and status class (499: the caller left first).",
             labels=["surface", "class"],
         )
-        for (surface, klass), count in sorted(self.requests.items()):
-            requests.add_metric([surface, klass], count)
+        for surface, counts in sorted(self.requests.items()):
+            for index, count in enumerate(counts):
+                if count and index:
+                    requests.add_metric([surface, _CLASSES[index]], count)
         durations = HistogramMetricFamily(
             "failsoft_http_request_duration_seconds",
             "Time from a request's arrival to its response's last byte, by API surface.",
@@ -271,7 +291,7 @@ class AccessLog:
         )
         for surface, counts in sorted(self.durations.items()):
             cumulative: list[tuple[str, float]] = []
-            total = 0.0
+            total = 0
             for bound, seen in zip((*BUCKETS, float("inf")), counts, strict=True):
                 total += seen
                 cumulative.append(("+Inf" if bound == float("inf") else str(bound), total))

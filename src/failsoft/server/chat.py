@@ -115,6 +115,7 @@ class ChatEndpoint:
             return
         if exchange is not None:
             exchange.model = request.model
+            exchange.stream = request.stream
         watch = DisconnectWatch(receive)
         try:
             if request.stream:
