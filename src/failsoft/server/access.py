@@ -23,12 +23,11 @@ import logging
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from failsoft.config.log import LogConfig
-from failsoft.logfmt import json_line, line, usage_in
+from failsoft.logfmt import json_line, usage_in, value
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
 
@@ -243,30 +242,47 @@ class AccessLog:
         self.sums[surface] += elapsed
 
     def write(self, ex: Exchange, status: int, elapsed: float) -> None:
-        fields: dict[str, Any] = {
-            "rid": ex.rid,
-            "surface": ex.surface,
-            "method": ex.method,
-            "path": ex.path,
-            "model": ex.model,
-            "status": status,
-            "attempts": _int(ex.attempts),
-            "answered": _label(ex.provider, ex.answered),
-            "trail": ex.trail or None,
-            "ms": round(elapsed * 1000, 1),
-            "ttft_ms": round((ex.first - ex.started) * 1000, 1)
-            if ex.stream and ex.first is not None
-            else None,
-            "in": ex.input_tokens,
-            "out": ex.output_tokens,
-            "cache": ex.cache,
-            "rung": ex.rung,
-            "stream": ex.stream,
-            "broken": ex.broken,
-            "disconnect": ex.disconnected,
-            "refused": ex.refused,
-        }
-        text = json_line(fields) if self.json else line(fields)
+        ms = round(elapsed * 1000, 1)
+        ttft = None
+        if ex.stream and ex.first is not None:
+            ttft = round((ex.first - ex.started) * 1000, 1)
+        answered = _label(ex.provider, ex.answered)
+        if self.json:
+            text = json_line(
+                {
+                    "rid": ex.rid,
+                    "surface": ex.surface,
+                    "method": ex.method,
+                    "path": ex.path,
+                    "model": ex.model,
+                    "status": status,
+                    "attempts": _int(ex.attempts),
+                    "answered": answered,
+                    "trail": ex.trail or None,
+                    "ms": ms,
+                    "ttft_ms": ttft,
+                    "in": ex.input_tokens,
+                    "out": ex.output_tokens,
+                    "cache": ex.cache,
+                    "rung": ex.rung,
+                    "stream": ex.stream,
+                    "broken": ex.broken,
+                    "disconnect": ex.disconnected,
+                    "refused": ex.refused,
+                }
+            )
+        else:
+            # One f-string, not logfmt.line over a dict: this runs once per request. The
+            # surface, status, numbers and flags are failsoft's own; the rest is escaped.
+            v = value
+            text = (
+                f"rid={v(ex.rid)} surface={ex.surface} method={v(ex.method)} path={v(ex.path)} "
+                f"model={v(ex.model)} status={status} attempts={v(ex.attempts)} "
+                f"answered={v(answered)} trail={v(ex.trail or None)} ms={ms} ttft_ms={v(ttft)} "
+                f"in={v(ex.input_tokens)} out={v(ex.output_tokens)} cache={v(ex.cache)} "
+                f"rung={v(ex.rung)} stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
+                f"disconnect={_BOOL[ex.disconnected]} refused={v(ex.refused)}"
+            )
         # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
         # nothing about a request, and the level was checked when the request began.
         access_log.handle(
@@ -302,6 +318,7 @@ class AccessLog:
 
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds: from a cached answer to a long streamed one."""
+_BOOL = ("false", "true")
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 
 
