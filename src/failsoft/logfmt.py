@@ -87,7 +87,8 @@ def json_line(fields: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------- tokens
 
-_USAGE_KEYS = (b'"usage"', b'"usageMetadata"')
+_GEMINI = b'"usageMetadata"'
+_USAGE_KEYS = (b'"usage"', _GEMINI)
 _INPUT = ("input_tokens", "prompt_tokens", "promptTokenCount")
 _OUTPUT = ("output_tokens", "completion_tokens", "candidatesTokenCount")
 _SCAN = 4096
@@ -104,6 +105,8 @@ def usage_in(body: bytes) -> tuple[int | None, int | None]:
     found_in: int | None = None
     found_out: int | None = None
     for key in _USAGE_KEYS:
+        if key is _GEMINI and (found_in is not None or found_out is not None):
+            break  # one dialect per body: no second scan when the first key was found
         at = body.find(key)
         while at >= 0:
             start = at + len(key)

@@ -1,0 +1,111 @@
+"""Instructions per request, counted with callgrind: repeatable where wall-clock A/B runs on a
+shared machine are not.
+
+The gateway runs under valgrind with instrumentation off; after 50 warm-up requests it is
+switched on for N non-streaming requests through `gpt: [sim/gpt-4o, sim/gpt-4o-mini]` (the
+simulator and this client run outside valgrind), then off. The gateway's idle work (health
+evaluation, ~0.9 M instructions/s) falls into the window too: compare runs of similar wall time,
+or subtract it.
+
+    python bench/callgrind_requests.py --src src --requests 1000 --extra "log: {access: false}"
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CONFIG = """
+providers:
+  sim: {{dialect: openai, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k"}}
+models:
+  gpt: [sim/gpt-4o, sim/gpt-4o-mini]
+{extra}
+"""
+
+
+def _wait_for(port: int, seconds: float = 300.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listening on {port} after {seconds:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--src", default="src", help="the failsoft sources to measure")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--extra", default="", help="config appended (YAML)")
+    parser.add_argument("--port", type=int, default=19400)
+    args = parser.parse_args()
+    sim_port = args.port + 1
+    work = tempfile.mkdtemp(prefix="failsoft-callgrind-")
+    config = os.path.join(work, "failsoft.yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(sim=sim_port, extra=args.extra))
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(args.src))
+    out = os.path.join(work, "callgrind.out")
+    quiet = subprocess.DEVNULL
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "failsoft", "sim", "--port", str(sim_port)],
+        env=env,
+        stdout=quiet,
+        stderr=quiet,
+    )
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+    command += [f"--callgrind-out-file={out}", sys.executable, "-m", "failsoft", "serve"]
+    command += ["-c", config, "--port", str(args.port)]
+    with open(os.path.join(work, "gateway.log"), "w") as log:
+        gateway = subprocess.Popen(command, env=env, stdout=quiet, stderr=log, cwd=work)
+    try:
+        _wait_for(sim_port)
+        _wait_for(args.port)
+        body = json.dumps({"model": "gpt", "messages": [{"role": "user", "content": "hi " * 50}]})
+        conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+
+        def send(count: int) -> None:
+            for _ in range(count):
+                headers = {"content-type": "application/json"}
+                conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200, response.status
+
+        send(50)
+        control = ["callgrind_control", "-i"]
+        subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet)
+        started = time.monotonic()
+        send(args.requests)
+        subprocess.run([*control, "off", str(gateway.pid)], check=True, stdout=quiet)
+        wall = time.monotonic() - started
+        conn.close()
+    finally:
+        gateway.send_signal(signal.SIGINT)
+        gateway.wait()
+        sim.terminate()
+        sim.wait()
+    total = 0
+    with open(out) as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+    print(
+        f"{total / args.requests / 1e6:.3f} M instructions per request "
+        f"({args.requests} requests in {wall:.1f} s under valgrind; {work})"
+    )
+
+
+if __name__ == "__main__":
+    main()
