@@ -85,10 +85,10 @@ def main() -> None:
 
         send(50)
         control = ["callgrind_control", "-i"]
-        subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet)
+        subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         started = time.monotonic()
         send(args.requests)
-        subprocess.run([*control, "off", str(gateway.pid)], check=True, stdout=quiet)
+        subprocess.run([*control, "off", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         wall = time.monotonic() - started
         conn.close()
     finally:
