@@ -23,13 +23,22 @@ import logging
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from failsoft.config.log import LogConfig
+from failsoft.errors import (
+    PayloadTooLarge,
+    RequestError,
+    UnknownModel,
+    UnsupportedMediaType,
+    Untranslatable,
+)
 from failsoft.logfmt import json_line, usage_in, value
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
+from failsoft.types import trail
 
 access_log = logging.getLogger("failsoft.access")
 
@@ -89,6 +98,15 @@ def surface_of(path: str) -> str:
         return "root"
     return "unknown"
 
+
+_REFUSALS: dict[type[RequestError], str] = {
+    UnknownModel: "unknown_model",
+    Untranslatable: "untranslatable",
+    PayloadTooLarge: "too_large",
+    UnsupportedMediaType: "media_type",
+}
+"""The refusal kind logged for each caller error (any other is `malformed`)."""
+_BY_MODEL = frozenset({"unknown_model", "untranslatable"})
 
 _HEADERS = {
     b"x-failsoft-request-id": "rid",
@@ -199,6 +217,22 @@ class Exchange:
         self.refused = kind
         fields.setdefault("rid", self.rid if self.detail else None)
         self._log.refusals.refuse(kind, key, reason, surface=self.surface, **fields)
+
+    def refuse_request(self, exc: RequestError, rid: str) -> None:
+        """A caller error failsoft found itself (unknown model, malformed body, ...)."""
+        kind = _REFUSALS.get(type(exc), "malformed")
+        subject = self.model if kind in _BY_MODEL and self.model else self.path
+        self.refuse(kind, subject, exc.message, status=exc.status, rid=rid)
+
+    def stream_ended(self, stream: Any) -> None:
+        """A stream's trail can grow after its headers went out (a resumed answer): the
+        line gets the final one, and whether the answer broke."""
+        self.broken = self.broken or getattr(stream, "error", None) is not None
+        if self.detail:
+            attempts = getattr(stream, "attempts", None)
+            if attempts:
+                self.trail = trail(attempts)
+                self.attempts = str(sum(1 for a in attempts if a.made))
 
     def finish(self) -> None:
         """The response ended (or never will): count it, and write its line."""

@@ -22,11 +22,8 @@ from failsoft.errors import (
     AllTargetsFailed,
     InvalidRequest,
     Overloaded,
-    PayloadTooLarge,
     RequestError,
-    UnknownModel,
     UnsupportedMediaType,
-    Untranslatable,
     UpstreamClientFault,
 )
 from failsoft.server.access import EXCHANGE, Exchange
@@ -240,6 +237,8 @@ class ChatEndpoint:
                 raise
             except Exception:
                 log.exception("%s: internal error while relaying a stream", request.request_id)
+                if exchange is not None:
+                    exchange.broken = True
                 message = "failsoft: internal error while relaying the stream"
                 if numbered:
                     data = responses.stream_error(message, sequence=sequence)
@@ -248,14 +247,14 @@ class ChatEndpoint:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             watch.finished = True
             if exchange is not None:
-                _stream_ended(exchange, stream)
+                exchange.stream_ended(stream)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb():
                 raise
             if exchange is not None:
                 exchange.disconnected = True
-                _stream_ended(exchange, stream)
+                exchange.stream_ended(stream)
             log.info("%s: client disconnected mid-stream; upstream closed", request.request_id)
         finally:
             watch.finished = True
@@ -282,9 +281,7 @@ class ChatEndpoint:
         self, send: Send, exc: RequestError, rid: str, exchange: Exchange | None = None
     ) -> None:
         if exchange is not None:
-            kind = _REFUSALS.get(type(exc), "malformed")
-            subject = exchange.model if kind in _BY_MODEL and exchange.model else exchange.path
-            exchange.refuse(kind, subject, exc.message, status=exc.status, rid=rid)
+            exchange.refuse_request(exc, rid)
         kind = exc.anthropic_type if self.surface.dialect == "anthropic" else exc.openai_type
         body = self.wire.error_body(
             exc.message, kind, code=exc.code, param=exc.param, request_id=rid
@@ -347,27 +344,6 @@ class ChatEndpoint:
         upstream_rid = error.headers.get(self.wire.request_id_header)
         self._add_request_id(headers, upstream_rid or rid)
         await send_bytes(send, error.status, headers, body)
-
-
-_REFUSALS: dict[type[RequestError], str] = {
-    UnknownModel: "unknown_model",
-    Untranslatable: "untranslatable",
-    PayloadTooLarge: "too_large",
-    UnsupportedMediaType: "media_type",
-}
-"""The refusal kind logged for each caller error (any other is `malformed`)."""
-_BY_MODEL = frozenset({"unknown_model", "untranslatable"})
-
-
-def _stream_ended(exchange: Exchange, stream: Any) -> None:
-    """A stream's trail can grow after its headers went out (a resumed answer): the access
-    line gets the final one, and whether the answer broke."""
-    exchange.broken = getattr(stream, "error", None) is not None
-    if exchange.detail:
-        attempts = getattr(stream, "attempts", None)
-        if attempts:
-            exchange.trail = trail(attempts)
-            exchange.attempts = str(sum(1 for a in attempts if a.made))
 
 
 def _add_served(headers: Headers, served: Served) -> None:
