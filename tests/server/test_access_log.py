@@ -415,3 +415,18 @@ def test_a_cached_answer_shows_its_cache_rung(
     assert hit["cache"] == "HIT" and hit["cache"] == second.headers["x-failsoft-cache"]
     assert hit["rung"] == second.headers["x-failsoft-rung"]
     assert sim.attempts("gpt-4o") == 1
+
+
+def test_a_refusal_never_quotes_a_header_the_caller_sent(
+    gateway: GatewayThread, lines: Lines, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = gateway.url + "/v1/chat/completions"
+    body = json.dumps(chat("gpt"))
+    resp = request(url, body=body, headers={"content-type": "text/plain; sk-secret-in-ctype"})
+    assert resp.status == 415 and "sk-secret-in-ctype" in resp.body.decode()
+    headers = {"content-type": "application/json", "x-failsoft-timeout": "sk-secret-timeout"}
+    assert request(url, body=body, headers=headers).status == 400
+    kinds = [r["refused"] for r in lines.refusals]
+    assert kinds == ["media_type", "malformed"]
+    assert lines.refusals[0]["reason"] == "expected content-type application/json"
+    assert "sk-secret" not in caplog.text

@@ -222,7 +222,11 @@ class Exchange:
         """A caller error failsoft found itself (unknown model, malformed body, ...)."""
         kind = _REFUSALS.get(type(exc), "malformed")
         subject = self.model if kind in _BY_MODEL and self.model else self.path
-        self.refuse(kind, subject, exc.message, status=exc.status, rid=rid)
+        reason = exc.message
+        if kind == "media_type" or reason.startswith("x-failsoft-timeout"):
+            # These quote a header the caller sent: the caller sees it, the log does not.
+            reason = reason.split(",", 1)[0]
+        self.refuse(kind, subject, reason, status=exc.status, rid=rid)
 
     def stream_ended(self, stream: Any) -> None:
         """A stream's trail can grow after its headers went out (a resumed answer): the
