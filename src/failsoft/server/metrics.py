@@ -3,7 +3,8 @@
 Nothing is counted for metrics on the request path: the health windows and the router's
 state already hold the numbers, so a collector reads them when Prometheus asks. Counters
 come from per-target running totals; states and rates from the health model. Labels carry
-provider and model names only, never keys.
+provider and model names only, never keys. (The one exception, per-surface HTTP counts, is
+two list increments as each request ends: server/access.py, registered as a metric source.)
 """
 
 from __future__ import annotations
