@@ -122,7 +122,6 @@ def test_claude_code_sent_nothing_elsewhere(claude_run: tuple[str, str, AgentRun
     assert run.strays == [], run.describe()
 
 
-@pytest.mark.xfail(strict=False, reason="needs the access log (`failsoft.access`), issue 14")
 def test_the_access_log_shows_the_trail(claude_run: tuple[str, str, AgentRun]) -> None:
     dialect, failure, run = claude_run
     expected = f"trail={PRIMARY}:{OUTCOMES[failure]},{FALLBACKS[dialect]}:200"

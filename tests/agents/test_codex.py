@@ -126,7 +126,6 @@ def test_codex_sent_nothing_elsewhere(codex_run: tuple[str, AgentRun]) -> None:
     assert run.strays == [], run.describe()
 
 
-@pytest.mark.xfail(strict=False, reason="needs the access log (`failsoft.access`), issue 14")
 def test_the_access_log_shows_the_trail(codex_run: tuple[str, AgentRun]) -> None:
     failure, run = codex_run
     expected = f"trail={PRIMARY}:{OUTCOMES[failure]},{FALLBACK}:200"

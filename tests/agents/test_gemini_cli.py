@@ -100,7 +100,6 @@ def test_gemini_cli_was_rescued_by_failsoft(gemini_run: tuple[str, AgentRun]) ->
     assert '"tool_result"' in last and OUTPUT in last, last[-2000:]
 
 
-@pytest.mark.xfail(strict=False, reason="needs the access log (`failsoft.access`), issue 14")
 def test_the_access_log_shows_the_trail(gemini_run: tuple[str, AgentRun]) -> None:
     failure, run = gemini_run
     expected = f"trail={PRIMARY}:{OUTCOMES[failure]},{FALLBACK}:200"
