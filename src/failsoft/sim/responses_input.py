@@ -109,8 +109,28 @@ def _check_tools(tools: object) -> ErrorSpec | None:
         kind = tool.get("type")
         if not isinstance(kind, str):
             return _missing(f"{where}.type")
-        if kind in ("function", "custom") and not isinstance(tool.get("name"), str):
+        if kind in ("function", "custom", "namespace") and not isinstance(tool.get("name"), str):
             return _missing(f"{where}.name")
+        if kind == "namespace":
+            error = _check_namespace(tool, where)
+            if error is not None:
+                return error
+    return None
+
+
+def _check_namespace(tool: Mapping[str, Any], where: str) -> ErrorSpec | None:
+    """A namespace groups function and custom tools (and nothing else) under its name."""
+    members = tool.get("tools")
+    if not isinstance(members, list):
+        return _missing(f"{where}.tools")
+    for index, member in enumerate(members):
+        at = f"{where}.tools[{index}]"
+        if not isinstance(member, dict):
+            return invalid_type(at, "an object", member)
+        if member.get("type") not in ("function", "custom"):
+            return _invalid_value(f"{at}.type", member.get("type"), ("function", "custom"))
+        if not isinstance(member.get("name"), str):
+            return _missing(f"{at}.name")
     return None
 
 
@@ -360,7 +380,13 @@ def _tools(body: Mapping[str, Any]) -> tuple[tuple[ToolSpec, ...], str | None]:
     if choice == "none":
         return (), None
     tools = []
-    for tool in _list(body.get("tools")):
+    declared = []
+    for tool in _list(body.get("tools")):  # a namespace's members are called by their names
+        if tool.get("type") == "namespace":
+            declared.extend(_list(tool.get("tools")))
+        else:
+            declared.append(tool)
+    for tool in declared:
         kind = tool.get("type")
         if kind == "function":
             tools.append(ToolSpec(tool["name"], schema_properties(tool.get("parameters"))))

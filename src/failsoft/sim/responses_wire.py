@@ -206,7 +206,7 @@ def _reasoning(reply: Reply, body: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _call_events(
-    events: _Events, reply: Reply, answer: Answer, custom: frozenset[str], index: int
+    events: _Events, reply: Reply, answer: Answer, custom: Declared, index: int
 ) -> list[bytes]:
     """Each call's item events, its output index counted after `index` earlier items."""
     content: list[bytes] = []
@@ -275,12 +275,29 @@ def _message(reply: Reply, answer: Answer, *, done: bool) -> dict[str, Any]:
 
 
 def _call(
-    reply: Reply, position: int, call: ToolCall, custom: frozenset[str], *, done: bool
+    reply: Reply, position: int, call: ToolCall, custom: Declared, *, done: bool
 ) -> dict[str, Any]:
     """A `function_call` item, or a `custom_tool_call` for a freeform tool (its one string)."""
     status = "completed" if done else "in_progress"
     call_id = openai_call_id(reply.response_id, position)
-    if call.name in custom:
+    is_custom, namespace = custom.get(call.name, (False, None))
+    item = _call_item(reply, call, call_id, status, is_custom, done=done, position=position)
+    if namespace is not None:
+        item["namespace"] = namespace
+    return item
+
+
+def _call_item(
+    reply: Reply,
+    call: ToolCall,
+    call_id: str,
+    status: str,
+    is_custom: bool,
+    *,
+    done: bool,
+    position: int,
+) -> dict[str, Any]:
+    if is_custom:
         return {
             "id": f"ctc_{_hex(reply)}{position:02x}",
             "type": "custom_tool_call",
@@ -304,13 +321,25 @@ def _custom_input(call: ToolCall) -> str:
     return value if isinstance(value, str) else call.json
 
 
-def _custom_tools(body: Mapping[str, Any]) -> frozenset[str]:
+Declared = Mapping[str, tuple[bool, str | None]]
+"""A declared tool's name → (is it a custom tool, its namespace if it is in one)."""
+
+
+def _custom_tools(body: Mapping[str, Any]) -> Declared:
+    """The request's tools, namespace tools' members by their own names (a top-level tool
+    of the same name wins: the model's choice is by name only)."""
     tools = body.get("tools")
-    return frozenset(
-        tool["name"]
-        for tool in (tools if isinstance(tools, list) else ())
-        if isinstance(tool, dict) and tool.get("type") == "custom"
-    )
+    out: dict[str, tuple[bool, str | None]] = {}
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "namespace":
+            for member in tool.get("tools") or ():
+                if isinstance(member, dict) and isinstance(member.get("name"), str):
+                    out.setdefault(member["name"], (member.get("type") == "custom", tool["name"]))
+        elif isinstance(tool.get("name"), str):
+            out[tool["name"]] = (tool.get("type") == "custom", None)
+    return out
 
 
 def _hex(reply: Reply) -> str:

@@ -8,7 +8,7 @@ plan with several targets of one dialect does not repeat the work or the verdict
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -76,7 +76,7 @@ _DECODERS: dict[str, Callable[[Sink], Decoder]] = {
 class Translation:
     """One request written out for one kind of target (everything but the model)."""
 
-    __slots__ = ("caller", "freeform", "payload", "target", "warnings")
+    __slots__ = ("caller", "freeform", "namespaced", "payload", "target", "warnings")
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class Translation:
         payload: dict[str, Any],
         warnings: tuple[str, ...],
         freeform: frozenset[str] = frozenset(),
+        namespaced: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.caller = caller
         self.target = target
@@ -93,6 +94,9 @@ class Translation:
         self.freeform = freeform
         """A Responses caller's custom (freeform) tools: their calls go back as
         `custom_tool_call` items, not the function calls the target made."""
+        self.namespaced = namespaced or {}
+        """A Responses caller's namespace tools: flat name → (namespace, name), for the
+        calls to them (`translate/responses_namespace.py`)."""
 
     def body(self, model: str, stream: bool, limit: int | None = None) -> bytes:
         """The request for `model`; `limit` is its output limit (`output_cap.py`)."""
@@ -125,7 +129,7 @@ class Translation:
         """A whole upstream answer, as the caller's dialect says it."""
         answer = _READ[self.target](obj)
         if self.caller == "responses":
-            return build_responses_answer(answer, self.freeform)
+            return build_responses_answer(answer, self.freeform, self.namespaced)
         return _WRITE[self.caller](answer)
 
     def converter(self, include_usage: bool) -> StreamConverter:
@@ -149,7 +153,7 @@ class Translation:
         """Responses events numbered from 0 (a failover before the commit point starts a new
         converter; nothing of the abandoned one reached the caller). Errors, the upstream's
         or failsoft's own, are written by the same encoder, so they continue the count."""
-        encoder = ResponsesEncoder(0, self.freeform)
+        encoder = ResponsesEncoder(0, self.freeform, self.namespaced)
         target = self.target
 
         def error_parts(obj: Any) -> tuple[str, str]:
@@ -196,18 +200,16 @@ def _translate(request: ChatRequest, options: TargetOptions) -> Translation:
         raise
     except (AttributeError, TypeError, KeyError, ValueError) as exc:
         raise Untranslatable(f"the request does not have the documented shape ({exc})") from None
-    freeform = _freeform(request.payload) if request.dialect == "responses" else frozenset()
-    return Translation(request.dialect, options.dialect, payload, tuple(warnings.items), freeform)
-
-
-def _freeform(payload: dict[str, Any]) -> frozenset[str]:
-    tools = payload.get("tools")
-    if not isinstance(tools, list):
-        return frozenset()
-    return frozenset(
-        t["name"]
-        for t in tools
-        if isinstance(t, dict) and t.get("type") == "custom" and isinstance(t.get("name"), str)
+    freeform: frozenset[str] = frozenset()
+    if request.dialect == "responses":  # custom tools, namespaced ones by their flat names
+        freeform = frozenset(t.name for t in ir.tools if t.freeform)
+    return Translation(
+        request.dialect,
+        options.dialect,
+        payload,
+        tuple(warnings.items),
+        freeform,
+        ir.namespaced,
     )
 
 

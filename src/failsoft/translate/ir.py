@@ -132,6 +132,8 @@ class Request:
     reasoning_effort: str | None = None
     reasoning_summary: str | None = None
     metadata: dict[str, str] | None = None
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Responses namespace tools' flat names → (namespace, name) (`responses_namespace.py`)."""
     dropped: list[str] = field(default_factory=list)
     """Warnings about caller fields that no other dialect can carry (see docs/translation.md)."""
 

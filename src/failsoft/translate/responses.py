@@ -5,7 +5,8 @@ in `responses_answer.py`, streams in `responses_stream.py`. A Responses request 
 of items rather than messages: messages, function calls and their outputs, reasoning
 items. Items become blocks of alternating turns; `instructions`
 and system/developer messages become the system prompt. Custom (freeform) tools become
-functions of one string `input`, their grammar dropped with a warning. Reasoning items are
+functions of one string `input`, their grammar dropped with a warning; the tools of a
+`namespace` tool become tools of their own (`responses_namespace.py`). Reasoning items are
 kept opaque (`encrypted_content` verbatim) for the provider that issued them.
 """
 
@@ -37,6 +38,7 @@ from failsoft.translate.ir import (
     ToolResult,
 )
 from failsoft.translate.openai import append_turn
+from failsoft.translate.responses_namespace import Flattened
 
 FREEFORM_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -79,6 +81,13 @@ def parse_request(payload: dict[str, Any]) -> Request:
     instructions = payload.get("instructions")
     if isinstance(instructions, str) and instructions:
         request.system.append(instructions)
+    tools = payload.get("tools") or ()
+    expect(isinstance(tools, list | tuple), "'tools' must be an array")
+    flattened = Flattened()
+    taken = {t.get("name") for t in tools if isinstance(t, dict) and t.get("type") != "namespace"}
+    for i, tool in enumerate(tools):
+        request.tools.extend(_parse_tool(tool, i, warnings, flattened, taken))
+    request.namespaced = flattened.origin
     items = payload.get("input")
     if isinstance(items, str):
         request.messages.append(Message("user", [Text(items)]))
@@ -87,7 +96,7 @@ def parse_request(payload: dict[str, Any]) -> Request:
             raise Untranslatable("'input' must be a string or an array of items")
         for i, item in enumerate(items):
             expect(isinstance(item, dict), f"input[{i}] must be an object")
-            _parse_item(request, item, i)
+            _parse_item(request, item, i, flattened)
     for key, value in payload.items():
         if key in _SILENT or key in _KNOWN or value is None:
             continue
@@ -98,12 +107,6 @@ def parse_request(payload: dict[str, Any]) -> Request:
         else:
             warnings.drop(key, "unknown to failsoft's translation")
     _platform(payload, warnings)
-    tools = payload.get("tools") or ()
-    expect(isinstance(tools, list | tuple), "'tools' must be an array")
-    for i, tool in enumerate(tools):
-        parsed = _parse_tool(tool, i, warnings)
-        if parsed is not None:
-            request.tools.append(parsed)
     request.tool_choice = _parse_tool_choice(payload.get("tool_choice"))
     hosted_only = bool(tools) and not request.tools
     choice = request.tool_choice
@@ -147,7 +150,7 @@ def _platform(payload: dict[str, Any], warnings: Warnings) -> None:
         warnings.drop("truncation 'auto'", "other dialects refuse an over-long context")
 
 
-def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
+def _parse_item(request: Request, item: dict[str, Any], i: int, flattened: Flattened) -> None:
     kind = item.get("type", "message" if "role" in item else None)
     where = f"input[{i}]"
     if kind == "message":
@@ -164,6 +167,9 @@ def _parse_item(request: Request, item: dict[str, Any], i: int) -> None:
     elif kind in ("function_call", "custom_tool_call"):
         call_id = need_str(item.get("call_id"), f"{where}.call_id is required")
         name = need_str(item.get("name"), f"{where}.name is required")
+        namespace = item.get("namespace")
+        if isinstance(namespace, str) and namespace:
+            name = flattened.name_for(namespace, name)
         if kind == "function_call":
             arguments = item.get("arguments")
             if not isinstance(arguments, str):
@@ -227,14 +233,41 @@ def _parts(content: Any, where: str) -> list[Block]:
     return blocks
 
 
-def _parse_tool(tool: Any, i: int, warnings: Warnings) -> Tool | None:
+def _parse_tool(
+    tool: Any, i: int, warnings: Warnings, flattened: Flattened, taken: set[Any]
+) -> list[Tool]:
+    """The tool(s) `tool` stands for: none for a hosted tool, each inner tool of a
+    namespace under its flat name, else one."""
     expect(isinstance(tool, dict), f"tools[{i}] must be an object")
     kind = tool.get("type")
     if kind in _HOSTED:
         warnings.drop(f"{kind} tool", "OpenAI's hosted tools run nowhere else")
-        return None
-    expect(kind in ("function", "custom"), f"tools[{i}]: {kind!r} tools have no equivalent")
-    name = need_str(tool.get("name"), f"tools[{i}].name is required")
+        return []
+    if kind != "namespace":
+        return [_one_tool(tool, f"tools[{i}]", warnings)]
+    namespace = need_str(tool.get("name"), f"tools[{i}].name is required")
+    inner = tool.get("tools")
+    expect(isinstance(inner, list), f"tools[{i}].tools must be an array")
+    about = tool.get("description")
+    out: list[Tool] = []
+    for j, member in enumerate(inner):
+        where = f"tools[{i}].tools[{j}]"
+        expect(isinstance(member, dict), f"{where} must be an object")
+        expect(member.get("type") in ("function", "custom"), f"{where} must be a function")
+        one = _one_tool(member, where, warnings)
+        flat = flattened.add(namespace, one.name, taken)
+        if isinstance(about, str) and about:
+            lead = f"(In the {namespace!r} namespace: {about})"
+            one.description = f"{one.description}\n\n{lead}" if one.description else lead
+        one.name = flat
+        out.append(one)
+    return out
+
+
+def _one_tool(tool: dict[str, Any], where: str, warnings: Warnings) -> Tool:
+    kind = tool.get("type")
+    expect(kind in ("function", "custom"), f"{where}: {kind!r} tools have no equivalent")
+    name = need_str(tool.get("name"), f"{where}.name is required")
     description = tool.get("description")
     description = description if isinstance(description, str) else None
     if kind == "custom":

@@ -9,6 +9,7 @@ output. Those are mapped to and from the internal stop reasons here.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from failsoft.translate.common import args_json, parse_args
@@ -124,6 +125,24 @@ def message_item(ident: str, text: str, status: str) -> dict[str, Any]:
 
 
 def call_item(
+    ident: str,
+    call_id: str,
+    name: str,
+    arguments: str,
+    status: str,
+    freeform: bool,
+    namespaced: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A call item; `namespaced` turns a namespace tool's flat name back into its own name
+    and `namespace` (`responses_namespace.py`)."""
+    origin = namespaced.get(name) if namespaced else None
+    item = _call_item(ident, call_id, origin[1] if origin else name, arguments, status, freeform)
+    if origin:
+        item["namespace"] = origin[0]
+    return item
+
+
+def _call_item(
     ident: str, call_id: str, name: str, arguments: str, status: str, freeform: bool
 ) -> dict[str, Any]:
     if freeform:
@@ -181,11 +200,16 @@ def envelope(
     }
 
 
-def build_response(response: Response, freeform: frozenset[str] = frozenset()) -> dict[str, Any]:
+def build_response(
+    response: Response,
+    freeform: frozenset[str] = frozenset(),
+    namespaced: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
     """The `response` object a Responses caller gets for an answer from another dialect.
 
     `freeform` names the caller's custom tools, whose calls go back as `custom_tool_call`
-    items with the string `input` the function form carried."""
+    items with the string `input` the function form carried; `namespaced` maps the flat
+    names of namespace tools back (`call_item`)."""
     output: list[dict[str, Any]] = []
     texts: list[str] = []
     n = 0
@@ -211,6 +235,7 @@ def build_response(response: Response, freeform: frozenset[str] = frozenset()) -
                     args_json(block.arguments),
                     "completed",
                     block.name in freeform,
+                    namespaced,
                 )
             )
         else:

@@ -16,7 +16,7 @@ it, in the upstream's own response, item and numbering (`dialects/responses_cont
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,13 +57,22 @@ class OpenText:
 class ResponsesEncoder:
     """A `Sink` writing Responses SSE frames (`event:` name, JSON) into `frames`."""
 
-    __slots__ = ("_base", "_blocks", "_freeform", "_head", "_output", "frames", "sequence")
+    __slots__ = (
+        "_base", "_blocks", "_freeform", "_head", "_namespaced", "_output", "frames", "sequence"
+    )  # fmt: skip
 
-    def __init__(self, sequence: int = 0, freeform: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        sequence: int = 0,
+        freeform: frozenset[str] = frozenset(),
+        namespaced: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.frames: list[Frame] = []
         self.sequence = sequence
         """The next event's `sequence_number`; where a continuation should start."""
         self._freeform = freeform
+        self._namespaced = namespaced
+        """Namespace tools' flat names → (namespace, name), for the calls' items."""
         self._head: dict[str, Any] = {}
         self._base: dict[str, Any] | None = None
         """A relayed upstream's `response` object, which the last events keep building on."""
@@ -168,7 +177,13 @@ class ResponsesEncoder:
         position = len(self._output)
         freeform = name in self._freeform
         item = call_item(
-            f"fc_{self._head['id']}_{position}", ident, name, "", "in_progress", freeform
+            f"fc_{self._head['id']}_{position}",
+            ident,
+            name,
+            "",
+            "in_progress",
+            freeform,
+            self._namespaced,
         )
         self._blocks[index] = {"item": item, "position": position, "text": [], "tool": True}
         self._output.append(item)
@@ -232,6 +247,8 @@ class ResponsesEncoder:
                 "completed",
                 item["type"] == "custom_tool_call",
             )
+            if "namespace" in item:
+                done["namespace"] = item["namespace"]
             if done["type"] == "custom_tool_call":
                 self._emit("response.custom_tool_call_input.delta", **ids, delta=done["input"])
                 self._emit("response.custom_tool_call_input.done", **ids, input=done["input"])
