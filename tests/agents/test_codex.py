@@ -50,11 +50,6 @@ env_key = "FAILSOFT_API_KEY"
 request_max_retries = 0
 stream_max_retries = 0
 
-# Sub-agent tools come as a `namespace` tool, which only OpenAI serves (failsoft cannot
-# translate it yet); a plan with other dialects needs them off.
-[agents]
-enabled = false
-
 [features]
 plugins = false         # else it syncs plugins from github.com and chatgpt.com at start
 
@@ -130,3 +125,13 @@ def test_the_access_log_shows_the_trail(codex_run: tuple[str, AgentRun]) -> None
     failure, run = codex_run
     expected = f"trail={PRIMARY}:{OUTCOMES[failure]},{FALLBACK}:200"
     assert any(expected in line for line in run.access), run.access
+
+
+def test_the_sub_agent_namespace_reached_the_fallback_flattened(
+    codex_run: tuple[str, AgentRun],
+) -> None:
+    """Codex's default sub-agent tools (one `namespace` tool) go to Claude as tools of their
+    own, `<namespace>__<name>` (docs/translation.md)."""
+    _, run = codex_run
+    names = [tool["name"] for tool in run.bodies[FALLBACK_MODEL][0].get("tools") or ()]
+    assert any(name.startswith("multi_agent_v1__") for name in names), names
