@@ -27,6 +27,12 @@ from failsoft.translate.responses_stream import OpenText, ResponsesEncoder, numb
 from failsoft.translate.stream import StreamConverter
 
 _TEXT_ITEMS = frozenset({"message"})
+_QUIET = frozenset(
+    {"response.created", "response.in_progress", "response.output_item.added",
+     "response.output_item.done", "response.queued", "error", "response.failed",
+     "response.content_part.added", "response.content_part.done", "response.output_text.done"}
+)  # fmt: skip
+"""Events that say nothing of an item's kind themselves (`_item` looks at the items)."""
 
 
 class ResponsesTranscript:
@@ -45,6 +51,8 @@ class ResponsesTranscript:
         "sequence",
         "stop",
         "text",
+        "thinking_only",
+        "thoughts",
         "usage",
     )
 
@@ -66,6 +74,11 @@ class ResponsesTranscript:
         """The content parts of the message items not done yet."""
         self.followed = True
         """Whether `items` is what the caller has (every item came with its position)."""
+        self.thoughts: dict[int, Thought] = {}
+        """Reasoning items by `output_index`, for an answer afresh after them."""
+        self.thinking_only = True
+        """Whether the caller got nothing but reasoning items (with summaries) so far, and
+        perhaps message items with no text yet."""
 
     def observe(self, obj: Any) -> str | None:
         if not isinstance(obj, dict):
@@ -74,9 +87,14 @@ class ResponsesTranscript:
         if isinstance(number, int) and not isinstance(number, bool):
             self.sequence = number + 1
         kind = obj.get("type")
+        if isinstance(kind, str) and kind.startswith("response.reasoning_summary_"):
+            self._thought(kind, obj)
+        elif kind not in _QUIET:
+            self.thinking_only = False
         if kind == "response.output_text.delta":
             text = obj.get("delta")
             if isinstance(text, str) and text:
+                self.thinking_only = False
                 self._said(text)
                 return text
         elif kind in ("response.created", "response.in_progress"):
@@ -88,9 +106,9 @@ class ResponsesTranscript:
         elif kind == "response.content_part.added":
             part = obj.get("part") or {}
             if not isinstance(part, dict) or part.get("type") != "output_text":
-                self.resumable = False
+                self.resumable = self.thinking_only = False
             parts = self._parts(obj)
-            if parts is not None and self.resumable:
+            if parts is not None and (self.resumable or self.thinking_only):
                 parts.open(obj.get("content_index"), len(self.text))
         elif kind in ("response.output_text.done", "response.content_part.done"):
             parts = self._parts(obj)
@@ -110,12 +128,41 @@ class ResponsesTranscript:
         index = obj.get("output_index")
         return self.parts.get(index) if isinstance(index, int) else None
 
+    def _thought(self, kind: str, obj: dict[str, Any]) -> None:
+        index = obj.get("output_index")
+        thought = self.thoughts.get(index) if isinstance(index, int) else None
+        if thought is None or thought.done:
+            self.thinking_only = False
+        elif kind == "response.reasoning_summary_part.added":
+            thought.parts.append("")
+            thought.closed = 0
+        elif thought.parts and kind == "response.reasoning_summary_text.delta":
+            thought.parts[-1] += str(obj.get("delta") or "")
+        elif thought.parts and kind == "response.reasoning_summary_text.done":
+            thought.parts[-1] = str(obj.get("text") or "")
+            thought.closed = max(thought.closed, 1)
+        elif kind == "response.reasoning_summary_part.done":
+            thought.closed = 2
+        else:
+            self.thinking_only = False
+
     def _item(self, obj: dict[str, Any], done: bool) -> None:
         item, index = obj.get("item"), obj.get("output_index")
+        if isinstance(item, dict) and item.get("type") == "reasoning" and isinstance(index, int):
+            thought = self.thoughts.get(index)
+            if thought is None and not done and index == len(self.thoughts):
+                self.thoughts[index] = Thought(item)
+            elif thought is not None and not thought.done and done:
+                thought.item, thought.done = item, True
+            else:
+                self.thinking_only = False
+        elif not isinstance(item, dict) or item.get("type") not in _TEXT_ITEMS:
+            self.thinking_only = False
         if not isinstance(item, dict) or item.get("type") not in _TEXT_ITEMS:
             self.resumable = False
             return
-        if not isinstance(index, int) or isinstance(index, bool) or index > len(self.items):
+        known = len(self.items) + len(self.thoughts)  # reasoning items are in `thoughts`
+        if not isinstance(index, int) or isinstance(index, bool) or index > known:
             self.followed = False  # not the next item, nor one already there
             return
         self.items[index] = (item, done)
@@ -131,6 +178,19 @@ class ResponsesTranscript:
             if len(self.text) > self.max_chars:
                 self.resumable = False
                 self.text = ""
+
+
+class Thought:
+    """A reasoning item the caller got: as added (or done), and its summary parts so far."""
+
+    __slots__ = ("closed", "done", "item", "parts")
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+        self.done = False
+        self.parts: list[str] = []
+        self.closed = 2
+        """Of the last part's closing events, how many the caller has (as `_Parts`)."""
 
 
 class _Parts:
@@ -178,7 +238,7 @@ def relay_converter(original: ResponsesTranscript) -> StreamConverter | None:
         text = original.text[parts.start :] if parts.start >= 0 and parts.closed < 2 else ""
         open_text = OpenText(position, parts.index, text, list(parts.done), parts.closed)
     encoder = ResponsesEncoder.taking_over(original.response, original.sequence, output, open_text)
-    return numbered_converter(_Taken(), encoder, _error_parts)
+    return numbered_converter(_Taken(), encoder, error_parts)
 
 
 class _Taken:
@@ -190,7 +250,7 @@ class _Taken:
         return None
 
 
-def _error_parts(obj: Any) -> tuple[str, str]:
+def error_parts(obj: Any) -> tuple[str, str]:
     """A Responses upstream's error event, said again in the caller's (same) dialect."""
     code, message = event_error(obj)
     return code or "server_error", message or "the upstream reported an error mid-stream"
