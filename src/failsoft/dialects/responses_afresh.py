@@ -18,6 +18,7 @@ import orjson
 
 from failsoft.dialects.responses_continuation import ResponsesTranscript, Thought, error_parts
 from failsoft.dialects.sse import encode
+from failsoft.translate.native import CUT_REASONING
 from failsoft.translate.responses_stream import ResponsesEncoder, numbered_converter
 from failsoft.translate.stream import StreamConverter
 
@@ -71,7 +72,7 @@ class Appender:
             if thought.done:
                 continue
             item = self._items[position]
-            ids = {"item_id": item.get("id"), "output_index": position}
+            ids = {"item_id": thought.item.get("id"), "output_index": position}
             last = len(thought.parts) - 1
             if thought.parts and thought.closed < 1:
                 text = thought.parts[-1]
@@ -132,10 +133,14 @@ class Appender:
 
 def _closed(thought: Thought) -> dict[str, Any]:
     """A reasoning item as its `output_item.done` says it: its summary so far. One the
-    caller got whole keeps its `encrypted_content`; one cut short has none."""
+    caller got whole keeps its `encrypted_content`; one cut short has none, and an id
+    marked so (`rs_fscut_…`) that failsoft leaves it out when the caller sends it back
+    (`translate/native.py`): no provider could find it."""
     if thought.done:
         return thought.item
     item = {k: v for k, v in thought.item.items() if k != "encrypted_content"}
+    ident = str(item.get("id") or "")
+    item["id"] = CUT_REASONING + ident.removeprefix("rs_")
     item["summary"] = [{"type": "summary_text", "text": text} for text in thought.parts]
     return item
 

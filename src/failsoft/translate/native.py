@@ -5,6 +5,11 @@ Gemini carries call ids with the thought signature inside (`fsg_…__sig__…`, 
 `translate/gemini.py`), and when it moves to an OpenAI target (ids of at most 40 characters)
 or an Anthropic one, those ids would be refused. Only bodies that contain the marker are
 parsed; the ids are shortened the same way for a call and its result, so they still match.
+
+A second: a reasoning item failsoft closed itself when its stream broke mid-summary
+(`dialects/responses_afresh.py`) has no `encrypted_content` and an id no provider issued
+whole (`rs_fscut_…`); sent back, OpenAI (`store: false`) would refuse it as not found, so
+such items are left out of a Responses target's `input`.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ from failsoft.translate.common import anthropic_id, openai_id
 from failsoft.types import ChatRequest
 
 MARKER = b"__sig__"
+CUT_REASONING = "rs_fscut_"
+"""The id prefix of a reasoning item cut short (the rest of its id is the upstream's)."""
+_CUT = CUT_REASONING.encode()
 _KEY = "native"
 
 
 def native_request(request: ChatRequest) -> tuple[dict[str, Any], bytes]:
     """(payload, body) to send a same-dialect target, computed once per request."""
-    if MARKER not in request.body or request.dialect == "gemini":
+    if request.dialect == "gemini":
         return request.payload, request.body  # Gemini reads the signature itself
+    if MARKER not in request.body and not (request.dialect == "responses" and _CUT in request.body):
+        return request.payload, request.body
     cached = request.translations.get(_KEY)
     if cached is None:
         if request.dialect == "responses":
@@ -60,7 +70,7 @@ def _openai(messages: Any) -> Any:
 
 def _responses(items: Any) -> Any:
     """Call ids of `function_call` / `custom_tool_call` items and their outputs, shortened
-    as for Chat Completions."""
+    as for Chat Completions; reasoning items cut short, left out."""
     if not isinstance(items, list):
         return items
     return [
@@ -68,7 +78,18 @@ def _responses(items: Any) -> Any:
         if isinstance(item, dict) and isinstance(item.get("call_id"), str)
         else item
         for item in items
+        if not _cut(item)
     ]
+
+
+def _cut(item: Any) -> bool:
+    ident = item.get("id") if isinstance(item, dict) else None
+    return (
+        item.get("type") == "reasoning"
+        and isinstance(ident, str)
+        and ident.startswith(CUT_REASONING)
+        and not item.get("encrypted_content")
+    )
 
 
 def _anthropic(messages: Any) -> Any:
