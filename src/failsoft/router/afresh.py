@@ -16,7 +16,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 import orjson
 
 from failsoft.config import VirtualModel
-from failsoft.dialects.responses_afresh import Appender
+from failsoft.dialects.responses_afresh import Appender, can_answer_afresh
+from failsoft.dialects.responses_continuation import ResponsesTranscript
 from failsoft.dialects.sse import SSEDecoder
 from failsoft.errors import FailsoftError, UpstreamError
 from failsoft.router.state import RouterState
@@ -28,14 +29,35 @@ log = logging.getLogger("failsoft.router")
 Open = Callable[[ChatRequest, VirtualModel], Awaitable[CommittedStream]]
 
 
-async def answer_afresh(
+KEEPALIVE = 2.0
+"""Seconds without anything to send before the caller gets a keep-alive (as resume's)."""
+
+
+def answer_afresh(
+    stream: CommittedStream,
+    original: ResponsesTranscript,
+    error: UpstreamError,
+    plan: VirtualModel,
+    go_on: Open,
+    state: RouterState,
+    min_time: float,
+) -> AsyncGenerator[bytes, None] | None:
+    """The rest of `stream`, a relayed Responses stream broken after reasoning only, from
+    the plan's targets; None when that is not what broke, or no time is left for it."""
+    if not can_answer_afresh(original) or stream.deadline.remaining() < min_time:
+        return None
+    appender = Appender(original)
+    stream.take_over(appender.converter)
+    return _relay(stream, error, appender, plan, go_on, state)
+
+
+async def _relay(
     stream: CommittedStream,
     error: UpstreamError,
     appender: Appender,
     plan: VirtualModel,
     go_on: Open,
     state: RouterState,
-    keepalive: float,
 ) -> AsyncGenerator[bytes, None]:
     request = stream.request
     reason = " ".join(stream.attempt.provider.scrub_text(error.message).split())
@@ -53,7 +75,7 @@ async def answer_afresh(
     search = asyncio.ensure_future(go_on(fresh, fresh_plan))
     try:
         while not search.done():
-            await asyncio.wait({search}, timeout=keepalive)
+            await asyncio.wait({search}, timeout=KEEPALIVE)
             if not search.done():
                 yield b": failsoft is asking the next target\n\n"
     finally:

@@ -37,7 +37,6 @@ import orjson
 from failsoft.config import Resume, VirtualModel
 from failsoft.dialects import continuation, responses_continuation
 from failsoft.dialects.continuation import Tally
-from failsoft.dialects.responses_afresh import Appender, can_answer_afresh
 from failsoft.dialects.responses_continuation import ResponsesTranscript
 from failsoft.dialects.sse import SSEDecoder
 from failsoft.errors import FailsoftError, UpstreamClientFault, UpstreamError
@@ -115,17 +114,12 @@ class Resumption:
             # Relayed as it came from a Responses target: failsoft's own encoder takes over.
             converter = taken = responses_continuation.relay_converter(original)
         encoder = converter.encoder if converter is not None else None
-        if (
-            isinstance(original, ResponsesTranscript)
-            and converter is None
-            and can_answer_afresh(original)
-            and stream.deadline.remaining() >= MIN_TIME_LEFT
-        ):
+        if isinstance(original, ResponsesTranscript) and converter is None:
             # Reasoning only, relayed from a Responses target: nothing to continue.
-            appender = Appender(original)
-            stream.take_over(appender.converter)
-            state = self._host.state
-            return answer_afresh(stream, error, appender, self._plan, self._open, state, KEEPALIVE)
+            afresh = answer_afresh(stream, original, error, self._plan, self._open,
+                                   self._host.state, MIN_TIME_LEFT)  # fmt: skip
+            if afresh is not None:
+                return afresh
         why = None
         if not original.resumable:
             why = "the answer so far is not plain text (or too long to keep)"
