@@ -79,6 +79,16 @@ def test_every_dialect_gets_the_flat_tools(target: str) -> None:
     assert translation.freeform == frozenset({"multi_agent_v1__note"})
 
 
+def test_a_forced_member_is_forced_by_its_flat_name() -> None:
+    choice = {"type": "function", "name": "close_agent"}
+    request = parse_request({"input": "hi", "tools": [SHELL, AGENTS], "tool_choice": choice})
+    assert request.tool_choice is not None
+    assert request.tool_choice.name == "multi_agent_v1__close_agent"
+    request = parse_request({"input": "hi", "tools": [SHELL, AGENTS],
+                             "tool_choice": {"type": "function", "name": "shell"}})  # fmt: skip
+    assert request.tool_choice is not None and request.tool_choice.name == "shell"
+
+
 def test_names_are_valid_everywhere_and_unique() -> None:
     long = "n" * 80
     flattened = Flattened()

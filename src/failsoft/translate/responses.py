@@ -108,6 +108,7 @@ def parse_request(payload: dict[str, Any]) -> Request:
             warnings.drop(key, "unknown to failsoft's translation")
     _platform(payload, warnings)
     request.tool_choice = _parse_tool_choice(payload.get("tool_choice"))
+    _choose_namespaced(request, payload.get("tool_choice"), flattened)
     hosted_only = bool(tools) and not request.tools
     choice = request.tool_choice
     expect(
@@ -295,6 +296,23 @@ def _parse_tool_choice(value: Any) -> ToolChoice | None:
         expect(False, f"tool_choice forces OpenAI's hosted {value['type']!r} tool")
     expect(False, f"tool_choice {value!r} has no equivalent in other dialects")
     raise AssertionError  # unreachable
+
+
+def _choose_namespaced(request: Request, value: Any, flattened: Flattened) -> None:
+    """A forced tool that is a namespace's, by its flat name: named with its `namespace`,
+    or by its own name when no other tool has it."""
+    choice = request.tool_choice
+    if choice is None or choice.name is None or not flattened.origin:
+        return
+    namespace = value.get("namespace") if isinstance(value, dict) else None
+    if isinstance(namespace, str) and namespace:
+        choice.name = flattened.name_for(namespace, choice.name)
+        return
+    if any(tool.name == choice.name for tool in request.tools):
+        return
+    flat = [f for f, (_, name) in flattened.origin.items() if name == choice.name]
+    if len(flat) == 1:
+        choice.name = flat[0]
 
 
 def _parse_text(value: Any, warnings: Warnings) -> ResponseFormat | None:
