@@ -85,10 +85,12 @@ async def _relay(
     try:
         rest = search.result()
     except FailsoftError as exc:
+        stream.attempts.extend(getattr(exc, "attempts", ()))  # the access log's trail
         log.warning("%s: no target answered afresh: %s", request.request_id, exc)
         state.counters.add("resume_failed", stream.target)
         yield stream.failure_frame(error, "no target could answer the question afresh")
         return
+    stream.attempts.extend(rest.attempts)  # the access log's trail (the header went out)
     decoder = SSEDecoder()
     try:
         async for data in rest:
