@@ -377,17 +377,7 @@ def last_user_text(dialect: str, payload: Mapping[str, Any]) -> str | None:
     turn = messages[-1]
     if not isinstance(turn, Mapping) or turn.get("role") != "user":
         return None
-    content = turn.get("content")
-    if isinstance(content, str):
-        return _joined([content])
-    if not isinstance(content, list):
-        return None
-    texts = []
-    for part in content:
-        if not isinstance(part, Mapping) or part.get("type") != "text":
-            return None  # image_url, input_audio, file, image, document, tool_result...
-        texts.append(part.get("text"))
-    return _joined(texts)
+    return _text_only(turn.get("content"), "text")
 
 
 def _responses_last_user_text(items: Any) -> str | None:
@@ -402,15 +392,20 @@ def _responses_last_user_text(items: Any) -> str | None:
         return None
     if turn.get("type", "message") != "message":
         return None
-    content = turn.get("content")
+    return _text_only(turn.get("content"), "input_text")
+
+
+def _text_only(content: Any, kind: str) -> str | None:
+    """A turn's text when it holds nothing else (`kind` names a text part in its dialect):
+    an image, a file, audio or a tool result makes it a question text alone cannot match."""
     if isinstance(content, str):
         return _joined([content])
     if not isinstance(content, list):
         return None
     texts = []
     for part in content:
-        if not isinstance(part, Mapping) or part.get("type") != "input_text":
-            return None  # input_image, input_file, input_audio...
+        if not isinstance(part, Mapping) or part.get("type") != kind:
+            return None
         texts.append(part.get("text"))
     return _joined(texts)
 
