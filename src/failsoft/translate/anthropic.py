@@ -22,6 +22,7 @@ from failsoft.translate.common import (
     integer,
     need_str,
     number,
+    system_texts,
 )
 from failsoft.translate.ir import (
     Block,
@@ -228,13 +229,7 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     }
     # Mid-conversation system messages only reach this writer from another dialect's
     # caller; Anthropic accepts them in place on few models, the top-level field on all.
-    system = request.system + [
-        block.text
-        for message in request.messages
-        if message.role == "system"
-        for block in message.content
-        if isinstance(block, Text) and block.text
-    ]
+    system = system_texts(request)
     if system:
         out["system"] = (
             system[0] if len(system) == 1 else [{"type": "text", "text": text} for text in system]

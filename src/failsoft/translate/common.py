@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 
 from failsoft.errors import Untranslatable
-from failsoft.translate.ir import RawArguments
+from failsoft.translate.ir import RawArguments, Request, Text
 
 __all__ = [
     "TargetOptions",
@@ -156,6 +156,18 @@ def caller_anthropic_id(value: str) -> str:
     """A tool-call id for an Anthropic caller: the right characters, but never shortened,
     because a Gemini thought signature rides in it and must come back whole."""
     return _ANTHROPIC_ID.sub("_", value) if value else "toolu_empty"
+
+
+def system_texts(request: Request) -> list[str]:
+    """The system prompt, then the text of every mid-conversation system message, for
+    dialects that hold instructions in one place for the whole conversation."""
+    return request.system + [
+        block.text
+        for message in request.messages
+        if message.role == "system"
+        for block in message.content
+        if isinstance(block, Text) and block.text
+    ]
 
 
 def text_of(value: Any) -> str:

@@ -29,6 +29,7 @@ from failsoft.translate.common import (
     guess_media_type,
     integer,
     number,
+    system_texts,
 )
 from failsoft.translate.ir import (
     Block,
@@ -94,13 +95,7 @@ def build_request(request: Request, options: TargetOptions, warnings: Warnings) 
     out: dict[str, Any] = {"contents": _contents(request.messages, warnings)}
     # Gemini has no system turn mid-conversation: such instructions join the system
     # instruction, which applies to the whole conversation.
-    system = request.system + [
-        block.text
-        for message in request.messages
-        if message.role == "system"
-        for block in message.content
-        if isinstance(block, Text) and block.text
-    ]
+    system = system_texts(request)
     if system:
         out["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     if request.tools:

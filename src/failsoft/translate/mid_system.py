@@ -56,7 +56,8 @@ def fold(payload: dict[str, Any]) -> tuple[dict[str, Any], bytes] | None:
     if not moved:
         return None
     texts = [_text(m.get("content")) for m in moved]
-    out = {**payload, "messages": [m for m in messages if not any(m is s for s in moved)]}
+    kept = [m for m in messages if not (isinstance(m, dict) and m.get("role") == "system")]
+    out = {**payload, "messages": kept}
     system = payload.get("system")
     if isinstance(system, list):
         out["system"] = [*system, *({"type": "text", "text": t} for t in texts if t)]
