@@ -179,15 +179,21 @@ def rewrite_model(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     return orjson.dumps({**payload, "model": model})
 
 
-def load_body(body: bytes) -> tuple[dict[str, Any], str]:
-    """`(payload, model)` of any inbound API's body: a JSON object naming a model, or
-    `InvalidRequest` saying why not."""
+def load_object(body: bytes) -> dict[str, Any]:
+    """Any inbound API's body: a JSON object, or `InvalidRequest` saying why not."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("the request body must be a JSON object")
+    return payload
+
+
+def load_body(body: bytes) -> tuple[dict[str, Any], str]:
+    """`(payload, model)` of a body that names its model (every inbound API but Gemini's,
+    which puts it in the URL), or `InvalidRequest` saying why not."""
+    payload = load_object(body)
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a non-empty string", param="model")

@@ -24,6 +24,7 @@ from failsoft.errors import (
     Overloaded,
     RequestError,
     UnsupportedMediaType,
+    Untranslatable,
     UpstreamClientFault,
 )
 from failsoft.server.access import EXCHANGE, Exchange
@@ -80,6 +81,24 @@ class Surface:
     @property
     def wire(self) -> Wire:
         return WIRES[self.dialect]
+
+
+def parse_now(parse: Callable[[dict[str, Any]], Any]) -> Callable[[ChatRequest], None]:
+    """A `Surface.prepare` for APIs that are translated to most targets: the body is read
+    into the internal form once, before routing, so a shape the caller's own API would
+    refuse is a 400 before any target is tried. What only a same-dialect target can carry
+    (`Untranslatable`) is left for routing to decide target by target."""
+
+    def prepare(request: ChatRequest) -> None:
+        try:
+            request.ir = parse(request.payload)
+        except Untranslatable:
+            pass
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            message = f"the request does not have the documented shape ({exc})"
+            raise InvalidRequest(message) from None
+
+    return prepare
 
 
 class ChatEndpoint:

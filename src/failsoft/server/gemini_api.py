@@ -22,11 +22,11 @@ import orjson
 
 from failsoft.config import Config
 from failsoft.dialects import gemini as wire
-from failsoft.errors import InvalidRequest, RequestError, Untranslatable
+from failsoft.dialects.base import load_object
+from failsoft.errors import InvalidRequest, RequestError
 from failsoft.server.asgi import Headers, Receive, Scope, Send, read_body, send_bytes
-from failsoft.server.chat import ChatEndpoint, Surface
+from failsoft.server.chat import ChatEndpoint, Surface, parse_now
 from failsoft.translate.gemini_caller import parse_request
-from failsoft.types import ChatRequest
 
 MAX_MODEL = 256
 _IMAGE_TOKENS = 258
@@ -97,31 +97,12 @@ def check_model(model: str) -> None:
 
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     """`(payload, "", False)`: model and mode come from the URL (`route`)."""
-    return load_json_object(body), "", False
+    return load_object(body), "", False
 
 
-def load_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return payload
-
-
-def prepare(request: ChatRequest) -> None:
-    """Parse now: a shape Google would refuse is a 400 before any target is tried; what
-    only Gemini can carry is decided per target."""
-    try:
-        request.ir = parse_request(request.payload)
-    except Untranslatable:
-        pass
-    except (AttributeError, TypeError, KeyError, ValueError) as exc:
-        raise InvalidRequest(f"the request does not have the documented shape ({exc})") from None
-
-
-SURFACE = Surface("gemini", parse=parse_body, prepare=prepare, route=route)
+SURFACE = Surface("gemini", parse=parse_body, prepare=parse_now(parse_request), route=route)
+"""Parsed before routing: a shape Google would refuse is a 400 before any target is tried;
+what only Gemini can carry is decided per target."""
 
 
 class GeminiRoutes:
@@ -169,7 +150,7 @@ class GeminiRoutes:
                 await _error(send, 404, f"models/{model[:80]} is not a model of this gateway")
                 return
             body = await read_body(receive, self.max_body_bytes, None)
-            payload = load_json_object(body)
+            payload = load_object(body)
             tokens = estimate(payload)
         except RequestError as exc:
             await _error(send, exc.status, exc.message)

@@ -16,10 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from failsoft.dialects.base import load_body, stream_flag
-from failsoft.errors import InvalidRequest, Untranslatable
-from failsoft.server.chat import Surface
+from failsoft.errors import InvalidRequest
+from failsoft.server.chat import Surface, parse_now
 from failsoft.translate.responses import parse_request
-from failsoft.types import ChatRequest
 
 
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
@@ -31,15 +30,6 @@ def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:
     return payload, model, stream_flag(payload)
 
 
-def prepare(request: ChatRequest) -> None:
-    """Parse the request into the internal form now: most targets need it. What only a
-    Responses target could take is decided per target (`translate` says it again)."""
-    try:
-        request.ir = parse_request(request.payload)
-    except Untranslatable:
-        pass
-    except (AttributeError, TypeError, KeyError, ValueError) as exc:
-        raise InvalidRequest(f"the request does not have the documented shape ({exc})") from None
-
-
-SURFACE = Surface("responses", parse=parse_body, prepare=prepare)
+SURFACE = Surface("responses", parse=parse_body, prepare=parse_now(parse_request))
+"""Parsed into the internal form before routing: most targets need it. What only a
+Responses target could take is decided per target (`translate` says it again)."""
