@@ -22,6 +22,7 @@ from failsoft.health.types import Incident
 from failsoft.notify import Endpoint, WebhookSender
 from failsoft.notify.outbox import Outbox
 from failsoft.providers import Provider, build_providers
+from failsoft.readiness import Check, Readiness
 from failsoft.router import Router
 from failsoft.router.counters import counter_metrics
 from failsoft.store import QueuedStore, Store, open_store
@@ -143,6 +144,9 @@ class Runtime:
         if self.caches:
             layer = self.cache
             self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
+        self.readiness = Readiness()
+        """What `GET /readyz` reports; components add their checks."""
+        self.readiness.add(self._store_check)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.generation = 0
@@ -188,7 +192,14 @@ class Runtime:
                 self._tasks.append(asyncio.create_task(poller.run(self.health.set_declared)))
             if self.prober.enabled():
                 self._tasks.append(asyncio.create_task(self.prober.run()))
+        self.readiness.started = True
         log.debug("history kept in %s", self.store.describe())
+
+    def _store_check(self) -> Check:
+        # A store that is away costs no request (writes are queued), but history, incidents
+        # and kept responses wait for it: reported, and the process stays ready.
+        store = self.store
+        return Check("store", store.up, store.why or "", required=False)
 
     async def close(self) -> None:
         """Stop everything. Bounded: webhooks get a few seconds to be delivered, the store

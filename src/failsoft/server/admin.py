@@ -8,6 +8,7 @@ import orjson
 
 from failsoft.config import Config
 from failsoft.config.schema import is_pattern
+from failsoft.readiness import Readiness
 from failsoft.server.asgi import Headers, Scope, Send, send_bytes
 
 _JSON: Headers = [(b"content-type", b"application/json")]
@@ -24,6 +25,26 @@ async def root(send: Send) -> None:
 
 async def healthz(send: Send) -> None:
     await send_bytes(send, 200, list(_JSON), b'{"status":"ok"}')
+
+
+async def readyz(readiness: Readiness, send: Send) -> None:
+    """200 when a load balancer should send this process requests, else 503; the body
+    names each check, so an operator sees why."""
+    ready, checks = readiness.ready()
+    body = orjson.dumps(
+        {
+            "status": "ready" if ready else "not ready",
+            "checks": {
+                c.name: {
+                    "ok": c.ok,
+                    "required": c.required,
+                    **({"detail": c.detail} if c.detail else {}),
+                }
+                for c in checks
+            },
+        }
+    )
+    await send_bytes(send, 200 if ready else 503, list(_JSON), body)
 
 
 class ModelList:

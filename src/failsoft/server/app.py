@@ -14,7 +14,7 @@ import orjson
 from failsoft.assemble import Runtime
 from failsoft.errors import RequestError
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
-from failsoft.server.admin import ModelList, healthz, root
+from failsoft.server.admin import ModelList, healthz, readyz, root
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
 from failsoft.server.asgi import Receive, Scope, Send, send_bytes
@@ -112,6 +112,9 @@ class GatewayApp:
             return
         if path in ("/healthz", "/health"):
             await healthz(send)
+            return
+        if path == "/readyz":
+            await readyz(self.runtime.readiness, send)
             return
         if path == "/status" or path.startswith("/status/"):
             await self._status(scope, send)
