@@ -27,3 +27,16 @@ def require(service: str, host: str, port: int) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}, and CI=true requires it")
     pytest.skip(f"{reason} (start it to run this test; CI runs it)")
+
+
+def require_modules(extra: str, *modules: str) -> None:
+    """Skip (or, under CI, fail) when an optional extra's packages are not installed."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if not missing:
+        return
+    reason = f"{', '.join(missing)} not installed (pip install 'failsoft[{extra}]')"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}, and CI=true requires it")
+    pytest.skip(f"{reason}; CI runs it")

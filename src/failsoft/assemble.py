@@ -27,6 +27,7 @@ from failsoft.router import Router
 from failsoft.router.counters import counter_metrics
 from failsoft.store import QueuedStore, Store, open_store
 from failsoft.store.report import store_metrics
+from failsoft.tracing import build_tracer
 from failsoft.transport import Transport
 
 log = logging.getLogger("failsoft")
@@ -57,8 +58,12 @@ class Runtime:
         default_store: str = LIBRARY_STORE,
         health_clock: Clock | None = None,
         store: Store | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.config = config
+        self.tracer = build_tracer(config, tracer_provider)
+        """Spans of requests and attempts (`tracing:`), or None: nothing traced, nothing of
+        OpenTelemetry imported. `tracer_provider` (tests) is an SDK provider to use as is."""
         self.clock = clock
         self.hub = EventHub()
         self.transport = Transport()
@@ -223,6 +228,11 @@ class Runtime:
             self.cache.semantic.close()
         await self.caches.close()
         await self.transport.close()
+        if self.tracer is not None:
+            # The exporter's last batch goes out from a thread, bounded: a collector that
+            # is down must not hold the shutdown.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(self.tracer.shutdown), 5.0)
 
     def hurry(self) -> None:
         """Asked to stop again (a second Ctrl-C): stop waiting. Undelivered webhooks are

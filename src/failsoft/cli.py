@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from failsoft import __version__
 from failsoft.errors import ConfigError
 
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -64,8 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 _LEVELS = ("debug", "info", "warning", "error")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+def _setup_logging(level: str, json: bool = False) -> None:
+    from failsoft.logjson import setup_logging
+
+    setup_logging(level, json)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -78,6 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if config.log.format == "json":
+        _setup_logging(args.log_level, json=True)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
     logging.getLogger("failsoft").info(

@@ -73,16 +73,21 @@ def _unquote(text: str) -> str:
     return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
-def json_line(fields: dict[str, Any]) -> str:
-    """The same fields as one JSON object (bytes decoded, long strings cut)."""
-    clean: dict[str, Any] = {}
+def clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields fit for a JSON line: bytes decoded, long strings cut."""
+    out: dict[str, Any] = {}
     for key, raw in fields.items():
         if isinstance(raw, bytes):
             raw = raw.decode("latin-1")
         if isinstance(raw, str) and len(raw) > MAX_VALUE:
             raw = raw[:MAX_VALUE] + "..."
-        clean[key] = raw
-    return orjson.dumps(clean).decode()
+        out[key] = raw
+    return out
+
+
+def json_line(fields: dict[str, Any]) -> str:
+    """The same fields as one JSON object (bytes decoded, long strings cut)."""
+    return orjson.dumps(clean(fields)).decode()
 
 
 # ---------------------------------------------------------------------------- tokens

@@ -24,6 +24,7 @@ from failsoft.server import GatewayApp
 log = logging.getLogger("failsoft.serve")
 
 CONFIG_ENV = "FAILSOFT_CONFIG"
+LOG_LEVEL_ENV = "FAILSOFT_LOG_LEVEL"
 T = TypeVar("T")
 
 
@@ -88,8 +89,11 @@ def _settle_heap() -> None:
 def worker_app() -> GatewayApp:
     """App factory for `--workers N`: each worker process loads the config itself."""
     from failsoft.config import load_config
+    from failsoft.logjson import setup_logging
 
-    app = GatewayApp(Runtime(load_config(os.environ[CONFIG_ENV]), default_store=SERVE_STORE))
+    config = load_config(os.environ[CONFIG_ENV])
+    setup_logging(os.environ.get(LOG_LEVEL_ENV, "info"), json=config.log.format == "json")
+    app = GatewayApp(Runtime(config, default_store=SERVE_STORE))
     _settle_heap()
     return app
 
@@ -99,6 +103,7 @@ def run_workers(
 ) -> None:
     """Serve with several processes sharing one port (each has its own session and state)."""
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
+    os.environ[LOG_LEVEL_ENV] = log_level
     uvicorn.run(
         "failsoft.serve:worker_app",
         factory=True,

@@ -102,3 +102,6 @@ class ChatRequest:
     translations: dict[Any, Any] = field(default_factory=dict)
     """Per target options: the request written for that target, or why it cannot be (and
     under "native" the same-dialect body, when its tool ids had to be shortened)."""
+    trace: Any = None
+    """The request's span (tracing.otel.RequestTrace) when the gateway traces, else None:
+    the router starts each attempt's span under it."""

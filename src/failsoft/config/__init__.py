@@ -42,6 +42,7 @@ from failsoft.config.policies import (
 )
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
+from failsoft.config.tracing import TracingConfig
 from failsoft.config.validate import Secret, build, build_list, describe, suggest
 from failsoft.errors import ConfigError
 
@@ -68,6 +69,7 @@ __all__ = [
     "Silence",
     "StatusConfig",
     "StoreConfig",
+    "TracingConfig",
     "VirtualModel",
     "WebhookConfig",
     "load_config",
@@ -86,6 +88,7 @@ _TOP_LEVEL = (
     "store",
     "responses",
     "log",
+    "tracing",
     "webhooks",
     "admin",
 )
@@ -132,6 +135,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     admin = build(AdminConfig, raw.get("admin"), ("admin",), doc)
     responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
     log = build(LogConfig, raw.get("log"), ("log",), doc)
+    tracing = build(TracingConfig, raw.get("tracing"), ("tracing",), doc)
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -148,6 +152,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or admin is None
         or responses is None
         or log is None
+        or tracing is None
         or webhooks is None
         or providers is None
         or models is None
@@ -168,6 +173,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         doc.source,
         responses,
         log,
+        tracing=tracing,
     )
 
 

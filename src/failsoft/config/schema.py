@@ -23,6 +23,7 @@ from failsoft.config.health import (
 from failsoft.config.log import LogConfig
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.responses import ResponsesConfig
+from failsoft.config.tracing import TracingConfig
 from failsoft.config.validate import Secret, check, positive
 from failsoft.types import Dialect, Target
 
@@ -146,6 +147,7 @@ class Config:
     source: str = "<config>"
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
     names: ModelNames = field(init=False, repr=False, compare=False)
     """Aliases and patterns of the virtual models, with the cache of names matched."""
 

@@ -65,6 +65,7 @@ class Attempt:
         "probe_settled",
         "provider",
         "request",
+        "span",
         "started",
         "target",
         "translation",
@@ -107,6 +108,9 @@ class Attempt:
         """The request written for a target of another dialect; None for the same dialect."""
         self.output_limit = output_limit(target.model, provider.config.max_output_tokens)
         """The most the target model may be asked to write, when known (`output_cap.py`)."""
+        self.span: Any = None
+        """This attempt's span (tracing.otel.AttemptSpan) when the request is traced: its
+        `traceparent` goes upstream with the request."""
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -149,9 +153,12 @@ class Attempt:
 
     async def _send(self, body: bytes, stream: bool = True) -> Upstream:
         connect, _ = self.deadline.cap(self.limits.connect)
+        headers = self.provider.headers(self.request.forwarded)
+        if self.span is not None:
+            headers = {**headers, **self.span.carrier}
         return await self.transport.post(
             self.provider.url_for(self.target.model, stream),
-            self.provider.headers(self.request.forwarded),
+            headers,
             body,
             connect_timeout=max(connect, 0.001),
         )

@@ -320,6 +320,10 @@ class Run(Generic[T]):
         if race is not None:
             race.begin(attempt)
         self.made += 1
+        trace = self.request.trace
+        if trace is not None:
+            breaker = state.breakers[target].state.value
+            attempt.span = trace.attempt(attempt, kind, self.made, breaker)
         try:
             result = await self.once(attempt, self.attempts)
         except BaseException as exc:
@@ -373,7 +377,15 @@ class Run(Generic[T]):
             state.succeeded(target, probe and not settled, first_token, attempt.started, settled)
             state.counters.add("dropped_events", target, attempt.dropped)
         duration = state.clock.monotonic() - attempt.started
-        self._record(AttemptRecord(target, "200", duration=duration, kind=kind), attempt, ok=True)
+        record = AttemptRecord(target, "200", duration=duration, kind=kind)
+        self._record(record, attempt, ok=True)
+        span = attempt.span
+        if span is not None:
+            if isinstance(result, CommittedStream):
+                # Its span lasts as long as the upstream stream, and says if it broke.
+                result.on_close.append(lambda: span.end_stream(result))
+            else:
+                span.end(record, True)
         return Outcome(attempt, result=result)
 
     # ------------------------------------------------------------------ records
@@ -408,6 +420,8 @@ class Run(Generic[T]):
             self.attempts.append(record)
         else:
             self.attempts.insert(at, record)
+        if not ok and attempt.span is not None:
+            attempt.span.end(record, False)
         hub = self.state.hub
         if hub.active:
             hub.emit(

@@ -35,7 +35,8 @@ from failsoft.errors import (
     UnsupportedMediaType,
     Untranslatable,
 )
-from failsoft.logfmt import json_line, usage_in, value
+from failsoft.logfmt import clean, json_line, usage_in, value
+from failsoft.logjson import FIELDS, SUMMARY
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
 from failsoft.types import trail
@@ -135,6 +136,7 @@ class Exchange:
         "done",
         "first",
         "input_tokens",
+        "logged",
         "method",
         "model",
         "output_tokens",
@@ -147,16 +149,24 @@ class Exchange:
         "status",
         "stream",
         "surface",
+        "trace",
         "trail",
     )
 
-    def __init__(self, owner: AccessLog, send: Send, scope: Scope, detail: bool) -> None:
+    def __init__(
+        self, owner: AccessLog, send: Send, scope: Scope, detail: bool, logged: bool
+    ) -> None:
         self._log = owner
         self._send = send
         self.started = time.perf_counter()
         self.status = 0
         self.done = False
         self.detail = detail
+        """Read the headers and bodies: for the line, or for a request span."""
+        self.logged = logged
+        """Write the access line."""
+        self.trace: Any = None
+        """The request's span (tracing.otel.RequestTrace), set by a traced chat endpoint."""
         self.path: str = scope["path"]
         self.surface = surface_of(self.path)
         self.disconnected = False
@@ -191,6 +201,8 @@ class Exchange:
                         self.first = time.perf_counter()
                     if b"usage" in body:
                         self._count_tokens(body)
+                    if self.trace is not None:
+                        self.trace.body(body)
             if not message.get("more_body", False) and not self.done:
                 self.finish()
         await self._send(message)
@@ -246,16 +258,20 @@ class Exchange:
         elapsed = time.perf_counter() - self.started
         status = self.status or CLIENT_CLOSED
         self._log.count(self.surface, status, elapsed)
-        if self.detail:
+        if self.logged:
             self._log.write(self, status, elapsed)
+        if self.trace is not None:
+            self.trace.finish(self, status)
 
 
 class AccessLog:
     """The access log's settings, the refusal log, and the per-surface counts."""
 
-    def __init__(self, config: LogConfig, refusals: RefusalLog) -> None:
+    def __init__(self, config: LogConfig, refusals: RefusalLog, tracing: bool = False) -> None:
         self.enabled = config.access
-        self.json = config.access_format == "json"
+        self.json = config.access_json
+        self.tracing = tracing
+        """Requests are traced: their spans need the details even with the log off."""
         self.refusals = refusals
         self.requests: dict[str, list[int]] = {}
         """surface → requests by status class (`_CLASSES`, indexed by status // 100)"""
@@ -264,8 +280,8 @@ class AccessLog:
         self.sums: dict[str, float] = {}
 
     def begin(self, scope: Scope, send: Send) -> Exchange:
-        detail = self.enabled and access_log.isEnabledFor(logging.INFO)
-        exchange = Exchange(self, send, scope, detail)
+        logged = self.enabled and access_log.isEnabledFor(logging.INFO)
+        exchange = Exchange(self, send, scope, logged or self.tracing, logged)
         scope[EXCHANGE] = exchange
         return exchange
 
@@ -285,8 +301,9 @@ class AccessLog:
         if ex.stream and ex.first is not None:
             ttft = round((ex.first - ex.started) * 1000, 1)
         answered = _label(ex.provider, ex.answered)
+        extra: dict[str, Any] | None = None
         if self.json:
-            text = json_line(
+            fields = clean(
                 {
                     "rid": ex.rid,
                     "surface": ex.surface,
@@ -309,6 +326,9 @@ class AccessLog:
                     "refused": ex.refused,
                 }
             )
+            text = json_line(fields)
+            # With `log.format: json` the fields go in the line's own object, not a string.
+            extra = {FIELDS: fields, SUMMARY: f"{ex.method} {ex.path} {status}"}
         else:
             # One f-string, not logfmt.line over a dict: this runs once per request. The
             # surface, status, numbers and flags are failsoft's own; the rest is escaped.
@@ -324,7 +344,7 @@ class AccessLog:
         # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
         # nothing about a request, and the level was checked when the request began.
         access_log.handle(
-            access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None)
+            access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None, None, extra)
         )
 
     def metrics(self) -> Iterator[Metric]:

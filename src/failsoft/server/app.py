@@ -57,8 +57,10 @@ class GatewayApp:
         self._metrics = Metrics(runtime)
         self._status = StatusRoutes(runtime, self._admin)
         log_config = runtime.config.log
-        refusals = RefusalLog(runtime.clock, json=log_config.access_format == "json")
-        self.access = AccessLog(log_config, refusals)
+        refusals = RefusalLog(runtime.clock, json=log_config.access_json)
+        self.access = AccessLog(log_config, refusals, tracing=runtime.tracer is not None)
+        for endpoint in (openai, anthropic, responses, gemini):
+            endpoint.tracer = runtime.tracer
         runtime.metric_sources.append(self.access.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,9 +10,10 @@ import asyncio
 import logging
 import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.conversations import Conversations, Turn
@@ -27,6 +28,7 @@ from failsoft.errors import (
     Untranslatable,
     UpstreamClientFault,
 )
+from failsoft.logjson import TRACE_IDS
 from failsoft.server.access import EXCHANGE, Exchange
 from failsoft.server.asgi import (
     ClientGone,
@@ -42,6 +44,9 @@ from failsoft.server.asgi import (
 )
 from failsoft.translate.errors import client_fault_body
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
+
+if TYPE_CHECKING:
+    from failsoft.tracing.otel import Tracer
 
 log = logging.getLogger("failsoft.server")
 
@@ -116,10 +121,14 @@ class ChatEndpoint:
         self.conversations = conversations
         """The Responses surface's conversation state: expands `previous_response_id`
         before routing, keeps the answers (failsoft/conversations.py)."""
+        self.tracer: Tracer | None = None
+        """Set by the app when the gateway traces (`tracing:`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = "fs_" + secrets.token_hex(12)
         exchange: Exchange | None = scope.get(EXCHANGE)
+        tracer = self.tracer
+        arrived = time.time_ns() if tracer is not None else 0
         try:
             request, control, turn = await self._parse(scope, receive, request_id)
         except RequestError as exc:
@@ -132,6 +141,11 @@ class ChatEndpoint:
         if exchange is not None:
             exchange.model = request.model
             exchange.stream = request.stream
+            if tracer is not None:
+                # Ended with the response, by the exchange (`RequestTrace.finish`).
+                trace = tracer.request(request, scope["headers"], arrived)
+                request.trace = exchange.trace = trace
+                TRACE_IDS.set(trace.ids)  # this request's task only
         watch = DisconnectWatch(receive)
         try:
             if request.stream:

@@ -18,7 +18,8 @@ import logging
 from typing import Any
 
 from failsoft.clock import SYSTEM_CLOCK, Clock
-from failsoft.logfmt import MAX_VALUE, json_line, line
+from failsoft.logfmt import MAX_VALUE, clean, json_line, line
+from failsoft.logjson import FIELDS, SUMMARY
 
 refusal_log = logging.getLogger("failsoft.refusal")
 
@@ -91,7 +92,12 @@ class RefusalLog:
         if total[2]:
             out["suppressed_other"] = int(total[2])
             total[2] = 0
-        refusal_log.log(level, json_line(out) if self._json else line(out))
+        if self._json:
+            fields = clean(out)
+            summary = f"refused {kind}: {fields['subject']}"
+            refusal_log.log(level, json_line(fields), extra={FIELDS: fields, SUMMARY: summary})
+        else:
+            refusal_log.log(level, line(out))
 
     def _forget_oldest(self) -> None:
         ident = next(iter(self._keys))

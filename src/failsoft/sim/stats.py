@@ -15,6 +15,8 @@ from typing import Any
 RECORDED_HEADERS = (
     "anthropic-beta",
     "anthropic-version",
+    "traceparent",
+    "tracestate",
     "user-agent",
     "x-sim-fault",
     "x-stainless-read-timeout",
