@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from urllib.parse import urlsplit
 
 from failsoft.config.policies import Deadlines, Policies, Retry
@@ -81,6 +82,7 @@ def render_plan(config: Config) -> str:
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes",
         *_health(config),
+        *_observability(config),
         "direct: any '<provider>/<model>' ("
         + ", ".join(f"{p}/..." for p in config.providers)
         + ")",
@@ -113,6 +115,26 @@ def _health(config: Config) -> list[str]:
                 for hook in config.webhooks
             )
         )
+    return lines
+
+
+def _observability(config: Config) -> list[str]:
+    """The log format and tracing, when not the defaults."""
+    lines = []
+    if config.log.format == "json":
+        lines.append("log: one JSON object per line (access lines included)")
+    tracing = config.tracing
+    if tracing.enabled:
+        where = _store(tracing.endpoint) if tracing.endpoint else "OTEL_EXPORTER_OTLP_* or default"
+        extras = [f"service {tracing.service_name or 'OTEL_SERVICE_NAME or failsoft'}"]
+        extras.append(f"sampling {tracing.sample_ratio:.0%} of new traces")
+        if tracing.headers:
+            sources = ", ".join(f"{k} from {v.source}" for k, v in tracing.headers.items())
+            extras.append(f"headers {sources}")
+        line = f"tracing: OTLP/HTTP to {where} ({'; '.join(extras)})"
+        if importlib.util.find_spec("opentelemetry.sdk") is None:
+            line += "; NOT INSTALLED (pip install 'failsoft[otel]'): would serve untraced"
+        lines.append(line)
     return lines
 
 
