@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -44,22 +44,34 @@ class Traced:
 
 
 @pytest.fixture
-def traced(sim: SimServer) -> Iterator[Traced]:
+def make_traced(sim: SimServer) -> Iterator[Callable[[str], Traced]]:
+    """A gateway (BASE_CONFIG plus `extra`) whose spans go to an in-memory exporter."""
     require_modules("otel", "opentelemetry.sdk")
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    config = make_config(sim.url)
-    gateway = GatewayThread(config, runtime=Runtime(config, tracer_provider=provider)).start()
-    try:
-        yield Traced(gateway, exporter)
-    finally:
+    started: list[tuple[GatewayThread, Any]] = []
+
+    def make(extra: str = "") -> Traced:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        config = make_config(sim.url, extra)
+        runtime = Runtime(config, tracer_provider=provider)
+        gateway = GatewayThread(config, runtime=runtime).start()
+        started.append((gateway, provider))
+        return Traced(gateway, exporter)
+
+    yield make
+    for gateway, provider in started:
         gateway.stop()
         provider.shutdown()
+
+
+@pytest.fixture
+def traced(make_traced: Callable[[str], Traced]) -> Traced:
+    return make_traced("")
 
 
 def _oai(url: str, headers: dict[str, str] | None = None) -> openai.OpenAI:
@@ -246,3 +258,42 @@ def test_every_target_failing_is_an_error_span(traced: Traced, sim: SimServer) -
     assert root.attributes["http.response.status_code"] == 503
     assert not root.status.is_ok
     assert attempt.attributes["error.type"] == "500"
+
+
+def test_a_cache_hit_has_no_attempt_and_says_so(
+    make_traced: Callable[[str], Traced], sim: SimServer
+) -> None:
+    traced = make_traced("cache: {ttl: 60}")
+    question: Any = [{"role": "user", "content": f"cached {secrets.token_hex(4)}"}]
+    with _oai(traced.url) as client:
+        client.chat.completions.create(model="gpt-one", messages=question)
+        traced.spans(2)
+        traced.exporter.clear()
+        raw = client.chat.completions.with_raw_response.create(model="gpt-one", messages=question)
+    assert raw.headers["x-failsoft-cache"] == "HIT"
+    (root,) = traced.spans(1)
+    assert root.attributes["failsoft.cache"] == "HIT"
+    assert root.attributes["failsoft.cache.served"] is True
+    assert root.attributes["failsoft.degrade.rung"] == "targets"
+
+
+def test_the_degradation_rung_and_a_skipped_target(
+    make_traced: Callable[[str], Traced], sim: SimServer
+) -> None:
+    traced = make_traced("breaker: {failures: 1}\ndegrade: {static: 'Try again soon.'}\n")
+    sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
+    with _oai(traced.url) as client:
+        client.chat.completions.create(model="gpt-one", messages=[{"role": "user", "content": "a"}])
+        traced.spans(2)
+        traced.exporter.clear()
+        raw = client.chat.completions.with_raw_response.create(
+            model="gpt-one", messages=[{"role": "user", "content": "b"}]
+        )
+    assert raw.headers["x-failsoft-rung"] == "static"
+    (root,) = traced.spans(1)  # the open breaker let no attempt through
+    assert root.attributes["failsoft.degrade.rung"] == "static"
+    assert root.attributes["http.response.status_code"] == 200
+    (event,) = root.events
+    assert event.name == "failsoft.target.skipped"
+    assert event.attributes["failsoft.skip.reason"] == "open"
+    assert event.attributes["gen_ai.request.model"] == "gpt-4o"

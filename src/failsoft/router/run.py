@@ -394,6 +394,8 @@ class Run(Generic[T]):
         record = AttemptRecord(target, outcome, detail, transient, made=False)
         self.attempts.append(record)
         self.log_failure(self.request, record, None)
+        if self.request.trace is not None:
+            self.request.trace.skipped(record)
 
     def _failed(self, attempt: Attempt, error: UpstreamError, verdict: Verdict, kind: str) -> None:
         outcome, detail = error.outcome, attempt.provider.scrub_text(error.detail)

@@ -168,6 +168,18 @@ class RequestTrace:
         _PROPAGATOR.inject(carrier, context=set_span_in_context(span))
         return AttemptSpan(span, carrier, target.model)
 
+    def skipped(self, record: AttemptRecord) -> None:
+        """A target passed over without an attempt (breaker open, budget spent, ...): an
+        event on the request span, as it has no span of its own."""
+        self.span.add_event(
+            "failsoft.target.skipped",
+            {
+                "failsoft.provider": record.target.provider,
+                "gen_ai.request.model": record.target.model,
+                "failsoft.skip.reason": record.outcome,
+            },
+        )
+
     def body(self, data: bytes) -> None:
         """Finish reasons from the bytes a caller is sent (only read when traced)."""
         if len(self._reasons) >= _MAX_REASONS:
