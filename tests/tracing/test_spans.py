@@ -112,7 +112,10 @@ def test_a_fallback_is_one_request_span_over_two_attempt_spans(
     sim.set_fault("gpt-4o", {"kind": "status", "status": 529})
     with _oai(traced.url) as client:
         raw = client.chat.completions.with_raw_response.create(
-            model="gpt", messages=[{"role": "user", "content": "What is failover?"}]
+            model="gpt",
+            messages=[{"role": "user", "content": "What is failover?"}],
+            max_tokens=50,
+            temperature=0.5,
         )
     answer = raw.parse()
     root, attempts = _tree(traced.spans(3))
@@ -148,6 +151,8 @@ def test_a_fallback_is_one_request_span_over_two_attempt_spans(
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.request.model"] == "gpt"
     assert attrs["failsoft.virtual_model"] == "gpt"
+    assert attrs["gen_ai.request.max_tokens"] == 50
+    assert attrs["gen_ai.request.temperature"] == 0.5
     assert attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.response.model"] == "gpt-4o-mini"
     assert attrs["gen_ai.usage.input_tokens"] == answer.usage.prompt_tokens
@@ -297,3 +302,24 @@ def test_the_degradation_rung_and_a_skipped_target(
     assert event.name == "failsoft.target.skipped"
     assert event.attributes["failsoft.skip.reason"] == "open"
     assert event.attributes["gen_ai.request.model"] == "gpt-4o"
+
+
+def test_a_race_at_the_first_token_limit_shows_both_attempts(
+    traced: Traced, sim: SimServer
+) -> None:
+    sim.set_fault("gpt-4o", {"kind": "slow_first_token", "delay": 3})
+    with (
+        _oai(traced.url) as client,
+        client.chat.completions.with_streaming_response.create(
+            model="gpt", messages=[{"role": "user", "content": "hi"}], stream=True
+        ) as raw,
+    ):
+        list(raw.parse())
+        trail = raw.headers["x-failsoft-trail"]
+    assert trail == "openai/gpt-4o:first_token_timeout,openai/gpt-4o-mini:200"
+    root, (slow, fast) = _tree(traced.spans(3))
+    assert slow.attributes["failsoft.attempt.outcome"] == "first_token_timeout"
+    assert not slow.status.is_ok
+    assert fast.attributes["failsoft.attempt.outcome"] == "200"
+    assert fast.start_time < slow.end_time  # raced side by side
+    assert root.attributes["failsoft.trail"] == trail

@@ -99,6 +99,7 @@ class Tracer:
         }
         if plan is not None:
             attributes["failsoft.virtual_model"] = plan.name
+        _request_parameters(request.payload, attributes)
         span = self.tracer.start_span(
             f"{operation(request.dialect)} {model}",
             context=parent,
@@ -259,7 +260,8 @@ class AttemptSpan:
                 attributes["gen_ai.response.model"] = self.model
             else:
                 attributes["error.type"] = outcome
-                span.set_status(Status(StatusCode.ERROR, _cut(record.detail) or None))
+                if outcome != "cancelled":  # a hedge or race partner that stood down
+                    span.set_status(Status(StatusCode.ERROR, _cut(record.detail) or None))
             span.set_attributes(attributes)
         span.end()
 
@@ -282,6 +284,31 @@ class AttemptSpan:
             )
             span.set_status(Status(StatusCode.ERROR, "the stream broke after it started"))
         span.end()
+
+
+_PARAMETERS = (
+    ("max_tokens", "gen_ai.request.max_tokens"),
+    ("max_completion_tokens", "gen_ai.request.max_tokens"),
+    ("max_output_tokens", "gen_ai.request.max_tokens"),
+    ("temperature", "gen_ai.request.temperature"),
+    ("top_p", "gen_ai.request.top_p"),
+)
+
+
+def _request_parameters(payload: dict[str, Any], attributes: dict[str, Any]) -> None:
+    """The sampling parameters the caller set, when they are numbers (Gemini's are in
+    `generationConfig`, under its own names)."""
+    config = payload.get("generationConfig")
+    if isinstance(config, dict):
+        payload = {
+            "max_tokens": config.get("maxOutputTokens"),
+            "temperature": config.get("temperature"),
+            "top_p": config.get("topP"),
+        }
+    for key, name in _PARAMETERS:
+        value = payload.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            attributes[name] = value
 
 
 def _request_error(status: int, broken: bool) -> str | None:
