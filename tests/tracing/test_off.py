@@ -64,6 +64,14 @@ def test_the_sample_ratio_is_a_fraction() -> None:
         parse_config(text + "tracing: {sample_ratio: 2}\n")
 
 
+def test_the_endpoint_is_an_http_url() -> None:
+    from failsoft.errors import ConfigError
+
+    text = BASE_CONFIG.format(sim="http://x", key="k", extra="")
+    with pytest.raises(ConfigError, match=r"tracing\.endpoint: must be an http:// or https:// URL"):
+        parse_config(text + "tracing: {enabled: true, endpoint: 'collector:4317'}\n")
+
+
 def test_check_config_shows_tracing_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     from failsoft.config.plan import render_plan
 

@@ -16,11 +16,17 @@ def _fraction(value: float) -> str | None:
     return None if 0.0 <= value <= 1.0 else f"must be between 0 and 1, got {value}"
 
 
+def _http_url(value: str) -> str | None:
+    if value.startswith(("http://", "https://")) and len(value) > len("https://"):
+        return None
+    return f"must be an http:// or https:// URL (OTLP/HTTP), got {value!r}"
+
+
 @dataclass(frozen=True, slots=True)
 class TracingConfig:
     enabled: bool = False
     """Export a span per request and one per upstream attempt (needs `failsoft[otel]`)."""
-    endpoint: str | None = None
+    endpoint: str | None = check(_http_url, None)
     """The OTLP/HTTP traces URL (`http://collector:4318/v1/traces`). Unset: the standard
     `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT` variables, else
     the exporter's default (`http://localhost:4318/v1/traces`)."""
