@@ -34,6 +34,9 @@ def test_all_is_sorted_and_complete() -> None:
         "store",
         "cache",
         "logfmt",
+        "logjson",
+        "readiness",
+        "tracing",
     }
     assert public - modules <= set(failsoft.__all__)
     for name in failsoft.__all__:
