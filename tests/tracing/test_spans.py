@@ -14,10 +14,13 @@ import openai
 import pytest
 
 from failsoft.assemble import Runtime
+from failsoft.config import Config
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.conftest import CALLER_KEY, PROVIDER_KEY, make_config
+from tests.helpers import request
 from tests.services import require_modules
+from tests.translate.conftest import translate_config
 
 
 class Traced:
@@ -44,7 +47,7 @@ class Traced:
 
 
 @pytest.fixture
-def make_traced(sim: SimServer) -> Iterator[Callable[[str], Traced]]:
+def make_traced(sim: SimServer) -> Iterator[Callable[..., Traced]]:
     """A gateway (BASE_CONFIG plus `extra`) whose spans go to an in-memory exporter."""
     require_modules("otel", "opentelemetry.sdk")
     from opentelemetry.sdk.trace import TracerProvider
@@ -53,11 +56,11 @@ def make_traced(sim: SimServer) -> Iterator[Callable[[str], Traced]]:
 
     started: list[tuple[GatewayThread, Any]] = []
 
-    def make(extra: str = "") -> Traced:
+    def make(extra: str = "", config: Config | None = None) -> Traced:
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        config = make_config(sim.url, extra)
+        config = config or make_config(sim.url, extra)
         runtime = Runtime(config, tracer_provider=provider)
         gateway = GatewayThread(config, runtime=runtime).start()
         started.append((gateway, provider))
@@ -70,7 +73,7 @@ def make_traced(sim: SimServer) -> Iterator[Callable[[str], Traced]]:
 
 
 @pytest.fixture
-def traced(make_traced: Callable[[str], Traced]) -> Traced:
+def traced(make_traced: Callable[..., Traced]) -> Traced:
     return make_traced("")
 
 
@@ -266,7 +269,7 @@ def test_every_target_failing_is_an_error_span(traced: Traced, sim: SimServer) -
 
 
 def test_a_cache_hit_has_no_attempt_and_says_so(
-    make_traced: Callable[[str], Traced], sim: SimServer
+    make_traced: Callable[..., Traced], sim: SimServer
 ) -> None:
     traced = make_traced("cache: {ttl: 60}")
     question: Any = [{"role": "user", "content": f"cached {secrets.token_hex(4)}"}]
@@ -283,7 +286,7 @@ def test_a_cache_hit_has_no_attempt_and_says_so(
 
 
 def test_the_degradation_rung_and_a_skipped_target(
-    make_traced: Callable[[str], Traced], sim: SimServer
+    make_traced: Callable[..., Traced], sim: SimServer
 ) -> None:
     traced = make_traced("breaker: {failures: 1}\ndegrade: {static: 'Try again soon.'}\n")
     sim.set_fault("gpt-4o", {"kind": "status", "status": 500})
@@ -323,3 +326,34 @@ def test_a_race_at_the_first_token_limit_shows_both_attempts(
     assert fast.attributes["failsoft.attempt.outcome"] == "200"
     assert fast.start_time < slow.end_time  # raced side by side
     assert root.attributes["failsoft.trail"] == trail
+
+
+def test_the_gemini_surface_and_targets_of_other_dialects(
+    make_traced: Callable[..., Traced], sim: SimServer
+) -> None:
+    traced = make_traced(config=translate_config(sim.url))
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"maxOutputTokens": 3, "temperature": 0.2},
+    }
+    response = request(traced.url + "/v1beta/models/via-gemini:generateContent", body=body)
+    assert response.status == 200, response.body
+    root, (attempt,) = _tree(traced.spans(2))
+    assert root.name == "generate_content via-gemini"
+    assert root.attributes["gen_ai.request.max_tokens"] == 3
+    assert root.attributes["gen_ai.request.temperature"] == 0.2
+    assert root.attributes["gen_ai.response.finish_reasons"] == ("MAX_TOKENS",)
+    assert root.attributes["gen_ai.provider.name"] == "gcp.gemini"
+    assert attempt.name == "generate_content gemini-2.5-flash"
+    assert attempt.attributes["gen_ai.provider.name"] == "gcp.gemini"
+    assert attempt.attributes["failsoft.translated"] is False
+
+    traced.exporter.clear()
+    response = request(traced.url + "/v1beta/models/via-anthropic:generateContent", body=body)
+    assert response.status == 200, response.body
+    root, (attempt,) = _tree(traced.spans(2))
+    assert root.attributes["gen_ai.provider.name"] == "anthropic"
+    assert attempt.name == "chat claude-opus-4-7"
+    assert attempt.attributes["gen_ai.operation.name"] == "chat"
+    assert attempt.attributes["failsoft.translated"] is True
+    assert root.attributes["gen_ai.response.finish_reasons"] == ("MAX_TOKENS",)  # as sent

@@ -298,12 +298,12 @@ _PARAMETERS = (
 def _request_parameters(payload: dict[str, Any], attributes: dict[str, Any]) -> None:
     """The sampling parameters the caller set, when they are numbers (Gemini's are in
     `generationConfig`, under its own names)."""
-    config = payload.get("generationConfig")
+    config = payload.get("generationConfig") or payload.get("generation_config")
     if isinstance(config, dict):
         payload = {
-            "max_tokens": config.get("maxOutputTokens"),
+            "max_tokens": config.get("maxOutputTokens", config.get("max_output_tokens")),
             "temperature": config.get("temperature"),
-            "top_p": config.get("topP"),
+            "top_p": config.get("topP", config.get("top_p")),
         }
     for key, name in _PARAMETERS:
         value = payload.get(key)
