@@ -1,0 +1,173 @@
+"""What the deployment tests read: the repository's deployment files, a small Dockerfile
+parser, and the config keys that other work adds (feature-detected).
+
+The deployment files are written for the finished product, so they use config keys that a
+given checkout may not know yet (`state:`, `server.drain`, `log.format`). A test that loads
+one of these configs drops exactly those keys when this checkout's schema lacks them, and
+no other: a typo in any other key still fails the test.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from failsoft.config.log import LogConfig
+from failsoft.config.schema import Config, ServerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+KUBERNETES = DEPLOY / "kubernetes"
+
+PENDING_KEYS: dict[tuple[str, ...], type] = {
+    ("state",): Config,  # shared state through Redis
+    ("server", "drain"): ServerConfig,  # graceful-shutdown seconds
+    ("log", "format"): LogConfig,  # every log line as JSON
+}
+"""Config keys the deployment files use that arrive with other work: path → the dataclass
+that has the field once that work is merged."""
+
+
+def key_supported(path: tuple[str, ...]) -> bool:
+    owner = PENDING_KEYS[path]
+    return path[-1] in {f.name for f in dataclasses.fields(owner)}
+
+
+def without_pending(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` (a parsed config) without the pending keys this checkout does not know yet."""
+    out = copy.deepcopy(raw)
+    for path in PENDING_KEYS:
+        if key_supported(path):
+            continue
+        parent: Any = out
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return out
+
+
+def config_text(raw: dict[str, Any]) -> str:
+    """YAML for failsoft's loader (which then interpolates `${VAR}` itself)."""
+    return yaml.safe_dump(without_pending(raw), sort_keys=False)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def seconds(value: str | int | float) -> float:
+    """`310s`, `5m`, `40s`, `1h30m`, `250ms` or a bare number (seconds) → seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "": 1.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|)", value.strip())
+    if not parts or "".join(n + u for n, u in parts) != value.strip():
+        raise ValueError(f"not a duration: {value!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+# --- Dockerfile -------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    """Upper case: `FROM`, `RUN`, `HEALTHCHECK`..."""
+    value: str
+    """The rest of the (joined) line, as written."""
+    line: int
+
+    @property
+    def exec_form(self) -> list[str] | None:
+        """The JSON array form (`CMD ["a", "b"]`), else None (shell form)."""
+        text = self.value
+        if self.keyword == "HEALTHCHECK":
+            text = healthcheck_command(self.value)
+        text = text.strip()
+        if not text.startswith("["):
+            return None
+        parsed = json.loads(text)
+        assert isinstance(parsed, list) and all(isinstance(p, str) for p in parsed)
+        return parsed
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction | None:
+        found = self.all(keyword)
+        return found[-1] if found else None
+
+
+def parse_dockerfile(text: str) -> list[Stage]:
+    """The stages of a Dockerfile: enough of the format for these tests (line continuations,
+    comments, parser directives, `ARG` defaults in `FROM`); not a general parser."""
+    args: dict[str, str] = {}
+    stages: list[Stage] = []
+    pending = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        line = pending + stripped
+        pending = ""
+        keyword, _, value = line.partition(" ")
+        instruction = Instruction(keyword.upper(), value.strip(), start)
+        if instruction.keyword == "ARG" and not stages:
+            name, _, default = instruction.value.partition("=")
+            args[name.strip()] = default.strip()
+            continue
+        if instruction.keyword == "FROM":
+            words = _expand(instruction.value, args).split()
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+            continue
+        assert stages, f"line {start}: {instruction.keyword} before FROM"
+        stages[-1].instructions.append(instruction)
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return stages
+
+
+def _expand(value: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], ""), value)
+
+
+def healthcheck_command(value: str) -> str:
+    """What a `HEALTHCHECK [--options] CMD ...` runs (the part after CMD)."""
+    words = value.split(None, 1)
+    while words and words[0].startswith("--"):
+        words = words[1].split(None, 1) if len(words) > 1 else []
+    assert words and words[0].upper() == "CMD", f"HEALTHCHECK without CMD: {value!r}"
+    return words[1] if len(words) > 1 else ""
+
+
+def healthcheck_options(value: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for word in shlex.split(value.split(" CMD ", 1)[0]):
+        if word.startswith("--"):
+            name, _, setting = word[2:].partition("=")
+            options[name] = setting
+    return options
