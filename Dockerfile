@@ -1,12 +1,14 @@
 # failsoft gateway image: `docker build -t failsoft .` (see docs/deploy.md).
 #
-# Two stages: the first builds a virtual environment with failsoft and its PostgreSQL driver
-# (asyncpg, uvloop and httptools come as wheels, so no compiler is needed, but a build stage
-# keeps pip, setuptools and their caches out of the image); the second copies only that
-# environment onto a fresh slim Python.
+# Two stages: the first builds a virtual environment with failsoft and its extras (by default
+# the PostgreSQL driver; asyncpg, uvloop and httptools come as wheels, so no compiler is
+# needed, but a build stage keeps pip, setuptools and their caches out of the image); the
+# second copies only that environment onto a fresh slim Python.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Optional extras to install: `--build-arg EXTRAS=postgres,otel` adds OpenTelemetry tracing.
+ARG EXTRAS=postgres
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -15,7 +17,7 @@ COPY src ./src
 # Compiled at build time: the running container's root file system is read-only.
 RUN python -m venv /opt/failsoft \
     && /opt/failsoft/bin/pip install --upgrade pip \
-    && /opt/failsoft/bin/pip install ".[postgres]" \
+    && /opt/failsoft/bin/pip install ".[${EXTRAS}]" \
     && /opt/failsoft/bin/python -m compileall -q /opt/failsoft/lib
 
 FROM ${PYTHON_IMAGE}

@@ -134,3 +134,34 @@ def test_cmd_serves_and_healthcheck_passes_on_the_host(final: Stage, tmp_path: P
         isolated = [probe[0], "-I", "-S", *probe[1:]]
         done = subprocess.run(isolated, capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
+
+
+def test_postgres_driver_is_installed_by_default(stages: list[Stage]) -> None:
+    """The deployment files keep history in PostgreSQL: the default image must have asyncpg."""
+    build = stages[0]
+    extras = next(i.value for i in build.all("ARG") if i.value.startswith("EXTRAS="))
+    assert "postgres" in extras.split("=", 1)[1].split(",")
+    assert any('".[${EXTRAS}]"' in i.value for i in build.all("RUN"))
+
+
+def test_parser_reads_continuations_comments_and_args() -> None:
+    stages = parse_dockerfile(
+        "# syntax=docker/dockerfile:1\n"
+        "ARG BASE=python:3.12-slim\n"
+        "FROM ${BASE} AS build\n"
+        "RUN a \\\n"
+        "    # a comment inside\n"
+        "    && b\n"
+        "FROM $BASE\n"
+        'HEALTHCHECK --interval=5s --timeout=2s CMD ["python", "-c", "pass"]\n'
+        "USER 10001:10001\n"
+    )
+    assert [(s.base, s.name) for s in stages] == [
+        ("python:3.12-slim", "build"),
+        ("python:3.12-slim", None),
+    ]
+    run = stages[0].last("RUN")
+    assert run is not None and run.value.split() == ["a", "&&", "b"]
+    check = stages[1].last("HEALTHCHECK")
+    assert check is not None and check.exec_form == ["python", "-c", "pass"]
+    assert healthcheck_options(check.value) == {"interval": "5s", "timeout": "2s"}
