@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -116,7 +117,8 @@ def test_mounted_config_loads(compose: dict[str, Any], raw_config: dict[str, Any
     config = parse_config(config_text(raw_config), source=str(FAILSOFT_CONFIG), env=env)
     assert config.models["gpt"].targets
     assert config.store.url is not None and config.store.url.startswith("postgresql://")
-    assert "@postgres:" in config.store.url and ":" not in config.store.url.split("@")[0][13:]
+    store = urlsplit(config.store.url)
+    assert store.hostname == "postgres" and store.password is None, "the password is PGPASSWORD"
     assert config.providers["openai"].base_url == "http://sim:9000/v1"
 
 

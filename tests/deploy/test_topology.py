@@ -222,13 +222,16 @@ def topology(tmp_path: Path, database: str) -> Iterator[Topology]:
             ports=ports,
             database=database,
         )
-        lb.wait_until(
-            lambda: (
-                listening(ports["stats"])
-                and all(check.startswith("L7OK") for _, check in found.servers().values())
-            ),
-            "health checks passed on both instances",
-        )
+
+        def both_checked() -> bool:
+            if not listening(ports["stats"]):
+                return False
+            servers = found.servers()
+            return servers.keys() == set(INSTANCES) and all(
+                check.startswith("L7OK") for _, check in servers.values()
+            )
+
+        lb.wait_until(both_checked, "health checks passed on both instances")
         yield found
 
 
