@@ -42,7 +42,8 @@ EXPOSE 8080
 # uvicorn drains on SIGTERM: open requests and streams finish, /readyz answers 503 meanwhile.
 STOPSIGNAL SIGTERM
 # Liveness only (/healthz): whether to route to the process is /readyz, for the load balancer.
-# Python's standard library, as the slim image has no curl or wget.
+# Python's standard library, as the slim image has no curl or wget. Serving on another port
+# (--port), override the health check with it.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
 # The config is mounted, never baked in: it names providers and reads their keys from the
