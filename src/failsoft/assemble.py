@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from failsoft.cache.caches import CacheSet, cache_metrics
 from failsoft.cache.layer import CacheLayer
@@ -29,6 +29,9 @@ from failsoft.store import QueuedStore, Store, open_store
 from failsoft.store.report import store_metrics
 from failsoft.tracing import build_tracer
 from failsoft.transport import Transport
+
+if TYPE_CHECKING:
+    from failsoft.reload import Reloader
 
 log = logging.getLogger("failsoft")
 
@@ -93,18 +96,8 @@ class Runtime:
         self.metric_sources.append(lambda: store_metrics(self.store))
         self.loop: asyncio.AbstractEventLoop | None = None
         """The loop serving this runtime, once started."""
-        self.pollers = [
-            StatusPagePoller(
-                name,
-                provider.status_page,
-                self.transport,
-                clock=health_clock,
-                interval=config.health.status_poll_interval,
-                kind=provider.status_page_kind,
-            )
-            for name, provider in config.providers.items()
-            if provider.status_page
-        ]
+        self._health_clock = health_clock
+        self.pollers = self._pollers(config)
         self.prober = Prober(
             config,
             self.providers,
@@ -117,45 +110,27 @@ class Runtime:
         self.notifier: WebhookSender | None = None
         self.outbox: Outbox | None = None
         """Incident webhooks kept in the store until delivered (a durable store only)."""
-        if config.webhooks:
-            if _durable(self.store):
-                self.outbox = Outbox(self.store, clock=clock)
-            self.notifier = WebhookSender(
-                [
-                    Endpoint(
-                        url=hook.url,
-                        secret=hook.secret.reveal() if hook.secret else None,
-                        events=frozenset(hook.events),
-                        format=hook.format,
-                        timeout=hook.timeout,
-                        max_attempts=hook.max_attempts,
-                        headers=hook.headers,
-                    )
-                    for hook in config.webhooks
-                ],
-                transport=self.transport,
-                clock=clock,
-                dead_letter=self.store.add_dead_letter,
-                outbox=self.outbox,
-            )
-            self.hub.subscribe(BreakerChanged, self.notifier.notify_breaker)
-            self.health.listeners.append(self._notify)
-            if self.outbox is not None:
-                self.health.on_lead.append(self._resend_outbox)
-        self._semantic = any(
-            p.policies.cache.enabled and p.policies.cache.semantic.enabled
-            for p in config.models.values()
-        )
-        if self.caches:
-            layer = self.cache
-            self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
+        self.notifier = self._notifier(config)
+        # Subscribed whether or not webhooks are configured now: a reload may add some.
+        self.hub.subscribe(BreakerChanged, self._notify_breaker)
+        self.health.listeners.append(self._notify)
+        self.health.on_lead.append(self._resend_outbox)
+        self._semantic = _semantic(config)
+        self._cache_metrics = False
+        self._add_cache_metrics()
         self.readiness = Readiness()
         """What `GET /readyz` reports; components add their checks."""
         self.readiness.add(self._store_check)
         self._tasks: list[asyncio.Task[None]] = []
+        self._poll_tasks: list[asyncio.Task[None]] = []
+        self._probe_task: asyncio.Task[None] | None = None
         self._closed = False
         self.generation = 0
         """Bumped by `reset()`, so caches of what was observed know to drop it."""
+        self.reloader: Reloader | None = None
+        """Reloads the config file in place (`failsoft serve`: SIGHUP, `/admin/reload`)."""
+        self.on_reconfigure: list[Callable[[Config], None]] = []
+        """Told each config a reload applies (the HTTP app's routes and settings)."""
 
     def reset(self) -> None:
         """Forget what was learnt about targets: breakers, budgets, health, history kept in
@@ -174,17 +149,7 @@ class Runtime:
         await self.transport.start()
         await self.caches.start()
         if self._semantic:
-            from failsoft.cache.semantic import SemanticCache, SemanticIndex, check_available
-
-            check_available()  # fail at start, with install steps, not at the first request
-            limit = max(
-                p.policies.cache.semantic.max_entries
-                for p in self.config.models.values()
-                if p.policies.cache.enabled and p.policies.cache.semantic.enabled
-            )
-            index = SemanticIndex(max_per_scope=min(limit, 50_000), max_entries=limit)
-            self.cache.semantic = SemanticCache(index=index)
-            self.cache.semantic.embedder.start_loading()  # ~10 s; lookups miss meanwhile
+            self._start_semantic(self.config)
         await self.store.open()  # an unreachable store is logged and retried, not fatal
         await self.health.start(loop=self._background)
         if not self.health.history_loaded:
@@ -192,11 +157,10 @@ class Runtime:
         if self.notifier is not None:
             self.notifier.page_url = self.status_url
             self.notifier.start()
-        if self._background:
-            for poller in self.pollers:
-                self._tasks.append(asyncio.create_task(poller.run(self.health.set_declared)))
-            if self.prober.enabled():
-                self._tasks.append(asyncio.create_task(self.prober.run()))
+        self._start_pollers()
+        self._start_prober()
+        if self.reloader is not None:
+            self.reloader.started()
         self.readiness.started = True
         log.debug("history kept in %s", self.store.describe())
 
@@ -212,12 +176,13 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = [*self._tasks, *self._poll_tasks]
+        if self._probe_task is not None:
+            tasks.append(self._probe_task)
+        await _cancel(tasks)
         self._tasks.clear()
+        self._poll_tasks.clear()
+        self._probe_task = None
         if self.notifier is not None:
             await self.notifier.close()  # dead letters go to the store's queue
         if self.outbox is not None:
@@ -241,6 +206,139 @@ class Runtime:
             self.notifier.hurry()
         self.store.hurry()
 
+    # ------------------------------------------------------------------ reload
+
+    async def reconfigure(self, config: Config) -> None:
+        """Serve from `config` from now on, keeping everything learnt: breakers, budgets,
+        health windows, incidents, cached answers. Requests already running finish on the
+        plan they started with. The sections a reload cannot change (`config.diff`'s
+        `RESTART_ONLY`) must already be the running ones."""
+        old = self.config
+        await self.caches.reconfigure(config)  # may wait (opening a backend): first
+        semantic = _semantic(config)
+        if semantic and self.cache.semantic is None and self.loop is not None:
+            self._start_semantic(config)
+        # From here on nothing awaits: every request sees the old config or the new one.
+        self._semantic = self._semantic or semantic
+        self._add_cache_metrics()
+        self.providers = {
+            name: (
+                self.providers[name]
+                if name in self.providers and old.providers.get(name) == spec
+                else build_providers({name: spec})[name]
+            )
+            for name, spec in config.providers.items()
+        }
+        self.config = config
+        self.router.reconfigure(config, self.providers)
+        self.conversations.config = config
+        self.conversations.settings = config.responses
+        self.cache.config = config
+        self.health.reconfigure(config)
+        self.callers.reconfigure(config)
+        self.prober.config = config
+        self.prober.providers = self.providers
+        if _polled(old) != _polled(config):
+            self.pollers = self._pollers(config)
+            self._start_pollers()
+        if _probed(old) != _probed(config):
+            self._start_prober()
+        if old.webhooks != config.webhooks:
+            self._swap_notifier(config)
+        for hook in self.on_reconfigure:
+            hook(config)
+
+    def _pollers(self, config: Config) -> list[StatusPagePoller]:
+        return [
+            StatusPagePoller(
+                name,
+                provider.status_page,
+                self.transport,
+                clock=self._health_clock,
+                interval=config.health.status_poll_interval,
+                kind=provider.status_page_kind,
+            )
+            for name, provider in config.providers.items()
+            if provider.status_page
+        ]
+
+    def _start_pollers(self) -> None:
+        """(Re)start the status-page pollers (the old ones, if any, are cancelled)."""
+        if not self._background or self.loop is None:
+            return
+        for task in self._poll_tasks:
+            task.cancel()
+        self._poll_tasks = [
+            asyncio.create_task(poller.run(self.health.set_declared)) for poller in self.pollers
+        ]
+
+    def _start_prober(self) -> None:
+        """(Re)start the active probes for the providers that have them."""
+        if not self._background or self.loop is None:
+            return
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            self._probe_task = None
+        if self.prober.enabled():
+            self._probe_task = asyncio.create_task(self.prober.run())
+
+    def _start_semantic(self, config: Config) -> None:
+        from failsoft.cache.semantic import SemanticCache, SemanticIndex, check_available
+
+        check_available()  # fail at start, with install steps, not at the first request
+        limit = max(
+            p.policies.cache.semantic.max_entries
+            for p in config.models.values()
+            if p.policies.cache.enabled and p.policies.cache.semantic.enabled
+        )
+        index = SemanticIndex(max_per_scope=min(limit, 50_000), max_entries=limit)
+        self.cache.semantic = SemanticCache(index=index)
+        self.cache.semantic.embedder.start_loading()  # ~10 s; lookups miss meanwhile
+
+    def _add_cache_metrics(self) -> None:
+        if self.caches and not self._cache_metrics:
+            self._cache_metrics = True
+            layer = self.cache
+            self.metric_sources.append(lambda: cache_metrics(layer.counts, self.caches))
+
+    def _notifier(self, config: Config) -> WebhookSender | None:
+        if not config.webhooks:
+            return None
+        if self.outbox is None and _durable(self.store):
+            self.outbox = Outbox(self.store, clock=self.clock)
+        return WebhookSender(
+            [
+                Endpoint(
+                    url=hook.url,
+                    secret=hook.secret.reveal() if hook.secret else None,
+                    events=frozenset(hook.events),
+                    format=hook.format,
+                    timeout=hook.timeout,
+                    max_attempts=hook.max_attempts,
+                    headers=hook.headers,
+                )
+                for hook in config.webhooks
+            ],
+            transport=self.transport,
+            clock=self.clock,
+            dead_letter=self.store.add_dead_letter,
+            outbox=self.outbox,
+        )
+
+    def _swap_notifier(self, config: Config) -> None:
+        """New webhook endpoints: messages from now on go to them; the old sender delivers
+        what it already queued (or dead-letters it) in the background."""
+        old, self.notifier = self.notifier, self._notifier(config)
+        if self.notifier is not None and self.loop is not None:
+            self.notifier.page_url = self.status_url
+            self.notifier.start()
+        if old is not None:
+            self._tasks.append(asyncio.create_task(old.close()))
+
+    def _notify_breaker(self, event: BreakerChanged) -> None:
+        if self.notifier is not None:
+            self.notifier.notify_breaker(event)
+
     def _notify(self, kind: str, incident: Incident) -> None:
         if self.notifier is not None:
             self.notifier.send(kind, incident, components=self.health.health())
@@ -251,6 +349,34 @@ class Runtime:
         notifier, outbox = self.notifier, self.outbox
         if notifier is not None and outbox is not None and not self._closed:
             self.store.when_up(lambda: outbox.recover(notifier))
+
+
+def _semantic(config: Config) -> bool:
+    return any(
+        p.policies.cache.enabled and p.policies.cache.semantic.enabled
+        for p in config.models.values()
+    )
+
+
+def _polled(config: Config) -> list[tuple[str, str | None, str, float]]:
+    """What the status-page pollers depend on."""
+    return [
+        (name, p.status_page, p.status_page_kind, config.health.status_poll_interval)
+        for name, p in config.providers.items()
+    ]
+
+
+def _probed(config: Config) -> list[tuple[str, Any]]:
+    """What the active probes depend on."""
+    return [(name, p.probe) for name, p in config.providers.items()]
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _durable(store: QueuedStore) -> bool:

@@ -94,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.config, host=host, port=port, workers=args.workers, log_level=args.log_level
         )
     else:
-        run(config, host=host, port=port, log_level=args.log_level)
+        run(config, host=host, port=port, log_level=args.log_level, config_path=args.config)
     return 0
 
 

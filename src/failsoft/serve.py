@@ -19,6 +19,7 @@ import uvicorn
 
 from failsoft.assemble import SERVE_STORE, Runtime
 from failsoft.config import Config
+from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
 
 log = logging.getLogger("failsoft.serve")
@@ -48,9 +49,19 @@ def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uv
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, **_UVICORN_OPTIONS)
 
 
-def run(config: Config, *, host: str, port: int, log_level: str = "info") -> None:
-    """Serve until interrupted (Ctrl-C / SIGTERM; a second Ctrl-C stops at once)."""
+def run(
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    config_path: str | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl-C / SIGTERM; a second Ctrl-C stops at once). With
+    `config_path`, SIGHUP reloads it in place (failsoft.reload)."""
     runtime = Runtime(config, default_store=SERVE_STORE)
+    if config_path is not None:
+        Reloader(runtime, config_path, signals=True)
     runtime.base_url = f"http://{host}:{port}"
     server = _Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level), runtime)
     _settle_heap()
@@ -90,10 +101,14 @@ def worker_app() -> GatewayApp:
     """App factory for `--workers N`: each worker process loads the config itself."""
     from failsoft.config import load_config
     from failsoft.logjson import setup_logging
+    from failsoft.supervise import reload_siblings
 
-    config = load_config(os.environ[CONFIG_ENV])
+    path = os.environ[CONFIG_ENV]
+    config = load_config(path)
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "info"), json=config.log.format == "json")
-    app = GatewayApp(Runtime(config, default_store=SERVE_STORE))
+    runtime = Runtime(config, default_store=SERVE_STORE)
+    Reloader(runtime, path, signals=True, siblings=reload_siblings)
+    app = GatewayApp(runtime)
     _settle_heap()
     return app
 
@@ -101,10 +116,13 @@ def worker_app() -> GatewayApp:
 def run_workers(
     config_path: str, *, host: str, port: int, workers: int, log_level: str = "info"
 ) -> None:
-    """Serve with several processes sharing one port (each has its own session and state)."""
+    """Serve with several processes sharing one port (each has its own session and state).
+    SIGHUP to the supervisor has every worker reload the config in place."""
+    from failsoft import supervise
+
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
-    uvicorn.run(
+    supervise.run(
         "failsoft.serve:worker_app",
         factory=True,
         host=host,

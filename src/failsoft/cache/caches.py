@@ -22,27 +22,36 @@ def _identity(cache: CacheConfig) -> tuple[str, str | None, int]:
 class CacheSet:
     def __init__(self, config: Config, clock: Clock) -> None:
         self.clock = clock
-        self._wanted: dict[tuple[str, str | None, int], CacheConfig] = {}
-        for plan in (*config.models.values(),):
-            if plan.policies.cache.enabled:
-                self._wanted.setdefault(_identity(plan.policies.cache), plan.policies.cache)
-        top = config.policies.cache
-        if top.enabled:
-            self._wanted.setdefault(_identity(top), top)
+        self._wanted = _wanted(config)
         self._open: dict[tuple[str, str | None, int], Any] = {}
+        self._started = False
 
     def __bool__(self) -> bool:
         return bool(self._wanted)
 
     async def start(self) -> None:
+        self._started = True
+        await self._open_all(self._wanted)
+
+    async def _open_all(self, wanted: dict[tuple[str, str | None, int], CacheConfig]) -> None:
         from failsoft.cache.base import open_cache
 
-        for identity, cache in self._wanted.items():
+        for identity, cache in wanted.items():
             target = cache.url if cache.backend != "memory" and cache.url else cache.backend
             backend = open_cache(target, max_bytes=cache.max_bytes, clock=self.clock)
             await backend.open()
             self._open[identity] = backend
             log.info("answer cache: %s", backend.describe())
+
+    async def reconfigure(self, config: Config) -> None:
+        """Open the backends a reloaded config adds (before any request can ask for one).
+        Backends it no longer names stay open until shutdown: a request that began on the
+        old config may still be writing to one, and what they hold is kept if a later
+        reload names them again."""
+        wanted = _wanted(config)
+        if self._started:
+            await self._open_all({k: v for k, v in wanted.items() if k not in self._open})
+        self._wanted = {**self._wanted, **wanted}
 
     async def close(self) -> None:
         for backend in self._open.values():
@@ -54,6 +63,17 @@ class CacheSet:
 
     def all(self) -> list[Any]:
         return list(self._open.values())
+
+
+def _wanted(config: Config) -> dict[tuple[str, str | None, int], CacheConfig]:
+    wanted: dict[tuple[str, str | None, int], CacheConfig] = {}
+    for plan in config.models.values():
+        if plan.policies.cache.enabled:
+            wanted.setdefault(_identity(plan.policies.cache), plan.policies.cache)
+    top = config.policies.cache
+    if top.enabled:
+        wanted.setdefault(_identity(top), top)
+    return wanted
 
 
 def cache_metrics(layer_counts: dict[str, int], caches: CacheSet) -> Iterator[Metric]:

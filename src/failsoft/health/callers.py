@@ -184,6 +184,23 @@ class CallerTally:
                 out[model] = counts
         return out
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config: counts are kept (those of a model no longer configured age
+        out of the window), each model's rungs follow its new target list. A new window
+        starts the counts afresh (their buckets measured another span)."""
+        width = config.status.callers.window / BUCKETS
+        self._config = config
+        if width != self._width:
+            self._width = width
+            self.clear()
+            return
+        for name in config.models:
+            self._rungs.pop(name, None)
+            tally = self._tallies.pop(name, None)
+            found = self._known(name)
+            if found is not None and tally is not None:
+                self._tallies[name] = tally
+
     def clear(self) -> None:
         """Forget every request (tests that share one gateway start clean)."""
         self._tallies.clear()

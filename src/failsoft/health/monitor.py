@@ -133,6 +133,25 @@ class HealthMonitor(HealthReading):
         elif event.state != "open":
             self._standing.discard(key)
 
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config: what was observed, the incidents and their timers are kept.
+        Targets new to the plans become components; one that no plan names any more
+        stops being shown (its observations are kept, and an open incident about it
+        resolves as usual once nothing fails there)."""
+        planned = {t.label: t for plan in config.models.values() for t in plan.targets}
+        before = {t.label for plan in self.config.models.values() for t in plan.targets}
+        for label in before - planned.keys():
+            self.components.pop(label, None)
+        for label, target in list(self.components.items()):
+            if target.provider not in config.providers:
+                del self.components[label]
+        for label, target in planned.items():
+            self.components.setdefault(label, target)
+        for name in [n for n in self.declared if n not in config.providers]:
+            del self.declared[name]
+        self.config = config
+        self.keeper.config = config.health
+
     def reset(self) -> None:
         """Forget everything observed (tests that share one gateway start clean)."""
         self.passive = PassiveHealth()

@@ -121,6 +121,16 @@ class Breaker:
         """Last-resort trials let through in this half-open period and not yet ended."""
         self._timer: Timer | None = None
 
+    def reconfigure(self, config: BreakerConfig) -> None:
+        """Take new settings (a config reload) and keep the state: an open breaker stays
+        open until its current period ends. A new `window` starts its counts afresh (the
+        old buckets measured another span)."""
+        if config.window != self._config.window:
+            self._successes = SlidingCount(self._clock, config.window)
+            self._failures = SlidingCount(self._clock, config.window)
+        self._open_for = min(self._open_for, config.max_open_for)
+        self._config = config
+
     # ------------------------------------------------------------------ asking
 
     def admit(self, held: float | None = None, last_resort: bool = False) -> Admit:
@@ -391,3 +401,9 @@ class Breakers:
         """Stop every breaker's timer (they are being replaced)."""
         for breaker in self._breakers.values():
             breaker.close()
+
+    def reconfigure(self, config: BreakerConfig) -> None:
+        """New settings (a config reload) for every breaker, each keeping its state."""
+        self._config = config
+        for breaker in self._breakers.values():
+            breaker.reconfigure(config)

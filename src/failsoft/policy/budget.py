@@ -23,6 +23,11 @@ class RetryBudget:
         self._deposits = SlidingCount(clock, config.window)
         self._withdrawals = SlidingCount(clock, config.window)
 
+    def reconfigure(self, config: Budget) -> None:
+        """New ratios (a config reload), the counts so far kept: same `window` only (the
+        router starts budgets afresh when the window changes)."""
+        self._config = config
+
     def record_success(self) -> None:
         self._deposits.add()
 

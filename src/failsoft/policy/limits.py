@@ -20,6 +20,10 @@ class Limits:
         self.in_flight = 0
         self._per_target: dict[Target, int] = {}
 
+    def reconfigure(self, config: Admission) -> None:
+        """New bounds (a config reload); what is in flight stays counted."""
+        self._config = config
+
     @property
     def retry_after(self) -> float:
         return self._config.retry_after

@@ -60,6 +60,11 @@ class SilenceWatch:
         self._clock = clock
         self._targets: dict[Target, _Watch] = {}
 
+    def reconfigure(self, config: Silence) -> None:
+        """New settings (a config reload); what was heard from each target is kept."""
+        self._config = config
+        self.enabled = config.enabled
+
     def threshold(self, target: Target, first_byte: float) -> float:
         config = self._config
         watch = self._targets.get(target)

@@ -73,6 +73,13 @@ class Router:
         """A target passed over without an attempt (breaker open, budget spent, request
         untranslatable for it, ...): failsoft's own refusal, keyed by target and reason."""
 
+    def reconfigure(self, config: Config, providers: dict[str, Provider]) -> None:
+        """Serve new requests from `config` (a reload). A request already running keeps the
+        plan and providers it resolved at its start; the state (`RouterState`) is kept."""
+        self.config = config
+        self.providers = providers
+        self.state.reconfigure(config)
+
     def resolve(self, model: str) -> VirtualModel:
         plan = self.config.resolve(model)
         if plan is None:
@@ -114,22 +121,29 @@ class Router:
                 failed=stream.error is not None,
             )
 
+        # The config this request started on, whatever a reload brings meanwhile.
+        config, providers = self.config, self.providers
         stream = await self._fallback(request, self._opener(caller_wire, ended), started)
-        plan = self.config.resolve(request.model)
+        plan = config.resolve(request.model)
         # Resume rebuilds the answer in the caller's dialect: not yet for Gemini callers.
         resumable = request.dialect != "gemini"
         if plan is not None and plan.policies.resume.enabled and resumable:
-            resumption = Resumption(plan.policies.resume, plan, self, self._continuation)
+
+            async def go_on(request: ChatRequest, plan: VirtualModel) -> CommittedStream:
+                return await self._continuation(request, plan, providers)
+
+            host = _Pinned(self.state, providers)
+            resumption = Resumption(plan.policies.resume, plan, host, go_on)
             resumption.attach(stream)
             stream.resumer = resumption
         return stream
 
-    async def _continuation(self, request: ChatRequest, plan: VirtualModel) -> CommittedStream:
+    async def _continuation(
+        self, request: ChatRequest, plan: VirtualModel, providers: dict[str, Provider]
+    ) -> CommittedStream:
         """A stream for the rest of a broken answer (part of an already admitted request)."""
         once = self._opener(WIRES[request.dialect], self._stream_ended)
-        run = Run(
-            self.state, self.providers, self.transport, plan, request, once, self._log_failure
-        )
+        run = Run(self.state, providers, self.transport, plan, request, once, self._log_failure)
         return await run.run()
 
     def _opener(
@@ -282,6 +296,14 @@ class Router:
                 resumed,
             )
         )
+
+
+@dataclass(slots=True)
+class _Pinned:
+    """What a resumption needs of the router, with the providers its request started on."""
+
+    state: RouterState
+    providers: dict[str, Provider]
 
 
 def _status_of(error: BaseException, request: ChatRequest) -> int:

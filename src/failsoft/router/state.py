@@ -60,6 +60,23 @@ class RouterState:
         self._budgets.clear()
         self.demoted = frozenset()
 
+    def reconfigure(self, config: Config) -> None:
+        """New settings (a config reload), keeping what was learnt: breakers keyed by
+        target survive (a target new to the config gets a fresh one on first use; one no
+        longer in it keeps its breaker, unused), and so do latency, silence and in-flight
+        counts. Budgets start afresh only if their window changed."""
+        self._breaker_config = config.breaker
+        self.breakers.reconfigure(config.breaker)
+        self.limits.reconfigure(config.admission)
+        self.silence.reconfigure(config.breaker.silence)
+        budget = config.policies.retry.budget
+        if budget.window != self._budget_config.window:
+            self._budgets.clear()
+        else:
+            for each in self._budgets.values():
+                each.reconfigure(budget)
+        self._budget_config = budget
+
     def budget(self, target: Target) -> RetryBudget:
         budget = self._budgets.get(target)
         if budget is None:

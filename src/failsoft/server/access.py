@@ -279,6 +279,12 @@ class AccessLog:
         """surface → requests per duration bucket (`BUCKETS`, then above the last)"""
         self.sums: dict[str, float] = {}
 
+    def reconfigure(self, config: LogConfig) -> None:
+        """The `log:` section of a reloaded config (the counts are kept)."""
+        self.enabled = config.access
+        self.json = config.access_format == "json"
+        self.refusals.use_json(self.json)
+
     def begin(self, scope: Scope, send: Send) -> Exchange:
         logged = self.enabled and access_log.isEnabledFor(logging.INFO)
         exchange = Exchange(self, send, scope, logged or self.tracing, logged)

@@ -13,6 +13,8 @@ small JSON; this is control-plane code and favours clear errors over speed.
                                          "scheduled_until"}
     POST /admin/incidents/{id}          {"body", "status"} (status "resolved" resolves it)
     GET  /admin/dead-letters            webhook messages that could not be delivered
+    POST /admin/reload                  reload the config file (every worker); 400 with
+                                        the file's problems when it is invalid
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import orjson
 
 from failsoft.assemble import Runtime
+from failsoft.config import Config
 from failsoft.health.codec import incident_to_json, iso, parse_time
 from failsoft.health.types import Incident
 from failsoft.policy.breaker import State as BreakerState
@@ -46,7 +49,13 @@ class AdminError(Exception):
 class AdminAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        token = runtime.config.admin.token
+        self._token: bytes | None = None
+        self.reconfigure(runtime.config)
+
+    def reconfigure(self, config: Config) -> None:
+        """`admin.token` of a reloaded config (a new token works at once, the old one no
+        longer does)."""
+        token = config.admin.token
         self._token = token.reveal().encode() if token else None
 
     @property
@@ -99,6 +108,12 @@ class AdminAPI:
         if path.startswith("/admin/incidents/") and method == "POST":
             incident_id = path[len("/admin/incidents/") :]
             return 200, await self._update(incident_id, await _body(scope, receive))
+        if path == "/admin/reload" and method == "POST":
+            reloader = self.runtime.reloader
+            if reloader is None:
+                raise AdminError(404, "no config file to reload: this gateway was given none")
+            outcome = await reloader.reload_all()
+            return (200 if outcome.ok else 400), outcome.to_json()
         if path == "/admin/dead-letters" and method == "GET":
             letters = await self.runtime.store.dead_letters()
             return 200, {

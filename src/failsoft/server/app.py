@@ -12,6 +12,7 @@ import logging
 import orjson
 
 from failsoft.assemble import Runtime
+from failsoft.config import Config
 from failsoft.errors import RequestError
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
 from failsoft.server.admin import ModelList, healthz, readyz, root
@@ -62,6 +63,17 @@ class GatewayApp:
         for endpoint in (openai, anthropic, responses, gemini):
             endpoint.tracer = runtime.tracer
         runtime.metric_sources.append(self.access.metrics)
+        runtime.on_reconfigure.append(self.reconfigure)
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded config (`Runtime.reconfigure` tells it): the model lists, admin
+        token, status page switches and log settings. `server.max_body_bytes` needs a
+        restart, so the endpoints keep theirs."""
+        self._models = ModelList(config)
+        self._gemini.reconfigure(config)
+        self._admin.reconfigure(config)
+        self._status.reconfigure(config)
+        self.access.reconfigure(config.log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -109,11 +109,14 @@ class GeminiRoutes:
     """Everything under `/v1beta/models` (and `/v1/models/{model}:…`)."""
 
     def __init__(self, config: Config, chat: ChatEndpoint, max_body_bytes: int) -> None:
-        self.config = config
         self.chat = chat
         self.max_body_bytes = max_body_bytes
-        names = list(config.models)
-        self._list = orjson.dumps({"models": [_model_info(n) for n in names]})
+        self.reconfigure(config)
+
+    def reconfigure(self, config: Config) -> None:
+        """The models of a reloaded config."""
+        self.config = config
+        self._list = orjson.dumps({"models": [_model_info(n) for n in config.models]})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope["method"], scope["path"]

@@ -62,6 +62,10 @@ class RefusalLog:
         self._kinds: dict[str, list[float]] = {}
         """kind → [window start, lines written in it, held back for forgotten keys]"""
 
+    def use_json(self, json: bool) -> None:
+        """`log.access_format` after a config reload."""
+        self._json = json
+
     def refuse(self, kind: str, key: str, reason: str, **fields: Any) -> None:
         level = LEVELS.get(kind, logging.INFO)
         if not refusal_log.isEnabledFor(level):

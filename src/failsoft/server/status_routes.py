@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from failsoft.assemble import Runtime
+from failsoft.config import Config
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.asgi import Headers, Scope, Send, send_bytes
 from failsoft.status.service import StatusService
@@ -21,6 +22,11 @@ class StatusRoutes:
         self.service = StatusService(runtime)
         self.enabled = runtime.config.status.enabled
         self.public = runtime.config.status.public
+
+    def reconfigure(self, config: Config) -> None:
+        """`status.enabled` and `status.public` of a reloaded config."""
+        self.enabled = config.status.enabled
+        self.public = config.status.public
 
     async def __call__(self, scope: Scope, send: Send) -> None:
         path: str = scope["path"]
