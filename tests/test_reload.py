@@ -101,7 +101,9 @@ def until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") 
     return time.monotonic() - started
 
 
-def up(url: str, proc: subprocess.Popen[bytes], config: Path) -> None:
+def up(url: str, proc: subprocess.Popen[bytes], config: Path, workers: int = 1) -> None:
+    """Wait until `workers` processes have started and the gateway answers."""
+
     def ready() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"exited with {proc.returncode}:\n{output(config)}")
@@ -111,15 +113,19 @@ def up(url: str, proc: subprocess.Popen[bytes], config: Path) -> None:
             return False
 
     until(ready, what="the gateway to start")
+    started = "Application startup complete."
+    until(lambda: output(config).count(started) >= workers, what=f"{workers} workers")
 
 
 def answered_by(url: str) -> str:
     """The upstream model answering `m` now (read from a stream's first chunk, so the
     probe does not wait for a whole slow answer)."""
-    client = openai.OpenAI(base_url=url + "/v1", api_key=CALLER_KEY, max_retries=0)
-    with client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "which?"}], stream=True
-    ) as stream:
+    with (
+        openai.OpenAI(base_url=url + "/v1", api_key=CALLER_KEY, max_retries=0) as client,
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "which?"}], stream=True
+        ) as stream,
+    ):
         for chunk in stream:
             return chunk.model
     raise AssertionError("an empty stream")
@@ -162,11 +168,13 @@ class Load:
             self.done.append((started, time.monotonic(), model))
 
     def _openai_stream(self) -> str:
-        client = openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
         text, model, finish = "", "", None
-        with client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "tell me"}], stream=True
-        ) as stream:
+        with (
+            self._openai() as client,
+            client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "tell me"}], stream=True
+            ) as stream,
+        ):
             for chunk in stream:
                 model = chunk.model
                 if chunk.choices:
@@ -176,21 +184,26 @@ class Load:
         return model
 
     def _openai_whole(self) -> str:
-        client = openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
-        resp = client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "tell me"}]
-        )
+        with self._openai() as client:
+            resp = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "tell me"}]
+            )
         assert resp.choices[0].finish_reason == "stop"
         return resp.model
 
     def _anthropic_stream(self) -> str:
-        client = anthropic.Anthropic(base_url=self.url, api_key=CALLER_KEY, max_retries=0)
-        with client.messages.stream(
-            model="m", max_tokens=512, messages=[{"role": "user", "content": "tell me"}]
-        ) as stream:
+        with (
+            anthropic.Anthropic(base_url=self.url, api_key=CALLER_KEY, max_retries=0) as client,
+            client.messages.stream(
+                model="m", max_tokens=512, messages=[{"role": "user", "content": "tell me"}]
+            ) as stream,
+        ):
             message = stream.get_final_message()
         assert message.stop_reason == "end_turn", message.stop_reason
         return message.model
+
+    def _openai(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
 
     def spanning(self, at: float) -> int:
         """Calls that were in flight at `at` and got their whole answer."""
@@ -393,7 +406,7 @@ def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path: Path, slow_old:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with serve(config, port, "--workers", "2") as proc:
-        up(url, proc, config)
+        up(url, proc, config, workers=2)
         until(lambda: len(workers_of(proc.pid)) == 2, what="two workers")
         before = workers_of(proc.pid)
         open_in_every_worker(url, sim, "gpt-4.1", 2)
@@ -415,9 +428,19 @@ def test_admin_reload_in_one_worker_reloads_all(tmp_path: Path, sim: SimServer) 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with serve(config, port, "--workers", "2") as proc:
-        up(url, proc, config)
+        up(url, proc, config, workers=2)
         until(lambda: len(workers_of(proc.pid)) == 2, what="two workers")
         before = workers_of(proc.pid)
+        # An invalid file: a 400 from the worker asked, which tells no other worker; then
+        # SIGHUP: each worker says why it kept its config, and keeps serving it.
+        config.write_text(INVALID)
+        resp = request(url + "/admin/reload", body={}, headers=AUTH)
+        assert resp.status == 400 and resp.json()["outcome"] == "invalid"
+        proc.send_signal(signal.SIGHUP)
+        until(lambda: output(config).count("not applied") == 3, what="3 refusals logged")
+        assert output(config).count("unknown provider 'nowhere'") == 3
+        for _ in range(10):
+            assert answered_by(url) == "gpt-4o"
         write(config, sim, "o/gpt-4o-mini")
         resp = request(url + "/admin/reload", body={}, headers=AUTH)
         assert resp.status == 200 and resp.json()["outcome"] == "applied", resp.body
@@ -427,3 +450,28 @@ def test_admin_reload_in_one_worker_reloads_all(tmp_path: Path, sim: SimServer) 
         for _ in range(20):
             assert answered_by(url) == "gpt-4o-mini"
         assert workers_of(proc.pid) == before
+
+
+def test_a_worker_replaced_while_the_file_is_invalid_serves_the_last_good_one(
+    tmp_path: Path, sim: SimServer
+) -> None:
+    config = tmp_path / "failsoft.yaml"
+    write(config, sim, "o/gpt-4o-mini")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serve(config, port, "--workers", "2") as proc:
+        up(url, proc, config, workers=2)
+        until(lambda: len(workers_of(proc.pid)) == 2, what="two workers")
+        write(config, sim, OLD)
+        proc.send_signal(signal.SIGHUP)
+        until(lambda: output(config).count("config reload: applied") == 2, what="2 reloads")
+        config.write_text(INVALID)
+        before = workers_of(proc.pid)
+        os.kill(min(before), signal.SIGKILL)  # a worker crashes; the supervisor replaces it
+        until(
+            lambda: len(workers_of(proc.pid)) == 2 and workers_of(proc.pid) != before,
+            what="a replacement worker",
+        )
+        until(lambda: "starting on the last config that loaded" in output(config))
+        for _ in range(20):  # both workers serve the last good config (OLD)
+            assert answered_by(url) == "gpt-4o"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from failsoft.config import load_config
+from failsoft.config import parse_config
 from failsoft.config.diff import changes, keep_restart_only, restart_only
 from failsoft.errors import ConfigError
 from failsoft.readiness import Check
@@ -89,12 +90,16 @@ class Reloader:
         *,
         signals: bool = False,
         siblings: Callable[[], None] | None = None,
+        last_good: Path | None = None,
     ) -> None:
         self.runtime = runtime
         self.path = Path(path)
         self.signals = signals
         """Whether SIGHUP reloads (the process's main thread serves: `failsoft serve`)."""
         self.siblings = siblings
+        self.last_good = last_good
+        """Where the text of each config that loaded is kept (`--workers`): a worker started
+        later (one replaced after a crash) falls back to it if the file is invalid then."""
         self._lock = asyncio.Lock()
         self._record = _Record(hash=_hash(self.path), loaded_at=time.time())
         self._pending: set[asyncio.Task[Outcome]] = set()
@@ -107,6 +112,9 @@ class Reloader:
         action, until then, ends the process)."""
         if self.signals:
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_signal)
+            # A worker starts with SIGHUP blocked (failsoft.supervise): one that came
+            # while it started is delivered now.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
     def _on_signal(self) -> None:
         log.info("SIGHUP: reloading %s", self.path)
@@ -131,9 +139,13 @@ class Reloader:
 
     async def _reload(self) -> Outcome:
         runtime = self.runtime
-        digest = _hash(self.path)
         try:
-            new = await asyncio.to_thread(load_config, self.path)
+            text = await asyncio.to_thread(self.path.read_text, encoding="utf-8")
+        except OSError as exc:
+            return self._failed("invalid", [f"cannot read the file: {exc.strerror or exc}"], "")
+        digest = _digest(text)
+        try:
+            new = parse_config(text, source=str(self.path))
         except ConfigError as exc:
             return self._failed("invalid", exc.problems, digest)
         old = runtime.config
@@ -144,14 +156,14 @@ class Reloader:
             log.warning("config reload: %s needs a restart; kept the old value", key)
         if not changed:
             log.info("config reload: %s has no change to apply", self.path)
-            self._succeeded(digest)
+            self._succeeded(digest, text)
             return Outcome("unchanged", (), tuple(kept), (), digest)
         try:
             await runtime.reconfigure(new)
         except Exception as exc:
             log.exception("config reload: applying %s failed", self.path)
             return self._failed("failed", [f"{type(exc).__name__}: {exc}"], digest)
-        self._succeeded(digest)
+        self._succeeded(digest, text)
         log.info("config reload: applied %s (%s)", self.path, "; ".join(changed))
         return Outcome("applied", tuple(changed), tuple(kept), (), digest)
 
@@ -167,10 +179,17 @@ class Reloader:
         self._record.failure = f"{outcome}: " + "; ".join(problems)
         return Outcome(outcome, (), (), tuple(problems), digest)
 
-    def _succeeded(self, digest: str) -> None:
+    def _succeeded(self, digest: str, text: str) -> None:
         self._record.hash = digest
         self._record.loaded_at = time.time()
         self._record.failure = ""
+        if self.last_good is not None:
+            _write(self.last_good, text)
+
+    def started_on_last_good(self, problems: list[str]) -> None:
+        """This worker found the file invalid as it started and serves the last config
+        that loaded (`last_good`) instead: reported as a failed reload would be."""
+        self._record.failure = "invalid at start: " + "; ".join(problems)
 
     # ------------------------------------------------------------------ reporting
 
@@ -203,6 +222,20 @@ class Reloader:
 
 def _hash(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
+        return _digest(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
         return ""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace `path`'s content at once (another worker may be reading or writing it)."""
+    part = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    except OSError as exc:
+        log.warning("could not keep the config that loaded in %s: %s", path, exc)

@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ import uvicorn
 
 from failsoft.assemble import SERVE_STORE, Runtime
 from failsoft.config import Config
+from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
 
@@ -99,18 +101,35 @@ def _settle_heap() -> None:
 
 def worker_app() -> GatewayApp:
     """App factory for `--workers N`: each worker process loads the config itself."""
-    from failsoft.config import load_config
     from failsoft.logjson import setup_logging
-    from failsoft.supervise import reload_siblings
+    from failsoft.supervise import GOOD_ENV, reload_siblings
 
     path = os.environ[CONFIG_ENV]
-    config = load_config(path)
+    good = Path(os.environ[GOOD_ENV]) if os.environ.get(GOOD_ENV) else None
+    config, problems = _worker_config(path, good)
     setup_logging(os.environ.get(LOG_LEVEL_ENV, "info"), json=config.log.format == "json")
     runtime = Runtime(config, default_store=SERVE_STORE)
-    Reloader(runtime, path, signals=True, siblings=reload_siblings)
+    reloader = Reloader(runtime, path, signals=True, siblings=reload_siblings, last_good=good)
+    if problems:
+        reloader.started_on_last_good(problems)
     app = GatewayApp(runtime)
     _settle_heap()
     return app
+
+
+def _worker_config(path: str, good: Path | None) -> tuple[Config, list[str]]:
+    """The config file, or, if it is invalid now (edited since the supervisor started, a
+    worker replaced after a crash), the last config that loaded: a new worker serves what
+    the others serve rather than failing to start."""
+    from failsoft.config import load_config, parse_config
+
+    try:
+        return load_config(path), []
+    except ConfigError as exc:
+        if good is None or not good.exists():
+            raise
+        log.error("%s\nstarting on the last config that loaded instead", exc)
+        return parse_config(good.read_text(encoding="utf-8"), source=path), exc.problems
 
 
 def run_workers(
@@ -122,15 +141,16 @@ def run_workers(
 
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
-    supervise.run(
-        "failsoft.serve:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        **_UVICORN_OPTIONS,
-    )
+    with supervise.last_good(config_path):
+        supervise.run(
+            "failsoft.serve:worker_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            **_UVICORN_OPTIONS,
+        )
 
 
 class GatewayThread:
