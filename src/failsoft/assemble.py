@@ -124,6 +124,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_tasks: list[asyncio.Task[None]] = []
         self._probe_task: asyncio.Task[None] | None = None
+        self._retired: list[tuple[WebhookSender, asyncio.Task[None]]] = []
+        """Webhook senders a reload replaced, delivering what they had queued."""
         self._closed = False
         self.generation = 0
         """Bumped by `reset()`, so caches of what was observed know to drop it."""
@@ -185,6 +187,7 @@ class Runtime:
         self._probe_task = None
         if self.notifier is not None:
             await self.notifier.close()  # dead letters go to the store's queue
+        await asyncio.gather(*(task for _, task in self._retired), return_exceptions=True)
         if self.outbox is not None:
             await self.outbox.settle()  # so do the outbox's changes
         await self.health.close()
@@ -205,6 +208,8 @@ class Runtime:
         if self.notifier is not None:
             self.notifier.hurry()
         self.store.hurry()
+        for sender, _ in self._retired:
+            sender.hurry()
 
     # ------------------------------------------------------------------ reload
 
@@ -333,7 +338,7 @@ class Runtime:
             self.notifier.page_url = self.status_url
             self.notifier.start()
         if old is not None:
-            self._tasks.append(asyncio.create_task(old.close()))
+            self._retired.append((old, asyncio.create_task(old.close())))
 
     def _notify_breaker(self, event: BreakerChanged) -> None:
         if self.notifier is not None:

@@ -9,6 +9,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
@@ -64,6 +65,8 @@ def run(
     runtime = Runtime(config, default_store=SERVE_STORE)
     if config_path is not None:
         Reloader(runtime, config_path, signals=True)
+        # Held until the runtime can reload (Reloader.started), rather than ending it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     runtime.base_url = f"http://{host}:{port}"
     server = _Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level), runtime)
     _settle_heap()
