@@ -142,6 +142,8 @@ class Load:
     failures: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
+    running: dict[int, float] = field(default_factory=dict)
+    """Thread → when its current call began."""
 
     def start(self, streams: int = 6, whole: int = 3) -> Load:
         callers = [self._openai_stream] * streams + [self._openai_whole] * whole
@@ -158,14 +160,22 @@ class Load:
             thread.join(30)
 
     def _loop(self, call: Callable[[], str]) -> None:
+        me = threading.get_ident()
         while not self.stop.is_set():
-            started = time.monotonic()
+            started = self.running[me] = time.monotonic()
             try:
                 model = call()
             except Exception as exc:
                 self.failures.append(f"{call.__name__}: {type(exc).__name__}: {exc}")
                 continue
+            finally:
+                del self.running[me]
             self.done.append((started, time.monotonic(), model))
+
+    def in_flight_for(self, seconds: float) -> bool:
+        """Whether a call has been running for `seconds` (it reached the gateway)."""
+        now = time.monotonic()
+        return any(now - started >= seconds for started in list(self.running.values()))
 
     def _openai_stream(self) -> str:
         text, model, finish = "", "", None
@@ -205,10 +215,6 @@ class Load:
     def _openai(self) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
 
-    def spanning(self, at: float) -> int:
-        """Calls that were in flight at `at` and got their whole answer."""
-        return sum(1 for started, ended, _ in self.done if started < at < ended)
-
 
 @pytest.fixture
 def slow_old(sim: SimServer) -> Iterator[SimServer]:
@@ -236,6 +242,7 @@ def reload_under_load(
     load = Load(url).start()
     try:
         until(lambda: len(load.done) >= 10, what="calls on the old config")
+        until(lambda: load.in_flight_for(0.4), what="a call well under way")
         write(config, sim, NEW)
         sent = time.monotonic()
         send()
@@ -246,7 +253,10 @@ def reload_under_load(
     finally:
         load.finish()
     assert load.failures == []
-    assert load.spanning(sent) > 0  # calls in flight at the reload finished on the old list
+    # Calls in flight at the reload (begun well before it: they reached the gateway) got
+    # their whole answer, from the old list.
+    early = [model for started, ended, model in load.done if started < sent - 0.3 < sent < ended]
+    assert early and set(early) == {"gpt-4o"}
     models = {model for _, _, model in load.done}
     assert models >= {"gpt-4o", "gpt-4o-mini"}
     assert "gpt-4.1" not in models  # its breaker, opened before the reload, is still open
