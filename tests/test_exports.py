@@ -36,6 +36,8 @@ def test_all_is_sorted_and_complete() -> None:
         "logfmt",
         "logjson",
         "readiness",
+        "reload",
+        "supervise",
         "tracing",
     }
     assert public - modules <= set(failsoft.__all__)
