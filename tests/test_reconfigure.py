@@ -178,3 +178,22 @@ def test_an_invalid_file_changes_nothing(reloading: Reloading) -> None:
     assert reloading.ask()[0] == "gpt-4o"
     check = reloading.reloader.check()
     assert not check.ok and not check.required and "at least one provider" in check.detail
+
+
+def test_a_failure_to_apply_keeps_the_old_config(
+    reloading: Reloading, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = reloading.runtime.config
+
+    async def broken(new: object) -> None:
+        raise RuntimeError("the cache backend is unreachable")
+
+    monkeypatch.setattr(reloading.runtime, "reconfigure", broken)
+    reloading.write(models="  m: [o/gpt-4o-mini]")
+    outcome = reloading.reload()
+    assert outcome.outcome == "failed"
+    assert outcome.problems == ("RuntimeError: the cache backend is unreachable",)
+    assert reloading.runtime.config is config
+    assert reloading.ask()[0] == "gpt-4o"
+    metrics = request(reloading.gw.url + "/metrics", method="GET").body.decode()
+    assert 'failsoft_config_reloads_total{outcome="failed"} 1.0' in metrics

@@ -117,15 +117,32 @@ def up(url: str, proc: subprocess.Popen[bytes], config: Path, workers: int = 1) 
     until(lambda: output(config).count(started) >= workers, what=f"{workers} workers")
 
 
+_probes: dict[str, openai.OpenAI] = {}
+
+
+@pytest.fixture(autouse=True)
+def _close_probes() -> Iterator[None]:
+    yield
+    for client in _probes.values():
+        client.close()
+    _probes.clear()
+
+
 def answered_by(url: str) -> str:
     """The upstream model answering `m` now (read from a stream's first chunk, so the
-    probe does not wait for a whole slow answer)."""
-    with (
-        openai.OpenAI(base_url=url + "/v1", api_key=CALLER_KEY, max_retries=0) as client,
-        client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "which?"}], stream=True
-        ) as stream,
-    ):
+    probe does not wait for a whole slow answer). New connections each time: under
+    `--workers` either worker may take one."""
+    client = _probes.get(url)
+    if client is None:
+        client = _probes[url] = openai.OpenAI(
+            base_url=url + "/v1", api_key=CALLER_KEY, max_retries=0
+        )
+    with client.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "which?"}],
+        stream=True,
+        extra_headers={"connection": "close"},
+    ) as stream:
         for chunk in stream:
             return chunk.model
     raise AssertionError("an empty stream")
@@ -146,8 +163,10 @@ class Load:
     """Thread → when its current call began."""
 
     def start(self, streams: int = 6, whole: int = 3) -> Load:
-        callers = [self._openai_stream] * streams + [self._openai_whole] * whole
-        callers += [self._anthropic_stream]
+        """Each caller is a thread with its own SDK client (kept-alive connections, made
+        once: the time a call takes is the gateway's)."""
+        callers: list[Callable[[Any], str]] = [self._openai_stream] * streams
+        callers += [self._openai_whole] * whole + [self._anthropic_stream]
         for caller in callers:
             thread = threading.Thread(target=self._loop, args=(caller,), daemon=True)
             thread.start()
@@ -159,32 +178,34 @@ class Load:
         for thread in self.threads:
             thread.join(30)
 
-    def _loop(self, call: Callable[[], str]) -> None:
+    def _loop(self, call: Callable[[Any], str]) -> None:
         me = threading.get_ident()
-        while not self.stop.is_set():
-            started = self.running[me] = time.monotonic()
-            try:
-                model = call()
-            except Exception as exc:
-                self.failures.append(f"{call.__name__}: {type(exc).__name__}: {exc}")
-                continue
-            finally:
-                del self.running[me]
-            self.done.append((started, time.monotonic(), model))
+        if call == self._anthropic_stream:
+            client: Any = anthropic.Anthropic(base_url=self.url, api_key=CALLER_KEY, max_retries=0)
+        else:
+            client = openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
+        with client:
+            while not self.stop.is_set():
+                started = self.running[me] = time.monotonic()
+                try:
+                    model = call(client)
+                except Exception as exc:
+                    self.failures.append(f"{call.__name__}: {type(exc).__name__}: {exc}")
+                    continue
+                finally:
+                    del self.running[me]
+                self.done.append((started, time.monotonic(), model))
 
     def in_flight_for(self, seconds: float) -> bool:
         """Whether a call has been running for `seconds` (it reached the gateway)."""
         now = time.monotonic()
         return any(now - started >= seconds for started in list(self.running.values()))
 
-    def _openai_stream(self) -> str:
+    def _openai_stream(self, client: openai.OpenAI) -> str:
         text, model, finish = "", "", None
-        with (
-            self._openai() as client,
-            client.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": "tell me"}], stream=True
-            ) as stream,
-        ):
+        with client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "tell me"}], stream=True
+        ) as stream:
             for chunk in stream:
                 model = chunk.model
                 if chunk.choices:
@@ -193,27 +214,20 @@ class Load:
         assert finish == "stop" and text.startswith("Simulated answer"), (finish, text)
         return model
 
-    def _openai_whole(self) -> str:
-        with self._openai() as client:
-            resp = client.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": "tell me"}]
-            )
+    def _openai_whole(self, client: openai.OpenAI) -> str:
+        resp = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "tell me"}]
+        )
         assert resp.choices[0].finish_reason == "stop"
         return resp.model
 
-    def _anthropic_stream(self) -> str:
-        with (
-            anthropic.Anthropic(base_url=self.url, api_key=CALLER_KEY, max_retries=0) as client,
-            client.messages.stream(
-                model="m", max_tokens=512, messages=[{"role": "user", "content": "tell me"}]
-            ) as stream,
-        ):
+    def _anthropic_stream(self, client: anthropic.Anthropic) -> str:
+        with client.messages.stream(
+            model="m", max_tokens=512, messages=[{"role": "user", "content": "tell me"}]
+        ) as stream:
             message = stream.get_final_message()
         assert message.stop_reason == "end_turn", message.stop_reason
         return message.model
-
-    def _openai(self) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=CALLER_KEY, max_retries=0)
 
 
 @pytest.fixture
@@ -247,6 +261,7 @@ def reload_under_load(
         sent = time.monotonic()
         send()
         took = until(lambda: answered_by(url) == "gpt-4o-mini", timeout=1.0, what="the new list")
+        print(f"reload: the new list answered {took * 1000:.0f} ms after the signal")
         # More calls on the new config, then stop.
         count = len(load.done)
         until(lambda: len(load.done) >= count + 10, what="calls on the new config")
