@@ -338,3 +338,21 @@ def test_no_more_trials_than_it_takes_to_open_a_closed_breaker() -> None:
     assert breaker.admit(last_resort=True) is Admit.ALLOW
     breaker.release(False)  # given back before it began
     assert breaker.admit(last_resort=True) is Admit.ALLOW
+
+
+def test_new_settings_keep_the_state() -> None:
+    """A config reload: an open breaker stays open for its current period; the new
+    settings govern what comes next."""
+    breaker, clock, _ = make(failures=1, open_for=30.0, max_open_for=60.0)
+    breaker.failure()
+    assert breaker.state is State.OPEN
+    breaker.reconfigure(BreakerConfig(failures=3, open_for=1.0, max_open_for=5.0))
+    assert breaker.state is State.OPEN and breaker.reopens_in() == 30.0
+    clock.advance(30.0)
+    assert breaker.admit() is Admit.PROBE
+    breaker.success(probe=True)
+    for _ in range(2):  # now it takes three failures in a row
+        breaker.failure()
+        assert breaker.state is State.CLOSED
+    breaker.failure()
+    assert breaker.state is State.OPEN and breaker.reopens_in() == 1.0
