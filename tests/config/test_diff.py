@@ -55,6 +55,21 @@ def test_restart_only_keys_are_listed_one_by_one() -> None:
     assert kept.resolve("fast") is not None  # derived lookups rebuilt
 
 
+def test_tracing_and_the_log_format_need_a_restart_the_access_log_does_not() -> None:
+    old = parse_config(BASE)
+    new = parse_config(
+        BASE
+        + "tracing: {enabled: true, endpoint: 'http://127.0.0.1:4318'}\n"
+        + "log: {format: json, access: false}\n"
+    )
+    assert restart_only(old, new) == ["tracing.enabled", "tracing.endpoint", "log.format"]
+    kept = keep_restart_only(old, new)
+    assert kept.tracing == old.tracing
+    assert kept.log.format == old.log.format
+    assert kept.log.access is False  # the rest of `log` applies
+    assert restart_only(old, kept) == []
+
+
 def test_sections_that_do_not_exist_yet_are_skipped() -> None:
     # `state` is named for the shared-state section; until a Config has it, it is ignored.
     assert "state" in RESTART_ONLY

@@ -13,11 +13,15 @@ from typing import Any
 
 from failsoft.config.schema import Config
 
-RESTART_ONLY = ("server", "store", "state")
+RESTART_ONLY = ("server", "store", "state", "tracing")
 """Sections a reload cannot change in place: `server.*` (the socket, the body limit wired
 into each endpoint), `store.*` (the open history store and its queue), `state.*` (the
-shared state's connection, when that section exists). Worker count is a command-line
-flag, so a reload never sees it."""
+shared state's connection, when that section exists), `tracing.*` (the tracer provider
+and its exporter thread). Worker count is a command-line flag, so a reload never sees it."""
+
+RESTART_ONLY_KEYS = (("log", "format"),)
+"""Single keys of sections that otherwise reload: `log.format` (the formatter installed
+on every handler at start-up)."""
 
 _IGNORED = frozenset({"source", "names"})
 """Config fields that are not settings (where it was read from, derived lookups)."""
@@ -41,12 +45,19 @@ def restart_only(old: Config, new: Config) -> list[str]:
             ]
         else:
             found.append(section)
+    for section, key in RESTART_ONLY_KEYS:
+        before, after = getattr(old, section), getattr(new, section)
+        if getattr(before, key) != getattr(after, key):
+            found.append(f"{section}.{key}")
     return found
 
 
 def keep_restart_only(old: Config, new: Config) -> Config:
     """`new` with the `RESTART_ONLY` sections of `old` (what this process still runs on)."""
     kept = {s: getattr(old, s) for s in RESTART_ONLY if hasattr(old, s) and hasattr(new, s)}
+    for section, key in RESTART_ONLY_KEYS:
+        value = getattr(old, section)
+        kept[section] = dataclasses.replace(getattr(new, section), **{key: getattr(value, key)})
     return dataclasses.replace(new, **kept)
 
 
