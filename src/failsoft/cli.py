@@ -91,7 +91,12 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.workers > 1:
         run_workers(
-            args.config, host=host, port=port, workers=args.workers, log_level=args.log_level
+            args.config,
+            host=host,
+            port=port,
+            workers=args.workers,
+            log_level=args.log_level,
+            drain=config.server.drain,
         )
     else:
         run(config, host=host, port=port, log_level=args.log_level, config_path=args.config)

@@ -24,6 +24,7 @@ from failsoft.config import Config
 from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
+from failsoft.server.drain import backstop, begin_on_signals
 
 log = logging.getLogger("failsoft.serve")
 
@@ -49,7 +50,14 @@ _UVICORN_OPTIONS: dict[str, Any] = {
 
 
 def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uvicorn.Config:
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, **_UVICORN_OPTIONS)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=backstop(app.drain.seconds),
+        **_UVICORN_OPTIONS,
+    )
 
 
 def run(
@@ -68,7 +76,8 @@ def run(
         # Held until the runtime can reload (Reloader.started), rather than ending it.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     runtime.base_url = f"http://{host}:{port}"
-    server = _Server(_uvicorn_config(GatewayApp(runtime), host, port, log_level), runtime)
+    app = GatewayApp(runtime)
+    server = _Server(_uvicorn_config(app, host, port, log_level), app)
     _settle_heap()
     # uvicorn re-raises the Ctrl-C it handled once it has shut down; it was handled.
     with contextlib.suppress(KeyboardInterrupt):
@@ -78,17 +87,29 @@ def run(
 class _Server(uvicorn.Server):
     """uvicorn's server, whose second Ctrl-C (`force_exit`) also hurries the runtime's own
     shutdown: uvicorn stops waiting for connections, we stop waiting for webhook
-    deliveries and store writes (those are dead-lettered or spooled, not lost silently)."""
+    deliveries and store writes (those are dead-lettered or spooled, not lost silently).
 
-    def __init__(self, config: uvicorn.Config, runtime: Runtime) -> None:
+    The first signal begins the drain (server/drain.py): `/readyz` answers 503 and the
+    listener stays open while requests are in flight, up to `server.drain` seconds, so a
+    load balancer sees the 503 rather than a refused connection."""
+
+    def __init__(self, config: uvicorn.Config, app: GatewayApp) -> None:
         super().__init__(config)
-        self.runtime = runtime
+        self.app = app
+        self.runtime = app.runtime
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         loop = self.runtime.loop
-        if self.force_exit and loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.runtime.hurry)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.app.drain.begin)
+            if self.force_exit:
+                loop.call_soon_threadsafe(self.runtime.hurry)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.app.drain.begin()  # also when uvicorn stops for another reason than a signal
+        await self.app.drain.settle(lambda: self.force_exit)
+        await super().shutdown(sockets)
 
 
 def _settle_heap() -> None:
@@ -116,6 +137,9 @@ def worker_app() -> GatewayApp:
     if problems:
         reloader.started_on_last_good(problems)
     app = GatewayApp(runtime)
+    # uvicorn's worker closes its listener at SIGTERM; the drain still ends open streams
+    # with their in-band error before uvicorn's own limit (`backstop`) cancels them.
+    begin_on_signals(app.drain)
     _settle_heap()
     return app
 
@@ -136,7 +160,13 @@ def _worker_config(path: str, good: Path | None) -> tuple[Config, list[str]]:
 
 
 def run_workers(
-    config_path: str, *, host: str, port: int, workers: int, log_level: str = "info"
+    config_path: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str = "info",
+    drain: float = 30.0,
 ) -> None:
     """Serve with several processes sharing one port (each has its own session and state).
     SIGHUP to the supervisor has every worker reload the config in place."""
@@ -152,6 +182,7 @@ def run_workers(
             port=port,
             workers=workers,
             log_level=log_level,
+            timeout_graceful_shutdown=backstop(drain),
             **_UVICORN_OPTIONS,
         )
 

@@ -64,6 +64,18 @@ def test_good_config_resolves() -> None:
     assert config.server.max_body_bytes == 1_000_000
 
 
+def test_server_send_timeout_and_drain() -> None:
+    minimal = "providers:\n  o: {dialect: openai, base_url: 'http://127.0.0.1:9/v1'}\n"
+    minimal += "models:\n  m: [o/x]\n"
+    defaults = parse_config(minimal).server
+    assert (defaults.send_timeout, defaults.drain) == (30.0, 30.0)
+    server = parse_config(minimal + "server: {send_timeout: 2.5, drain: 0}\n").server
+    assert (server.send_timeout, server.drain) == (2.5, 0.0)
+    found = problems(minimal + "server: {send_timeout: 0, drain: -1}\n")
+    assert any("server.send_timeout: must be greater than 0" in p for p in found), found
+    assert any("server.drain: must be 0 or more" in p for p in found), found
+
+
 def test_provider_model_requests_resolve_to_one_target() -> None:
     config = parse_config(GOOD, env={"ANTHROPIC_API_KEY": "k"})
     plan = config.resolve("local/meta-llama/Llama-3.1-8B")

@@ -80,7 +80,8 @@ def render_plan(config: Config) -> str:
         f"{admission.per_target} per target",
         *_extras(top),
         f"server: {config.server.host}:{config.server.port}, "
-        f"max body {config.server.max_body_bytes} bytes",
+        f"max body {config.server.max_body_bytes} bytes, "
+        f"send timeout {config.server.send_timeout:g}s, drain {config.server.drain:g}s",
         *_health(config),
         *_observability(config),
         "direct: any '<provider>/<model>' ("

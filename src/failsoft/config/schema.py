@@ -24,7 +24,7 @@ from failsoft.config.log import LogConfig
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.tracing import TracingConfig
-from failsoft.config.validate import Secret, check, positive
+from failsoft.config.validate import Secret, check, non_negative, positive
 from failsoft.types import Dialect, Target
 
 
@@ -110,6 +110,16 @@ class ServerConfig:
     port: int = check(_port, 8080)
     max_body_bytes: int = check(positive, 32 * 1024 * 1024)
     """Largest request body accepted (Anthropic's own limit is 32 MB); larger gets 413."""
+    send_timeout: float = check(positive, 30.0)
+    """Seconds a caller may take nothing of what is queued for it while a write to it waits
+    (its connection's buffers are full). A caller that reads nothing for this long is
+    disconnected and its upstream stream closed, so a stalled reader cannot hold an
+    upstream connection, an in-flight slot and buffered bytes
+    (docs/operations.md#slow-readers-and-the-send-deadline)."""
+    drain: float = check(non_negative, 30.0)
+    """Seconds a SIGTERM leaves requests in flight to finish (`/readyz` answers 503 from the
+    signal on). Streams still open then end with their dialect's in-band error event, and
+    the process exits within `drain` + 5 s (docs/operations.md#shutdown-and-drain)."""
 
 
 @dataclass(frozen=True, slots=True)

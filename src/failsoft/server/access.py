@@ -131,6 +131,7 @@ class Exchange:
         "attempts",
         "broken",
         "cache",
+        "cut",
         "detail",
         "disconnected",
         "done",
@@ -173,6 +174,8 @@ class Exchange:
         self.refused: str | None = None
         self.model: str | None = None
         self.broken = False
+        self.cut: str | None = None
+        """failsoft ended the request itself: `slow_reader`, `deadline` or `shutdown`."""
         if detail:
             self.method: str = scope["method"]
             self.stream = False
@@ -330,6 +333,7 @@ class AccessLog:
                     "broken": ex.broken,
                     "disconnect": ex.disconnected,
                     "refused": ex.refused,
+                    "cut": ex.cut,
                 }
             )
             text = json_line(fields)
@@ -345,7 +349,7 @@ class AccessLog:
                 f"answered={v(answered)} trail={v(ex.trail or None)} ms={ms} ttft_ms={v(ttft)} "
                 f"in={v(ex.input_tokens)} out={v(ex.output_tokens)} cache={v(ex.cache)} "
                 f"rung={v(ex.rung)} stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
-                f"disconnect={_BOOL[ex.disconnected]} refused={v(ex.refused)}"
+                f"disconnect={_BOOL[ex.disconnected]} refused={v(ex.refused)} cut={v(ex.cut)}"
             )
         # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
         # nothing about a request, and the level was checked when the request began.

@@ -22,6 +22,7 @@ from failsoft.server.asgi import Receive, Scope, Send, send_bytes
 from failsoft.server.chat import ChatEndpoint
 from failsoft.server.count_tokens import PATH as COUNT_TOKENS
 from failsoft.server.count_tokens import CountTokens
+from failsoft.server.drain import Drain
 from failsoft.server.gemini_api import SURFACE as GEMINI
 from failsoft.server.gemini_api import GeminiRoutes, from_google, serves
 from failsoft.server.metrics import Metrics
@@ -38,12 +39,18 @@ log = logging.getLogger("failsoft.server")
 class GatewayApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        limit = runtime.config.server.max_body_bytes
-        openai = ChatEndpoint(OPENAI, runtime.cache, limit)
-        anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit)
-        responses = ChatEndpoint(RESPONSES, runtime.cache, limit, runtime.conversations)
+        server = runtime.config.server
+        limit = server.max_body_bytes
+        self.drain = Drain(runtime.readiness, server.send_timeout, server.drain)
+        """Requests in flight: the send deadline, and the drain at shutdown (serve.py)."""
+        self.drain.on_expire.append(runtime.hurry)
+        runtime.metric_sources.append(self.drain.metrics)
+        drain = self.drain
+        openai = ChatEndpoint(OPENAI, runtime.cache, limit, drain=drain)
+        anthropic = ChatEndpoint(ANTHROPIC, runtime.cache, limit, drain=drain)
+        responses = ChatEndpoint(RESPONSES, runtime.cache, limit, runtime.conversations, drain)
         self._responses = ResponseRoutes(runtime.conversations)
-        gemini = ChatEndpoint(GEMINI, runtime.cache, limit)
+        gemini = ChatEndpoint(GEMINI, runtime.cache, limit, drain=drain)
         self._gemini = GeminiRoutes(runtime.config, gemini, limit)
         self._post = {
             "/v1/chat/completions": openai,

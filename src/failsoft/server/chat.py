@@ -42,6 +42,7 @@ from failsoft.server.asgi import (
     read_body,
     send_bytes,
 )
+from failsoft.server.drain import Drain, Flight
 from failsoft.translate.errors import client_fault_body
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
 
@@ -113,8 +114,11 @@ class ChatEndpoint:
         cache: CacheLayer,
         max_body_bytes: int,
         conversations: Conversations | None = None,
+        drain: Drain | None = None,
     ) -> None:
         self.surface = surface
+        self.drain = drain
+        """Watches each request in flight: the send deadline, the shutdown drain."""
         self.wire = surface.wire
         self.cache = cache
         self.max_body_bytes = max_body_bytes
@@ -147,9 +151,12 @@ class ChatEndpoint:
                 request.trace = exchange.trace = trace
                 TRACE_IDS.set(trace.ids)  # this request's task only
         watch = DisconnectWatch(receive)
+        flight = self.drain.enter(send, request_id) if self.drain is not None else None
+        if flight is not None:
+            send = flight.send
         try:
             if request.stream:
-                await self._stream(request, control, send, watch, turn, exchange)
+                await self._stream(request, control, send, watch, turn, exchange, flight)
             else:
                 answer, served = await self.cache.complete(request, control)
                 headers = self._headers(answer.target, answer.attempts, request_id)
@@ -173,10 +180,19 @@ class ChatEndpoint:
             watch.finished = True
             await self._client_fault(send, exc, request_id)
         except asyncio.CancelledError:
+            if flight is not None and flight.absorb():
+                log.info("%s: the drain ended before the answer; attempt cancelled", request_id)
+                if exchange is not None:
+                    exchange.cut = flight.cut
+                if not watch.finished:
+                    watch.finished = True
+                    await self._shutting_down(send, request_id)
+                return
             if not watch.absorb():
                 raise
             if exchange is not None:
                 exchange.disconnected = True
+                exchange.cut = flight.cut if flight is not None else None
             log.info("%s: client disconnected before the answer; attempt cancelled", request_id)
         except Exception:
             # A bug must cost one request a clear 500, never the worker.
@@ -186,6 +202,8 @@ class ChatEndpoint:
                 await self._internal_error(send, request_id)
         finally:
             watch.stop()
+            if flight is not None and self.drain is not None:
+                self.drain.leave(flight)
 
     async def _parse(
         self, scope: Scope, receive: Receive, request_id: str
@@ -244,8 +262,12 @@ class ChatEndpoint:
         watch: DisconnectWatch,
         turn: Turn | None = None,
         exchange: Exchange | None = None,
+        flight: Flight | None = None,
     ) -> None:
         stream, served = await self.cache.stream(request, control)
+        if flight is not None:
+            deadline = getattr(stream, "deadline", None)
+            flight.deadline_in(deadline.remaining() if deadline is not None else None)
         headers = self._headers(stream.target, stream.attempts, request.request_id)
         _add_served(headers, served)
         _add_warnings(headers, stream.warnings)
@@ -267,7 +289,20 @@ class ChatEndpoint:
                         await keeper.feed(data)
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             except asyncio.CancelledError:
-                raise
+                if flight is None or not flight.absorb():
+                    raise
+                # The drain ended: the caller's SDK must raise, not see a stream that stops.
+                log.info("%s: the drain ended mid-stream; upstream closed", request.request_id)
+                if exchange is not None:
+                    exchange.broken = True
+                    exchange.cut = flight.cut
+                await stream.aclose()
+                message = "failsoft: the gateway is shutting down and ended this stream"
+                if numbered:
+                    data = responses.stream_error(message, sequence=sequence)
+                else:
+                    data = self.wire.stream_error(message)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
             except Exception:
                 log.exception("%s: internal error while relaying a stream", request.request_id)
                 if exchange is not None:
@@ -283,10 +318,11 @@ class ChatEndpoint:
                 exchange.stream_ended(stream)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not watch.absorb():
+            if not watch.absorb() and (flight is None or not flight.absorb()):
                 raise
             if exchange is not None:
-                exchange.disconnected = True
+                exchange.disconnected = watch.disconnected
+                exchange.cut = flight.cut if flight is not None else None
                 exchange.stream_ended(stream)
             log.info("%s: client disconnected mid-stream; upstream closed", request.request_id)
         finally:
@@ -329,6 +365,23 @@ class ChatEndpoint:
             headers.extend(self._headers(None, attempts, rid)[:2])
         self._add_request_id(headers, rid)
         await send_bytes(send, exc.status, headers, body)
+
+    async def _shutting_down(self, send: Send, rid: str) -> None:
+        """503 (retry elsewhere): the drain ended before this request had its answer."""
+        body = self.wire.error_body(
+            "failsoft: the gateway is shutting down; retry the request",
+            self.wire.exhausted_type,
+            code="gateway_shutting_down",
+            request_id=rid,
+        )
+        headers: Headers = [
+            (b"content-type", b"application/json"),
+            (b"retry-after", b"1"),
+            (b"x-should-retry", b"true"),
+            (b"connection", b"close"),
+        ]
+        self._add_request_id(headers, rid)
+        await send_bytes(send, 503, headers, body)
 
     async def _internal_error(self, send: Send, rid: str) -> None:
         body = self.wire.error_body(

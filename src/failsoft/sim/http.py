@@ -74,6 +74,11 @@ class Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
 
+    @property
+    def answering(self) -> bool:
+        """A response is being written (or awaited) on this open connection."""
+        return self._busy and not self._closed
+
     # asyncio.Protocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -243,6 +243,12 @@ class SimServer:
     def stats(self) -> dict[str, Any]:
         return self._state.stats.snapshot()
 
+    @property
+    def in_progress(self) -> int:
+        """Requests being answered right now on open connections (a stream whose client
+        went away stops counting once the simulator sees the connection close)."""
+        return sum(1 for conn in list(self._connections) if conn.answering)
+
     def requests(self, model: str | None = None) -> list[RequestRecord]:
         return self._state.stats.requests(model)
 

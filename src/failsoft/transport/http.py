@@ -74,6 +74,10 @@ class Upstream:
         self._resp.close()
 
 
+READ_BUFSIZE = 1 << 16
+"""aiohttp's read buffer per response: it pauses reading above twice this."""
+
+
 class Transport:
     """Owns the process's one `aiohttp.ClientSession`; created inside the running loop."""
 
@@ -95,6 +99,10 @@ class Transport:
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            # What one upstream stream may buffer before aiohttp stops reading it (twice
+            # this, plus one socket read): the default 256 KiB let a caller that does not
+            # read hold about 2 MiB per stream (docs/operations.md#memory-per-stream).
+            read_bufsize=READ_BUFSIZE,
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
