@@ -69,7 +69,7 @@ class Runtime:
         OpenTelemetry imported. `tracer_provider` (tests) is an SDK provider to use as is."""
         self.clock = clock
         self.hub = EventHub()
-        self.transport = Transport()
+        self.transport = Transport(pool_wait=config.admission.pool_wait)
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
         self.store = _queued(store, config, default_store)
@@ -235,6 +235,7 @@ class Runtime:
             for name, spec in config.providers.items()
         }
         self.config = config
+        self.transport.pool_wait = config.admission.pool_wait
         self.router.reconfigure(config, self.providers)
         self.conversations.config = config
         self.conversations.settings = config.responses

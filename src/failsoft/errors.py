@@ -29,6 +29,8 @@ parsing strings, and the server renders each in the caller's dialect::
     │       └── BadResponse                 wrong content type or unreadable body
     ├── AllTargetsFailed            every target of the plan failed (503 / 529 to the caller)
     ├── Overloaded                  failsoft's own in-flight limit (503 / 529, at once)
+    ├── PoolBusy                    no free upstream connection slot in time: the target is
+    │                               skipped as `busy`, never counted as its failure
     ├── UpstreamClientFault         a target refused the request as the caller's fault (4xx relayed)
     └── StreamInterrupted           a committed stream broke (library mode; the server sends an
                                     in-band error event instead)
@@ -273,6 +275,28 @@ class Overloaded(FailsoftError):
             f"retry in {retry_after:g}s"
         )
         self.retry_after = retry_after
+
+
+class PoolBusy(FailsoftError):
+    """Every connection of a provider's pool stayed in use for the whole short wait.
+
+    Deliberately not an `UpstreamError`: nothing was sent, so nothing is known about the
+    upstream, and no breaker, budget or health window may hear of it. The router skips the
+    target (`busy` in the trail) as it does one at its `admission.per_target` cap.
+    """
+
+    outcome = "busy"
+
+    def __init__(self, provider: str, limit: int, waited: float) -> None:
+        super().__init__(
+            f"all {limit} connections of provider {provider!r} were in use for "
+            f"{waited:g}s (providers.{provider}.max_connections, admission.pool_wait)"
+        )
+        self.provider = provider
+        self.detail = (
+            f"all {limit} connections of providers.{provider}.max_connections in use for "
+            f"{waited:g}s: failsoft's own limit, nothing was sent"
+        )
 
 
 class UpstreamClientFault(FailsoftError):

@@ -10,6 +10,23 @@ from failsoft.errors import ConfigError
 BASE = "providers: {p: {dialect: openai, base_url: 'http://x'}}\n"
 
 
+def test_limits() -> None:
+    """The pools and admission are one set of knobs: defaults, and each set."""
+    config = parse_config(BASE + "models: {m: [p/a]}\n")
+    assert config.providers["p"].max_connections == 1024
+    assert config.admission.pool_wait == 0.5
+    text = (
+        "providers: {p: {dialect: openai, base_url: 'http://x', max_connections: 8}}\n"
+        "models: {m: [p/a]}\nadmission: {pool_wait: 0, per_target: 4}\n"
+    )
+    config = parse_config(text)
+    assert config.providers["p"].max_connections == 8
+    assert (config.admission.pool_wait, config.admission.per_target) == (0.0, 4)
+    with pytest.raises(ConfigError) as info:
+        parse_config(text.replace("max_connections: 8", "max_connections: 0"))
+    assert "providers.p.max_connections: must be greater than 0, got 0" in str(info.value)
+
+
 def test_defaults() -> None:
     config = parse_config(BASE + "models: {m: [p/a, p/b]}\n")
     model = config.models["m"]
@@ -75,6 +92,7 @@ models:
         ("breaker: {error_rate: 2}\n", "breaker.error_rate: must be between 0 and 1"),
         ("breaker: {opne_for: 2}\n", "breaker.opne_for: unknown key (did you mean 'open_for'?)"),
         ("admission: {max_in_flight: 0}\n", "admission.max_in_flight: must be 1 or more"),
+        ("admission: {pool_wait: -1}\n", "admission.pool_wait: must be 0 or more"),
         ("models: {m: {targets: [p/a], breaker: {}}}\n", "models.m.breaker: unknown key"),
         (
             "models: {m: [{provider: p, model: a, weight: 0}]}\n",

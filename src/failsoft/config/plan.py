@@ -77,7 +77,9 @@ def render_plan(config: Config) -> str:
         f"open {breaker.open_for:g}s, doubling to {breaker.max_open_for:g}s; "
         f"spent quota or refused key {breaker.quota_open_for:g}s",
         f"admission: {admission.max_in_flight} requests in flight, "
-        f"{admission.per_target} per target",
+        f"{admission.per_target} per target; upstream connections "
+        + ", ".join(f"{name} {p.max_connections}" for name, p in config.providers.items())
+        + f", a full pool waited on for {admission.pool_wait:g}s at most (then: busy)",
         *_extras(top),
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes, "

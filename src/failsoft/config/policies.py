@@ -190,11 +190,20 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
+    """failsoft's own limits (docs/resilience.md, "Limits"). None of them is ever counted
+    against a target: a request they turn away gets 503/529 with Retry-After, and a
+    target they skip shows as `busy` in the trail. Each provider's connection pool is
+    `providers.<name>.max_connections`."""
+
     max_in_flight: int = check(_at_least_one, 4096)
     """Requests the gateway works on at once; more are refused at once, not queued."""
     per_target: int = check(_at_least_one, 1024)
     """Attempts in flight to one target; beyond it the target is skipped for the request."""
     retry_after: float = check(positive, 1.0)
+    pool_wait: float = check(non_negative, 0.5)
+    """Seconds a request may wait for a free connection of its provider's pool (all
+    `max_connections` in use); then the target is skipped as `busy`, like one at its
+    `per_target` cap. 0: skip at once. Never part of `deadlines.connect`."""
 
 
 RESUME_PROMPT = (

@@ -63,6 +63,11 @@ class ProviderConfig:
     provider). Unmapped components are shown for the provider as a whole."""
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     headers: dict[str, str] = field(default_factory=dict)
+    max_connections: int = check(positive, 1024)
+    """Connections to this provider's upstream in use at once (its own pool: a flood
+    toward another provider never takes these). A request that finds all in use waits
+    at most `admission.pool_wait` for one, then skips the target as `busy`, which is not
+    a failure of the target. A streamed answer holds its connection to its end."""
     always_stream: bool = True
     """Ask this upstream for a stream even for non-streaming calls and assemble the answer,
     so `first_token`/`idle` catch a silent upstream there too. Turn off for servers that

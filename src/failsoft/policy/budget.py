@@ -41,3 +41,8 @@ class RetryBudget:
             return False
         self._withdrawals.add()
         return True
+
+    def refund(self) -> None:
+        """Give back what `try_spend` took for an attempt that was never made (its target
+        was busy at failsoft's own limit): nothing was sent, so no load was added."""
+        self._withdrawals.add(-1.0)

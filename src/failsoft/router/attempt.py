@@ -42,7 +42,7 @@ from failsoft.translate.mid_system import fold_native
 from failsoft.translate.native import native_request
 from failsoft.translate.output_cap import cap_native, output_limit
 from failsoft.translate.stream import StreamConverter
-from failsoft.transport import Transport, Upstream
+from failsoft.transport import Pool, Transport, Upstream
 from failsoft.types import ChatRequest, Target
 
 log = logging.getLogger("failsoft.router")
@@ -64,12 +64,15 @@ class Attempt:
         "probe",
         "probe_settled",
         "provider",
+        "queued",
         "request",
+        "sent",
         "span",
         "started",
         "target",
         "translation",
         "transport",
+        "waited",
         "watch",
     )
 
@@ -102,6 +105,13 @@ class Attempt:
         """This attempt is its target's half-open breaker probe."""
         self.probe_settled = False
         """The probe produced content and closed the breaker (on probation)."""
+        self.queued = False
+        """Waiting for a connection of its provider's pool: nothing sent yet."""
+        self.sent = False
+        """It has a connection slot: the request went (or is going) upstream."""
+        self.waited = 0.0
+        """Seconds spent waiting for that slot: not the upstream's time, so left out of
+        what is learnt about the target (time to headers, to the first token)."""
         self.dropped = 0
         """Broken events dropped as harmless (they carried no content)."""
         self.translation = translation
@@ -122,7 +132,10 @@ class Attempt:
 
     @property
     def first_token(self) -> float | None:
-        return None if self.first_token_at is None else self.first_token_at - self.started
+        """Seconds from sending to the first content (a wait for a connection left out)."""
+        if self.first_token_at is None:
+            return None
+        return self.first_token_at - self.started - self.waited
 
     # ------------------------------------------------------------------ helpers
 
@@ -151,16 +164,36 @@ class Attempt:
                 note = moved if note is None else f"{note}; {moved}"
         return payload, body, note
 
-    async def _send(self, body: bytes, stream: bool = True) -> Upstream:
-        connect, _ = self.deadline.cap(self.limits.connect)
-        headers = self.provider.headers(self.request.forwarded)
-        if self.span is not None:
-            headers = {**headers, **self.span.carrier}
+    def _pool(self) -> Pool:
+        provider = self.provider
+        return self.transport.pool(provider.name, provider.config.max_connections)
+
+    async def _wait(self, pool: Pool) -> None:
+        """All of the provider's connections are in use: wait a little for one
+        (`admission.pool_wait`, within the request's deadline), else `PoolBusy`. Before
+        any phase's timer starts: the wait is failsoft's, not the upstream's."""
+        wait, _ = self.deadline.cap(self.transport.pool_wait)
+        self.queued = True
+        began = self.clock.monotonic()
+        try:
+            await pool.wait(wait)
+        finally:
+            self.queued = False
+            self.waited = self.clock.monotonic() - began
+
+    async def _send(self, body: bytes, pool: Pool, stream: bool = True) -> Upstream:
+        """Send holding a slot of `pool`, which goes with the answer (or back to the pool)."""
+        try:
+            connect, _ = self.deadline.cap(self.limits.connect)
+            url = self.provider.url_for(self.target.model, stream)
+            headers = self.provider.headers(self.request.forwarded)
+            if self.span is not None:
+                headers = {**headers, **self.span.carrier}
+        except BaseException:
+            pool.give()
+            raise
         return await self.transport.post(
-            self.provider.url_for(self.target.model, stream),
-            headers,
-            body,
-            connect_timeout=max(connect, 0.001),
+            url, headers, body, connect_timeout=max(connect, 0.001), pool=pool
         )
 
     async def _check_status(self, upstream: Upstream, *, sse: bool) -> None:
@@ -224,13 +257,18 @@ class Attempt:
             body = self._body(stream=True)
             if self.translation is not None:
                 converter = self.translation.converter(caller_include_usage(self.request))
+        pool = self._pool()
+        if not pool.take():
+            await self._wait(pool)
+        self.sent = True
+        # From here the slot is held: `_send` hands it to the answer or gives it back.
         phase = "first_byte"
         limit, binding = self.deadline.cap(self.limits.first_byte)
         loop = asyncio.get_running_loop()
         upstream: Upstream | None = None
         try:
             async with asyncio.timeout(limit) as timer:
-                upstream = await self._send(body)
+                upstream = await self._send(body, pool)
                 await self._check_status(upstream, sse=True)
                 self.headers_at = self.clock.monotonic()
                 if self.watch is not None:
@@ -371,11 +409,15 @@ class Attempt:
     async def _complete_plain(self) -> tuple[bytes, Upstream]:
         """Forward a non-streaming request as is; only the overall deadline bounds the wait."""
         body = self._body(stream=False)
+        pool = self._pool()
+        if not pool.take():
+            await self._wait(pool)
+        self.sent = True
         limit, _ = self.deadline.cap(self.deadline.seconds)
         upstream: Upstream | None = None
         try:
             async with asyncio.timeout(limit):
-                upstream = await self._send(body, stream=False)
+                upstream = await self._send(body, pool, stream=False)
                 await self._check_status(upstream, sse=False)
             self.first_token_at = self.clock.monotonic()
             parts: list[bytes] = []

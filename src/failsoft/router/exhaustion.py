@@ -49,12 +49,20 @@ def when_to_retry(attempts: list[AttemptRecord], state: RouterState) -> tuple[fl
     """When a caller's retry could find a target willing, and whether that is worth it.
 
     The soonest a breaker reopens or a provider said to come back; a short pause when
-    targets merely failed just now. Beyond `MAX_RETRY_AFTER` a retry is not advised: the
-    gateway already spent the useful attempts, and SDK retries would only add load.
+    targets merely failed just now, or `admission.retry_after` when they were busy. Beyond
+    `MAX_RETRY_AFTER` a retry is not advised: the gateway already spent the useful
+    attempts, and SDK retries would only add load.
     """
     if not any(a.transient for a in attempts):
         return DEFAULT_RETRY_AFTER, False
-    waits = [state.breakers[t].reopens_in() for t in {a.target for a in attempts if a.transient}]
+    # A busy target (failsoft's own limit: admission.per_target, a full pool) is worth a
+    # retry after the same pause as a request refused at admission.max_in_flight.
+    busy = {a.target for a in attempts if a.outcome == "busy"}
+    pause = state.limits.retry_after
+    waits = [
+        max(state.breakers[t].reopens_in(), pause if t in busy else 0.0)
+        for t in {a.target for a in attempts if a.transient}
+    ]
     hints = [a.retry_after for a in attempts if a.retry_after is not None]
     soonest = min(waits) if waits else 0.0
     if hints:

@@ -204,8 +204,13 @@ class Race(Generic[T]):
         if self.primary is None:
             self.primary = attempt
             return
-        for task, (target, _, _) in list(self._pending.items()):
-            if target == attempt.target:
+        self.skipped(attempt.target)
+
+    def skipped(self, target: Target) -> None:
+        """A partner for `target` began, or was skipped before its attempt (busy): either
+        way what admitting it took is no longer this race's to give back."""
+        for task, (pending, _, _) in list(self._pending.items()):
+            if pending == target:
                 del self._pending[task]
                 break
 
@@ -237,6 +242,11 @@ class Race(Generic[T]):
         winner = self.winner.target.label if self.winner is not None else "another target"
         if not failed:
             state.released(target, attempt.probe and not attempt.probe_settled, attempt.started)
+            if outcome == "busy":
+                detail = f"waited {duration:.1f}s for a connection of its pool; {winner} answered"
+                record = AttemptRecord(target, outcome, detail, duration=duration, made=False)
+                run._record(record, attempt, at=self.mark if attempt is self.primary else None)
+                return
             record = AttemptRecord(target, outcome, transient=False, duration=duration, kind=kind)
             run._record(record, attempt)
             return
@@ -247,7 +257,8 @@ class Race(Generic[T]):
             if attempt.headers_at is not None:
                 # It is alive, only slow: a target still learning its limit learns from it.
                 adaptive = run.policies.deadlines.adaptive
-                state.first_tokens.lost(adaptive, target, duration, len(run.request.body))
+                took = duration - attempt.waited  # a wait for a connection left out
+                state.first_tokens.lost(adaptive, target, took, len(run.request.body))
         state.failed(target, attempt.probe, Verdict.FAILOVER, None, duration, attempt.started)
         record = AttemptRecord(target, outcome, detail, duration=duration, kind=kind)
         run._record(record, attempt, at=self.mark)
@@ -255,7 +266,10 @@ class Race(Generic[T]):
 
     def loss(self, attempt: Attempt) -> tuple[str, bool]:
         """The trail outcome of an attempt that lost, and whether it counts as a failure
-        of its target (a slow or silent first attempt does; a partner or a hedge does not)."""
+        of its target (a slow or silent first attempt does; a partner, a hedge or an attempt
+        still waiting for a connection of its pool does not)."""
+        if not attempt.sent:
+            return "busy", False  # still waiting for a connection of its pool: never sent
         if attempt is not self.primary or self.reason == "hedge":
             return "cancelled", False
         if self.reason == "silence":
@@ -380,7 +394,11 @@ class Race(Generic[T]):
         if self._check_at is not None and now >= self._check_at:
             self._check_at = None
             primary = self.primary
-            if primary is not None and primary.headers_at is None:
+            if primary is not None and primary.queued and self.silence_after is not None:
+                # Still waiting for a connection of its pool: nothing was sent, so its
+                # target cannot be silent yet. Look again later.
+                self._check_at = now + self.silence_after
+            elif primary is not None and primary.headers_at is None:
                 # Still no response after the threshold: count it as waiting, and see
                 # whether the target has gone silent.
                 if self.run.state.silence.late(self.target, primary, self._silent):

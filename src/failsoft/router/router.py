@@ -243,8 +243,8 @@ class Router:
                 "skipped=%s rid=%s target=%s reason=%s",
                 record.outcome,
                 request.request_id,
-                value(record.target.label),
-                value(record.detail or record.outcome),
+                _Value(record.target.label),  # escaped only if the line is written: a flood
+                _Value(record.detail or record.outcome),  # of skips writes few of them
             )
             return
         self._sampled(
@@ -304,6 +304,18 @@ class _Pinned:
 
     state: RouterState
     providers: dict[str, Provider]
+
+
+class _Value:
+    """A logfmt value escaped when the line is formatted (most sampled lines never are)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return value(self.text)
 
 
 def _status_of(error: BaseException, request: ChatRequest) -> int:

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from failsoft.config import Policies, VirtualModel
 from failsoft.errors import (
+    PoolBusy,
     Untranslatable,
     UpstreamClientFault,
     UpstreamError,
@@ -80,6 +81,9 @@ class Run(Generic[T]):
         self.refusal: UpstreamStatusError | None = None
         self._hooks: Watch = _Hooks(state)
         self._translations: dict[Target, Translation | Untranslatable | None] = {}
+        self._charged: set[Target] | None = None
+        """Targets whose next attempt took a token of their retry budget (given back if
+        that attempt turns out busy); None until a request makes an extra attempt."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -187,6 +191,7 @@ class Run(Generic[T]):
                 if not self.state.budget(target).try_spend():
                     self._skip(target, "budget", _BUDGET_SPENT)
                     return None
+                self._charge(target)
                 spent = True
                 await self.state.clock.sleep(delay)
         finally:
@@ -221,7 +226,10 @@ class Run(Generic[T]):
         retry, and (with `retry.budget.fallbacks`) fallbacks. A first try never does."""
         fallback = self.made > 0 and self.policies.retry.budget.fallbacks
         extra = tries > 0 or fallback or (self.request.client_retries > 0 and not probe)
-        if not extra or self.state.budget(target).try_spend():
+        if not extra:
+            return True
+        if self.state.budget(target).try_spend():
+            self._charge(target)
             return True
         self.state.released(target, probe)
         self._skip(target, "budget", _BUDGET_SPENT)
@@ -282,9 +290,23 @@ class Run(Generic[T]):
             admit = self.state.admit(candidate)
             if admit is Admit.DENY:
                 continue
+            if budget:
+                self._charge(candidate)
             del queue[index]
             return candidate, admit is Admit.PROBE, translation
         return None
+
+    def _charge(self, target: Target) -> None:
+        if self._charged is None:
+            self._charged = set()
+        self._charged.add(target)
+
+    def _refund(self, target: Target) -> None:
+        """The attempt on `target` was not made (busy): its budget token goes back."""
+        charged = self._charged
+        if charged is not None and target in charged:
+            charged.discard(target)
+            self.state.budget(target).refund()
 
     def _check_silence(self, target: Target) -> None:
         self.state.check_silence(target, self.policies.deadlines.first_byte)
@@ -301,13 +323,33 @@ class Run(Generic[T]):
     ) -> Outcome[T]:
         """One attempt and its bookkeeping; never raises an UpstreamError."""
         state = self.state
+        provider = self.providers[target.provider]
+        busy: str | None = None
         if not state.limits.enter_target(target):
+            busy = "at its limit of attempts in flight"
+        else:
+            pool = self.transport.pool(target.provider, provider.config.max_connections)
+            refused = pool.refused(self.transport.pool_wait)
+            if refused is not None:
+                # Every connection in use and as many requests waiting: busy without an
+                # attempt (a flood's thousands of requests cost the least possible here).
+                state.limits.leave_target(target)
+                busy = refused.detail
+        if busy is not None:
+            if race is not None:
+                race.skipped(target)  # given back here, not again when the race ends
             state.released(target, probe)
-            self._skip(target, "busy", "at its limit of attempts in flight")
+            self._refund(target)
+            self._skip(target, "busy", busy)
             return Outcome(None)
+        charged = False
+        marks = self._charged
+        if marks is not None and target in marks:
+            marks.discard(target)  # from here the attempt is made or given back below
+            charged = True
         attempt = Attempt(
             target,
-            self.providers[target.provider],
+            provider,
             self.request,
             self.deadline,
             self.policies.deadlines,
@@ -328,6 +370,15 @@ class Run(Generic[T]):
             result = await self.once(attempt, self.attempts)
         except BaseException as exc:
             state.limits.leave_target(target)
+            if isinstance(exc, PoolBusy):
+                # Nothing was sent: failsoft's own limit, not the target's failure. No
+                # breaker, budget, streak or health window hears of it (no event either).
+                self.made -= 1
+                state.released(target, probe, attempt.started)
+                if charged:
+                    state.budget(target).refund()  # nothing was sent: no load added
+                self._skip(target, "busy", exc.detail)
+                return Outcome(None)
             if race is not None and race.lost(attempt):
                 race.record_loss(attempt, kind)
                 if isinstance(exc, RaceLost):
@@ -461,7 +512,8 @@ class _Hooks:
         assert at is not None
         # Keyed by the attempt: a raced attempt waiting past the silence threshold was
         # registered under it (`Race`), and its answer takes it off that list.
-        self.state.silence.answered(attempt.target, attempt, at - attempt.started, at)
+        took = at - attempt.started - attempt.waited  # a wait for a connection left out
+        self.state.silence.answered(attempt.target, attempt, took, at)
 
     def first_token(self, attempt: Attempt) -> None:
         if attempt.probe and not attempt.probe_settled:

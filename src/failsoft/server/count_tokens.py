@@ -106,6 +106,7 @@ class CountTokens:
                 body=rewrite_model(payload, body, target.model),
                 seconds=seconds,
                 limit=64 * 1024,
+                pool=self.runtime.transport.pool(provider.name, provider.config.max_connections),
             )
         except FetchError as exc:
             log.info("count_tokens: %s failed (%s); estimating", target.label, exc)

@@ -95,8 +95,34 @@ class RuntimeCollector(Collector):
         for (model, status), count in sorted(health.requests.items()):
             requests.add_metric([model, str(status)], count)
         yield from (attempts, requests, state, error_rate, latency, ttft, breaker, incidents)
+        yield from self._pools()
         for extra in self.runtime.metric_sources:
             yield from extra()
+
+    def _pools(self) -> Iterator[Metric]:
+        """Each provider's connection pool (transport/pool.py): in use, waiting, its limit,
+        and the requests it turned away as busy."""
+        connections = GaugeMetricFamily(
+            "failsoft_upstream_connections",
+            "Upstream connections of each provider's pool: in use by requests, requests "
+            "waiting for one, and the limit (providers.<name>.max_connections).",
+            labels=["provider", "state"],
+        )
+        busy = CounterMetricFamily(
+            "failsoft_pool_busy",
+            "Requests that found every connection of the provider's pool in use for "
+            "admission.pool_wait (the target was skipped as busy, not failed).",
+            labels=["provider"],
+        )
+        transport = self.runtime.transport
+        for name, config in self.runtime.config.providers.items():
+            pool = transport.pool(name, config.max_connections)
+            connections.add_metric([name, "in_use"], pool.in_use)
+            connections.add_metric([name, "waiting"], pool.waiting)
+            connections.add_metric([name, "limit"], pool.limit)
+            busy.add_metric([name], pool.busy)
+        yield connections
+        yield busy
 
 
 class Metrics:
