@@ -31,6 +31,7 @@ from failsoft.tracing import build_tracer
 from failsoft.transport import Transport
 
 if TYPE_CHECKING:
+    from failsoft.fleet import Fleet
     from failsoft.reload import Reloader
 
 log = logging.getLogger("failsoft")
@@ -121,6 +122,14 @@ class Runtime:
         self.readiness = Readiness()
         """What `GET /readyz` reports; components add their checks."""
         self.readiness.add(self._store_check)
+        self.fleet: Fleet | None = None
+        """Breakers and budgets shared with other processes through Redis (`state.url`)."""
+        if config.state.url:
+            from failsoft.fleet import Fleet
+
+            self.fleet = Fleet(config, self.router.state, clock)
+            self.metric_sources.append(self.fleet.metrics)
+            self.readiness.add(self.fleet.check)
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_tasks: list[asyncio.Task[None]] = []
         self._probe_task: asyncio.Task[None] | None = None
@@ -133,6 +142,8 @@ class Runtime:
         """Reloads the config file in place (`failsoft serve`: SIGHUP, `/admin/reload`)."""
         self.on_reconfigure: list[Callable[[Config], None]] = []
         """Told each config a reload applies (the HTTP app's routes and settings)."""
+        if self.fleet is not None:
+            self.on_reconfigure.append(self.fleet.reconfigure)
 
     def reset(self) -> None:
         """Forget what was learnt about targets: breakers, budgets, health, history kept in
@@ -153,6 +164,8 @@ class Runtime:
         if self._semantic:
             self._start_semantic(self.config)
         await self.store.open()  # an unreachable store is logged and retried, not fatal
+        if self.fleet is not None:
+            self.fleet.start()  # connects in the background; no request waits for Redis
         await self.health.start(loop=self._background)
         if not self.health.history_loaded:
             self.store.when_up(self.health.load_history)
@@ -190,6 +203,8 @@ class Runtime:
         await asyncio.gather(*(task for _, task in self._retired), return_exceptions=True)
         if self.outbox is not None:
             await self.outbox.settle()  # so do the outbox's changes
+        if self.fleet is not None:
+            await self.fleet.close()
         await self.health.close()
         await self.store.close()
         if self.cache.semantic is not None:

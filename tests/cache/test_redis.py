@@ -10,6 +10,7 @@ import pytest
 from failsoft.cache.redis import RedisCache, redacted_url
 from failsoft.clock import FakeClock
 from tests.cache.support import DOWN_URL, REDIS_URL, key_of, make_entry, unique_prefix
+from tests.fleet.support import until
 from tests.services import require
 
 
@@ -104,7 +105,10 @@ async def test_after_a_fault_redis_is_left_alone_for_a_while(clock: FakeClock) -
     assert await cache.get(key_of("a")) is None
     assert cache.stats()["errors"] == 1  # the later calls did not even try
     clock.advance(5)
+    # The rest is over: a PING in the background asks, the request does not.
     assert await cache.get(key_of("a")) is None
+    await until(lambda: cache.stats()["errors"] == 2)
+    assert await cache.get(key_of("a")) is None  # resting again
     assert cache.stats()["errors"] == 2
     await cache.close()
 
@@ -116,3 +120,27 @@ def test_descriptions_never_show_credentials() -> None:
     assert description["url"] == "redis://127.0.0.1:6380/2"
     assert redacted_url("rediss://:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
     assert redacted_url("unix://:pw@/run/redis.sock?db=1") == "unix:///run/redis.sock"
+
+
+async def test_a_frozen_redis_is_a_quick_miss_then_left_alone(clock: FakeClock) -> None:
+    from failsoft.cache.base import open_cache
+    from tests.fleet.support import private_redis
+
+    with private_redis() as server:
+        cache = open_cache(server.url, clock=clock, timeout=0.05)
+        assert isinstance(cache, RedisCache) and cache.timeout == 0.05
+        await cache.open()
+        await cache.put(make_entry(clock, "a"))
+        assert await cache.get(key_of("a")) is not None
+        server.freeze()
+        try:
+            assert await cache.get(key_of("a")) is None  # a miss after the timeout
+            assert await cache.get(key_of("a")) is None  # and this one did not even try
+            assert cache.stats()["errors"] == 1
+        finally:
+            server.thaw()
+        clock.advance(5)
+        assert await cache.get(key_of("a")) is None  # the background PING finds it back...
+        await until(lambda: not cache._resting())
+        assert await cache.get(key_of("a")) is not None  # ...and the entry is still there
+        await cache.close()

@@ -114,6 +114,7 @@ def open_cache(
     max_bytes: int = DEFAULT_MAX_BYTES,
     clock: Clock = SYSTEM_CLOCK,
     prefix: str | None = None,
+    timeout: float | None = None,
 ) -> Cache:
     """A cache for `url_or_kind` (not yet opened): `memory` (or `memory://`),
     `sqlite:///relative/path.db` / `sqlite:////absolute/path.db` (as in `open_store`), or
@@ -132,10 +133,14 @@ def open_cache(
         path = path[1:] if path.startswith("/") else path  # sqlite:///x.db → x.db
         return SQLiteCache(path or ":memory:", max_bytes=max_bytes, clock=clock)
     if url_or_kind.startswith(("redis://", "rediss://", "unix://")):
-        from failsoft.cache.redis import DEFAULT_PREFIX, RedisCache
+        from failsoft.cache.redis import DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisCache
 
         return RedisCache(
-            url_or_kind, max_bytes=max_bytes, clock=clock, prefix=prefix or DEFAULT_PREFIX
+            url_or_kind,
+            max_bytes=max_bytes,
+            clock=clock,
+            prefix=prefix or DEFAULT_PREFIX,
+            timeout=timeout or DEFAULT_TIMEOUT,
         )
     if url_or_kind in ("sqlite", "redis"):
         raise ValueError(f"the {url_or_kind} cache needs a URL, e.g. {_EXAMPLES[url_or_kind]}")

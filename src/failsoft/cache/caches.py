@@ -38,7 +38,9 @@ class CacheSet:
 
         for identity, cache in wanted.items():
             target = cache.url if cache.backend != "memory" and cache.url else cache.backend
-            backend = open_cache(target, max_bytes=cache.max_bytes, clock=self.clock)
+            backend = open_cache(
+                target, max_bytes=cache.max_bytes, clock=self.clock, timeout=cache.timeout
+            )
             await backend.open()
             self._open[identity] = backend
             log.info("answer cache: %s", backend.describe())

@@ -6,13 +6,18 @@ instance has to sweep. The total size is Redis's business (`maxmemory` with an L
 `max_bytes` here only refuses single answers larger than it.
 
 Redis being slow or down must never fail or stall a request: commands have short timeouts
-and no client-side retries, faults turn into misses and skipped writes with a rate-limited
-warning, and after a fault the backend leaves Redis alone for `retry_after` seconds, so a
-black-holed server costs one timeout per interval rather than one per request.
+(`DEFAULT_TIMEOUT`, tens of milliseconds: a lookup on the request path must cost little more
+than a miss when Redis freezes) and no client-side retries, faults turn into misses and
+skipped writes with a rate-limited warning, and after a fault the backend leaves Redis
+alone for `retry_after` seconds. When they are over, a background PING (not a request)
+finds out whether Redis answers again; requests leave it alone until it does, so a frozen or
+black-holed server costs the requests in flight when it froze one timeout, then nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from typing import Any
@@ -32,6 +37,9 @@ __all__ = ["DEFAULT_PREFIX", "RedisCache", "redacted_url"]
 log = logging.getLogger("failsoft.cache")
 
 DEFAULT_PREFIX = "failsoft:cache:"
+DEFAULT_TIMEOUT = 0.05
+"""Seconds a cache call (or connecting) may take. A local Redis answers in well under a
+millisecond; past this it is frozen or far away, and the request goes on as a miss."""
 _FAULTS = (RedisError, OSError, TimeoutError)
 
 
@@ -58,7 +66,7 @@ class RedisCache:
         clock: Clock = SYSTEM_CLOCK,
         *,
         prefix: str = DEFAULT_PREFIX,
-        timeout: float = 0.5,
+        timeout: float = DEFAULT_TIMEOUT,
         retry_after: float = 5.0,
     ) -> None:
         if max_bytes <= 0:
@@ -73,6 +81,8 @@ class RedisCache:
         self._warn = WarnLimiter(clock)
         self._client: aioredis.Redis | None = None
         self._down_until: float | None = None
+        self._checking: asyncio.Task[None] | None = None
+        """The background PING that finds out whether Redis is back."""
 
     @property
     def client(self) -> aioredis.Redis:
@@ -92,6 +102,11 @@ class RedisCache:
         )
 
     async def close(self) -> None:
+        checking, self._checking = self._checking, None
+        if checking is not None:
+            checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -187,7 +202,28 @@ class RedisCache:
         return entry
 
     def _resting(self) -> bool:
-        return self._down_until is not None and self.clock.monotonic() < self._down_until
+        if self._down_until is None:
+            return False
+        if self.clock.monotonic() < self._down_until:
+            return True
+        if self.retry_after <= 0:
+            return False  # (no rest asked for: every call tries)
+        if self._checking is None:
+            # The rest is over: ask Redis in the background; requests wait for nobody.
+            self._checking = asyncio.get_running_loop().create_task(self._check())
+        return True
+
+    async def _check(self) -> None:
+        try:
+            await self.client.ping()
+        except _FAULTS as exc:
+            self._fault("Redis still does not answer", exc)
+        except RuntimeError:
+            return  # closed meanwhile
+        else:
+            self._recovered()
+        finally:
+            self._checking = None
 
     def _fault(self, message: str, exc: BaseException) -> None:
         self.counters.errors += 1

@@ -42,6 +42,7 @@ from failsoft.config.policies import (
 )
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
+from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
 from failsoft.config.validate import Secret, build, build_list, describe, suggest
 from failsoft.errors import ConfigError
@@ -67,6 +68,7 @@ __all__ = [
     "Secret",
     "ServerConfig",
     "Silence",
+    "StateConfig",
     "StatusConfig",
     "StoreConfig",
     "TracingConfig",
@@ -91,6 +93,7 @@ _TOP_LEVEL = (
     "tracing",
     "webhooks",
     "admin",
+    "state",
 )
 
 
@@ -136,6 +139,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
     log = build(LogConfig, raw.get("log"), ("log",), doc)
     tracing = build(TracingConfig, raw.get("tracing"), ("tracing",), doc)
+    state = build(StateConfig, raw.get("state"), ("state",), doc)
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -153,6 +157,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or responses is None
         or log is None
         or tracing is None
+        or state is None
         or webhooks is None
         or providers is None
         or models is None
@@ -174,6 +179,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         responses,
         log,
         tracing=tracing,
+        state=state,
     )
 
 

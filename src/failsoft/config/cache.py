@@ -41,6 +41,10 @@ class CacheConfig:
     """Seconds past `ttl` an answer is kept to be served (`STALE`) when every target fails."""
     max_bytes: int = check(positive, 64 * 1024 * 1024)
     """Byte budget of the memory backend (least recently used answers go first)."""
+    timeout: float = check(positive, 0.05)
+    """Seconds a Redis cache call (or connecting) may take before the lookup is a miss and
+    Redis is left alone for a while: tens of milliseconds, so a frozen Redis costs little
+    more than a miss (a local Redis answers in well under a millisecond)."""
     per_key: bool = True
     """Keep each caller API key's answers apart (one tenant never gets another's)."""
     semantic: SemanticCache = field(default_factory=SemanticCache)

@@ -107,6 +107,13 @@ def _health(config: Config) -> list[str]:
             else "off"
         ),
         "history: " + _store(config.store.url),
+        "shared state: "
+        + (
+            f"{_store(config.state.url)} (prefix {config.state.prefix!r}, batches every "
+            f"{config.state.publish_every:g}s)"
+            if config.state.url
+            else "off (each process decides alone)"
+        ),
         "admin API: "
         + (f"on (token from {config.admin.token.source})" if config.admin.token else "off"),
     ]

@@ -23,6 +23,7 @@ from failsoft.config.health import (
 from failsoft.config.log import LogConfig
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
 from failsoft.config.responses import ResponsesConfig
+from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
 from failsoft.config.validate import Secret, check, non_negative, positive
 from failsoft.types import Dialect, Target
@@ -163,6 +164,8 @@ class Config:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    """Breakers and retry budgets shared through Redis (docs/fleet.md)."""
     names: ModelNames = field(init=False, repr=False, compare=False)
     """Aliases and patterns of the virtual models, with the cache of names matched."""
 

@@ -80,6 +80,7 @@ class Breaker:
     __slots__ = (
         "_clock",
         "_config",
+        "_elsewhere",
         "_failures",
         "_half_opened",
         "_notify",
@@ -115,6 +116,9 @@ class Breaker:
         self._until = 0.0
         self._probe = False
         self._probation = False
+        self._elsewhere = False
+        """Half-open, but the probe is another process's (or not yet known to be ours):
+        see `defer_probe`."""
         self._waiting = 0
         self._half_opened = math.inf
         self._trials = 0
@@ -152,7 +156,7 @@ class Breaker:
             if early and (held is None or self._until > held + _TIMER_SLACK):
                 return Admit.DENY
             self._half_open()
-        if self._probe:
+        if self._probe or self._elsewhere:
             if held is not None:
                 return Admit.ALLOW
             if not last_resort or self._trials >= self._config.failures:
@@ -183,7 +187,7 @@ class Breaker:
     def probing(self) -> bool:
         """A half-open probe is in flight (everyone else skips the target meanwhile, but
         for requests with nowhere else to go)."""
-        return self._probe and self.state is State.HALF_OPEN
+        return (self._probe or self._elsewhere) and self.state is State.HALF_OPEN
 
     def reopens_in(self) -> float:
         """Seconds until the target may take a request again (0 when it may now)."""
@@ -274,19 +278,79 @@ class Breaker:
         if retry_after is not None and retry_after > 0:
             self._open(self._open_for, f"provider asked to wait {retry_after:g}s", retry_after)
             return
-        row = self._streak.failed(at)
+        self._judge(self._streak.failed(at))
+
+    def _judge(self, row: int, why: str = "") -> bool:
+        """Open if the row of failures just grown to `row`, or the error rate, says so
+        (True: it opened)."""
+        config = self._config
         recent = self._streak.failures  # (the trouble since the latest success: not base)
         before = self._failures.total() - recent
-        if row >= needed(self._config, before, before + self._successes.total()):
-            self._open(self._open_for, f"{row} consecutive failures")
-            return
+        if row >= needed(config, before, before + self._successes.total()):
+            self._open(self._open_for, f"{row} consecutive failures{why}")
+            return True
         failed = self._failures.total()
         seen = failed + self._successes.total()
         if seen >= config.min_requests and failed / seen >= config.error_rate:
             self._open(
                 self._open_for,
-                f"{failed / seen:.0%} of {seen:.0f} attempts failed in {config.window:g}s",
+                f"{failed / seen:.0%} of {seen:.0f} attempts failed in {config.window:g}s{why}",
             )
+            return True
+        return False
+
+    # ------------------------------------------------------------------ the fleet
+    # Other processes sharing state (failsoft.fleet) report what they saw; nothing here
+    # waits for them, and a process that hears nothing behaves as alone.
+
+    def seen_elsewhere(self, failed: list[float], succeeded: int, latest_good: float) -> None:
+        """Attempts of other processes: `failed` began at these times (this clock), and
+        `succeeded` others did, the latest at `latest_good`. They count toward the row and
+        the error rate as if made here (closed only: the rest travels as state changes)."""
+        if self.state is not State.CLOSED:
+            return
+        if succeeded:
+            self._successes.add(succeeded)
+            self._streak.succeeded(latest_good)
+        for at in sorted(failed):
+            self._failures.add()
+            row = self._streak.observed(at)
+            if row and self._judge(row, " (counting other gateways')"):
+                return
+
+    def opened_elsewhere(self, seconds: float, open_for: float, reason: str) -> bool:
+        """Another process opened this breaker, for `seconds` more (its open period
+        `open_for`): open here too, unless open for longer already."""
+        seconds = min(seconds, self._config.quota_open_for)  # (never longer than we would)
+        now = self._clock.monotonic()
+        if self.state is State.OPEN and self._until >= now + seconds - _TIMER_SLACK:
+            return False
+        self._open_for = min(max(self._open_for, open_for), self._config.max_open_for)
+        self._open(seconds, reason)
+        return True
+
+    def closed_elsewhere(self, reason: str) -> bool:
+        """Another process's probe or trial succeeded: close here too."""
+        if self.state is State.CLOSED:
+            return False
+        self._probation = False
+        self._open_for = self._config.open_for
+        self._set(State.CLOSED, reason)
+        return True
+
+    def defer_probe(self) -> None:
+        """Half-open, but the fleet's one probe is not (yet) this process's: refuse it here
+        (as while a probe is in flight) until `allow_probe`, or until the state changes."""
+        if self.state is State.HALF_OPEN:
+            self._elsewhere = True
+
+    def allow_probe(self) -> None:
+        """This process may probe after all (it won the claim, or the fleet is away)."""
+        self._elsewhere = False
+
+    @property
+    def deferred(self) -> bool:
+        return self._elsewhere and self.state is State.HALF_OPEN
 
     def trip(self, reason: str) -> None:
         """Open now for a reason seen outside single attempts (a silent target)."""
@@ -358,6 +422,7 @@ class Breaker:
         previous = self.state
         self.state = state
         self._trials = 0
+        self._elsewhere = False
         self.close()
         if state is State.CLOSED:
             self._streak.clear(self._clock.monotonic())
@@ -393,6 +458,10 @@ class Breakers:
                 target, self._config, self._clock, self._notify
             )
         return breaker
+
+    def get(self, target: Target) -> Breaker | None:
+        """The target's breaker if it has one (never creates it)."""
+        return self._breakers.get(target)
 
     def __iter__(self) -> Iterator[Breaker]:
         return iter(list(self._breakers.values()))

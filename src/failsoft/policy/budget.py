@@ -10,16 +10,22 @@ target are never budgeted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from failsoft.clock import Clock
 from failsoft.config import Budget
 from failsoft.policy.window import SlidingCount
 
 
 class RetryBudget:
-    __slots__ = ("_config", "_deposits", "_withdrawals")
+    __slots__ = ("_config", "_deposits", "_spent", "_withdrawals")
 
-    def __init__(self, config: Budget, clock: Clock) -> None:
+    def __init__(
+        self, config: Budget, clock: Clock, spent: Callable[[], None] | None = None
+    ) -> None:
         self._config = config
+        self._spent = spent
+        """Told of every extra attempt taken (the fleet shares them)."""
         self._deposits = SlidingCount(clock, config.window)
         self._withdrawals = SlidingCount(clock, config.window)
 
@@ -40,9 +46,19 @@ class RetryBudget:
         if self._withdrawals.total() + 1.0 > self.allowance():
             return False
         self._withdrawals.add()
+        if self._spent is not None:
+            self._spent()
         return True
 
     def refund(self) -> None:
         """Give back what `try_spend` took for an attempt that was never made (its target
         was busy at failsoft's own limit): nothing was sent, so no load was added."""
         self._withdrawals.add(-1.0)
+
+    def seen_elsewhere(self, successes: int, spent: int) -> None:
+        """Other processes' successes and extra attempts on this target: one budget for
+        the fleet, rather than one per process (N processes would add N × the load)."""
+        if successes:
+            self._deposits.add(successes)
+        if spent:
+            self._withdrawals.add(spent)

@@ -84,6 +84,26 @@ class Streak:
         else:
             failed[i] = True
         self.failures += 1
+        return self._row(i)
+
+    def observed(self, started: float) -> int:
+        """Another process's attempt, which began at `started` (this clock), failed: it
+        takes its place in the order attempts began but is none of ours. The row's length,
+        as `failed`."""
+        if started < self._good:
+            return 0
+        starts = self._starts
+        if len(starts) >= _LIMIT:
+            self._drop(_LIMIT // 2)
+        i = bisect_right(starts, started)
+        starts.insert(i, started)
+        self._failed.insert(i, True)
+        self.failures += 1
+        return self._row(i)
+
+    def _row(self, i: int) -> int:
+        """Length of the run of failures around position `i`."""
+        failed = self._failed
         first = i
         while first > 0 and failed[first - 1]:
             first -= 1

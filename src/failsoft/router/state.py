@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from typing import Protocol
 
 from failsoft.clock import Clock
 from failsoft.config import Config
@@ -22,6 +24,17 @@ from failsoft.router.counters import Counters
 from failsoft.types import Target
 
 log = logging.getLogger("failsoft.router")
+
+
+class Witness(Protocol):
+    """Hears about attempts to share them with other processes (failsoft.fleet); every
+    method returns at once (no I/O)."""
+
+    def succeeded(self, target: Target, started: float) -> None: ...
+
+    def failed(self, target: Target, started: float) -> None: ...
+
+    def spent(self, target: Target) -> None: ...
 
 
 class RouterState:
@@ -46,6 +59,10 @@ class RouterState:
         """Targets to try after all others (their provider declared them down)."""
         self.opened_because: dict[Target, str] = {}
         """Why each target's breaker last opened, for the callers it turns away."""
+        self.witness: Witness | None = None
+        """Told of attempts when state is shared with other processes (else None: no cost)."""
+        self.watchers: list[Callable[[BreakerChange], None]] = []
+        """Called at every breaker change, as it happens."""
 
     def reset(self) -> None:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
@@ -80,7 +97,10 @@ class RouterState:
     def budget(self, target: Target) -> RetryBudget:
         budget = self._budgets.get(target)
         if budget is None:
-            budget = self._budgets[target] = RetryBudget(self._budget_config, self.clock)
+            witness = self.witness
+            spent = None if witness is None else (lambda: witness.spent(target))
+            budget = RetryBudget(self._budget_config, self.clock, spent)
+            self._budgets[target] = budget
         return budget
 
     def available(self, target: Target) -> bool:
@@ -106,6 +126,8 @@ class RouterState:
             breaker.end_probation(True)
         breaker.success(probe, started)
         self.budget(target).record_success()
+        if self.witness is not None:
+            self.witness.succeeded(target, started)
         if first_token is not None:
             self.latency.observe(target, first_token)
 
@@ -133,6 +155,9 @@ class RouterState:
                 self.latency.penalize(target, duration)
             return
         if verdict.target_failed:
+            plain = not (probe or retry_after or verdict in (Verdict.QUOTA, Verdict.CREDENTIALS))
+            if plain and self.witness is not None:
+                self.witness.failed(target, started)  # (the rest travels as state changes)
             breaker.failure(
                 probe,
                 retry_after,
@@ -164,6 +189,8 @@ class RouterState:
     def _breaker_changed(self, change: BreakerChange) -> None:
         if change.state is State.OPEN:
             self.opened_because[change.target] = change.reason
+        for watcher in self.watchers:
+            watcher(change)
         if self.hub.active:
             self.hub.emit(
                 BreakerChanged(
