@@ -1,16 +1,8 @@
-"""What the deployment tests read: the repository's deployment files, a small Dockerfile
-parser, and the config keys that other work adds (feature-detected).
-
-The deployment files are written for the finished product, so they use config keys that a
-given checkout may not know yet (`state:`, `server.drain`, `log.format`). A test that loads
-one of these configs drops exactly those keys when this checkout's schema lacks them, and
-no other: a typo in any other key still fails the test.
-"""
+"""What the deployment tests read: the repository's deployment files and a small
+Dockerfile parser."""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import re
 import shlex
@@ -20,44 +12,14 @@ from typing import Any
 
 import yaml
 
-from failsoft.config.log import LogConfig
-from failsoft.config.schema import Config, ServerConfig
-
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 
-PENDING_KEYS: dict[tuple[str, ...], type] = {
-    ("state",): Config,  # shared state through Redis
-    ("server", "drain"): ServerConfig,  # graceful-shutdown seconds
-    ("log", "format"): LogConfig,  # every log line as JSON
-}
-"""Config keys the deployment files use that arrive with other work: path → the dataclass
-that has the field once that work is merged."""
-
-
-def key_supported(path: tuple[str, ...]) -> bool:
-    owner = PENDING_KEYS[path]
-    return path[-1] in {f.name for f in dataclasses.fields(owner)}
-
-
-def without_pending(raw: dict[str, Any]) -> dict[str, Any]:
-    """`raw` (a parsed config) without the pending keys this checkout does not know yet."""
-    out = copy.deepcopy(raw)
-    for path in PENDING_KEYS:
-        if key_supported(path):
-            continue
-        parent: Any = out
-        for part in path[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict):
-            parent.pop(path[-1], None)
-    return out
-
 
 def config_text(raw: dict[str, Any]) -> str:
     """YAML for failsoft's loader (which then interpolates `${VAR}` itself)."""
-    return yaml.safe_dump(without_pending(raw), sort_keys=False)
+    return yaml.safe_dump(raw, sort_keys=False)
 
 
 def load_yaml(path: Path) -> Any:

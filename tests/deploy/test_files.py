@@ -1,5 +1,5 @@
-"""The helpers the deployment tests share: pending config keys are dropped only while this
-checkout does not know them, and nothing else is."""
+"""The helpers the deployment tests share: the configs they write keep every key, and a
+typo still fails."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from failsoft.config import parse_config
 from failsoft.errors import ConfigError
-from tests.deploy.files import PENDING_KEYS, config_text, key_supported, seconds, without_pending
+from tests.deploy.files import config_text, seconds
 
 BASE = {
     "providers": {"openai": {"dialect": "openai", "base_url": "http://127.0.0.1:9/v1"}},
@@ -15,22 +15,16 @@ BASE = {
 }
 
 
-def test_pending_keys_are_dropped_only_when_unknown() -> None:
+def test_the_multi_instance_keys_load() -> None:
     raw = {
         **BASE,
         "state": {"url": "redis://127.0.0.1:6379/0"},
         "server": {"port": 8080, "drain": 30},
         "log": {"format": "json", "access_format": "json"},
     }
-    kept = without_pending(raw)
-    for path in PENDING_KEYS:
-        section = kept
-        for part in path[:-1]:
-            section = section[part]
-        assert (path[-1] in section) == key_supported(path)
-    assert kept["server"]["port"] == 8080 and kept["log"]["access_format"] == "json"
-    parse_config(config_text(raw))
-    assert raw["server"]["drain"] == 30, "the original is left alone"
+    config = parse_config(config_text(raw))
+    assert config.state.url is not None and config.server.drain == 30
+    assert config.log.format == "json"
 
 
 def test_other_unknown_keys_still_fail() -> None:
