@@ -75,6 +75,9 @@ class BreakerChanged:
     previous: str
     reason: str
     open_for: float | None = None
+    followed: bool = False
+    """Another process's change, followed here through the shared state: its webhook
+    message is that process's to send."""
 
 
 Event = AttemptFinished | RequestFinished | BreakerChanged

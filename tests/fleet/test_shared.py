@@ -11,7 +11,7 @@ import pytest
 
 from failsoft.clock import SYSTEM_CLOCK
 from failsoft.config import Config, parse_config
-from failsoft.events import EventHub
+from failsoft.events import BreakerChanged, EventHub
 from failsoft.fleet import Fleet
 from failsoft.policy.breaker import Admit, State
 from failsoft.policy.classify import Verdict
@@ -88,6 +88,23 @@ async def test_failures_anywhere_count_toward_every_row(members: Pair) -> None:
     assert one.breakers[PRIMARY].state is State.OPEN
     await until(lambda: two.breakers[PRIMARY].state is State.OPEN)
     assert "gateway" in two.opened_because[PRIMARY]
+
+
+async def test_a_change_followed_from_the_fleet_is_marked_followed(members: Pair) -> None:
+    """So that only the process that made it sends the breaker webhook."""
+    require("Redis", "127.0.0.1", 6379)
+    cfg = config(SHARED_REDIS, unique_prefix())
+    (one, a), (two, b) = members(cfg), members(cfg)
+    await joined(a, b)
+    heard: dict[str, list[BreakerChanged]] = {"one": [], "two": []}
+    one.hub.subscribe(BreakerChanged, heard["one"].append)
+    two.hub.subscribe(BreakerChanged, heard["two"].append)
+    one.breakers[PRIMARY].force(State.OPEN, 5)
+    await until(lambda: two.breakers[PRIMARY].state is State.OPEN)
+    one.breakers[PRIMARY].force(State.CLOSED)
+    await until(lambda: two.breakers[PRIMARY].state is State.CLOSED)
+    assert [(e.state, e.followed) for e in heard["one"]] == [("open", False), ("closed", False)]
+    assert [(e.state, e.followed) for e in heard["two"]] == [("open", True), ("closed", True)]
 
 
 async def test_a_success_elsewhere_breaks_the_row(members: Pair) -> None:

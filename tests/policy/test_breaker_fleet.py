@@ -81,3 +81,12 @@ def test_never_opened_elsewhere_for_longer_than_here() -> None:
     breaker, _, _ = make(quota_open_for=600.0)
     breaker.opened_elsewhere(1e9, 1e9, "opened by another gateway: ?")
     assert breaker.reopens_in() == 600.0
+
+
+def test_changes_followed_from_the_fleet_are_marked_so_only_their_maker_announces_them() -> None:
+    breaker, _, changes = make(failures=1)
+    assert breaker.opened_elsewhere(2.0, 2.0, "opened by another gateway")
+    assert breaker.closed_elsewhere("closed by another gateway")
+    assert [c.followed for c in changes] == [True, True]
+    breaker.failure()  # this process's own verdict
+    assert changes[-1].state is State.OPEN and not changes[-1].followed

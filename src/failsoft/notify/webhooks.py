@@ -138,7 +138,10 @@ class WebhookSender(Delivery):
             return None
 
     def notify_breaker(self, event: BreakerChanged) -> None:
-        """An `EventHub` subscriber: breaker opened/closed (half-open is not news)."""
+        """An `EventHub` subscriber: breaker opened/closed (half-open is not news; a change
+        followed from another process is that process's to announce)."""
+        if event.followed:
+            return
         event_type = breaker_event_type(event)
         if event_type is not None:
             self.send(event_type, event)

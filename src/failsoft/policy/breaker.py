@@ -74,6 +74,9 @@ class BreakerChange:
     reason: str
     open_for: float | None = None
     """Seconds until the next probe may go (when opening)."""
+    followed: bool = False
+    """The change was another process's, followed here (failsoft.fleet): the process that
+    made it tells the webhooks, so a fleet sends one message per change, not one each."""
 
 
 class Breaker:
@@ -82,6 +85,7 @@ class Breaker:
         "_config",
         "_elsewhere",
         "_failures",
+        "_following",
         "_half_opened",
         "_notify",
         "_open_for",
@@ -117,6 +121,7 @@ class Breaker:
         self._probe = False
         self._probation = False
         self._elsewhere = False
+        self._following = False
         """Half-open, but the probe is another process's (or not yet known to be ours):
         see `defer_probe`."""
         self._waiting = 0
@@ -326,7 +331,11 @@ class Breaker:
         if self.state is State.OPEN and self._until >= now + seconds - _TIMER_SLACK:
             return False
         self._open_for = min(max(self._open_for, open_for), self._config.max_open_for)
-        self._open(seconds, reason)
+        self._following = True
+        try:
+            self._open(seconds, reason)
+        finally:
+            self._following = False
         return True
 
     def closed_elsewhere(self, reason: str) -> bool:
@@ -335,7 +344,11 @@ class Breaker:
             return False
         self._probation = False
         self._open_for = self._config.open_for
-        self._set(State.CLOSED, reason)
+        self._following = True
+        try:
+            self._set(State.CLOSED, reason)
+        finally:
+            self._following = False
         return True
 
     def defer_probe(self) -> None:
@@ -430,7 +443,7 @@ class Breaker:
             self._successes.clear()
         if state is previous and state is not State.OPEN:
             return
-        change = BreakerChange(self.target, state, previous, reason, open_for)
+        change = BreakerChange(self.target, state, previous, reason, open_for, self._following)
         if state is State.OPEN:
             log.warning(
                 "breaker for %s opened for %.1fs: %s", self.target.label, open_for or 0, reason

@@ -199,5 +199,6 @@ class RouterState:
                     change.previous.value,
                     change.reason,
                     change.open_for,
+                    change.followed,
                 )
             )
