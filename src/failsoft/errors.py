@@ -94,6 +94,23 @@ class UnknownModel(RequestError):
     code = "model_not_found"
 
 
+class Unauthenticated(RequestError):
+    """`auth` is on and the request carries no key, an unknown one or an expired one."""
+
+    status = 401
+    anthropic_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class ForbiddenModel(RequestError):
+    """The caller's key does not grant the model it asked for."""
+
+    status = 403
+    openai_type = "permission_denied"
+    anthropic_type = "permission_error"
+    code = "model_not_permitted"
+
+
 class PayloadTooLarge(RequestError):
     status = 413
     anthropic_type = "request_too_large"

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
+from failsoft.config.auth import AuthConfig, AuthKey
 from failsoft.config.health import (
     AdminConfig,
     HealthConfig,
@@ -51,6 +52,8 @@ __all__ = [
     "AdaptiveFirstToken",
     "AdminConfig",
     "Admission",
+    "AuthConfig",
+    "AuthKey",
     "Backoff",
     "BreakerConfig",
     "Budget",
@@ -94,6 +97,7 @@ _TOP_LEVEL = (
     "webhooks",
     "admin",
     "state",
+    "auth",
 )
 
 
@@ -140,6 +144,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     log = build(LogConfig, raw.get("log"), ("log",), doc)
     tracing = build(TracingConfig, raw.get("tracing"), ("tracing",), doc)
     state = build(StateConfig, raw.get("state"), ("state",), doc)
+    auth = _auth(raw.get("auth"), doc) if "auth" in raw else None
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -158,6 +163,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or log is None
         or tracing is None
         or state is None
+        or ("auth" in raw and auth is None)
         or webhooks is None
         or providers is None
         or models is None
@@ -180,7 +186,18 @@ def _build(raw: Any, doc: Document) -> Config | None:
         log,
         tracing=tracing,
         state=state,
+        auth=auth,
     )
+
+
+def _auth(raw: Any, doc: Document) -> AuthConfig | None:
+    auth = build(AuthConfig, raw, ("auth",), doc)
+    if auth is None:
+        return None
+    problems = auth.problems()
+    for path, message in problems:
+        doc.problem(("auth", *path), message)
+    return None if problems else auth
 
 
 def _providers(raw: Any, doc: Document) -> dict[str, ProviderConfig] | None:

@@ -93,6 +93,22 @@ def render_plan(config: Config) -> str:
     return "\n".join(lines)
 
 
+def _auth(config: Config) -> str:
+    """Names, sources, grants and expiry of the caller keys; never a key."""
+    if config.auth is None:
+        return "off (anyone who reaches the port may use every model)"
+    if not config.auth.keys:
+        return "required, but none declared (every proxy request is refused)"
+    parts = []
+    for k in config.auth.keys:
+        extras = [f"from {k.key.source}"]
+        extras.append("models " + ", ".join(k.models) if k.models else "all virtual models")
+        if k.expires:
+            extras.append(f"expires {k.expires}")
+        parts.append(f"{k.name} ({'; '.join(extras)})")
+    return "required: " + ", ".join(parts)
+
+
 def _health(config: Config) -> list[str]:
     h, status = config.health, config.status
     lines = [
@@ -116,6 +132,7 @@ def _health(config: Config) -> list[str]:
         ),
         "admin API: "
         + (f"on (token from {config.admin.token.source})" if config.admin.token else "off"),
+        "caller keys: " + _auth(config),
     ]
     if config.webhooks:
         lines.append(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from failsoft.config.auth import AuthConfig
 from failsoft.config.health import (
     AdminConfig,
     HealthConfig,
@@ -166,6 +167,8 @@ class Config:
     tracing: TracingConfig = field(default_factory=TracingConfig)
     state: StateConfig = field(default_factory=StateConfig)
     """Breakers and retry budgets shared through Redis (docs/fleet.md)."""
+    auth: AuthConfig | None = None
+    """Caller keys (docs/security.md); None: no key asked, as before the section existed."""
     names: ModelNames = field(init=False, repr=False, compare=False)
     """Aliases and patterns of the virtual models, with the cache of names matched."""
 

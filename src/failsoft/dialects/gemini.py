@@ -74,6 +74,12 @@ _NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+_BY_CODE = {
+    "model_not_found": "NOT_FOUND",
+    "invalid_api_key": "UNAUTHENTICATED",
+    "model_not_permitted": "PERMISSION_DENIED",
+}
+"""failsoft's own refusals (named by their OpenAI code) → the google.rpc status."""
 _SENT_WITH = {"request_too_large": 413, "unsupported_media_type": 415}
 _FOREIGN = {
     "invalid_request_error": "INVALID_ARGUMENT",
@@ -99,8 +105,7 @@ def error_body(
     """`kind` is a google.rpc status name; another dialect's error type (failsoft's own
     errors are named in OpenAI's words) is renamed to the nearest one."""
     status = kind if kind in STATUS_CODES else _FOREIGN.get(kind, "INVALID_ARGUMENT")
-    if code == "model_not_found":
-        status = "NOT_FOUND"
+    status = _BY_CODE.get(code or "", status)
     # `code` is the HTTP status the answer goes with: failsoft's own 413 and 415 say so.
     http = _SENT_WITH.get(code or "", STATUS_CODES[status])
     body = {"code": http, "message": message, "status": status}

@@ -29,8 +29,10 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 
 from failsoft.config.log import LogConfig
 from failsoft.errors import (
+    ForbiddenModel,
     PayloadTooLarge,
     RequestError,
+    Unauthenticated,
     UnknownModel,
     UnsupportedMediaType,
     Untranslatable,
@@ -102,12 +104,14 @@ def surface_of(path: str) -> str:
 
 _REFUSALS: dict[type[RequestError], str] = {
     UnknownModel: "unknown_model",
+    ForbiddenModel: "forbidden_model",
+    Unauthenticated: "unauthenticated",
     Untranslatable: "untranslatable",
     PayloadTooLarge: "too_large",
     UnsupportedMediaType: "media_type",
 }
 """The refusal kind logged for each caller error (any other is `malformed`)."""
-_BY_MODEL = frozenset({"unknown_model", "untranslatable"})
+_BY_MODEL = frozenset({"unknown_model", "untranslatable", "forbidden_model"})
 
 _HEADERS = {
     b"x-failsoft-request-id": "rid",
@@ -131,6 +135,7 @@ class Exchange:
         "attempts",
         "broken",
         "cache",
+        "caller",
         "cut",
         "detail",
         "disconnected",
@@ -172,6 +177,8 @@ class Exchange:
         self.surface = surface_of(self.path)
         self.disconnected = False
         self.refused: str | None = None
+        self.caller: str | None = None
+        """The name of the caller's key (`auth:`), never the key."""
         self.model: str | None = None
         self.broken = False
         self.cut: str | None = None
@@ -334,6 +341,7 @@ class AccessLog:
                     "disconnect": ex.disconnected,
                     "refused": ex.refused,
                     "cut": ex.cut,
+                    "key": ex.caller,
                 }
             )
             text = json_line(fields)
@@ -351,6 +359,8 @@ class AccessLog:
                 f"rung={v(ex.rung)} stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
                 f"disconnect={_BOOL[ex.disconnected]} refused={v(ex.refused)} cut={v(ex.cut)}"
             )
+            if ex.caller is not None:
+                text += f" key={v(ex.caller)}"
         # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
         # nothing about a request, and the level was checked when the request began.
         access_log.handle(

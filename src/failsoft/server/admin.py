@@ -6,6 +6,7 @@ import time
 
 import orjson
 
+from failsoft.auth.keys import Caller
 from failsoft.config import Config
 from failsoft.config.schema import is_pattern
 from failsoft.readiness import Readiness
@@ -54,10 +55,18 @@ class ModelList:
     against the list finds it."""
 
     def __init__(self, config: Config) -> None:
-        created = int(time.time())
+        self._config = config
+        self._created = int(time.time())
         names = list(config.models)
         names += [a for m in config.models.values() for a in m.aliases if not is_pattern(a)]
-        self._openai = orjson.dumps(
+        self._names = names
+        self._openai, self._anthropic = self._render(names)
+        self._per_caller: dict[str, tuple[bytes, bytes]] = {}
+        """Caller name → its filtered lists; bounded by the keys in the config."""
+
+    def _render(self, names: list[str]) -> tuple[bytes, bytes]:
+        created = self._created
+        openai = orjson.dumps(
             {
                 "object": "list",
                 "data": [
@@ -67,7 +76,7 @@ class ModelList:
             }
         )
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
-        self._anthropic = orjson.dumps(
+        anthropic = orjson.dumps(
             {
                 "data": [
                     {"type": "model", "id": n, "display_name": n, "created_at": stamp}
@@ -78,7 +87,16 @@ class ModelList:
                 "last_id": names[-1] if names else None,
             }
         )
+        return openai, anthropic
 
-    async def __call__(self, scope: Scope, send: Send) -> None:
+    async def __call__(self, scope: Scope, send: Send, caller: Caller | None = None) -> None:
+        """With `auth` on, only the models `caller`'s key may use are listed."""
         anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
-        await send_bytes(send, 200, list(_JSON), self._anthropic if anthropic else self._openai)
+        openai_list, anthropic_list = self._openai, self._anthropic
+        if caller is not None and caller.models is not None:
+            lists = self._per_caller.get(caller.name)
+            if lists is None:
+                names = [n for n in self._names if caller.allows(n, self._config)]
+                lists = self._per_caller[caller.name] = self._render(names)
+            openai_list, anthropic_list = lists
+        await send_bytes(send, 200, list(_JSON), anthropic_list if anthropic else openai_list)

@@ -12,8 +12,9 @@ import logging
 import orjson
 
 from failsoft.assemble import Runtime
+from failsoft.auth.check import CALLER, Gate, refuse
 from failsoft.config import Config
-from failsoft.errors import RequestError
+from failsoft.errors import RequestError, Unauthenticated
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
 from failsoft.server.admin import ModelList, healthz, readyz, root
 from failsoft.server.admin_api import AdminAPI
@@ -32,6 +33,7 @@ from failsoft.server.responses_api import SURFACE as RESPONSES
 from failsoft.server.responses_routes import PREFIXES as RESPONSE_PATHS
 from failsoft.server.responses_routes import ResponseRoutes
 from failsoft.server.status_routes import StatusRoutes
+from failsoft.types import Dialect
 
 log = logging.getLogger("failsoft.server")
 
@@ -71,12 +73,19 @@ class GatewayApp:
             endpoint.tracer = runtime.tracer
         runtime.metric_sources.append(self.access.metrics)
         runtime.on_reconfigure.append(self.reconfigure)
+        self._gate: Gate | None = None
+        """Caller keys (`auth:`); None when the section is absent: no cost per request."""
+        self._set_gate(runtime.config)
+
+    def _set_gate(self, config: Config) -> None:
+        self._gate = Gate(config, self.runtime.clock.wall) if config.auth is not None else None
+        self._models = ModelList(config)
 
     def reconfigure(self, config: Config) -> None:
         """A reloaded config (`Runtime.reconfigure` tells it): the model lists, admin
         token, status page switches and log settings. `server.max_body_bytes` needs a
         restart, so the endpoints keep theirs."""
-        self._models = ModelList(config)
+        self._set_gate(config)
         self._gemini.reconfigure(config)
         self._admin.reconfigure(config)
         self._status.reconfigure(config)
@@ -103,6 +112,17 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        if self._gate is not None and _proxied(scope, path):
+            exchange: Exchange | None = scope.get(EXCHANGE)
+            try:
+                caller = self._gate.admit(scope)
+            except Unauthenticated as exc:
+                if exchange is not None:
+                    exchange.refuse("unauthenticated", path, exc.message, status=exc.status)
+                await refuse(send, _dialect(scope, path), exc)
+                return
+            if exchange is not None:
+                exchange.caller = caller.name
         endpoint = self._post.get(path)
         if endpoint is not None:
             if method == "POST":
@@ -127,7 +147,7 @@ class GatewayApp:
                 await self._gemini(scope, receive, send)
                 return
             if method in ("GET", "HEAD"):
-                await self._models(scope, send)
+                await self._models(scope, send, scope.get(CALLER))
                 return
             await _error(scope, send, 405, f"{path} accepts GET, not {method}", b"GET")
             return
@@ -174,6 +194,27 @@ class GatewayApp:
                 await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _proxied(scope: Scope, path: str) -> bool:
+    """A route that reaches a model (or lists them): the ones `auth` guards."""
+    return (
+        path.startswith(("/v1/", "/chat/", "/responses", "/models"))
+        and not path.startswith("/v1/admin")
+    ) or path.startswith("/v1beta/")
+
+
+def _dialect(scope: Scope, path: str) -> Dialect:
+    """The dialect a refusal is written in, from the route (and a Google SDK's headers)."""
+    if path.startswith("/v1beta/") or from_google(scope):
+        return "gemini"
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path in ("/v1/models", "/models") and any(
+        n == b"anthropic-version" for n, _ in scope["headers"]
+    ):
+        return "anthropic"
+    return "openai"
 
 
 async def _error(scope: Scope, send: Send, status: int, message: str, allow: bytes = b"") -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from failsoft.auth.check import CALLER, check_model, namespace
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.conversations import Conversations, Turn
 from failsoft.dialects import WIRES, Wire, responses
@@ -224,6 +225,8 @@ class ChatEndpoint:
         payload, model, stream = self.surface.parse(body)
         if routed is not None:
             model, stream = routed
+        if CALLER in scope:
+            check_model(scope, model)
         turn = None
         if self.conversations is not None:
             turn = await self.conversations.expand(payload, body, model)
@@ -246,7 +249,7 @@ class ChatEndpoint:
         )
         if self.surface.prepare is not None:
             self.surface.prepare(request)
-        credential = (
+        credential = namespace(scope) or (
             headers.get(b"x-api-key")
             or headers.get(b"authorization")
             or headers.get(b"x-goog-api-key")

@@ -29,6 +29,8 @@ LEVELS = {
     "wrong_method": logging.WARNING,
     "untranslatable": logging.WARNING,
     "shed": logging.WARNING,
+    "unauthenticated": logging.WARNING,
+    "forbidden_model": logging.WARNING,
     "malformed": logging.INFO,
     "too_large": logging.INFO,
     "media_type": logging.INFO,

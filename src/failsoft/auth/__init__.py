@@ -1,0 +1,1 @@
+"""Caller keys: who may use the gateway, and which models (the `auth` config section)."""
