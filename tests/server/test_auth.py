@@ -17,6 +17,7 @@ from google.genai import errors, types
 
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
+from tests.conftest import make_config
 from tests.helpers import request
 
 TEAM = "team-" + "a1" * 20
@@ -199,3 +200,29 @@ def test_keys_never_in_logs_or_metrics(
     assert any("refused=forbidden_model" in str(m) for m in refused), refused
     access = [r.getMessage() for r in caplog.records if r.name == "failsoft.access"]
     assert any("key=team" in line for line in access), access
+
+
+def test_the_cache_is_kept_per_key_name_and_survives_rotation(
+    make_gateway: Callable[[str], GatewayThread], sim: SimServer
+) -> None:
+    extra = AUTH + "cache: {enabled: true}\n"
+    gw = make_gateway(extra)
+    body = {"model": "gpt", "messages": HI, "temperature": 0}
+
+    def ask(key: str) -> str:
+        headers = {"authorization": f"Bearer {key}"}
+        answer = request(gw.url + "/v1/chat/completions", body=body, headers=headers)
+        assert answer.status == 200, answer.body
+        return answer.headers["x-failsoft-cache"]
+
+    assert ask(TEAM) == "MISS"
+    assert ask(TEAM) == "HIT"
+    assert ask(DIRECT) == "MISS"  # another key's answers are not shared
+    rotated = "rotated-" + "f6" * 20
+    config = make_config(sim.url, extra.replace(TEAM, rotated))
+    gw.call(gw.runtime.reconfigure(config))
+    assert (
+        request(gw.url + "/v1/models", "GET", headers={"authorization": f"Bearer {TEAM}"}).status
+        == 401
+    )
+    assert ask(rotated) == "HIT"  # the same name: the same cache
