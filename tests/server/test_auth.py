@@ -226,3 +226,22 @@ def test_the_cache_is_kept_per_key_name_and_survives_rotation(
         == 401
     )
     assert ask(rotated) == "HIT"  # the same name: the same cache
+
+
+def test_gemini_list_get_and_count_follow_the_grants(agw: GatewayThread, sim: SimServer) -> None:
+    options = types.HttpOptions(base_url=agw.url, timeout=10_000)
+    with genai.Client(api_key=LIMITED, http_options=options) as client:
+        names = {m.name for m in client.models.list()}
+        assert names == {"models/claude", "models/claude-one"}
+        with pytest.raises(errors.ClientError) as g:
+            client.models.count_tokens(model="gpt", contents="hello")
+        assert (g.value.code, g.value.status) == (403, "PERMISSION_DENIED")
+        assert client.models.count_tokens(model="claude", contents="hello").total_tokens
+    forbidden = request(agw.url + "/v1beta/models/gpt", "GET", headers={"x-goog-api-key": LIMITED})
+    assert forbidden.status == 403
+    assert json.loads(forbidden.body)["error"]["status"] == "PERMISSION_DENIED"
+    with genai.Client(api_key=UNKNOWN, http_options=options) as client:
+        with pytest.raises(errors.ClientError) as g:
+            list(client.models.list())
+        assert g.value.code == 401
+    assert sim.requests() == []

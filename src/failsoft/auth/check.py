@@ -76,7 +76,7 @@ class Gate:
         return caller
 
 
-def check_model(scope: Scope, model: str) -> None:
+def allowed(scope: Scope, model: str) -> None:
     """Raises `ForbiddenModel` when the request's caller may not use `model`."""
     caller: Caller | None = scope.get(CALLER)
     if caller is not None and not caller.allows(model, scope[CONFIG]):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from failsoft.auth.check import CALLER, check_model, namespace
+from failsoft.auth.check import CALLER, allowed, namespace
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.conversations import Conversations, Turn
 from failsoft.dialects import WIRES, Wire, responses
@@ -226,7 +226,7 @@ class ChatEndpoint:
         if routed is not None:
             model, stream = routed
         if CALLER in scope:
-            check_model(scope, model)
+            allowed(scope, model)
         turn = None
         if self.conversations is not None:
             turn = await self.conversations.expand(payload, body, model)

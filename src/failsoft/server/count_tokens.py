@@ -14,7 +14,7 @@ import logging
 import orjson
 
 from failsoft.assemble import Runtime
-from failsoft.auth.check import CALLER, check_model
+from failsoft.auth.check import CALLER, allowed
 from failsoft.dialects import WIRES
 from failsoft.dialects.base import rewrite_model
 from failsoft.errors import InvalidRequest, RequestError, UnknownModel
@@ -51,7 +51,7 @@ class CountTokens:
             payload, body = await self._read(receive, headers)
             model = str(payload["model"])
             if CALLER in scope:
-                check_model(scope, model)
+                allowed(scope, model)
             plan = self.runtime.config.resolve(model)
             if plan is None:
                 raise UnknownModel(f"model {model!r} is not configured")

@@ -20,6 +20,9 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from failsoft.auth.check import CALLER, allowed
+from failsoft.auth.check import CONFIG as AUTH_CONFIG
+from failsoft.auth.keys import Caller
 from failsoft.config import Config
 from failsoft.dialects import gemini as wire
 from failsoft.dialects.base import load_object
@@ -125,7 +128,9 @@ class GeminiRoutes:
             if method not in ("GET", "HEAD"):
                 await _error(send, 405, f"{method} is not served here", allow=b"GET")
             elif found is None and path.rstrip("/") in ("/v1beta/models", "/v1/models", "/models"):
-                await send_bytes(send, 200, list(_JSON), self._list)
+                await send_bytes(send, 200, list(_JSON), self._models_for(scope.get(CALLER)))
+            elif found is not None and _forbidden(scope, found[0]):
+                await _error(send, 403, f"this API key may not use models/{found[0][:80]}")
             elif (
                 found is not None
                 and (path.startswith("/v1beta/") or from_google(scope))
@@ -146,9 +151,18 @@ class GeminiRoutes:
         else:
             await self.chat(scope, receive, send)
 
+    def _models_for(self, caller: Caller | None) -> bytes:
+        """The Gemini model list, cut to what `caller`'s key may use (`auth:`)."""
+        if caller is None or caller.models is None:
+            return self._list
+        names = [n for n in self.config.models if caller.allows(n, self.config)]
+        return orjson.dumps({"models": [_model_info(n) for n in names]})
+
     async def _count(self, scope: Scope, receive: Receive, send: Send, model: str) -> None:
         try:
             check_model(model)
+            if CALLER in scope:
+                allowed(scope, model)
             if self.config.resolve(model) is None:
                 await _error(send, 404, f"models/{model[:80]} is not a model of this gateway")
                 return
@@ -195,6 +209,11 @@ def _measure(value: Any, depth: int) -> tuple[int, int]:
         c, i = _measure(item, depth + 1)
         chars, images = chars + c, images + i
     return chars, images
+
+
+def _forbidden(scope: Scope, model: str) -> bool:
+    caller: Caller | None = scope.get(CALLER)
+    return caller is not None and not caller.allows(model, scope[AUTH_CONFIG])
 
 
 def _model_info(name: str) -> dict[str, Any]:
