@@ -61,7 +61,6 @@ class GatewayApp:
             "/v1/responses": responses,
             "/responses": responses,
         }
-        self._models = ModelList(runtime.config)
         self._count_tokens = CountTokens(runtime)
         self._admin = AdminAPI(runtime)
         self._metrics = Metrics(runtime)
@@ -78,8 +77,9 @@ class GatewayApp:
         self._set_gate(runtime.config)
 
     def _set_gate(self, config: Config) -> None:
-        self._gate = Gate(config, self.runtime.clock.wall) if config.auth is not None else None
+        """Keys and the model list they filter, from `config` (at start and on a reload)."""
         self._models = ModelList(config)
+        self._gate = Gate(config, self.runtime.clock.wall) if config.auth is not None else None
 
     def reconfigure(self, config: Config) -> None:
         """A reloaded config (`Runtime.reconfigure` tells it): the model lists, admin
