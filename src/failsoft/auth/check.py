@@ -38,6 +38,11 @@ def credential(scope: Scope) -> bytes:
         scheme, _, value = bearer.strip().partition(b" ")
         if scheme.lower() == b"bearer":
             return value.strip()
+    return query_key(scope)
+
+
+def query_key(scope: Scope) -> bytes:
+    """Google's `?key=` (never logged), or b""."""
     query: bytes = scope.get("query_string", b"")
     if b"key=" in query:
         for pair in query.split(b"&"):

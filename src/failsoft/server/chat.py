@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from failsoft.auth.check import CALLER, allowed, namespace
+from failsoft.auth.check import CALLER, allowed, namespace, query_key
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.conversations import Conversations, Turn
 from failsoft.dialects import WIRES, Wire, responses
@@ -253,7 +253,7 @@ class ChatEndpoint:
             headers.get(b"x-api-key")
             or headers.get(b"authorization")
             or headers.get(b"x-goog-api-key")
-            or _query_key(scope)
+            or query_key(scope)
         )
         return request, Control.parse(headers.get(b"cache-control"), credential), turn
 
@@ -483,18 +483,6 @@ def _timeout(value: bytes | None) -> float | None:
             f"x-failsoft-timeout must be a positive number of seconds, got {shown!r}"
         )
     return seconds
-
-
-def _query_key(scope: Scope) -> bytes:
-    """Google's `?key=` (for a per-key cache namespace; never logged)."""
-    query: bytes = scope.get("query_string", b"")
-    if b"key=" not in query:
-        return b""
-    for pair in query.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        if name == b"key":
-            return value
-    return b""
 
 
 def _retry_count(value: bytes | None) -> int:
