@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from failsoft.config.auth import KeyLimits
+
 if TYPE_CHECKING:
     from failsoft.config import Config
     from failsoft.config.auth import AuthConfig
@@ -29,6 +31,8 @@ class Caller:
     expires_at: float | None = None
     models: tuple[str, ...] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    """What the key may consume (its own limits, else `auth.limits`)."""
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -64,7 +68,8 @@ class KeyRing:
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._by_digest: dict[bytes, Caller] = {}
         for k in auth.keys:
-            caller = Caller(k.name, k.expires_at, k.models, dict(k.metadata))
+            limits = k.limits if k.limits is not None else auth.limits
+            caller = Caller(k.name, k.expires_at, k.models, dict(k.metadata), limits)
             self._by_digest[self.digest(k.key.reveal().encode())] = caller
 
     def digest(self, raw: bytes) -> bytes:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
-from failsoft.config.validate import Secret, check
+from failsoft.config.validate import Secret, check, positive
 
 MIN_KEY_LENGTH = 32
 
@@ -41,6 +42,22 @@ def _models(value: tuple[str, ...]) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """What one key may consume. Every field unset means no limit of that kind."""
+
+    rpm: int | None = check(positive, None)
+    """Requests per minute (a sliding minute)."""
+    tpm: int | None = check(positive, None)
+    """Tokens (input + output) per minute, charged from each answer's usage."""
+    concurrency: int | None = check(positive, None)
+    """Requests in flight at once, streams included until their last event."""
+    budget: float | None = check(positive, None)
+    """Spend allowed per `budget_period`, in US dollars (priced from usage)."""
+    budget_period: Literal["day", "month"] = "day"
+    """The budget's period, in UTC."""
+
+
+@dataclass(frozen=True, slots=True)
 class AuthKey:
     name: str
     """Who holds the key: shown in the access log and used as the answer cache's namespace,
@@ -57,6 +74,8 @@ class AuthKey:
     a pattern here grants it explicitly (`openai/*`)."""
     metadata: dict[str, str] = field(default_factory=dict)
     """Free-form labels (team, owner) kept with the key; never sent upstream."""
+    limits: KeyLimits | None = None
+    """This key's limits; unset: `auth.limits` (the default for every key)."""
 
     @property
     def expires_at(self) -> float | None:
@@ -69,6 +88,8 @@ class AuthConfig:
     keys: tuple[AuthKey, ...] = ()
     """The keys callers may present. With the section present and no key, every proxy
     request is refused (401)."""
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    """The limits of every key that sets none of its own (default: none)."""
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Duplicate names or keys: (path under `auth`, message)."""
