@@ -22,6 +22,9 @@ from tests.conftest import CALLER_KEY, PROVIDER_KEY
 from tests.helpers import chat, request
 from tests.upstream import ScriptedUpstream
 
+OLD_TOKEN = "t1-admin-token-" + "0" * 32
+NEW_TOKEN = "t2-admin-token-" + "0" * 32
+
 CONFIG = """
 providers:
   o: {{dialect: openai, base_url: "{sim}/v1", api_key: "{key}"}}
@@ -48,7 +51,7 @@ class Reloading:
         self.sim = sim
 
     def write(
-        self, models: str = MODELS, token: str = "t1", extra: str = "", failures: int = 1
+        self, models: str = MODELS, token: str = OLD_TOKEN, extra: str = "", failures: int = 1
     ) -> None:
         text = CONFIG.format(
             sim=self.sim.url,
@@ -114,7 +117,7 @@ def test_names_lists_and_tokens_follow_the_file(reloading: Reloading) -> None:
     url = reloading.gw.url
     reloading.write(
         models=MODELS + "\n  fast: {targets: [o/gpt-4o-mini], aliases: [quick, 'speedy-*']}",
-        token="t2",
+        token=NEW_TOKEN,
         extra="status: {enabled: false}",
     )
     assert reloading.reload().changed == ("models: added fast", "status", "admin")
@@ -123,15 +126,15 @@ def test_names_lists_and_tokens_follow_the_file(reloading: Reloading) -> None:
     assert listed == {"m", "fast", "quick"}
     gemini = request(url + "/v1beta/models", method="GET").json()["models"]
     assert {m["name"] for m in gemini} == {"models/m", "models/fast"}
-    old = {"authorization": "Bearer t1"}
-    new = {"authorization": "Bearer t2"}
+    old = {"authorization": f"Bearer {OLD_TOKEN}"}
+    new = {"authorization": f"Bearer {NEW_TOKEN}"}
     assert request(url + "/admin/health", method="GET", headers=old).status == 401
     assert request(url + "/admin/health", method="GET", headers=new).status == 200
     assert request(url + "/status", method="GET").status == 404
     # Components follow the plans: a new target is one, a dropped one is not.
     components = set(reloading.runtime.health.components)
     assert components == {"o/gpt-4o", "o/gpt-4.1", "o/gpt-4o-mini"}
-    reloading.write(models="  m: [o/gpt-4o]", token="t2")
+    reloading.write(models="  m: [o/gpt-4o]", token=NEW_TOKEN)
     reloading.reload()
     assert set(reloading.runtime.health.components) == {"o/gpt-4o"}
     assert request(url + "/v1/chat/completions", body=chat("fast")).status == 404
@@ -143,7 +146,7 @@ def test_incidents_and_observations_survive(reloading: Reloading) -> None:
     resp = request(
         url + "/admin/incidents",
         body={"title": "Slow answers", "components": ["o/gpt-4o"]},
-        headers={"authorization": "Bearer t1"},
+        headers={"authorization": f"Bearer {OLD_TOKEN}"},
     )
     assert resp.status == 201
     reloading.ask()

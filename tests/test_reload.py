@@ -25,7 +25,7 @@ from tests.conftest import CALLER_KEY, PROVIDER_KEY
 from tests.helpers import chat, request
 from tests.test_cli import free_port
 
-TOKEN = "admin-token-for-reload-tests"
+TOKEN = "admin-token-for-reload-tests-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 CONFIG = """

@@ -87,7 +87,8 @@ class Runtime:
         self.cache.on_served = self.callers.served
         self.health.caller_summary = self.callers.summary  # shared with other processes
         self._background = health_clock is clock
-        self.base_url = f"http://{config.server.host}:{config.server.port}"
+        scheme = "https" if config.server.tls is not None else "http"
+        self.base_url = f"{scheme}://{config.server.host}:{config.server.port}"
         """Where this gateway is reached (set by whoever binds the socket)."""
         self.metric_sources: list[Callable[[], Iterable[Any]]] = []
         """More metric families for `/metrics` (prometheus_client `Metric`s), e.g. the

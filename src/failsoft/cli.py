@@ -70,6 +70,7 @@ def _setup_logging(level: str, json: bool = False) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from failsoft.config import load_config
+    from failsoft.config.exposure import exposure_warnings
     from failsoft.serve import run, run_workers
 
     _setup_logging(args.log_level)
@@ -82,13 +83,17 @@ def _serve(args: argparse.Namespace) -> int:
         _setup_logging(args.log_level, json=True)
     host = args.host or config.server.host
     port = config.server.port if args.port is None else args.port
-    logging.getLogger("failsoft").info(
-        "failsoft %s serving %d virtual models on http://%s:%d",
+    logger = logging.getLogger("failsoft")
+    logger.info(
+        "failsoft %s serving %d virtual models on %s://%s:%d",
         __version__,
         len(config.models),
+        "https" if config.server.tls is not None else "http",
         host,
         port,
     )
+    for warning in exposure_warnings(config, host):
+        logger.warning("%s", warning)
     if args.workers > 1:
         run_workers(
             args.config,
@@ -97,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=args.log_level,
             drain=config.server.drain,
+            tls=config.server.tls,
         )
     else:
         run(config, host=host, port=port, log_level=args.log_level, config_path=args.config)

@@ -17,6 +17,12 @@ of the latest answers lets a `GET` or a next turn right after an answer find it 
 store has it. With storage off, a request with `previous_response_id` can only go to a
 target that speaks the Responses API itself and holds the conversation; with no such
 target in its plan it gets a 400 that says how to turn storage on.
+
+With `auth:` on, each kept answer records its owner (the name of the key that asked for it)
+and only that key finds it again: for any other key, a `GET`, a `DELETE`, its input items
+and a `previous_response_id` naming it answer as if it did not exist (404, never 403,
+which would confirm it does). Answers kept while `auth:` was off have no owner, and no key
+finds them once it is on. Without `auth:`, anyone who knows an id may read it.
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ class Turn:
     input: list[Any] = field(default_factory=list)
     """The whole input the model saw: stored history, then the new items."""
     previous: str | None = None
+    owner: str | None = None
+    """The name of the caller's key (`auth:` on), kept with the answer; None without auth."""
 
 
 class Conversations:
@@ -98,9 +106,11 @@ class Conversations:
 
     # ------------------------------------------------------------------ requests
 
-    async def expand(self, payload: dict[str, Any], body: bytes, model: str) -> Turn:
+    async def expand(
+        self, payload: dict[str, Any], body: bytes, model: str, owner: str | None = None
+    ) -> Turn:
         """The request as it is routed; `RequestError` when it names a conversation that
-        cannot be continued."""
+        cannot be continued (or that `owner`, the caller's key name, does not own)."""
         previous = payload.get("previous_response_id")
         if previous is not None and not isinstance(previous, str):
             raise InvalidRequest("'previous_response_id' must be a string", param=_PREVIOUS)
@@ -114,12 +124,12 @@ class Conversations:
                     "the whole conversation in 'input'.",
                     param=_PREVIOUS,
                 )
-            return Turn(payload, body)
+            return Turn(payload, body, owner=owner)
         keep = payload.get("store") is not False
         items = _items(payload.get("input"))
         if previous is None:
-            return Turn(payload, body, keep, items)
-        record = await self.find(previous) if len(previous) <= MAX_ID else None
+            return Turn(payload, body, keep, items, owner=owner)
+        record = await self.find(previous, owner) if len(previous) <= MAX_ID else None
         if record is None:
             raise PreviousResponseNotFound(
                 f"Previous response with id '{previous}' not found.", param=_PREVIOUS
@@ -128,7 +138,7 @@ class Conversations:
         history.extend(_as_input(record.get("response", {}).get("output") or ()))
         expanded = {k: v for k, v in payload.items() if k != _PREVIOUS}
         expanded["input"] = history + items
-        return Turn(expanded, orjson.dumps(expanded), keep, expanded["input"], previous)
+        return Turn(expanded, orjson.dumps(expanded), keep, expanded["input"], previous, owner)
 
     def _native(self, model: str) -> bool:
         """Whether a target of `model` speaks the Responses API itself (`api: responses`),
@@ -175,7 +185,10 @@ class Conversations:
         kept["previous_response_id"] = turn.previous
         kept["instructions"] = turn.payload.get("instructions")
         kept["store"] = True
-        body = orjson.dumps({"response": kept, "input": turn.input}).decode()
+        record: dict[str, Any] = {"response": kept, "input": turn.input}
+        if turn.owner is not None:
+            record["owner"] = turn.owner
+        body = orjson.dumps(record).decode()
         if len(body) > self.settings.max_bytes:
             log.warning(
                 "response %s not kept: its conversation is %d bytes, over responses.max_bytes "
@@ -186,15 +199,16 @@ class Conversations:
             )
             return
         now = self.clock.wall()
-        record = StoredResponse(ident, now, now + self.settings.retention, body)
-        self._remember(record)
-        await self.store.save_response(record)
+        stored = StoredResponse(ident, now, now + self.settings.retention, body)
+        self._remember(stored)
+        await self.store.save_response(stored)
 
     # ------------------------------------------------------------------ reads
 
-    async def find(self, ident: str) -> dict[str, Any] | None:
+    async def find(self, ident: str, owner: str | None = None) -> dict[str, Any] | None:
         """`{"response": …, "input": […]}` of a kept response, or None (unknown, expired,
-        deleted); `StoreAway` when the store does not answer."""
+        deleted, or, when `owner` is given (`auth:` on), kept for another key);
+        `StoreAway` when the store does not answer."""
         now = self.clock.wall()
         record = self._recent.get(ident)
         if record is not None and record.expires_at <= now:
@@ -211,10 +225,14 @@ class Conversations:
         if record is None:
             return None
         found = orjson.loads(record.body)
-        return found if isinstance(found, dict) else None
+        if not isinstance(found, dict):
+            return None
+        if owner is not None and found.get("owner") != owner:
+            return None  # as if unknown: another key learns nothing of it
+        return found
 
-    async def delete(self, ident: str) -> bool:
-        if not self.enabled or await self.find(ident) is None:
+    async def delete(self, ident: str, owner: str | None = None) -> bool:
+        if not self.enabled or await self.find(ident, owner) is None:
             return False
         self._forget(ident)
         await self.store.drop_response(ResponseDropped(ident))

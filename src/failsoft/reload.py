@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from failsoft.config import parse_config
 from failsoft.config.diff import changes, keep_restart_only, restart_only
+from failsoft.config.exposure import exposure_warnings
 from failsoft.errors import ConfigError
 from failsoft.readiness import Check
 
@@ -165,6 +167,9 @@ class Reloader:
             return self._failed("failed", [f"{type(exc).__name__}: {exc}"], digest)
         self._succeeded(digest, text)
         log.info("config reload: applied %s (%s)", self.path, "; ".join(changed))
+        host = urlsplit(runtime.base_url or "").hostname or new.server.host
+        for warning in exposure_warnings(new, host):
+            log.warning("config reload: %s", warning)
         return Outcome("applied", tuple(changed), tuple(kept), (), digest)
 
     def _failed(self, outcome: str, problems: list[str], digest: str) -> Outcome:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from failsoft.assemble import SERVE_STORE, Runtime
-from failsoft.config import Config
+from failsoft.config import Config, TlsConfig
 from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
@@ -56,8 +56,20 @@ def _uvicorn_config(app: GatewayApp, host: str, port: int, log_level: str) -> uv
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=backstop(app.drain.seconds),
+        **_tls_options(app.runtime.config.server.tls),
         **_UVICORN_OPTIONS,
     )
+
+
+def _tls_options(tls: TlsConfig | None) -> dict[str, Any]:
+    """uvicorn's TLS settings for `server.tls` (paths already absolute and checked at load)."""
+    if tls is None:
+        return {}
+    return {"ssl_certfile": tls.cert, "ssl_keyfile": tls.key}
+
+
+def _scheme(config: Config) -> str:
+    return "https" if config.server.tls is not None else "http"
 
 
 def run(
@@ -75,7 +87,7 @@ def run(
         Reloader(runtime, config_path, signals=True)
         # Held until the runtime can reload (Reloader.started), rather than ending it.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
-    runtime.base_url = f"http://{host}:{port}"
+    runtime.base_url = f"{_scheme(config)}://{host}:{port}"
     app = GatewayApp(runtime)
     server = _Server(_uvicorn_config(app, host, port, log_level), app)
     _settle_heap()
@@ -167,6 +179,7 @@ def run_workers(
     workers: int,
     log_level: str = "info",
     drain: float = 30.0,
+    tls: TlsConfig | None = None,
 ) -> None:
     """Serve with several processes sharing one port (each has its own session and state).
     SIGHUP to the supervisor has every worker reload the config in place."""
@@ -183,6 +196,7 @@ def run_workers(
             workers=workers,
             log_level=log_level,
             timeout_graceful_shutdown=backstop(drain),
+            **_tls_options(tls),
             **_UVICORN_OPTIONS,
         )
 
@@ -208,14 +222,15 @@ class GatewayThread:
         self._sock.bind((host, port))
         self.host = host
         self.port: int = self._sock.getsockname()[1]
-        self.runtime.base_url = f"http://{host}:{self.port}"
+        self.scheme = _scheme(self.runtime.config)
+        self.runtime.base_url = f"{self.scheme}://{host}:{self.port}"
         self._server = uvicorn.Server(_uvicorn_config(self.app, host, self.port, "warning"))
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> GatewayThread:
         self._thread = threading.Thread(target=self._run, name="failsoft-gateway", daemon=True)

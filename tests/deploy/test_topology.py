@@ -202,7 +202,7 @@ def topology(tmp_path: Path, database: str) -> Iterator[Topology]:
             "FAILSOFT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "FAILSOFT_POSTGRES_URL": POSTGRES_URL.rsplit("/", 1)[0] + "/" + database,
             "FAILSOFT_PUBLIC_URL": f"http://127.0.0.1:{ports['front']}",
-            "FAILSOFT_ADMIN_TOKEN": "deploy-test-admin-token",
+            "FAILSOFT_ADMIN_TOKEN": "deploy-test-admin-token-0123456789abcdef",
         }
         instances = {
             name: start_instance(group, name, ports[name], config, env) for name in INSTANCES

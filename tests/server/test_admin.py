@@ -13,7 +13,7 @@ from failsoft.sim import SimServer
 from tests.conftest import CALLER_KEY
 from tests.helpers import request
 
-TOKEN = "adm-secret-token-1234"
+TOKEN = "adm-secret-token-0123456789abcdef0123"
 ADMIN = f'admin: {{token: "{TOKEN}"}}'
 
 

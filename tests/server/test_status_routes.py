@@ -10,6 +10,9 @@ from tests.helpers import request
 STATUSPAGE_KEYS = {"page", "components", "incidents", "scheduled_maintenances", "status"}
 
 
+TOKEN = "tok-status-" + "0" * 32
+
+
 def get(gw: GatewayThread, path: str, headers: dict[str, str] | None = None) -> object:
     return request(gw.url + path, method="GET", headers=headers)
 
@@ -37,9 +40,9 @@ def test_page_and_json_are_served(gateway: GatewayThread) -> None:
 
 
 def test_a_private_page_needs_the_admin_token(make_gateway: Callable[..., GatewayThread]) -> None:
-    gw = make_gateway('status: {public: false}\nadmin: {token: "tok-123"}')
+    gw = make_gateway(f'status: {{public: false}}\nadmin: {{token: "{TOKEN}"}}')
     assert request(gw.url + "/status", method="GET").status == 401
-    ok = request(gw.url + "/status", method="GET", headers={"authorization": "Bearer tok-123"})
+    ok = request(gw.url + "/status", method="GET", headers={"authorization": f"Bearer {TOKEN}"})
     assert ok.status == 200
 
 

@@ -48,7 +48,7 @@ breaker: {{failures: 100000, min_requests: 100000}}
 store: {{url: "{url}", timeout: 1, retry_max: 0.2, spool: "{spool}"}}
 webhooks:
   - {{url: "{hook}/hook", events: [incident.opened, incident.updated, incident.resolved]}}
-admin: {{token: admin-token}}
+admin: {{token: admin-token-for-outage-tests-0123456789}}
 """
 
 
@@ -380,7 +380,7 @@ def test_the_gateway_starts_without_its_store_and_catches_up(
             admin = request(
                 world.gateway.url + "/admin/dead-letters",
                 method="GET",
-                headers={"authorization": "Bearer admin-token"},
+                headers={"authorization": "Bearer admin-token-for-outage-tests-0123456789"},
             )
             assert admin.status == 503 and "is not open" in admin.json()["error"]["message"]
             world.traffic()

@@ -16,6 +16,7 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from failsoft.config.auth import AuthConfig, AuthKey
+from failsoft.config.exposure import resolve_tls
 from failsoft.config.health import (
     AdminConfig,
     HealthConfig,
@@ -42,7 +43,7 @@ from failsoft.config.policies import (
     Silence,
 )
 from failsoft.config.responses import ResponsesConfig
-from failsoft.config.schema import Config, ProviderConfig, ServerConfig, VirtualModel
+from failsoft.config.schema import Config, ProviderConfig, ServerConfig, TlsConfig, VirtualModel
 from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
 from failsoft.config.validate import Secret, build, build_list, describe, suggest
@@ -74,6 +75,7 @@ __all__ = [
     "StateConfig",
     "StatusConfig",
     "StoreConfig",
+    "TlsConfig",
     "TracingConfig",
     "VirtualModel",
     "WebhookConfig",
@@ -134,6 +136,8 @@ def _build(raw: Any, doc: Document) -> Config | None:
             doc.problem((key,), "unknown top-level key" + hint)
     policies = build_policies(raw, (), Policies(), doc)
     server = build(ServerConfig, raw.get("server"), ("server",), doc)
+    if server is not None:
+        server = resolve_tls(server, doc)
     breaker = build(BreakerConfig, raw.get("breaker"), ("breaker",), doc)
     admission = build(Admission, raw.get("admission"), ("admission",), doc)
     health = build(HealthConfig, raw.get("health"), ("health",), doc)

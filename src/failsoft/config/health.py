@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from failsoft.config.auth import MIN_KEY_LENGTH
 from failsoft.config.validate import Secret, check, non_negative, positive
 
 
@@ -154,7 +155,26 @@ class WebhookConfig:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _token(value: Secret) -> str | None:
+    """Empty is allowed (off, with a warning at start); short is not: the token can
+    reload the config, and so change every key."""
+    n = len(value.reveal())
+    if n == 0 or n >= MIN_KEY_LENGTH:
+        return None
+    return (
+        f"must be at least {MIN_KEY_LENGTH} characters (got {n}); generate one with "
+        "`openssl rand -hex 32` (an empty value turns it off)"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
-    token: Secret | None = None
-    """Bearer token for `/admin/…` (and for a non-public status page). Unset: no admin API."""
+    token: Secret | None = check(_token, None)  # noqa: RUF009 (a field(), not a value)
+    """Bearer token for `/admin/…` (and for a non-public status page and `/metrics`). At
+    least 32 characters (`openssl rand -hex 32`), given from the environment
+    (`token: ${FAILSOFT_ADMIN_TOKEN}`). Unset or empty: no admin API (empty also logs a
+    warning at start, as it usually means a variable that was not set)."""
+    metrics_token: Secret | None = check(_token, None)  # noqa: RUF009 (a field())
+    """Bearer token that opens `/metrics` alone (for a Prometheus scraper), when
+    `status.public` is false and `/metrics` therefore needs a token; the admin token works
+    there too. At least 32 characters. Unset or empty: only the admin token opens it."""

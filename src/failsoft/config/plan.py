@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from urllib.parse import urlsplit
 
+from failsoft.config.exposure import exposure_summary, exposure_warnings
 from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config, is_pattern
 from failsoft.types import CALLER_DIALECTS
@@ -84,12 +85,16 @@ def render_plan(config: Config) -> str:
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes, "
         f"send timeout {config.server.send_timeout:g}s, drain {config.server.drain:g}s",
+        *exposure_summary(config),
         *_health(config),
         *_observability(config),
         "direct: any '<provider>/<model>' ("
         + ", ".join(f"{p}/..." for p in config.providers)
         + ")",
     ]
+    warnings = exposure_warnings(config)
+    if warnings:
+        lines += ["", *(f"WARNING: {w}" for w in warnings)]
     return "\n".join(lines)
 
 
@@ -131,7 +136,12 @@ def _health(config: Config) -> list[str]:
             else "off (each process decides alone)"
         ),
         "admin API: "
-        + (f"on (token from {config.admin.token.source})" if config.admin.token else "off"),
+        + (f"on (token from {config.admin.token.source})" if config.admin.token else "off")
+        + (
+            f"; metrics token from {config.admin.metrics_token.source}"
+            if config.admin.metrics_token
+            else ""
+        ),
         "caller keys: " + _auth(config),
     ]
     if config.webhooks:

@@ -112,6 +112,18 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """The listener's own TLS (`server.tls`): HTTPS without a proxy in front."""
+
+    cert: str
+    """PEM certificate chain (the server's certificate first). A relative path is read from
+    the config file's directory."""
+    key: str
+    """PEM private key of that certificate, unencrypted. A relative path is read from the
+    config file's directory; keep the file readable by failsoft's user only."""
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = check(_port, 8080)
@@ -127,6 +139,10 @@ class ServerConfig:
     """Seconds a SIGTERM leaves requests in flight to finish (`/readyz` answers 503 from the
     signal on). Streams still open then end with their dialect's in-band error event, and
     the process exits within `drain` + 5 s (docs/operations.md#shutdown-and-drain)."""
+    tls: TlsConfig | None = None
+    """Serve HTTPS with this certificate and key (restart-only). Unset: plain HTTP, which
+    is fine on 127.0.0.1 or behind a TLS-terminating proxy, and never across a network:
+    caller keys travel in every request (docs/deploy.md#tls)."""
 
 
 @dataclass(frozen=True, slots=True)

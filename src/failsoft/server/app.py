@@ -63,7 +63,7 @@ class GatewayApp:
         }
         self._count_tokens = CountTokens(runtime)
         self._admin = AdminAPI(runtime)
-        self._metrics = Metrics(runtime)
+        self._metrics = Metrics(runtime, self._admin)
         self._status = StatusRoutes(runtime, self._admin)
         log_config = runtime.config.log
         refusals = RefusalLog(runtime.clock, json=log_config.access_json)
@@ -89,6 +89,7 @@ class GatewayApp:
         self._gemini.reconfigure(config)
         self._admin.reconfigure(config)
         self._status.reconfigure(config)
+        self._metrics.reconfigure(config)
         self.access.reconfigure(config.log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,7 +162,7 @@ class GatewayApp:
             await self._status(scope, send)
             return
         if path == "/metrics" and method in ("GET", "HEAD"):
-            await self._metrics(send)
+            await self._metrics(scope, send)
             return
         if path.startswith("/admin/"):
             await self._admin(scope, receive, send)

@@ -229,7 +229,9 @@ class ChatEndpoint:
             allowed(scope, model)
         turn = None
         if self.conversations is not None:
-            turn = await self.conversations.expand(payload, body, model)
+            caller = scope.get(CALLER)
+            owner = None if caller is None else caller.name
+            turn = await self.conversations.expand(payload, body, model, owner)
             payload, body = turn.payload, turn.body
         forwarded = {
             name.decode("latin-1"): headers[name].decode("latin-1")

@@ -5,10 +5,15 @@ state already hold the numbers, so a collector reads them when Prometheus asks. 
 come from per-target running totals; states and rates from the health model. Labels carry
 provider and model names only, never keys. (The one exception, per-surface HTTP counts, is
 two list increments as each request ends: server/access.py, registered as a metric source.)
+
+Who may read it follows `status.public`, since it tells the same story in numbers: public
+with the status page, else only with the admin token or `admin.metrics_token` (a token
+that opens nothing else, for a Prometheus scraper).
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -16,8 +21,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from failsoft.assemble import Runtime
+from failsoft.config import Config
 from failsoft.health.types import SEVERITY
-from failsoft.server.asgi import Send, send_bytes
+from failsoft.server.admin_api import AdminAPI
+from failsoft.server.asgi import Scope, Send, send_bytes
 
 _BREAKER = {"closed": 0, "half_open": 1, "open": 2}
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -126,11 +133,47 @@ class RuntimeCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, admin: AdminAPI) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(RuntimeCollector(runtime))
+        self.admin = admin
+        self.public = True
+        self._token: bytes | None = None
+        self.reconfigure(runtime.config)
 
-    async def __call__(self, send: Send) -> None:
+    def reconfigure(self, config: Config) -> None:
+        """`status.public` and `admin.metrics_token` of a reloaded config."""
+        self.public = config.status.public
+        token = config.admin.metrics_token
+        self._token = token.reveal().encode() if token else None
+
+    def authorized(self, scope: Scope) -> bool:
+        """Public, or the admin token, or the metrics token (compared in constant time)."""
+        if self.public or self.admin.authorized(scope):
+            return True
+        if self._token is None:
+            return False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    given.strip(), self._token
+                )
+        return False
+
+    async def __call__(self, scope: Scope, send: Send) -> None:
+        if not self.authorized(scope):
+            await send_bytes(
+                send,
+                401,
+                [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"www-authenticate", b'Bearer realm="failsoft metrics"'),
+                ],
+                b"/metrics needs Authorization: Bearer <admin.metrics_token or admin.token> "
+                b"(status.public is false)\n",
+            )
+            return
         await send_bytes(
             send, 200, [(b"content-type", CONTENT_TYPE)], generate_latest(self.registry)
         )

@@ -3,7 +3,8 @@ responses failsoft keeps (`responses.store`), in the shapes of OpenAI's API.
 
 Errors are OpenAI's: `{"error": {"message", "type", "param", "code"}}`, 404 for a
 response that is unknown, expired or deleted, and for every response while storage is off
-(failsoft then keeps none).
+(failsoft then keeps none). With `auth:` on, a response kept for another key is
+unknown too (conversations.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from failsoft.auth.check import CALLER
+from failsoft.auth.keys import Caller
 from failsoft.conversations import MAX_ID, Conversations, ResponseNotFound
 from failsoft.dialects import WIRES
 from failsoft.errors import InvalidRequest, RequestError
@@ -35,6 +38,8 @@ class ResponseRoutes:
         rest = next(path[len(p) :] for p in PREFIXES if path.startswith(p))
         ident, _, tail = rest.partition("/")
         rid = "fs_" + secrets.token_hex(12)
+        caller: Caller | None = scope.get(CALLER)
+        owner = None if caller is None else caller.name
         try:
             if not ident or len(ident) > MAX_ID or tail not in ("", "input_items"):
                 raise ResponseNotFound(f"no route {method} {path}")
@@ -43,12 +48,13 @@ class ResponseRoutes:
                     await self._not_allowed(send, path, method, b"GET", rid)
                     return
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-                await self._json(send, 200, await self._input_items(ident, query), rid)
+                items = await self._input_items(ident, owner, query)
+                await self._json(send, 200, items, rid)
             elif method in ("GET", "HEAD"):
-                found = await self._find(ident)
+                found = await self._find(ident, owner)
                 await self._json(send, 200, found["response"], rid)
             elif method == "DELETE":
-                if not await self.conversations.delete(ident):
+                if not await self.conversations.delete(ident, owner):
                     raise _not_found(ident)
                 gone = {"id": ident, "object": "response", "deleted": True}
                 await self._json(send, 200, gone, rid)
@@ -60,14 +66,17 @@ class ResponseRoutes:
             )
             await send_bytes(send, exc.status, _headers(rid), body)
 
-    async def _find(self, ident: str) -> dict[str, Any]:
-        found = await self.conversations.find(ident) if self.conversations.enabled else None
+    async def _find(self, ident: str, owner: str | None) -> dict[str, Any]:
+        conversations = self.conversations
+        found = await conversations.find(ident, owner) if conversations.enabled else None
         if found is None or not isinstance(found.get("response"), dict):
             raise _not_found(ident)
         return found
 
-    async def _input_items(self, ident: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        found = await self._find(ident)
+    async def _input_items(
+        self, ident: str, owner: str | None, query: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        found = await self._find(ident, owner)
         items = [
             {"id": f"item_{ident}_{n}", **item} if "id" not in item else item
             for n, item in enumerate(found.get("input") or ())
