@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from failsoft.assemble import SERVE_STORE, Runtime
+from failsoft.auth.limits import WORKERS_ENV
 from failsoft.config import Config, TlsConfig
 from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
@@ -187,6 +188,7 @@ def run_workers(
 
     os.environ[CONFIG_ENV] = os.path.abspath(config_path)
     os.environ[LOG_LEVEL_ENV] = log_level
+    os.environ[WORKERS_ENV] = str(workers)  # each enforces 1/N of a key's limits (no Redis)
     with supervise.last_good(config_path):
         supervise.run(
             "failsoft.serve:worker_app",

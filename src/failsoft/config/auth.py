@@ -46,11 +46,16 @@ class KeyLimits:
     """What one key may consume. Every field unset means no limit of that kind."""
 
     rpm: int | None = check(positive, None)
-    """Requests per minute (a sliding minute)."""
+    """Requests per minute (a sliding minute, at one-second resolution); a refused request
+    does not count. Over it: 429 with `Retry-After`."""
     tpm: int | None = check(positive, None)
-    """Tokens (input + output) per minute, charged from each answer's usage."""
+    """Tokens (input + output) per minute, charged from each answer's usage after it ends
+    (not reserved from `max_tokens`: one answer may overshoot; the key is then refused
+    until the minute lets enough of it go)."""
     concurrency: int | None = check(positive, None)
-    """Requests in flight at once, streams included until their last event."""
+    """Requests in flight at once, streams included until their last event; a caller that
+    disconnects gives its slot back. With `state.url` every limit is counted once for the
+    whole fleet (Redis); without it each of N workers enforces 1/N of it."""
     budget: float | None = check(positive, None)
     """Spend allowed per `budget_period`, in US dollars (priced from usage)."""
     budget_period: Literal["day", "month"] = "day"

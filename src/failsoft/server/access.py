@@ -27,6 +27,8 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
+from failsoft.auth.limits import Ticket
+from failsoft.auth.limits_http import headers as limit_headers
 from failsoft.config.log import LogConfig
 from failsoft.errors import (
     ForbiddenModel,
@@ -155,6 +157,7 @@ class Exchange:
         "status",
         "stream",
         "surface",
+        "ticket",
         "trace",
         "trail",
     )
@@ -183,6 +186,9 @@ class Exchange:
         self.broken = False
         self.cut: str | None = None
         """failsoft ended the request itself: `slow_reader`, `deadline` or `shutdown`."""
+        self.ticket: Ticket | None = None
+        """The caller key's rate-limit ticket (auth/limits.py): its headers go on the
+        answer, its slot is given back and its tokens charged at `finish`."""
         if detail:
             self.method: str = scope["method"]
             self.stream = False
@@ -203,6 +209,10 @@ class Exchange:
             self.status = message["status"]
             if self.detail:
                 self._read_headers(message["headers"])
+            if self.ticket is not None:
+                extra = limit_headers(self.ticket.standing)
+                if extra:
+                    message = {**message, "headers": [*message["headers"], *extra]}
         elif kind == "http.response.body":
             if self.detail:
                 body = message.get("body")
@@ -213,6 +223,10 @@ class Exchange:
                         self._count_tokens(body)
                     if self.trace is not None:
                         self.trace.body(body)
+            elif self.ticket is not None and self.ticket.tokens:
+                body = message.get("body")
+                if body and b"usage" in body:
+                    self._count_tokens(body)
             if not message.get("more_body", False) and not self.done:
                 self.finish()
         await self._send(message)
@@ -225,6 +239,14 @@ class Exchange:
                     setattr(self, field, raw)
             elif name == b"content-type" and raw.startswith(b"text/event-stream"):
                 self.stream = True
+
+    def limit(self, ticket: Ticket) -> None:
+        """Hold `ticket` until the response ends; a key with a `tpm` needs the answer's
+        token counts, so they are read even with the access log off."""
+        self.ticket = ticket
+        if ticket.tokens and not self.detail:
+            self.input_tokens = None
+            self.output_tokens = None
 
     def _count_tokens(self, body: bytes) -> None:
         found_in, found_out = usage_in(body)
@@ -265,6 +287,12 @@ class Exchange:
         if self.done:
             return
         self.done = True
+        ticket = self.ticket
+        if ticket is not None:
+            if ticket.tokens:
+                ticket.done(self.input_tokens, self.output_tokens)
+            else:
+                ticket.done(None, None)
         elapsed = time.perf_counter() - self.started
         status = self.status or CLIENT_CLOSED
         self._log.count(self.surface, status, elapsed)

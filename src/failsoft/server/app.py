@@ -13,6 +13,9 @@ import orjson
 
 from failsoft.assemble import Runtime
 from failsoft.auth.check import CALLER, Gate, refuse
+from failsoft.auth.limits import RateLimited, limited
+from failsoft.auth.limits_http import refuse_limited
+from failsoft.auth.setup import limiter
 from failsoft.config import Config
 from failsoft.errors import RequestError, Unauthenticated
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
@@ -74,6 +77,8 @@ class GatewayApp:
         runtime.on_reconfigure.append(self.reconfigure)
         self._gate: Gate | None = None
         """Caller keys (`auth:`); None when the section is absent: no cost per request."""
+        self.limiter = limiter(runtime)
+        """Per-key rate limits (auth/limits.py), checked for keys that have any."""
         self._set_gate(runtime.config)
 
     def _set_gate(self, config: Config) -> None:
@@ -124,6 +129,13 @@ class GatewayApp:
                 return
             if exchange is not None:
                 exchange.caller = caller.name
+                if method == "POST" and limited(caller.limits):
+                    try:
+                        exchange.limit(await self.limiter.admit(caller.name, caller.limits))
+                    except RateLimited as exc:
+                        exchange.refuse("rate_limited", caller.name, exc.message, status=429)
+                        await refuse_limited(send, _dialect(scope, path), exc)
+                        return
         endpoint = self._post.get(path)
         if endpoint is not None:
             if method == "POST":
@@ -182,6 +194,7 @@ class GatewayApp:
                     task.uncancel()
                 self.runtime.hurry()
                 await self.runtime.close()
+                await self.limiter.close()
                 return
             if message["type"] == "lifespan.startup":
                 try:
@@ -193,6 +206,7 @@ class GatewayApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.runtime.close()
+                await self.limiter.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -31,6 +31,7 @@ LEVELS = {
     "shed": logging.WARNING,
     "unauthenticated": logging.WARNING,
     "forbidden_model": logging.WARNING,
+    "rate_limited": logging.WARNING,
     "malformed": logging.INFO,
     "too_large": logging.INFO,
     "media_type": logging.INFO,
