@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from failsoft.auth.watch import KeyWatch
 from failsoft.cache.caches import CacheSet, cache_metrics
 from failsoft.cache.layer import CacheLayer
 from failsoft.clock import SYSTEM_CLOCK, Clock
@@ -145,6 +146,13 @@ class Runtime:
         """Told each config a reload applies (the HTTP app's routes and settings)."""
         if self.fleet is not None:
             self.on_reconfigure.append(self.fleet.reconfigure)
+        self.keys = KeyWatch(config, self.store, clock)
+        """Caller keys kept in the store (`failsoft keys`, `/admin/keys`), refreshed in the
+        background while the config has an `auth` section."""
+        self.on_reconfigure.append(self.keys.reconfigure)
+        if config.auth is not None:
+            self.readiness.add(self.keys.ready)
+            self.metric_sources.append(self.keys.metrics)
 
     def reset(self) -> None:
         """Forget what was learnt about targets: breakers, budgets, health, history kept in
@@ -165,6 +173,7 @@ class Runtime:
         if self._semantic:
             self._start_semantic(self.config)
         await self.store.open()  # an unreachable store is logged and retried, not fatal
+        await self.keys.begin(self.config)  # the store's keys before the first request
         if self.fleet is not None:
             self.fleet.start()  # connects in the background; no request waits for Redis
         await self.health.start(loop=self._background)
@@ -207,6 +216,7 @@ class Runtime:
         if self.fleet is not None:
             await self.fleet.close()
         await self.health.close()
+        await self.keys.close()
         await self.store.close()
         if self.cache.semantic is not None:
             self.cache.semantic.close()

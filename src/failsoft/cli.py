@@ -1,4 +1,4 @@
-"""`failsoft` command line: serve, demo, sim, check-config. Argument parsing only."""
+"""`failsoft` command line: serve, demo, sim, check-config, keys. Argument parsing only."""
 
 from __future__ import annotations
 
@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config and print the resolved plan")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(run=_check_config)
+
+    from failsoft.keys_cli import add_parser as add_keys
+
+    add_keys(sub)
     return parser
 
 

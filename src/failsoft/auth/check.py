@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from failsoft.auth.keys import Caller, KeyRing
+from failsoft.auth.stored import StoredKeys
 from failsoft.config import Config
 from failsoft.dialects import WIRES
 from failsoft.errors import ForbiddenModel, RequestError, Unauthenticated
@@ -57,10 +58,15 @@ class Gate:
 
     __slots__ = ("_now", "config", "ring")
 
-    def __init__(self, config: Config, now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: Config,
+        now: Callable[[], float] = time.time,
+        stored: StoredKeys | None = None,
+    ) -> None:
         assert config.auth is not None
         self.config = config
-        self.ring = KeyRing(config.auth)
+        self.ring = KeyRing(config.auth, stored=stored)
         self._now = now
 
     def admit(self, scope: Scope) -> Caller:

@@ -1,10 +1,16 @@
 """The key ring: caller keys as digests, looked up by the digest of what a caller sends.
 
-Only HMAC-SHA256 digests under a per-process random secret are kept, never the keys: a
-memory dump or a stray repr shows nothing usable, and the digests are worthless to another
-process. A fast keyed hash rather than a slow password hash because keys are random (≥ 128
-bits): there is nothing to brute-force, and a slow hash would cost every request. A dict
-lookup of a digest needs no constant-time compare: the secret key never meets the raw one.
+Two kinds of keys, one ring. The config's keys (`auth.keys`) are kept as HMAC-SHA256
+digests under a per-process random secret, never the keys: a memory dump or a stray repr
+shows nothing usable, and the digests are worthless to another process (a config key may be
+chosen by a person, so it is not assumed random). Keys made by failsoft and kept in the
+store (`failsoft keys`, `/admin/keys`; auth/stored.py) are random by construction and kept
+as plain SHA-256 digests, the same in every process, refreshed in the background.
+
+Fast hashes rather than a slow password hash because keys are long and should be random
+(≥ 128 bits): there is little to brute-force, and a slow hash would cost every request. A
+dict lookup of a digest needs no constant-time compare: the stored digest never meets the
+raw key.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING
 from failsoft.config.auth import KeyLimits
 
 if TYPE_CHECKING:
+    from failsoft.auth.stored import StoredKeys
     from failsoft.config import Config
     from failsoft.config.auth import AuthConfig
 
@@ -60,11 +67,15 @@ def _direct(model: str, config: Config) -> bool:
 
 
 class KeyRing:
-    """Digest → Caller for the configured keys."""
+    """Digest → Caller for the configured keys, then the store's (`stored`)."""
 
-    __slots__ = ("_by_digest", "_secret")
+    __slots__ = ("_by_digest", "_secret", "stored")
 
-    def __init__(self, auth: AuthConfig, secret: bytes | None = None) -> None:
+    def __init__(
+        self, auth: AuthConfig, secret: bytes | None = None, stored: StoredKeys | None = None
+    ) -> None:
+        self.stored = stored
+        """The store's keys, as last loaded (None: the config's only)."""
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._by_digest: dict[bytes, Caller] = {}
         for k in auth.keys:
@@ -76,7 +87,12 @@ class KeyRing:
         return hmac.new(self._secret, raw, hashlib.sha256).digest()
 
     def find(self, raw: bytes) -> Caller | None:
-        return self._by_digest.get(self.digest(raw)) if raw else None
+        if not raw:
+            return None
+        found = self._by_digest.get(self.digest(raw)) if self._by_digest else None
+        if found is None and self.stored is not None:
+            return self.stored.find(raw)
+        return found
 
     def __len__(self) -> int:
-        return len(self._by_digest)
+        return len(self._by_digest) + (0 if self.stored is None else len(self.stored))

@@ -95,6 +95,11 @@ class AuthConfig:
     request is refused (401)."""
     limits: KeyLimits = field(default_factory=KeyLimits)
     """The limits of every key that sets none of its own (default: none)."""
+    refresh: float = check(positive, 0.5)
+    """Seconds between checks of the store for keys created, rotated or revoked with
+    `failsoft keys` or `/admin/keys` (one small query; the keys are read only when they
+    changed). With `state.url` set a change is also announced through Redis and applies at
+    once. A store that is away keeps the keys last loaded working."""
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Duplicate names or keys: (path under `auth`, message)."""

@@ -15,6 +15,7 @@ small JSON; this is control-plane code and favours clear errors over speed.
     GET  /admin/dead-letters            webhook messages that could not be delivered
     POST /admin/reload                  reload the config file (every worker); 400 with
                                         the file's problems when it is invalid
+    /admin/keys…                        caller keys kept in the store (admin_keys.py)
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from failsoft.config import Config
 from failsoft.health.codec import incident_to_json, iso, parse_time
 from failsoft.health.types import Incident
 from failsoft.policy.breaker import State as BreakerState
+from failsoft.server.admin_keys import PREFIX as KEYS
+from failsoft.server.admin_keys import KeyRoutes
 from failsoft.server.asgi import Receive, Scope, Send, read_body, send_bytes
 from failsoft.store import StoreUnavailable
 from failsoft.types import Target
@@ -50,6 +53,7 @@ class AdminAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._token: bytes | None = None
+        self._keys = KeyRoutes(runtime)
         self.reconfigure(runtime.config)
 
     def reconfigure(self, config: Config) -> None:
@@ -97,6 +101,11 @@ class AdminAPI:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
         path: str = scope["path"].rstrip("/")
         method: str = scope["method"]
+        if path == KEYS or path.startswith(KEYS + "/"):
+            body = await _body(scope, receive) if method == "POST" else None
+            found = await self._keys.route(method, path, body)
+            if found is not None:
+                return found
         if path == "/admin/health" and method == "GET":
             return 200, self._health()
         if path == "/admin/breakers" and method == "POST":

@@ -84,7 +84,11 @@ class GatewayApp:
     def _set_gate(self, config: Config) -> None:
         """Keys and the model list they filter, from `config` (at start and on a reload)."""
         self._models = ModelList(config)
-        self._gate = Gate(config, self.runtime.clock.wall) if config.auth is not None else None
+        self._gate = (
+            Gate(config, self.runtime.clock.wall, self.runtime.keys.keys)
+            if config.auth is not None
+            else None
+        )
 
     def reconfigure(self, config: Config) -> None:
         """A reloaded config (`Runtime.reconfigure` tells it): the model lists, admin

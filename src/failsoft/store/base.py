@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from failsoft.health.types import Incident, Transition
+from failsoft.store.keys import StoredKey
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,33 @@ class Store(Protocol):
 
     async def drop_evidence(self, before: float) -> None:
         """Forget what processes that stopped publishing before `before` observed."""
+
+    async def add_key(self, key: StoredKey) -> None:
+        """Keep a new caller key; `KeyConflict` when a live key has its name or the store
+        holds `MAX_KEYS` live keys (store/keys.py)."""
+
+    async def rotate_key(
+        self, ident: str, digest: str, at: float, previous: str | None, until: float | None
+    ) -> bool:
+        """Give live key `ident` (its id) a new digest; `previous` (the old digest) stays
+        valid until `until`. False when there is no such live key."""
+        ...
+
+    async def revoke_key(self, ident: str, at: float) -> bool:
+        """Mark live key `ident` (its id) revoked. False when there is no such live key."""
+        ...
+
+    async def stored_keys(self) -> list[StoredKey]:
+        """Every key, revoked ones too, oldest first."""
+        ...
+
+    async def stored_key(self, ident: str) -> StoredKey | None:
+        """The key whose id is `ident`, else the live key named `ident`."""
+        ...
+
+    async def keys_version(self) -> tuple[int, int, int]:
+        """A fingerprint that changes with every key write (polled by every process)."""
+        ...
 
     def describe(self) -> dict[str, Any]:
         """For logs and check-config: the backend and where (never credentials)."""

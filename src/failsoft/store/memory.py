@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from failsoft.store.base import (
     ResponseDropped,
     StoredResponse,
 )
+from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
 
 class MemoryStore:
@@ -24,6 +26,8 @@ class MemoryStore:
         self._evidence: dict[str, tuple[float, str]] = {}
         self._outbox: dict[tuple[str, str], OutboxEntry] = {}
         self._responses: dict[str, StoredResponse] = {}
+        self._keys: dict[str, StoredKey] = {}
+        self._version = 0
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -113,6 +117,58 @@ class MemoryStore:
     async def drop_evidence(self, before: float) -> None:
         for holder in [h for h, (at, _) in self._evidence.items() if at < before]:
             del self._evidence[holder]
+
+    async def add_key(self, key: StoredKey) -> None:
+        live = [k for k in self._keys.values() if k.revoked_at is None]
+        if any(k.name == key.name for k in live):
+            raise KeyConflict(f"a key named {key.name!r} already exists")
+        if len(live) >= MAX_KEYS:
+            raise KeyConflict(f"the store already holds {MAX_KEYS} keys")
+        self._keys[key.id] = replace(key, version=self._bump())
+
+    async def rotate_key(
+        self, ident: str, digest: str, at: float, previous: str | None, until: float | None
+    ) -> bool:
+        key = self._keys.get(ident)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._keys[ident] = replace(
+            key,
+            digest=digest,
+            rotated_at=at,
+            previous=previous,
+            previous_until=until,
+            version=self._bump(),
+        )
+        return True
+
+    async def revoke_key(self, ident: str, at: float) -> bool:
+        key = self._keys.get(ident)
+        if key is None or key.revoked_at is not None:
+            return False
+        self._keys[ident] = replace(
+            key, revoked_at=at, previous=None, previous_until=None, version=self._bump()
+        )
+        return True
+
+    async def stored_keys(self) -> list[StoredKey]:
+        return sorted(self._keys.values(), key=lambda k: (k.created_at, k.id))
+
+    async def stored_key(self, ident: str) -> StoredKey | None:
+        found = self._keys.get(ident)
+        if found is not None:
+            return found
+        return next(
+            (k for k in self._keys.values() if k.name == ident and k.revoked_at is None), None
+        )
+
+    async def keys_version(self) -> tuple[int, int, int]:
+        versions = [k.version for k in self._keys.values()]
+        return (len(versions), max(versions, default=0), sum(versions))
+
+    def _bump(self) -> int:
+        self._version += 1
+        return self._version
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "memory"}

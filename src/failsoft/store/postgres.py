@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from failsoft.health.types import Incident, Transition
+from failsoft.store import keys as kq
 from failsoft.store import sql
 from failsoft.store.base import (
     DeadLetter,
@@ -21,6 +22,7 @@ from failsoft.store.base import (
     StoredResponse,
     StoreSetupError,
 )
+from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
 
 def _q(text: str) -> str:
@@ -141,6 +143,43 @@ class PostgresStore:
 
     async def drop_evidence(self, before: float) -> None:
         await self.pool.execute(_q(sql.DROP_EVIDENCE), before)
+
+    async def add_key(self, key: StoredKey) -> None:
+        import asyncpg
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One writer of keys at a time, so the count below holds until the insert.
+            await conn.execute("SELECT pg_advisory_xact_lock(4242002)")
+            if int(await conn.fetchval(kq.LIVE_KEYS)) >= MAX_KEYS:
+                raise KeyConflict(f"the store already holds {MAX_KEYS} keys")
+            try:
+                await conn.execute(_q(kq.ADD_KEY), *kq.key_row(key))
+            except asyncpg.UniqueViolationError:
+                raise KeyConflict(f"a key named {key.name!r} already exists") from None
+
+    async def rotate_key(
+        self, ident: str, digest: str, at: float, previous: str | None, until: float | None
+    ) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(4242002)")
+            done = await conn.execute(_q(kq.ROTATE_KEY), ident, digest, at, previous, until)
+        return bool(done.endswith(" 1"))
+
+    async def revoke_key(self, ident: str, at: float) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(4242002)")
+            done = await conn.execute(_q(kq.REVOKE_KEY), ident, at)
+        return bool(done.endswith(" 1"))
+
+    async def stored_keys(self) -> list[StoredKey]:
+        return kq.keys_from(await self.pool.fetch(kq.KEYS))
+
+    async def stored_key(self, ident: str) -> StoredKey | None:
+        rows = kq.keys_from(await self.pool.fetch(_q(kq.KEY), ident))
+        return next((k for k in rows if k.id == ident), rows[0] if rows else None)
+
+    async def keys_version(self) -> tuple[int, int, int]:
+        return kq.fingerprint(await self.pool.fetchrow(kq.KEYS_VERSION))
 
     def describe(self) -> dict[str, Any]:
         parts = urlsplit(self.url)

@@ -43,6 +43,7 @@ from failsoft.store.base import (
     StoreSetupError,
     StoreUnavailable,
 )
+from failsoft.store.keys import StoredKey
 from failsoft.store.report import describe_item, one_line, store_name, transient
 from failsoft.store.spool import Item, Kind, Spool
 from failsoft.store.writer import POISON_AFTER, REOPEN_AFTER, Writer
@@ -204,6 +205,29 @@ class QueuedStore(Writer):
 
     async def try_lead(self, name: str, holder: str, ttl: float, now: float) -> bool:
         return await self._call(lambda: self.inner.try_lead(name, holder, ttl, now))
+
+    # Caller keys: written at once, not queued (whoever creates one must know it is kept
+    # before being shown its secret), and bounded like the reads.
+
+    async def add_key(self, key: StoredKey) -> None:
+        await self._call(lambda: self.inner.add_key(key))
+
+    async def rotate_key(
+        self, ident: str, digest: str, at: float, previous: str | None, until: float | None
+    ) -> bool:
+        return await self._call(lambda: self.inner.rotate_key(ident, digest, at, previous, until))
+
+    async def revoke_key(self, ident: str, at: float) -> bool:
+        return await self._call(lambda: self.inner.revoke_key(ident, at))
+
+    async def stored_keys(self) -> list[StoredKey]:
+        return await self._call(self.inner.stored_keys)
+
+    async def stored_key(self, ident: str) -> StoredKey | None:
+        return await self._call(lambda: self.inner.stored_key(ident))
+
+    async def keys_version(self) -> tuple[int, int, int]:
+        return await self._call(self.inner.keys_version)
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -12,6 +12,7 @@ import orjson
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
 from failsoft.store.base import DeadLetter, OutboxEntry, StoredResponse
+from failsoft.store.keys import KEYS_SCHEMA
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS failsoft_incidents (
@@ -38,6 +39,7 @@ SCHEMA = (
         expires_at DOUBLE PRECISION NOT NULL, body TEXT NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS failsoft_responses_by_expiry
         ON failsoft_responses (expires_at)""",
+    *KEYS_SCHEMA,
 )
 
 SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from failsoft.health.types import Incident, Transition
+from failsoft.store import keys as kq
 from failsoft.store import sql
 from failsoft.store.base import (
     DeadLetter,
@@ -19,6 +21,7 @@ from failsoft.store.base import (
     ResponseDropped,
     StoredResponse,
 )
+from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
 
 def _q(text: str) -> str:
@@ -147,6 +150,43 @@ class SQLiteStore:
     async def drop_evidence(self, before: float) -> None:
         await self.db.execute(_q(sql.DROP_EVIDENCE), (before,))
         await self.db.commit()
+
+    async def add_key(self, key: StoredKey) -> None:
+        async with self.db.execute(kq.LIVE_KEYS) as cursor:
+            row = await cursor.fetchone()
+        if row is not None and int(row[0]) >= MAX_KEYS:
+            raise KeyConflict(f"the store already holds {MAX_KEYS} keys")
+        try:
+            await self.db.execute(_q(kq.ADD_KEY), kq.key_row(key))
+            await self.db.commit()
+        except sqlite3.IntegrityError:
+            await self.db.rollback()
+            raise KeyConflict(f"a key named {key.name!r} already exists") from None
+
+    async def rotate_key(
+        self, ident: str, digest: str, at: float, previous: str | None, until: float | None
+    ) -> bool:
+        cursor = await self.db.execute(_q(kq.ROTATE_KEY), (ident, digest, at, previous, until))
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def revoke_key(self, ident: str, at: float) -> bool:
+        cursor = await self.db.execute(_q(kq.REVOKE_KEY), (ident, at))
+        await self.db.commit()
+        return cursor.rowcount > 0
+
+    async def stored_keys(self) -> list[StoredKey]:
+        async with self.db.execute(kq.KEYS) as cursor:
+            return kq.keys_from(await cursor.fetchall())
+
+    async def stored_key(self, ident: str) -> StoredKey | None:
+        async with self.db.execute(_q(kq.KEY), (ident,)) as cursor:
+            rows = kq.keys_from(await cursor.fetchall())
+        return next((k for k in rows if k.id == ident), rows[0] if rows else None)
+
+    async def keys_version(self) -> tuple[int, int, int]:
+        async with self.db.execute(kq.KEYS_VERSION) as cursor:
+            return kq.fingerprint(await cursor.fetchone())
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "sqlite", "path": self.path}
