@@ -1,9 +1,9 @@
 """`failsoft keys create|list|show|rotate|revoke --config FILE`: caller keys in the store the
 config names, from a shell.
 
-It opens the same store `failsoft serve --config FILE` would (`store.url`, else
-`sqlite:///failsoft.db`; a relative SQLite path is taken from the working directory, as by
-`serve`, so run both from the same directory or give an absolute path), writes, and exits.
+It opens the same store `failsoft serve --config FILE` would (`store.url`, where a relative
+SQLite path is read from the config file's directory; else `sqlite:///failsoft.db` in the
+working directory, as by `serve`), writes, and exits.
 Running gateways see the change within `auth.refresh` seconds, or at once through Redis
 when the config sets `state.url`. A secret is printed once, on creation or rotation.
 """

@@ -76,7 +76,7 @@ def test_the_cli_drives_every_worker_of_serve(tmp_path: Path, sim: SimServer) ->
         up(url, proc, config, workers=2)
         assert steadily(url, early, 200)  # loaded at start in both workers
 
-        made = keys(config, "create", "--name", "late", "--model", "m", "--rpm", "100")
+        made = keys(config, "create", "--name", "late", "--model", "m", "--rpm", "100000")
         assert made.returncode == 0, made.stderr
         late = made.stdout.rsplit("\n", 2)[-2].strip()  # the secret, printed last
         assert late.startswith("fs-")

@@ -10,6 +10,7 @@ with its line and dotted key path, e.g.::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path as FilePath
@@ -143,6 +144,8 @@ def _build(raw: Any, doc: Document) -> Config | None:
     health = build(HealthConfig, raw.get("health"), ("health",), doc)
     status = build(StatusConfig, raw.get("status"), ("status",), doc)
     store = build(StoreConfig, raw.get("store"), ("store",), doc)
+    if store is not None:
+        store = _anchor_store(store, doc.source)
     admin = build(AdminConfig, raw.get("admin"), ("admin",), doc)
     responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
     log = build(LogConfig, raw.get("log"), ("log",), doc)
@@ -192,6 +195,21 @@ def _build(raw: Any, doc: Document) -> Config | None:
         state=state,
         auth=auth,
     )
+
+
+def _anchor_store(store: StoreConfig, source: str) -> StoreConfig:
+    """A relative SQLite path in `store.url` read from the config file's directory, so that
+    `failsoft serve` and `failsoft keys` open the same file wherever they are run from (the
+    unset default, `sqlite:///failsoft.db`, stays in the working directory)."""
+    url = store.url
+    if url is None or not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
+        return store
+    path = url[len("sqlite:///") :]
+    config_file = FilePath(source)
+    if path.startswith(":memory:") or not config_file.is_file():
+        return store
+    anchored = (config_file.parent / path).resolve()
+    return dataclasses.replace(store, url="sqlite:///" + str(anchored))
 
 
 def _auth(raw: Any, doc: Document) -> AuthConfig | None:

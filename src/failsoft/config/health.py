@@ -116,7 +116,8 @@ class StatusConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     url: str | None = check(_store_url, None)
-    """`sqlite:///path/to/file.db`, `postgresql://user@host/db` or `memory://`. Unset:
+    """`sqlite:///path/to/file.db` (a relative path is read from the config file's
+    directory), `postgresql://user@host/db` or `memory://`. Unset:
     `failsoft serve` uses `sqlite:///failsoft.db`, library mode keeps history in memory."""
     timeout: float = check(positive, 5.0)
     """Seconds any store call may take (connecting, a read, a write); past it the store
