@@ -30,6 +30,8 @@ from failsoft.store import QueuedStore, Store, open_store
 from failsoft.store.report import store_metrics
 from failsoft.tracing import build_tracer
 from failsoft.transport import Transport
+from failsoft.usage.ledger import Ledger
+from failsoft.usage.metrics import SpendCounters
 
 if TYPE_CHECKING:
     from failsoft.fleet import Fleet
@@ -97,6 +99,11 @@ class Runtime:
         counters = self.router.state.counters
         self.metric_sources.append(lambda: counter_metrics(counters))
         self.metric_sources.append(lambda: store_metrics(self.store))
+        self.ledger = Ledger(config, self.store, clock)
+        """Spend per caller key (usage/ledger.py): counted only for requests with a key."""
+        self.spend_counters = SpendCounters(self.ledger.book)
+        self.ledger.on_charge.append(self.spend_counters)
+        self.metric_sources.append(self.spend_counters.metrics)
         self.loop: asyncio.AbstractEventLoop | None = None
         """The loop serving this runtime, once started."""
         self._health_clock = health_clock
@@ -174,6 +181,7 @@ class Runtime:
             self._start_semantic(self.config)
         await self.store.open()  # an unreachable store is logged and retried, not fatal
         await self.keys.begin(self.config)  # the store's keys before the first request
+        self.ledger.start()
         if self.fleet is not None:
             self.fleet.start()  # connects in the background; no request waits for Redis
         await self.health.start(loop=self._background)
@@ -217,6 +225,7 @@ class Runtime:
             await self.fleet.close()
         await self.health.close()
         await self.keys.close()
+        await self.ledger.close()  # its last usage into the store's queue
         await self.store.close()
         if self.cache.semantic is not None:
             self.cache.semantic.close()
@@ -268,6 +277,8 @@ class Runtime:
         self.cache.config = config
         self.health.reconfigure(config)
         self.callers.reconfigure(config)
+        self.ledger.reconfigure(config)
+        self.spend_counters.set_book(self.ledger.book)
         self.prober.config = config
         self.prober.providers = self.providers
         if _polled(old) != _polled(config):

@@ -102,6 +102,16 @@ class Unauthenticated(RequestError):
     code = "invalid_api_key"
 
 
+class BudgetExceeded(RequestError):
+    """The caller's key spent its budget for the period (usage/budget.py): 429, with
+    `x-should-retry: false` and a `Retry-After` of the time until the period resets."""
+
+    status = 429
+    openai_type = "insufficient_quota"
+    anthropic_type = "rate_limit_error"
+    code = "budget_exceeded"
+
+
 class ForbiddenModel(RequestError):
     """The caller's key does not grant the model it asked for."""
 

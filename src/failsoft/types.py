@@ -105,3 +105,6 @@ class ChatRequest:
     trace: Any = None
     """The request's span (tracing.otel.RequestTrace) when the gateway traces, else None:
     the router starts each attempt's span under it."""
+    meter: Any = None
+    """The request's usage meter (usage.meter.Meter) when spend is recorded (`auth`),
+    else None: each billed attempt's usage goes in it."""

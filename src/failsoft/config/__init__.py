@@ -43,11 +43,12 @@ from failsoft.config.policies import (
     Retry,
     Silence,
 )
+from failsoft.config.pricing import ModelPrice
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, TlsConfig, VirtualModel
 from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
-from failsoft.config.validate import Secret, build, build_list, describe, suggest
+from failsoft.config.validate import _INVALID, Secret, build, build_list, convert, describe, suggest
 from failsoft.errors import ConfigError
 
 __all__ = [
@@ -101,6 +102,7 @@ _TOP_LEVEL = (
     "admin",
     "state",
     "auth",
+    "pricing",
 )
 
 
@@ -152,6 +154,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     tracing = build(TracingConfig, raw.get("tracing"), ("tracing",), doc)
     state = build(StateConfig, raw.get("state"), ("state",), doc)
     auth = _auth(raw.get("auth"), doc) if "auth" in raw else None
+    pricing = convert(dict[str, ModelPrice], raw.get("pricing") or {}, ("pricing",), doc)
     webhooks = build_list(WebhookConfig, raw.get("webhooks"), ("webhooks",), doc)
     providers = _providers(raw.get("providers"), doc)
     raw_providers = raw.get("providers")
@@ -171,6 +174,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or tracing is None
         or state is None
         or ("auth" in raw and auth is None)
+        or pricing is _INVALID
         or webhooks is None
         or providers is None
         or models is None
@@ -194,6 +198,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         tracing=tracing,
         state=state,
         auth=auth,
+        pricing=pricing,
     )
 
 

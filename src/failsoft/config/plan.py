@@ -144,6 +144,11 @@ def _health(config: Config) -> list[str]:
         ),
         "caller keys: " + _auth(config),
     ]
+    if config.auth is not None:
+        overrides = f", {len(config.pricing)} set in `pricing`" if config.pricing else ""
+        lines.append(
+            "spend: counted per key (docs/spend.md); prices from the genai-prices table" + overrides
+        )
     if config.webhooks:
         lines.append(
             "webhooks: "

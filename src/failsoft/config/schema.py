@@ -23,6 +23,7 @@ from failsoft.config.health import (
 )
 from failsoft.config.log import LogConfig
 from failsoft.config.policies import Admission, BreakerConfig, Deadlines, Policies
+from failsoft.config.pricing import ModelPrice
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
@@ -185,6 +186,9 @@ class Config:
     """Breakers and retry budgets shared through Redis (docs/fleet.md)."""
     auth: AuthConfig | None = None
     """Caller keys (docs/security.md); None: no key asked, as before the section existed."""
+    pricing: dict[str, ModelPrice] = field(default_factory=dict)
+    """Prices (USD per million tokens) by `provider/model` or model name, over the
+    maintained table (docs/spend.md)."""
     names: ModelNames = field(init=False, repr=False, compare=False)
     """Aliases and patterns of the virtual models, with the cache of names matched."""
 

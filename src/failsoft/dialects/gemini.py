@@ -78,6 +78,7 @@ _BY_CODE = {
     "model_not_found": "NOT_FOUND",
     "invalid_api_key": "UNAUTHENTICATED",
     "model_not_permitted": "PERMISSION_DENIED",
+    "budget_exceeded": "RESOURCE_EXHAUSTED",
 }
 """failsoft's own refusals (named by their OpenAI code) → the google.rpc status."""
 _SENT_WITH = {"request_too_large": 413, "unsupported_media_type": 415}

@@ -44,6 +44,8 @@ from failsoft.translate.output_cap import cap_native, output_limit
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Pool, Transport, Upstream
 from failsoft.types import ChatRequest, Target
+from failsoft.usage.extract import usage_chunk
+from failsoft.usage.meter import AttemptMeter
 
 log = logging.getLogger("failsoft.router")
 
@@ -60,6 +62,7 @@ class Attempt:
         "first_token_at",
         "headers_at",
         "limits",
+        "meter",
         "output_limit",
         "probe",
         "probe_settled",
@@ -69,6 +72,7 @@ class Attempt:
         "sent",
         "span",
         "started",
+        "strip_usage",
         "target",
         "translation",
         "transport",
@@ -118,6 +122,10 @@ class Attempt:
         """The request written for a target of another dialect; None for the same dialect."""
         self.output_limit = output_limit(target.model, provider.config.max_output_tokens)
         """The most the target model may be asked to write, when known (`output_cap.py`)."""
+        self.meter: AttemptMeter | None = None
+        """Its usage, once its upstream answered 200 (when the request is metered)."""
+        self.strip_usage = False
+        """The upstream's usage chunk is failsoft's (asked for the meter), not the caller's."""
         self.span: Any = None
         """This attempt's span (tracing.otel.AttemptSpan) when the request is traced: its
         `traceparent` goes upstream with the request."""
@@ -148,9 +156,40 @@ class Attempt:
             payload, body, _ = self._native()
             body = self.provider.wire.stream_body(payload, body, self.target.model)
         extra = self.request.upstream_extra
-        if extra and self.provider.dialect == "openai":
-            body = orjson.dumps({**orjson.loads(body), **extra})
+        if self.provider.dialect == "openai":
+            usage = stream and self.asks_usage()
+            if extra or usage:
+                obj = {**orjson.loads(body), **extra}
+                if usage:
+                    options = obj.get("stream_options")
+                    options = options if isinstance(options, dict) else {}
+                    obj["stream_options"] = {**options, "include_usage": True}
+                body = orjson.dumps(obj)
         return body
+
+    def asks_usage(self) -> bool:
+        """A metered stream to an OpenAI-dialect target the caller did not ask usage of:
+        failsoft asks for it (the caller's stream does not get it, `strip_usage`)."""
+        return (
+            self.request.meter is not None
+            and self.translation is None
+            and not caller_include_usage(self.request)
+        )
+
+    def _metered(self) -> None:
+        """The upstream answered 200: the attempt is billed from here."""
+        meter = self.request.meter
+        if meter is not None:
+            provider = self.provider
+            self.meter = meter.begin(provider.name, self.target.model, provider.dialect)
+
+    def _unbilled(self) -> None:
+        """The upstream failed (an in-band error, a broken event) before any content and
+        reported no usage: providers do not bill such an answer, so neither does the meter."""
+        meter = self.meter
+        if meter is not None and meter.input is None and meter.output is None:
+            self.request.meter.drop(meter)
+            self.meter = None
 
     def _native(self) -> tuple[dict[str, Any], bytes, str | None]:
         """The caller's own request for this target, capped to its output limit (and, for
@@ -253,7 +292,9 @@ class Attempt:
         """
         wire = self.provider.wire
         converter: StreamConverter | None = None
+        strip = False
         if body is None:
+            strip = self.provider.dialect == "openai" and self.asks_usage()
             body = self._body(stream=True)
             if self.translation is not None:
                 converter = self.translation.converter(caller_include_usage(self.request))
@@ -270,6 +311,7 @@ class Attempt:
             async with asyncio.timeout(limit) as timer:
                 upstream = await self._send(body, pool)
                 await self._check_status(upstream, sse=True)
+                self._metered()
                 self.headers_at = self.clock.monotonic()
                 if self.watch is not None:
                     self.watch.headers(self)
@@ -283,6 +325,8 @@ class Attempt:
                 tracker = wire.tracker()
                 head: list[bytes] = []
                 fed = 0
+                meter = self.meter
+                self.strip_usage = strip
                 while True:
                     chunk = await upstream.readany()
                     if not chunk:
@@ -291,9 +335,12 @@ class Attempt:
                     for event in decoder.events():
                         kind = tracker.feed(event)
                         fed += 1
+                        if meter is not None:
+                            meter.event(tracker.last)
                         if kind <= TERMINAL:  # PREAMBLE, CONTENT or TERMINAL
                             if converter is None:
-                                head.append(event.raw)
+                                if not (strip and usage_chunk(tracker.last)):
+                                    head.append(event.raw)
                             else:
                                 head.append(self._convert(converter, kind, tracker.last))
                         if kind == PREAMBLE:
@@ -319,6 +366,7 @@ class Attempt:
             # Our own errors (ConnectTimeout is a TimeoutError too) pass through as they are.
             if upstream is not None:
                 upstream.close()
+            self._unbilled()
             raise
         except TimeoutError:
             if upstream is not None:
@@ -387,6 +435,8 @@ class Attempt:
                 answer = wire.assemble(b"".join(parts), dropped)
                 for data in dropped:
                     self.drop(SSEEvent(None, data, data))
+                if self.meter is not None:
+                    self.meter.answer(answer)
                 if self.translation is not None:
                     answer = self.translation.response(answer)
             except (AttributeError, TypeError, KeyError, ValueError) as exc:
@@ -419,6 +469,7 @@ class Attempt:
             async with asyncio.timeout(limit):
                 upstream = await self._send(body, pool, stream=False)
                 await self._check_status(upstream, sse=False)
+            self._metered()
             self.first_token_at = self.clock.monotonic()
             parts: list[bytes] = []
             while True:
@@ -436,6 +487,8 @@ class Attempt:
                 answer = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise BadResponse("the answer is not valid JSON") from None
+            if self.meter is not None:
+                self.meter.answer(answer)
             if self.translation is not None:
                 try:
                     data = orjson.dumps(self.translation.response(answer))

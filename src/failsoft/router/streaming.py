@@ -35,6 +35,7 @@ from failsoft.router.phases import IdleTimer, Opened
 from failsoft.translate import caller_include_usage
 from failsoft.translate.stream import StreamConverter
 from failsoft.types import AttemptRecord, Target
+from failsoft.usage.extract import usage_chunk
 
 log = logging.getLogger("failsoft.router")
 
@@ -233,11 +234,15 @@ class CommittedStream:
         tracker = self._opened.tracker
         observers = self.observers
         convert = self._convert
+        meter = self._attempt.meter
+        strip = self._attempt.strip_usage
         raws: list[bytes] = []
         fed = 0
         for event in self._opened.decoder.events():
             kind = tracker.feed(event)
             fed += 1
+            if meter is not None:
+                meter.event(tracker.last)
             if kind <= TERMINAL and convert is not None:
                 try:
                     data = convert.feed(kind, tracker.last, observers)
@@ -253,6 +258,8 @@ class CommittedStream:
                     return _join(raws), True, None
                 continue
             if kind <= CONTENT:
+                if strip and usage_chunk(tracker.last):
+                    continue  # asked for by failsoft's meter, not by the caller
                 raws.append(event.raw)
                 for observe in observers:
                     observe(tracker.last)

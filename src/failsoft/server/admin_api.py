@@ -16,6 +16,8 @@ small JSON; this is control-plane code and favours clear errors over speed.
     POST /admin/reload                  reload the config file (every worker); 400 with
                                         the file's problems when it is invalid
     /admin/keys…                        caller keys kept in the store (admin_keys.py)
+    GET  /admin/usage                   spend and tokens per caller key, model and day
+                                        (?key=&since=&until=&group_by=; usage/report.py)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from failsoft.server.admin_keys import KeyRoutes
 from failsoft.server.asgi import Receive, Scope, Send, read_body, send_bytes
 from failsoft.store import StoreUnavailable
 from failsoft.types import Target
+from failsoft.usage.report import BadQuery, usage_report
 
 _LIMIT = 64 * 1024
 _STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
@@ -123,6 +126,14 @@ class AdminAPI:
                 raise AdminError(404, "no config file to reload: this gateway was given none")
             outcome = await reloader.reload_all()
             return (200 if outcome.ok else 400), outcome.to_json()
+        if path == "/admin/usage" and method == "GET":
+            try:
+                report = await usage_report(
+                    self.runtime.ledger, scope.get("query_string", b""), self.runtime.clock.wall()
+                )
+            except BadQuery as exc:
+                raise AdminError(400, str(exc)) from None
+            return 200, report
         if path == "/admin/dead-letters" and method == "GET":
             letters = await self.runtime.store.dead_letters()
             return 200, {

@@ -16,6 +16,7 @@ from failsoft.auth.check import CALLER, Gate, refuse
 from failsoft.auth.limits import RateLimited, limited
 from failsoft.auth.limits_http import refuse_limited
 from failsoft.auth.setup import limiter
+from failsoft.auth.keys import Caller
 from failsoft.config import Config
 from failsoft.errors import RequestError, Unauthenticated
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
@@ -37,6 +38,7 @@ from failsoft.server.responses_routes import PREFIXES as RESPONSE_PATHS
 from failsoft.server.responses_routes import ResponseRoutes
 from failsoft.server.status_routes import StatusRoutes
 from failsoft.types import Dialect
+from failsoft.usage.budget import exceeded, over_budget, refuse_budget
 
 log = logging.getLogger("failsoft.server")
 
@@ -73,6 +75,7 @@ class GatewayApp:
         self.access = AccessLog(log_config, refusals, tracing=runtime.tracer is not None)
         for endpoint in (openai, anthropic, responses, gemini):
             endpoint.tracer = runtime.tracer
+            endpoint.ledger = runtime.ledger
         runtime.metric_sources.append(self.access.metrics)
         runtime.on_reconfigure.append(self.reconfigure)
         self._gate: Gate | None = None
@@ -133,6 +136,12 @@ class GatewayApp:
                 return
             if exchange is not None:
                 exchange.caller = caller.name
+            if (
+                caller.limits.budget is not None
+                and _billed(method, path)
+                and await self._over_budget(scope, send, caller)
+            ):
+                return
                 if method == "POST" and limited(caller.limits):
                     try:
                         exchange.limit(await self.limiter.admit(caller.name, caller.limits))
@@ -185,6 +194,19 @@ class GatewayApp:
             return
         await _error(scope, send, 404, f"no route {method} {path}")
 
+    async def _over_budget(self, scope: Scope, send: Send, caller: Caller) -> bool:
+        """Refuse (429) a key that spent its budget for the period (usage/budget.py)."""
+        wait = over_budget(self.runtime.ledger, caller, self.runtime.clock.wall())
+        if wait is None:
+            return False
+        exc = exceeded(caller)
+        path: str = scope["path"]
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        if exchange is not None:
+            exchange.refuse("budget", path, exc.message, status=exc.status)
+        await refuse_budget(send, _dialect(scope, path), exc, wait)
+        return True
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             try:
@@ -221,6 +243,11 @@ def _proxied(scope: Scope, path: str) -> bool:
         path.startswith(("/v1/", "/chat/", "/responses", "/models"))
         and not path.startswith("/v1/admin")
     ) or path.startswith("/v1beta/")
+
+
+def _billed(method: str, path: str) -> bool:
+    """A route whose answer a provider bills (not a model list, not a token count)."""
+    return method == "POST" and not path.endswith(("/count_tokens", ":countTokens"))
 
 
 def _dialect(scope: Scope, path: str) -> Dialect:

@@ -46,9 +46,11 @@ from failsoft.server.asgi import (
 from failsoft.server.drain import Drain, Flight
 from failsoft.translate.errors import client_fault_body
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
+from failsoft.usage.meter import METER, Meter
 
 if TYPE_CHECKING:
     from failsoft.tracing.otel import Tracer
+    from failsoft.usage.ledger import Ledger
 
 log = logging.getLogger("failsoft.server")
 
@@ -128,6 +130,8 @@ class ChatEndpoint:
         before routing, keeps the answers (failsoft/conversations.py)."""
         self.tracer: Tracer | None = None
         """Set by the app when the gateway traces (`tracing:`)."""
+        self.ledger: Ledger | None = None
+        """Set by the app: where a metered request's usage is charged (`auth:`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = "fs_" + secrets.token_hex(12)
@@ -205,6 +209,9 @@ class ChatEndpoint:
             watch.stop()
             if flight is not None and self.drain is not None:
                 self.drain.leave(flight)
+            meter = request.meter
+            if meter is not None and self.ledger is not None:
+                self.ledger.charge(meter.key, meter.settle())
 
     async def _parse(
         self, scope: Scope, receive: Receive, request_id: str
@@ -251,6 +258,9 @@ class ChatEndpoint:
         )
         if self.surface.prepare is not None:
             self.surface.prepare(request)
+        caller = scope.get(CALLER)
+        if caller is not None:
+            request.meter = scope[METER] = Meter(caller.name, len(body))
         credential = namespace(scope) or (
             headers.get(b"x-api-key")
             or headers.get(b"authorization")

@@ -75,6 +75,31 @@ class ResponseDropped:
     id: str
 
 
+@dataclass(frozen=True)
+class UsageRow:
+    """Usage of one caller key on one model on one UTC day (failsoft/usage/ledger.py). A
+    write adds to the row already there: each process writes what it counted since its
+    last write."""
+
+    key: str
+    """The caller key's name (never the key)."""
+    provider: str
+    model: str
+    """The upstream model that answered (or was billed), not the virtual one."""
+    day: str
+    """`YYYY-MM-DD`, UTC."""
+    requests: int
+    """Billed upstream requests (attempts): a fallback or a hedge counts each one."""
+    input: int
+    output: int
+    cached: int
+    """Input tokens read from the provider's prompt cache (part of `input`)."""
+    estimated: int
+    """Tokens (input and output) of attempts whose usage failsoft had to estimate."""
+    cost: float
+    """US dollars."""
+
+
 class StoreUnavailable(Exception):
     """The store did not answer within `store.timeout`, is unreachable, or is not open yet.
     Raised by the reads of a `QueuedStore`: the caller carries on with what it knows."""
@@ -171,6 +196,20 @@ class Store(Protocol):
 
     async def keys_version(self) -> tuple[int, int, int]:
         """A fingerprint that changes with every key write (polled by every process)."""
+        ...
+
+    async def add_usage(self, rows: list[UsageRow]) -> None:
+        """Add each row's counts to the stored row of the same key, provider, model and day
+        (not idempotent: a write that timed out but was done is counted again, bounded by
+        one flush of one process)."""
+
+    async def usage(self, since: str, until: str, key: str | None = None) -> list[UsageRow]:
+        """The rows of days `since` to `until` (inclusive, `YYYY-MM-DD`), of one key or all."""
+        ...
+
+    async def spend(self, since: str, until: str) -> list[tuple[str, str, float]]:
+        """(key, day, US dollars) of every key on each day `since` to `until` (what the
+        budgets read every few seconds: one row per key and day)."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from failsoft.store.base import (
     OutboxEntry,
     ResponseDropped,
     StoredResponse,
+    UsageRow,
 )
 from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
@@ -28,6 +29,7 @@ class MemoryStore:
         self._responses: dict[str, StoredResponse] = {}
         self._keys: dict[str, StoredKey] = {}
         self._version = 0
+        self._usage: dict[tuple[str, str, str, str], UsageRow] = {}
 
     def clear(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -169,6 +171,35 @@ class MemoryStore:
     def _bump(self) -> int:
         self._version += 1
         return self._version
+
+    async def add_usage(self, rows: list[UsageRow]) -> None:
+        for row in rows:
+            at = (row.key, row.day, row.provider, row.model)
+            old = self._usage.get(at)
+            if old is not None:
+                row = replace(
+                    row,
+                    requests=old.requests + row.requests,
+                    input=old.input + row.input,
+                    output=old.output + row.output,
+                    cached=old.cached + row.cached,
+                    estimated=old.estimated + row.estimated,
+                    cost=old.cost + row.cost,
+                )
+            self._usage[at] = row
+
+    async def usage(self, since: str, until: str, key: str | None = None) -> list[UsageRow]:
+        rows = [
+            r for r in self._usage.values() if since <= r.day <= until and (not key or r.key == key)
+        ]
+        return sorted(rows, key=lambda r: (r.day, r.key, r.provider, r.model))
+
+    async def spend(self, since: str, until: str) -> list[tuple[str, str, float]]:
+        totals: dict[tuple[str, str], float] = {}
+        for r in self._usage.values():
+            if since <= r.day <= until:
+                totals[(r.key, r.day)] = totals.get((r.key, r.day), 0.0) + r.cost
+        return [(k, d, c) for (k, d), c in totals.items()]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "memory"}

@@ -21,6 +21,7 @@ from failsoft.store.base import (
     ResponseDropped,
     StoredResponse,
     StoreSetupError,
+    UsageRow,
 )
 from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
@@ -180,6 +181,17 @@ class PostgresStore:
 
     async def keys_version(self) -> tuple[int, int, int]:
         return kq.fingerprint(await self.pool.fetchrow(kq.KEYS_VERSION))
+
+    async def add_usage(self, rows: list[UsageRow]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_q(sql.ADD_USAGE), [sql.usage_row(r) for r in rows])
+
+    async def usage(self, since: str, until: str, key: str | None = None) -> list[UsageRow]:
+        return sql.usage_from(await self.pool.fetch(_q(sql.USAGE), since, until, key or ""))
+
+    async def spend(self, since: str, until: str) -> list[tuple[str, str, float]]:
+        rows = await self.pool.fetch(_q(sql.SPEND), since, until)
+        return [(str(k), str(d), float(c)) for k, d, c in rows]
 
     def describe(self) -> dict[str, Any]:
         parts = urlsplit(self.url)

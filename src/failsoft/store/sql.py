@@ -11,7 +11,7 @@ import orjson
 
 from failsoft.health.codec import incident_from_json, incident_to_json, transition_from_row
 from failsoft.health.types import Incident, Transition
-from failsoft.store.base import DeadLetter, OutboxEntry, StoredResponse
+from failsoft.store.base import DeadLetter, OutboxEntry, StoredResponse, UsageRow
 from failsoft.store.keys import KEYS_SCHEMA
 
 SCHEMA = (
@@ -40,6 +40,12 @@ SCHEMA = (
     """CREATE INDEX IF NOT EXISTS failsoft_responses_by_expiry
         ON failsoft_responses (expires_at)""",
     *KEYS_SCHEMA,
+    """CREATE TABLE IF NOT EXISTS failsoft_usage (
+        key_name TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        day TEXT NOT NULL, requests BIGINT NOT NULL, input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL, cached_tokens BIGINT NOT NULL,
+        estimated_tokens BIGINT NOT NULL, cost DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (key_name, day, provider, model))""",
 )
 
 SAVE_INCIDENT = """INSERT INTO failsoft_incidents (id, started_at, resolved_at, body)
@@ -92,6 +98,39 @@ PURGE_RESPONSES = "DELETE FROM failsoft_responses WHERE expires_at <= {0}"
 DROP_RESPONSE = "DELETE FROM failsoft_responses WHERE id = {0}"
 RESPONSE = """SELECT id, created_at, expires_at, body FROM failsoft_responses
     WHERE id = {0} AND expires_at > {1}"""
+
+
+ADD_USAGE = """INSERT INTO failsoft_usage (key_name, provider, model, day, requests,
+        input_tokens, output_tokens, cached_tokens, estimated_tokens, cost)
+    VALUES ({0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9})
+    ON CONFLICT (key_name, day, provider, model) DO UPDATE SET
+        requests = failsoft_usage.requests + excluded.requests,
+        input_tokens = failsoft_usage.input_tokens + excluded.input_tokens,
+        output_tokens = failsoft_usage.output_tokens + excluded.output_tokens,
+        cached_tokens = failsoft_usage.cached_tokens + excluded.cached_tokens,
+        estimated_tokens = failsoft_usage.estimated_tokens + excluded.estimated_tokens,
+        cost = failsoft_usage.cost + excluded.cost"""
+USAGE = """SELECT key_name, provider, model, day, requests, input_tokens, output_tokens,
+        cached_tokens, estimated_tokens, cost FROM failsoft_usage
+    WHERE day >= {0} AND day <= {1} AND ({2} = '' OR key_name = {2})
+    ORDER BY day, key_name, provider, model"""
+
+SPEND = """SELECT key_name, day, SUM(cost) FROM failsoft_usage
+    WHERE day >= {0} AND day <= {1} GROUP BY key_name, day"""
+
+
+def usage_row(row: UsageRow) -> tuple[Any, ...]:
+    return (
+        row.key, row.provider, row.model, row.day, row.requests, row.input, row.output,
+        row.cached, row.estimated, row.cost,
+    )  # fmt: skip
+
+
+def usage_from(rows: Iterable[Any]) -> list[UsageRow]:
+    return [
+        UsageRow(str(k), str(p), str(m), str(d), int(r), int(i), int(o), int(c), int(e), float(x))
+        for k, p, m, d, r, i, o, c, e, x in rows
+    ]
 
 
 def placeholders(sql: str, style: str) -> str:

@@ -20,6 +20,7 @@ from failsoft.store.base import (
     OutboxEntry,
     ResponseDropped,
     StoredResponse,
+    UsageRow,
 )
 from failsoft.store.keys import MAX_KEYS, KeyConflict, StoredKey
 
@@ -187,6 +188,18 @@ class SQLiteStore:
     async def keys_version(self) -> tuple[int, int, int]:
         async with self.db.execute(kq.KEYS_VERSION) as cursor:
             return kq.fingerprint(await cursor.fetchone())
+
+    async def add_usage(self, rows: list[UsageRow]) -> None:
+        await self.db.executemany(_q(sql.ADD_USAGE), [sql.usage_row(r) for r in rows])
+        await self.db.commit()
+
+    async def usage(self, since: str, until: str, key: str | None = None) -> list[UsageRow]:
+        async with self.db.execute(_q(sql.USAGE), (since, until, key or "")) as cursor:
+            return sql.usage_from(await cursor.fetchall())
+
+    async def spend(self, since: str, until: str) -> list[tuple[str, str, float]]:
+        async with self.db.execute(_q(sql.SPEND), (since, until)) as cursor:
+            return [(str(k), str(d), float(c)) for k, d, c in await cursor.fetchall()]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "sqlite", "path": self.path}
