@@ -114,8 +114,8 @@ class Ticket:
             limiter.release(self)
         if self.tokens:
             self.tokens = False
-            # TPM is charged here, from the access exchange's counts of the answer's usage.
-            # The single call to swap when a per-request usage meter feeds it instead.
+            # TPM is charged here: what the request's upstreams billed (usage/meter.py), or
+            # for an answer no upstream billed (a cached one) the usage it carries.
             limiter.charge(self.name, (input_tokens or 0) + (output_tokens or 0))
 
 

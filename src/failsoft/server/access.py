@@ -44,6 +44,7 @@ from failsoft.logjson import FIELDS, SUMMARY
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
 from failsoft.types import trail
+from failsoft.usage.meter import request_tokens
 
 access_log = logging.getLogger("failsoft.access")
 
@@ -132,6 +133,7 @@ class Exchange:
 
     __slots__ = (
         "_log",
+        "_scope",
         "_send",
         "answered",
         "attempts",
@@ -186,6 +188,7 @@ class Exchange:
         self.broken = False
         self.cut: str | None = None
         """failsoft ended the request itself: `slow_reader`, `deadline` or `shutdown`."""
+        self._scope: Scope | None = None
         self.ticket: Ticket | None = None
         """The caller key's rate-limit ticket (auth/limits.py): its headers go on the
         answer, its slot is given back and its tokens charged at `finish`."""
@@ -240,10 +243,12 @@ class Exchange:
             elif name == b"content-type" and raw.startswith(b"text/event-stream"):
                 self.stream = True
 
-    def limit(self, ticket: Ticket) -> None:
-        """Hold `ticket` until the response ends; a key with a `tpm` needs the answer's
-        token counts, so they are read even with the access log off."""
+    def limit(self, ticket: Ticket, scope: Scope) -> None:
+        """Hold `ticket` until the response ends; a key with a `tpm` is charged what the
+        request's upstreams billed (its usage meter, in `scope`), else the answer's token
+        counts (a cached answer), so those are read even with the access log off."""
         self.ticket = ticket
+        self._scope = scope
         if ticket.tokens and not self.detail:
             self.input_tokens = None
             self.output_tokens = None
@@ -290,7 +295,11 @@ class Exchange:
         ticket = self.ticket
         if ticket is not None:
             if ticket.tokens:
-                ticket.done(self.input_tokens, self.output_tokens)
+                billed = None if self._scope is None else request_tokens(self._scope)
+                if billed is not None:
+                    ticket.done(billed, 0)
+                else:
+                    ticket.done(self.input_tokens, self.output_tokens)
             else:
                 ticket.done(None, None)
         elapsed = time.perf_counter() - self.started

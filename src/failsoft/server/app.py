@@ -13,10 +13,10 @@ import orjson
 
 from failsoft.assemble import Runtime
 from failsoft.auth.check import CALLER, Gate, refuse
+from failsoft.auth.keys import Caller
 from failsoft.auth.limits import RateLimited, limited
 from failsoft.auth.limits_http import refuse_limited
 from failsoft.auth.setup import limiter
-from failsoft.auth.keys import Caller
 from failsoft.config import Config
 from failsoft.errors import RequestError, Unauthenticated
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
@@ -142,13 +142,13 @@ class GatewayApp:
                 and await self._over_budget(scope, send, caller)
             ):
                 return
-                if method == "POST" and limited(caller.limits):
-                    try:
-                        exchange.limit(await self.limiter.admit(caller.name, caller.limits))
-                    except RateLimited as exc:
-                        exchange.refuse("rate_limited", caller.name, exc.message, status=429)
-                        await refuse_limited(send, _dialect(scope, path), exc)
-                        return
+            if exchange is not None and method == "POST" and limited(caller.limits):
+                try:
+                    exchange.limit(await self.limiter.admit(caller.name, caller.limits), scope)
+                except RateLimited as exc:
+                    exchange.refuse("rate_limited", caller.name, exc.message, status=429)
+                    await refuse_limited(send, _dialect(scope, path), exc)
+                    return
         endpoint = self._post.get(path)
         if endpoint is not None:
             if method == "POST":

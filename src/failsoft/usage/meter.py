@@ -13,6 +13,7 @@ when `auth` is configured): without it, the cost is one `is None` test per attem
 from __future__ import annotations
 
 import math
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,7 @@ class Meter:
         return sum(u.input + u.output for u in self.settle())
 
 
-def request_tokens(scope: dict[str, Any]) -> int | None:
+def request_tokens(scope: MutableMapping[str, Any]) -> int | None:
     """Input plus output tokens the request's upstreams billed so far (reported, else
     estimated), or None when it is not metered or nothing was billed: what a
     tokens-per-minute limit charges when the request ends (auth/limits.py)."""
