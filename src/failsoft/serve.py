@@ -1,5 +1,6 @@
 """Running the gateway under uvicorn: blocking (the CLI) or in a background thread (the demo,
-tests, benchmarks). The only module that imports uvicorn.
+tests, benchmarks). The module that sets uvicorn up (its HTTP protocol, with failsoft's
+connection limits, is server/door.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from failsoft.config import Config, TlsConfig
 from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
+from failsoft.server.door import DoorProtocol
 from failsoft.server.drain import backstop, begin_on_signals
 
 log = logging.getLogger("failsoft.serve")
@@ -34,12 +36,14 @@ LOG_LEVEL_ENV = "FAILSOFT_LOG_LEVEL"
 T = TypeVar("T")
 
 
-# The measured fast stack (uvloop + httptools), nothing per request that failsoft does not
-# need (no access log, no proxy-headers middleware, no Server/Date headers), and our own
-# logging setup: uvicorn must not reconfigure the root logger.
+# The measured fast stack (uvloop + httptools, under failsoft's limits: server/door.py),
+# nothing per request that failsoft does not need (no access log, no proxy-headers
+# middleware, no Server/Date headers), and our own logging setup: uvicorn must not
+# reconfigure the root logger.
 _UVICORN_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": "httptools",
+    "http": DoorProtocol,  # httptools, with failsoft's limits (server/door.py)
+    "ws": "none",  # no WebSocket route: an Upgrade must not leave the limits behind
     "lifespan": "on",
     "access_log": False,
     "server_header": False,

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from failsoft.config.exposure import exposure_summary, exposure_warnings
 from failsoft.config.policies import Deadlines, Policies, Retry
-from failsoft.config.schema import Config, is_pattern
+from failsoft.config.schema import Config, ServerConfig, is_pattern
 from failsoft.types import CALLER_DIALECTS
 
 _SURFACES = {
@@ -85,6 +85,7 @@ def render_plan(config: Config) -> str:
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes, "
         f"send timeout {config.server.send_timeout:g}s, drain {config.server.drain:g}s",
+        _door(config.server),
         *exposure_summary(config),
         *_health(config),
         *_observability(config),
@@ -236,3 +237,14 @@ def _extras(p: Policies) -> list[str]:
         rungs = [*p.degrade.lighter, *(["static answer"] if p.degrade.static else [])]
         out.append("degrade: " + ", then ".join(rungs))
     return out
+
+
+def _door(server: ServerConfig) -> str:
+    """The connection limits (server/door.py), one line."""
+    per_client = server.max_connections_per_client or "no cap"
+    total = server.max_connections or "no cap"
+    return (
+        f"connections: head <= {server.max_head_bytes} bytes and {server.max_headers} headers "
+        f"within {server.head_timeout:g}s, body within {server.body_timeout:g}s; "
+        f"{per_client} per client address, {total} in all"
+    )

@@ -140,6 +140,28 @@ class ServerConfig:
     """Seconds a SIGTERM leaves requests in flight to finish (`/readyz` answers 503 from the
     signal on). Streams still open then end with their dialect's in-band error event, and
     the process exits within `drain` + 5 s (docs/operations.md#shutdown-and-drain)."""
+    max_head_bytes: int = check(positive, 64 * 1024)
+    """Largest request head (request line and headers) accepted, in bytes; a larger one is
+    answered 431 and the connection closed, before more of it is buffered (Envoy's default
+    is 60 KiB, nginx's 32 KiB). SDK requests send well under 4 KiB."""
+    max_headers: int = check(positive, 100)
+    """Most header lines in one request (Envoy's default); more: 431."""
+    head_timeout: float = check(positive, 10.0)
+    """Seconds a request head may take to arrive, from the connection's start or from the
+    first byte of a request on a kept-alive connection: then 408 and the connection closed
+    (closed without an answer when nothing arrived). A slow-loris client holds nothing for
+    longer. Idle kept-alive connections are closed after 30 s as before."""
+    body_timeout: float = check(positive, 60.0)
+    """Seconds a request body may take to arrive once its head has (32 MiB at 60 s is
+    about 0.5 MiB/s): then 408 and the connection closed. The answer, however long it
+    streams, is not under this deadline."""
+    max_connections_per_client: int = check(non_negative, 256)
+    """Open connections from one client address (per process); more are answered 503 and
+    closed at once. 0: no cap. Behind a proxy or load balancer every caller has the
+    proxy's address: raise it or set 0 there (docs/security.md#limits)."""
+    max_connections: int = check(non_negative, 0)
+    """Open connections to this process in all; more are answered 503 and closed at once.
+    0: no cap but the process's file-descriptor limit (`ulimit -n`)."""
     tls: TlsConfig | None = None
     """Serve HTTPS with this certificate and key (restart-only). Unset: plain HTTP, which
     is fine on 127.0.0.1 or behind a TLS-terminating proxy, and never across a network:
