@@ -110,10 +110,10 @@ def test_gemini_only_tools_are_untranslatable(ggw: GatewayThread, sim: SimServer
     [
         (b"{not json", "not valid JSON"),
         (b"[]", "JSON object"),
-        ({}, "'contents' is required"),
-        ({"contents": "hi"}, "'contents' is required"),
+        ({}, "contents: required"),
+        ({"contents": "hi"}, "contents: expected a list of Content objects, got a string"),
         ({"contents": [{"role": "system", "parts": [{"text": "x"}]}]}, "role"),
-        ({"contents": [{"role": "user", "parts": "x"}]}, "'parts'"),
+        ({"contents": [{"role": "user", "parts": "x"}]}, "contents[0].parts: expected a list"),
         ({"contents": [{"role": "user", "parts": [{"functionResponse": {}}]}]}, "'name'"),
     ],
 )
@@ -134,7 +134,7 @@ def test_a_json_array_stream_is_refused_saying_how(ggw: GatewayThread, sim: SimS
 
 def test_bounded_model_names(ggw: GatewayThread) -> None:
     response = post(ggw, "/v1beta/models/" + "m" * 300 + ":generateContent", HI)
-    assert "longer than" in google_error(response, 400, "INVALID_ARGUMENT")
+    assert "at most 256 characters" in google_error(response, 400, "INVALID_ARGUMENT")
 
 
 def test_unknown_model_and_methods(ggw: GatewayThread) -> None:

@@ -305,7 +305,7 @@ def test_a_conversation_object_needs_a_responses_target(
         ({"model": "via-openai", "input": "hi", "stream": "yes"}, "stream"),
         ({"model": "via-openai", "input": [{"type": "function_call_output"}]}, None),
         ({"model": "via-openai", "input": [{"type": "no_such_item"}]}, None),
-        ({"model": "via-openai", "input": "hi", "tools": "all"}, None),
+        ({"model": "via-openai", "input": "hi", "tools": "all"}, "tools"),
     ],
 )
 def test_malformed_input_gets_a_400_in_the_openai_shape(

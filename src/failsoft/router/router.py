@@ -30,6 +30,7 @@ from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
 from failsoft.transport import Transport
 from failsoft.types import AttemptRecord, ChatRequest, Target
+from failsoft.validate.common import check_gemini_model
 
 log = logging.getLogger("failsoft.router")
 
@@ -88,6 +89,8 @@ class Router:
                 f"'<provider>/<model>' for a configured provider (see GET /v1/models)",
                 param="model",
             )
+        if "/" in model:
+            direct_gemini_name(plan, model, self.providers)
         return plan
 
     async def complete(self, request: ChatRequest) -> Answer:
@@ -325,3 +328,15 @@ def _status_of(error: BaseException, request: ChatRequest) -> int:
         return error.error.status
     status = getattr(error, "status", 500)
     return status if isinstance(status, int) else 500
+
+
+def direct_gemini_name(plan: VirtualModel, model: str, providers: dict[str, Provider]) -> None:
+    """A caller's `provider/model` for a Gemini provider puts the model into a URL path:
+    names that would leave their path segment are a 400 (`check_gemini_model`)."""
+    if len(plan.targets) != 1:
+        return
+    target = plan.targets[0]
+    provider = providers.get(target.provider)
+    direct = model == f"{target.provider}/{target.model}"
+    if direct and provider is not None and provider.dialect == "gemini":
+        check_gemini_model(target.model.removeprefix("models/"))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from failsoft import validate
 from failsoft.auth.check import CALLER, allowed, namespace, query_key
 from failsoft.cache.layer import CacheLayer, Control, Served
 from failsoft.conversations import Conversations, Turn
@@ -103,11 +104,22 @@ def parse_now(parse: Callable[[dict[str, Any]], Any]) -> Callable[[ChatRequest],
             request.ir = parse(request.payload)
         except Untranslatable:
             pass
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:
-            message = f"the request does not have the documented shape ({exc})"
-            raise InvalidRequest(message) from None
+        except ValueError as exc:  # the parsers' own words: a field and its expectation
+            raise InvalidRequest(unreadable(request, exc)) from None
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            raise InvalidRequest(unreadable(request, exc)) from None
 
     return prepare
+
+
+def unreadable(request: ChatRequest, exc: Exception) -> str:
+    """The 400's message for a request the door check let through but a translator could
+    not read: a `ValueError`'s own words (the parsers raise it naming the field), never a
+    Python internal (`'str' object has no attribute 'get'`), which goes to the log."""
+    if type(exc) is ValueError and str(exc).isprintable():
+        return str(exc)[:300]
+    log.info("%s: unreadable %s request: %.200r", request.request_id, request.dialect, exc)
+    return f"the request does not have the shape the {request.dialect} API documents"
 
 
 class ChatEndpoint:
@@ -232,6 +244,10 @@ class ChatEndpoint:
         payload, model, stream = self.surface.parse(body)
         if routed is not None:
             model, stream = routed
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        if exchange is not None:  # a refused name too: the access log escapes and cuts it
+            exchange.model = model
+        validate.request(self.surface.dialect, payload, model)
         if CALLER in scope:
             allowed(scope, model)
         turn = None

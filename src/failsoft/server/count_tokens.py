@@ -31,6 +31,7 @@ from failsoft.server.asgi import (
 from failsoft.translate.estimate import estimate_tokens
 from failsoft.transport.http import FetchError, fetch
 from failsoft.types import Target
+from failsoft.validate.common import check_depth, check_model
 
 log = logging.getLogger("failsoft.server")
 
@@ -90,6 +91,8 @@ class CountTokens:
             raise InvalidRequest("model: Field required", param="model")
         if not isinstance(payload.get("messages"), list):
             raise InvalidRequest("messages: Input should be a valid list", param="messages")
+        check_model(str(payload["model"]))
+        check_depth(payload)
         return payload, body
 
     async def _upstream(

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from failsoft import validate
 from failsoft.auth.check import CALLER, allowed
 from failsoft.auth.check import CONFIG as AUTH_CONFIG
 from failsoft.auth.keys import Caller
@@ -31,7 +32,6 @@ from failsoft.server.asgi import Headers, Receive, Scope, Send, read_body, send_
 from failsoft.server.chat import ChatEndpoint, Surface, parse_now
 from failsoft.translate.gemini_caller import parse_request
 
-MAX_MODEL = 256
 _IMAGE_TOKENS = 258
 _UNCOUNTED = frozenset(
     {"role", "inlineData", "fileData", "inline_data", "file_data", "thoughtSignature",
@@ -94,8 +94,7 @@ def route(scope: Scope) -> tuple[str, bool]:
 def check_model(model: str) -> None:
     if not model:
         raise InvalidRequest("the URL names no model (/v1beta/models/{model}:generateContent)")
-    if len(model) > MAX_MODEL:
-        raise InvalidRequest(f"the model name is longer than {MAX_MODEL} characters")
+    validate.check_model(model, param=None)  # the path is URL-decoded: %0A is a newline
 
 
 def parse_body(body: bytes) -> tuple[dict[str, Any], str, bool]:

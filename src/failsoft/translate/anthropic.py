@@ -62,7 +62,7 @@ EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
 def parse_request(payload: dict[str, Any]) -> Request:
     warnings = Warnings()
     request = Request(messages=[])
-    request.system = _system(payload.get("system"))
+    request.system = _system(payload.get("system"), warnings)
     for i, message in enumerate(payload["messages"]):
         expect(isinstance(message, dict), f"messages[{i}] must be an object")
         role = message.get("role")
@@ -115,16 +115,23 @@ def parse_request(payload: dict[str, Any]) -> Request:
     return request
 
 
-def _system(value: Any) -> list[str]:
+def _system(value: Any, warnings: Warnings) -> list[str]:
+    """The system prompt's texts. Only text blocks have an equivalent elsewhere; any other
+    block is dropped and said so in `x-failsoft-warning`, never silently."""
     if isinstance(value, str):
         return [value] if value else []
+    texts: list[str] = []
     if isinstance(value, list):
-        return [
-            block["text"]
-            for block in value
-            if isinstance(block, dict) and isinstance(block.get("text"), str) and block["text"]
-        ]
-    return []
+        for i, block in enumerate(value):
+            kind = block.get("type") if isinstance(block, dict) else None
+            text = block.get("text") if kind == "text" else None
+            if isinstance(text, str):
+                if text:
+                    texts.append(text)
+            else:
+                shown = kind if isinstance(kind, str) else "untyped"
+                warnings.drop(f"system[{i}] ({shown} block)", "only text system blocks carry over")
+    return texts
 
 
 def _blocks(content: Any, where: str) -> list[Block]:

@@ -8,12 +8,13 @@ plan with several targets of one dialect does not repeat the work or the verdict
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
-from failsoft.errors import Untranslatable
+from failsoft.errors import InvalidRequest, Untranslatable
 from failsoft.translate import (
     anthropic,
     gemini,
@@ -71,6 +72,8 @@ _DECODERS: dict[str, Callable[[Sink], Decoder]] = {
     "gemini": GeminiDecoder,
     "responses": ResponsesDecoder,
 }
+
+log = logging.getLogger("failsoft.translate")
 
 
 class Translation:
@@ -187,10 +190,13 @@ def _translate(request: ChatRequest, options: TargetOptions) -> Translation:
             ir = _PARSE[request.dialect](request.payload)
         except Untranslatable:
             raise
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:
-            # A shape the caller's own API would refuse; say so rather than guess.
-            message = f"the request does not have the documented shape ({exc})"
-            raise Untranslatable(message) from None
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # A shape the caller's own API would refuse (the door check, failsoft/validate,
+            # missed it): the caller's fault on every target, so a 400, never a skip that
+            # lets a fallback of the caller's dialect answer it, nor Python's words.
+            log.info("%s: unreadable %s request: %.200r", request.request_id, request.dialect, exc)
+            message = f"the request does not have the shape the {request.dialect} API documents"
+            raise InvalidRequest(message) from None
         request.ir = ir
     assert isinstance(ir, Request)
     warnings = Warnings(ir.dropped)
@@ -198,8 +204,10 @@ def _translate(request: ChatRequest, options: TargetOptions) -> Translation:
         payload = _BUILD[options.dialect](ir, options, warnings)
     except Untranslatable:
         raise
-    except (AttributeError, TypeError, KeyError, ValueError) as exc:
-        raise Untranslatable(f"the request does not have the documented shape ({exc})") from None
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        log.warning("%s: %s → %s translation failed: %.200r", request.request_id,
+                    request.dialect, options.dialect, exc)  # fmt: skip
+        raise Untranslatable(f"failsoft could not write it for {options.dialect}") from None
     freeform: frozenset[str] = frozenset()
     if request.dialect == "responses":  # custom tools, namespaced ones by their flat names
         freeform = frozenset(t.name for t in ir.tools if t.freeform)
