@@ -73,7 +73,10 @@ class Runtime:
         OpenTelemetry imported. `tracer_provider` (tests) is an SDK provider to use as is."""
         self.clock = clock
         self.hub = EventHub()
-        self.transport = Transport(pool_wait=config.admission.pool_wait)
+        self.transport = Transport(
+            pool_wait=config.admission.pool_wait,
+            max_answer_bytes=config.server.max_answer_bytes,
+        )
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)
         self.store = _queued(store, config, default_store)

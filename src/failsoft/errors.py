@@ -26,7 +26,8 @@ parsing strings, and the server renders each in the caller's dialect::
     │   └── ProtocolError               the upstream broke the wire format
     │       ├── MalformedEvent              an SSE event whose data is not valid JSON
     │       ├── TruncatedStream             the stream ended without its terminal event
-    │       └── BadResponse                 wrong content type or unreadable body
+    │       ├── BadResponse                 wrong content type or unreadable body
+    │       └── AnswerTooLarge              an answer (or one event) above server.max_answer_bytes
     ├── AllTargetsFailed            every target of the plan failed (503 / 529 to the caller)
     ├── Overloaded                  failsoft's own in-flight limit (503 / 529, at once)
     ├── PoolBusy                    no free upstream connection slot in time: the target is
@@ -259,6 +260,19 @@ class TruncatedStream(ProtocolError):
 
 class BadResponse(ProtocolError):
     outcome = "bad_response"
+
+
+class AnswerTooLarge(ProtocolError):
+    """The upstream's answer grew past `server.max_answer_bytes` (or one SSE event did):
+    an endless answer must not grow the gateway's memory. Before the commit the router
+    fails over (`too_large` in the trail); after it the caller's stream ends with the
+    in-band error. A failure of the target (its breaker counts it): it is misbehaving."""
+
+    outcome = "too_large"
+
+    def __init__(self, limit: int, what: str = "the answer") -> None:
+        super().__init__(f"{what} exceeded {limit} bytes (server.max_answer_bytes)")
+        self.limit = limit
 
 
 # --------------------------------------------------------------------------- whole request

@@ -279,3 +279,19 @@ models:
         for p in found
     ), found
     assert any("providers.o.api: expected one of 'chat', 'responses'" in p for p in found), found
+
+
+def test_size_limits_default_and_must_fit_together() -> None:
+    base = (
+        "providers: {p: {dialect: openai, base_url: 'http://127.0.0.1:1/v1'}}\nmodels: {m: [p/x]}\n"
+    )
+    server = parse_config(base).server
+    assert (server.max_inflight_bytes, server.max_answer_bytes) == (1 << 30, 64 << 20)
+    with pytest.raises(ConfigError) as info:
+        parse_config(base + "server: {max_body_bytes: 2000, max_inflight_bytes: 1000}")
+    assert "server.max_inflight_bytes: must be at least server.max_body_bytes (2000)" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError) as zero:
+        parse_config(base + "server: {max_answer_bytes: 0}")
+    assert "server.max_answer_bytes" in str(zero.value)

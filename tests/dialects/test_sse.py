@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from failsoft.dialects.sse import SSEDecoder, encode, event_datas
+from failsoft.errors import AnswerTooLarge
 
 STREAM = (
     b'event: message_start\ndata: {"a":1}\n\n'
@@ -73,3 +75,20 @@ def test_event_datas_whole_body() -> None:
 def test_encode() -> None:
     assert encode(b"{}") == b"data: {}\n\n"
     assert encode(b"{}", "error") == b"event: error\ndata: {}\n\n"
+
+
+def test_an_endless_line_is_too_large_before_it_grows_past_the_limit() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    decoder.push(b'data: {"a": 1}\n\n')
+    assert [e.data for e in decoder.events()] == [b'{"a": 1}']
+    decoder.push(b"data: " + b"x" * 900)
+    with pytest.raises(AnswerTooLarge) as err:
+        decoder.push(b"x" * 200)
+    assert err.value.outcome == "too_large"
+    assert decoder.pending == b""  # let go at once
+
+
+def test_events_within_the_limit_pass_whatever_the_chunk_size() -> None:
+    decoder = SSEDecoder(max_event_bytes=1000)
+    events = b"".join(b"data: %d\n\n" % i for i in range(300))  # 2,4 kB in one chunk
+    assert len(decoder.feed(events)) == 300

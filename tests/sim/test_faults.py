@@ -15,7 +15,7 @@ from failsoft.sim.faults import FaultSlot, FaultTable, choose, seeded
     [
         ({"kind": "cutt"}, "fault.kind: unknown fault kind 'cutt' (expected one of: status, reset, "
          "hang, slow_headers, slow_first_token, cut, stall, malformed, no_terminal, no_done, "
-         "mid_stream_error); did you mean 'cut'?"),
+         "mid_stream_error, endless, huge_line); did you mean 'cut'?"),
         ({}, "fault.kind: required"),
         ({"kind": "status"}, "fault.status: required for kind 'status' (or give 'body')"),
         ({"kind": "status", "status": 200}, "fault.status: must be between 400 and 599, got 200"),
@@ -141,3 +141,16 @@ def test_fault_table_replaces_and_expires() -> None:
     assert list(table.snapshot()) == ["b"]
     table.clear()
     assert not table
+
+
+def test_endless_kinds_end_in_a_repeat() -> None:
+    """`endless` and `huge_line` end their plan with bytes written forever (never a
+    finish), and `huge_line` never writes a newline after its `data:` line began."""
+    from failsoft.sim.playback import Repeat, body_steps, is_immediate
+
+    steps = body_steps(lambda length: b"HEAD%d|" % length, b'{"a": "bc"}', Fault("endless"), wait=0)
+    assert isinstance(steps[-1], Repeat) and not is_immediate(steps)
+    assert steps[0].startswith(b"HEAD-1|")  # type: ignore[union-attr]
+    assert Fault("huge_line").applies_to(stream=True)
+    assert not Fault("huge_line").applies_to(stream=False)
+    assert Fault("endless").applies_to(stream=False)

@@ -140,6 +140,12 @@ def _build(raw: Any, doc: Document) -> Config | None:
     policies = build_policies(raw, (), Policies(), doc)
     server = build(ServerConfig, raw.get("server"), ("server",), doc)
     if server is not None:
+        if server.max_inflight_bytes < server.max_body_bytes:
+            doc.problem(
+                ("server", "max_inflight_bytes"),
+                f"must be at least server.max_body_bytes ({server.max_body_bytes}): a body "
+                "that large could never be accepted",
+            )
         server = resolve_tls(server, doc)
     breaker = build(BreakerConfig, raw.get("breaker"), ("breaker",), doc)
     admission = build(Admission, raw.get("admission"), ("admission",), doc)

@@ -84,6 +84,8 @@ def render_plan(config: Config) -> str:
         *_extras(top),
         f"server: {config.server.host}:{config.server.port}, "
         f"max body {config.server.max_body_bytes} bytes, "
+        f"{config.server.max_inflight_bytes} in flight, "
+        f"max answer {config.server.max_answer_bytes} bytes, "
         f"send timeout {config.server.send_timeout:g}s, drain {config.server.drain:g}s",
         _door(config.server),
         *exposure_summary(config),

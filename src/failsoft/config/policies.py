@@ -41,6 +41,7 @@ OUTCOMES = (
     "malformed",
     "truncated",
     "bad_response",
+    "too_large",
 )
 """Trail outcomes a `retry.retry_on` list may name."""
 

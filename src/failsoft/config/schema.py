@@ -130,6 +130,20 @@ class ServerConfig:
     port: int = check(_port, 8080)
     max_body_bytes: int = check(positive, 32 * 1024 * 1024)
     """Largest request body accepted (Anthropic's own limit is 32 MB); larger gets 413."""
+    max_inflight_bytes: int = check(positive, 1024 * 1024 * 1024)
+    """Request bytes all requests in flight may hold at once, per process (1 GiB): a body
+    counts from its first byte until its request ends. A request whose declared
+    `content-length` (or whose body, as it arrives) would go beyond it is refused with
+    503 (Anthropic: 529) and `Retry-After`, before its body is read: 32 MiB bodies ×
+    4,096 requests in flight would otherwise be 128 GiB (docs/security.md#limits). At
+    least `max_body_bytes`."""
+    max_answer_bytes: int = check(positive, 64 * 1024 * 1024)
+    """Largest upstream answer read (64 MiB; an LLM answer is rarely over 1 MiB): a
+    non-streaming answer (assembled from a stream or read as JSON), a stream relayed to a
+    streaming caller (counted over all its bytes), and any one SSE event (at most 16 MiB
+    in any case). Beyond it the attempt fails as `too_large`: the next target is tried,
+    or, once a stream was committed, it ends with the in-band error event. It counts as
+    a failure of the target (docs/resilience.md)."""
     send_timeout: float = check(positive, 30.0)
     """Seconds a caller may take nothing of what is queued for it while a write to it waits
     (its connection's buffers are full). A caller that reads nothing for this long is

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from failsoft.errors import MalformedEvent
+from failsoft.errors import AnswerTooLarge
 
 __all__ = ["SSEDecoder", "SSEEvent", "encode", "event_datas"]
 
@@ -45,13 +45,16 @@ class SSEDecoder:
         self.max_event_bytes = max_event_bytes
 
     def push(self, chunk: bytes) -> None:
+        """Add bytes; `AnswerTooLarge` when what is pending grows past `max_event_bytes`
+        (an endless line, or comments without end), so that it cannot grow memory."""
         if self._pos:
             self._buf = self._buf[self._pos :] + chunk
             self._pos = 0
         else:
             self._buf = self._buf + chunk if self._buf else chunk
-        if len(self._buf) > self.max_event_bytes and self._buf.find(b"\n\n") < 0:
-            raise MalformedEvent(f"an SSE event exceeded {self.max_event_bytes} bytes")
+        if len(self._buf) > self.max_event_bytes and _no_event(self._buf, self.max_event_bytes):
+            self._buf = b""
+            raise AnswerTooLarge(self.max_event_bytes, "an SSE event")
 
     @property
     def pending(self) -> bytes:
@@ -79,6 +82,12 @@ class SSEDecoder:
         """Push and pull every complete event (the eager form)."""
         self.push(chunk)
         return list(self.events())
+
+
+def _no_event(buf: bytes, limit: int) -> bool:
+    """No event ends within the first `limit` bytes pending: nothing will come of them
+    but more of the same (one event that large is not an answer)."""
+    return buf.find(b"\n\n", 0, limit) < 0 and buf.find(b"\r\n\r\n", 0, limit) < 0
 
 
 def _boundary(buf: bytes, start: int) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from failsoft.dialects import responses
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, StreamTracker
 from failsoft.dialects.sse import SSEDecoder, SSEEvent
 from failsoft.errors import (
+    AnswerTooLarge,
     BadResponse,
     DeadlineExceeded,
     FirstByteTimeout,
@@ -52,6 +53,13 @@ log = logging.getLogger("failsoft.router")
 ERROR_BODY_LIMIT = 64 * 1024
 _TAIL = 128
 """Bytes at the end of a stream body enough to hold its terminal event."""
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The largest one SSE event may be (less when `server.max_answer_bytes` is less)."""
+
+
+def event_limit(answer_limit: int) -> int:
+    """The most one SSE event may hold under an answer limit of `answer_limit` bytes."""
+    return min(answer_limit, MAX_EVENT_BYTES)
 
 
 class Attempt:
@@ -321,16 +329,21 @@ class Attempt:
                 phase = "first_token"
                 limit, binding = self.deadline.cap(math.inf)
                 timer.reschedule(loop.time() + limit)
-                decoder = SSEDecoder()
+                cap = self.transport.max_answer_bytes
+                decoder = SSEDecoder(event_limit(cap))
                 tracker = wire.tracker()
                 head: list[bytes] = []
                 fed = 0
                 meter = self.meter
                 self.strip_usage = strip
+                size = 0
                 while True:
                     chunk = await upstream.readany()
                     if not chunk:
                         raise TruncatedStream("the stream ended before any content")
+                    size += len(chunk)
+                    if size > cap:  # endless preamble events or keep-alive comments
+                        raise AnswerTooLarge(cap)
                     decoder.push(chunk)
                     for event in decoder.events():
                         kind = tracker.feed(event)
@@ -419,6 +432,8 @@ class Attempt:
         tail = b"".join(parts)[-_TAIL:]
         done = opened.terminal or wire.ends_stream(tail)
         idle: IdleTimer | None = None
+        cap = self.transport.max_answer_bytes
+        size = len(parts[0]) + len(parts[1])
         try:
             async with asyncio.timeout(None) as timer:
                 idle = IdleTimer(timer, self)
@@ -427,6 +442,10 @@ class Attempt:
                     chunk = await upstream.readany()
                     if not chunk:
                         break
+                    size += len(chunk)
+                    if size > cap:
+                        parts.clear()  # let it go before the next attempt is made
+                        raise AnswerTooLarge(cap)
                     parts.append(chunk)
                     tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
                     done = wire.ends_stream(tail)
@@ -469,9 +488,14 @@ class Attempt:
             async with asyncio.timeout(limit):
                 upstream = await self._send(body, pool, stream=False)
                 await self._check_status(upstream, sse=False)
+                declared = upstream.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.transport.max_answer_bytes:
+                    raise AnswerTooLarge(self.transport.max_answer_bytes)
             self._metered()
             self.first_token_at = self.clock.monotonic()
             parts: list[bytes] = []
+            cap = self.transport.max_answer_bytes
+            size = 0
             while True:
                 idle, binding = self.deadline.cap(self.limits.idle)
                 try:
@@ -481,6 +505,10 @@ class Attempt:
                     raise self._timeout_error("idle", idle, binding) from None
                 if not chunk:
                     break
+                size += len(chunk)
+                if size > cap:
+                    parts.clear()
+                    raise AnswerTooLarge(cap)
                 parts.append(chunk)
             data = b"".join(parts)
             try:

@@ -28,7 +28,13 @@ from typing import Any
 
 from failsoft.dialects import responses
 from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, TERMINAL, Wire
-from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamError, UpstreamTimeout
+from failsoft.errors import (
+    AnswerTooLarge,
+    MalformedEvent,
+    TruncatedStream,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt
 from failsoft.router.phases import IdleTimer, Opened
@@ -146,6 +152,10 @@ class CommittedStream:
         attempt = self._attempt
         idle: IdleTimer | None = None
         broken: UpstreamError | None = None
+        # An endless stream to a streaming caller grows no memory (it is relayed as it
+        # comes), but it would hold a connection and bill the caller until the deadline.
+        cap = attempt.transport.max_answer_bytes
+        size = len(opened.head) + len(decoder.pending)
         try:
             if opened.terminal:
                 self.complete = True
@@ -167,6 +177,9 @@ class CommittedStream:
                             chunk = await upstream.readany()
                             if not chunk:
                                 chunk = self._missing_end()
+                            size += len(chunk)
+                            if size > cap:
+                                raise AnswerTooLarge(cap)
                             decoder.push(chunk)
                         except UpstreamError as exc:
                             idle.disarm()
@@ -289,7 +302,8 @@ class CommittedStream:
         self._log(error)
         if self.on_break is not None:
             self.on_break(self)
-        if self.resumer is not None:
+        if self.resumer is not None and not isinstance(error, AnswerTooLarge):
+            # Not resumed: a continuation of an endless answer would be endless too.
             rest = await self.resumer(self, error)
             if rest is not None:
                 async for data in rest:

@@ -18,6 +18,7 @@ from failsoft.auth.limits import RateLimited, limited
 from failsoft.auth.limits_http import refuse_limited
 from failsoft.auth.setup import limiter
 from failsoft.config import Config
+from failsoft.dialects import WIRES
 from failsoft.errors import RequestError, Unauthenticated
 from failsoft.server.access import EXCHANGE, AccessLog, Exchange
 from failsoft.server.admin import ModelList, healthz, readyz, root
@@ -30,6 +31,7 @@ from failsoft.server.count_tokens import CountTokens
 from failsoft.server.drain import Drain
 from failsoft.server.gemini_api import SURFACE as GEMINI
 from failsoft.server.gemini_api import GeminiRoutes, from_google, serves
+from failsoft.server.inflight import BodiesFull, InflightBytes, Ticket, declared_length, refuse_full
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.refusals import RefusalLog
@@ -83,6 +85,10 @@ class GatewayApp:
         self.limiter = limiter(runtime)
         """Per-key rate limits (auth/limits.py), checked for keys that have any."""
         self._set_gate(runtime.config)
+        self.bodies = InflightBytes(server.max_inflight_bytes)
+        """Request bytes held by the requests in flight (`server.max_inflight_bytes`)."""
+        runtime.metric_sources.append(self.bodies.metrics)
+        self._max_body = limit
 
     def _set_gate(self, config: Config) -> None:
         """Keys and the model list they filter, from `config` (at start and on a reload)."""
@@ -149,6 +155,43 @@ class GatewayApp:
                     exchange.refuse("rate_limited", caller.name, exc.message, status=429)
                     await refuse_limited(send, _dialect(scope, path), exc)
                     return
+        if method not in _BODILESS:
+            await self._counted(scope, receive, send)
+            return
+        await self._route(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route a request that may send a body, its bytes counted against
+        `server.max_inflight_bytes` from the first to the end of its response; refused
+        before its body is read when the declared length does not fit."""
+        bodies = self.bodies
+        declared = declared_length(scope["headers"])
+        # A declared length above max_body_bytes is refused (413) unread: nothing to hold.
+        reserved = 0 if declared is None or declared > self._max_body else declared
+        if not bodies.take(reserved):
+            await self._full(scope, send)
+            return
+        ticket = Ticket(bodies, receive, reserved)
+        try:
+            await self._route(scope, ticket.receive, send)
+        except BodiesFull:
+            await self._full(scope, send)  # raised while reading the body: nothing sent
+        finally:
+            ticket.close()
+
+    async def _full(self, scope: Scope, send: Send) -> None:
+        path: str = scope["path"]
+        exchange: Exchange | None = scope.get(EXCHANGE)
+        dialect = _dialect(scope, path)
+        if exchange is not None:
+            status = WIRES[dialect].exhausted_status
+            exchange.refuse("shed", "inflight_bytes", "server.max_inflight_bytes", status=status)
+        retry_after = self.runtime.config.admission.retry_after
+        await refuse_full(send, dialect, self.bodies, retry_after)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
         endpoint = self._post.get(path)
         if endpoint is not None:
             if method == "POST":
@@ -235,6 +278,10 @@ class GatewayApp:
                 await self.limiter.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+"""Methods whose requests failsoft never reads a body of."""
 
 
 def _proxied(scope: Scope, path: str) -> bool:

@@ -123,7 +123,7 @@ class Endpoints:
             generation = settings.chunk_delay * max(0, answer.output_tokens - 1)
             completion = wire.completion(reply, answer, body)
             steps = body_steps(
-                lambda length: conn.head(200, _JSON + ident, length),
+                lambda length: conn.head(200, _JSON + ident, None if length < 0 else length),
                 completion,
                 fault,
                 wait=before + first + generation,

@@ -27,8 +27,10 @@ FAULT_KINDS = (
     "no_terminal",
     "no_done",
     "mid_stream_error",
+    "endless",
+    "huge_line",
 )
-STREAM_ONLY_KINDS = frozenset({"no_terminal", "no_done", "mid_stream_error"})
+STREAM_ONLY_KINDS = frozenset({"no_terminal", "no_done", "mid_stream_error", "huge_line"})
 """Kinds that have no meaning without a stream; they never match a non-streaming request."""
 BODY_PRESETS = {"context_length": 400, "content_policy": 400, "insufficient_quota": 429}
 """Preset error bodies and the status each implies when `status` is not given."""
@@ -38,7 +40,8 @@ MALFORMED_TARGETS = ("extra", "content")
 STALL_ENDINGS = ("close", "continue")
 """After a stall with `delay`: FIN mid-stream, or the rest of the stream as if nothing happened."""
 DEFAULT_AFTER = 2
-"""Content events sent before cut/stall/malformed/mid_stream_error, when `after` is not given."""
+"""Content events sent before cut/stall/malformed/mid_stream_error/endless/huge_line, when
+`after` is not given."""
 
 _COMMON = ("kind", "rate", "count", "stream")
 _OPTIONS: dict[str, tuple[str, ...]] = {
@@ -62,6 +65,8 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "no_terminal": (),
     "no_done": (),
     "mid_stream_error": ("after", "error_type", "message"),
+    "endless": ("after",),
+    "huge_line": ("after",),
 }
 
 

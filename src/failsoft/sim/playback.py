@@ -28,10 +28,17 @@ class Action(enum.Enum):
     """Send nothing more but keep the socket open (hang, stall)."""
 
 
-Step = bytes | float | Action
+class Repeat(bytes):
+    """The last step of an answer that never ends: these bytes, written again and again
+    (each write waiting until the client has taken the last) until the client goes away."""
+
+
+Step = bytes | float | Action | Repeat
 
 LAST_CHUNK = b"0\r\n\r\n"
-_INTERRUPTING = frozenset({"cut", "stall", "malformed", "mid_stream_error"})
+_INTERRUPTING = frozenset({"cut", "stall", "malformed", "mid_stream_error", "endless", "huge_line"})
+ENDLESS_WRITE = 64 * 1024
+"""About how many bytes each write of an endless answer carries."""
 
 
 def chunk(data: bytes) -> bytes:
@@ -53,6 +60,11 @@ class _Plan:
         if seconds > 0:
             self._flush()
             self.steps.append(float(seconds))
+
+    def forever(self, data: bytes) -> list[Step]:
+        self._flush()
+        self.steps.append(Repeat(data))
+        return self.steps
 
     def end(self, action: Action) -> list[Step]:
         self._flush()
@@ -113,6 +125,14 @@ def stream_steps(
                     steps.wait(fault.delay)
                     return steps.end(Action.CLOSE)
                 pause = fault.delay
+            elif kind == "endless":
+                # The same content event forever: a model that never stops talking.
+                again = chunk(item if item is not None else content[-1]) if content else b""
+                return steps.forever(again * max(1, ENDLESS_WRITE // max(1, len(again))))
+            elif kind == "huge_line":
+                # One `data:` line that never ends: no newline, ever.
+                steps.write(chunk(b'data: {"filler": "'))
+                return steps.forever(chunk(b"a" * ENDLESS_WRITE))
             elif kind == "mid_stream_error":
                 steps.wait(wait)
                 if plan.numbered:
@@ -157,6 +177,10 @@ def body_steps(
     steps = _Plan()
     steps.wait(wait)
     kind = fault.kind if fault is not None else None
+    if kind == "endless":
+        # A JSON body that never ends: half the answer, then filler inside its string.
+        steps.write(head(-1) + chunk(body[: len(body) // 2]))
+        return steps.forever(chunk(b"a" * ENDLESS_WRITE))
     if kind in ("cut", "stall"):
         assert fault is not None
         half = len(body) // 2
@@ -179,7 +203,7 @@ def body_steps(
 
 
 def is_immediate(steps: list[Step]) -> bool:
-    return not any(isinstance(step, float) for step in steps)
+    return not any(isinstance(step, (float, Repeat)) for step in steps)
 
 
 def play_now(conn: Connection, steps: list[Step]) -> None:
@@ -195,6 +219,9 @@ async def play(conn: Connection, steps: list[Step], clock: Clock) -> None:
     for step in steps:
         if conn.closed:
             return
+        if isinstance(step, Repeat):
+            await _forever(conn, step, clock)
+            return
         if isinstance(step, bytes):
             conn.write(step)
             await conn.drain()
@@ -202,6 +229,14 @@ async def play(conn: Connection, steps: list[Step], clock: Clock) -> None:
             _act(conn, step)
         else:
             await clock.sleep(step)
+
+
+async def _forever(conn: Connection, data: bytes, clock: Clock) -> None:
+    """Write `data` again and again until the client goes away (an endless answer)."""
+    while not conn.closed:
+        conn.write(data)
+        await conn.drain()
+        await clock.sleep(0)  # a client that reads as fast: let the others run
 
 
 def _act(conn: Connection, action: Action) -> None:

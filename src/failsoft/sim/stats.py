@@ -37,7 +37,7 @@ class RequestRecord:
     outcome: str
     """HTTP status as a string ("200", "529"), or the fault kind when the client got no
     complete HTTP answer ("reset", "hang", "cut", "stall", "malformed", "no_terminal",
-    "mid_stream_error")."""
+    "mid_stream_error", "endless", "huge_line")."""
     fault: str | None
     """Kind of the applied fault, also for faults that still end in a 200 (slow_*)."""
     request_id: str

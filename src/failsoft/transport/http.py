@@ -118,7 +118,12 @@ class Transport:
     """
 
     def __init__(
-        self, *, limit: int = 0, keepalive_timeout: float = 30.0, pool_wait: float = 0.5
+        self,
+        *,
+        limit: int = 0,
+        keepalive_timeout: float = 30.0,
+        pool_wait: float = 0.5,
+        max_answer_bytes: int = 64 << 20,
     ) -> None:
         self._limit = limit
         self._keepalive = keepalive_timeout
@@ -129,6 +134,9 @@ class Transport:
         self.pool_wait = pool_wait
         """The longest a request waits for a free slot in its provider's pool
         (`admission.pool_wait`); beyond it the target is skipped as `busy`."""
+        self.max_answer_bytes = max_answer_bytes
+        """The most of one upstream answer a request reads (`server.max_answer_bytes`);
+        beyond it the attempt fails as `too_large` (router/attempt.py, streaming.py)."""
 
     def pool(self, name: str, limit: int) -> Pool:
         """`name`'s pool, with `limit` slots (a changed limit applies from now on)."""
