@@ -72,8 +72,11 @@ class RedisLink:
 
     async def bounded(self, call: Awaitable[T]) -> T:
         """`call`, or TimeoutError soon after `timeout` seconds. The client's own socket
-        timeouts (`timeout`) normally end it first, and cleanly; cancelling a call while it
-        connects may leave its socket behind, so this is only the safety net."""
+        timeouts (`timeout`) normally end it first; this is the safety net. Cutting a call
+        short is safe at any point, connecting included: redis-py closes a connection whose
+        connect or handshake is cancelled (and uvloop a transport cancelled mid-connect).
+        What must not happen is a call on a client after `run` has closed it: its pool would
+        open a new connection that nothing closes (`Fleet` ends its calls with the session)."""
         return await asyncio.wait_for(call, self.timeout * 2 + 0.05)
 
     async def run(

@@ -160,8 +160,21 @@ class Fleet:
                 task.result()
         finally:
             self._client = None
-            with contextlib.suppress(*FAULTS):
-                await asyncio.wait_for(pubsub.aclose(), link.timeout)
+            try:
+                await self._end_calls()
+            finally:
+                with contextlib.suppress(*FAULTS):
+                    await asyncio.wait_for(pubsub.aclose(), link.timeout)
+
+    async def _end_calls(self) -> None:
+        """End the claims and releases still running on this session's client before the
+        link closes it. One that outlived it would call on a closed client, whose pool
+        quietly opens a new connection that nothing ever closes: a socket left to the
+        garbage collector (and, under uvloop, a ResourceWarning wherever that happens)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _lost(self) -> None:
         """Redis went away: decide alone (a deferred probe is ours to make again)."""
