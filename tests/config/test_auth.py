@@ -95,7 +95,19 @@ def test_a_missing_variable_is_reported() -> None:
     assert any("environment variable NOT_SET is not set" in p for p in found), found
 
 
-def test_an_empty_section_refuses_everyone() -> None:
+def test_an_empty_section_leaves_only_the_stores_keys() -> None:
     config = parse_config(BASE + "auth: {}\n", env={})
     assert config.auth is not None and config.auth.keys == ()
-    assert "none declared" in render_plan(config)
+    plan = render_plan(config)
+    assert "caller keys: required; none in the config; keys kept in the store" in plan
+
+
+def test_the_plan_shows_each_keys_limits_and_the_default() -> None:
+    text = (
+        "auth:\n  limits: {rpm: 600, concurrency: 20}\n  keys:\n"
+        '    - {name: a, key: "${K}", limits: {tpm: 1000, budget: 5, budget_period: month}}\n'
+    )
+    plan = render_plan(parse_config(BASE + text, env={"K": "k" * 40}))
+    assert "a (from ${K}; all virtual models; tpm 1000, $5/month)" in plan
+    assert "every key without its own limits: rpm 600, 20 at once" in plan
+    assert "k" * 40 not in plan

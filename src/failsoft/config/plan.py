@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from urllib.parse import urlsplit
 
+from failsoft.config.auth import KeyLimits
 from failsoft.config.exposure import exposure_summary, exposure_warnings
 from failsoft.config.policies import Deadlines, Policies, Retry
 from failsoft.config.schema import Config, ServerConfig, is_pattern
@@ -102,19 +103,41 @@ def render_plan(config: Config) -> str:
 
 
 def _auth(config: Config) -> str:
-    """Names, sources, grants and expiry of the caller keys; never a key."""
-    if config.auth is None:
+    """Names, sources, grants, limits and expiry of the caller keys; never a key."""
+    auth = config.auth
+    if auth is None:
         return "off (anyone who reaches the port may use every model)"
-    if not config.auth.keys:
-        return "required, but none declared (every proxy request is refused)"
+    store = (
+        f"; keys kept in the store (`failsoft keys`, /admin/keys) checked every {auth.refresh:g}s"
+    )
+    default = _limits(auth.limits)
+    defaults = f"; every key without its own limits: {default}" if default else ""
+    if not auth.keys:
+        return "required; none in the config" + store + defaults
     parts = []
-    for k in config.auth.keys:
+    for k in auth.keys:
         extras = [f"from {k.key.source}"]
         extras.append("models " + ", ".join(k.models) if k.models else "all virtual models")
         if k.expires:
             extras.append(f"expires {k.expires}")
+        if k.limits is not None:
+            extras.append(_limits(k.limits) or "no limits")
         parts.append(f"{k.name} ({'; '.join(extras)})")
-    return "required: " + ", ".join(parts)
+    return "required: " + ", ".join(parts) + store + defaults
+
+
+def _limits(limits: KeyLimits) -> str:
+    """`rpm 600, tpm 200000, 20 at once, $5/day`, or "" for none."""
+    out = []
+    if limits.rpm is not None:
+        out.append(f"rpm {limits.rpm}")
+    if limits.tpm is not None:
+        out.append(f"tpm {limits.tpm}")
+    if limits.concurrency is not None:
+        out.append(f"{limits.concurrency} at once")
+    if limits.budget is not None:
+        out.append(f"${limits.budget:g}/{limits.budget_period}")
+    return ", ".join(out)
 
 
 def _health(config: Config) -> list[str]:
