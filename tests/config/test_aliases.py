@@ -6,12 +6,12 @@ import pytest
 
 from failsoft.config import parse_config
 from failsoft.config.plan import render_plan
-from failsoft.config.schema import MAX_MATCHED
+from failsoft.config.schema import MAX_DIRECT_NAMES, MAX_MATCHED
 from failsoft.errors import ConfigError
 
 CONFIG = """
 providers:
-  anthropic: {dialect: anthropic, base_url: "http://127.0.0.1:1"}
+  anthropic: {dialect: anthropic, base_url: "http://127.0.0.1:1", direct: ["claude-x*"]}
   openai: {dialect: openai, base_url: "http://127.0.0.1:1/v1",
            max_output_tokens: {gpt-4o: 1000, "my-*": 50}}
 models:
@@ -48,7 +48,7 @@ def test_exact_names_win_over_aliases_and_aliases_over_patterns() -> None:
         "claude-sonnet-4-6": "claude-sonnet-4-6",  # a model's own name beats every pattern
         "claude-haiku-4-5-20251001": "coding",  # patterns in config order: `claude-*` first
         "gemini-haiku-x": "fast",
-        "anthropic/claude-x": "anthropic/claude-x",  # provider/model stays direct
+        "anthropic/claude-x": "anthropic/claude-x",  # listed in `direct`: stays direct
         "gpt-4o": None,
     }
 
@@ -99,3 +99,18 @@ def test_check_config_lists_aliases_and_patterns() -> None:
     assert "    aliases: claude-opus-4-8\n" in out
     assert "    patterns: claude-*  (after names, in config order)\n" in out
     assert "    aliases: claude-sonnet-4-5\n    patterns: *-haiku-*" in out
+
+
+def test_direct_names_are_plan_targets_or_listed_and_bounded() -> None:
+    """`provider/model` resolves only for a plan's target or a name the provider's `direct`
+    list matches, and a pattern admits at most MAX_DIRECT_NAMES distinct names."""
+    config = parse_config(CONFIG)
+    assert config.resolve("openai/gpt-4o") is not None  # a target of `coding`
+    assert config.resolve("openai/gpt-4o-x") is None  # openai has no `direct`
+    assert config.resolve("anthropic/claude-x1") is not None  # `direct: ["claude-x*"]`
+    for n in range(MAX_DIRECT_NAMES + 10):
+        config.resolve(f"anthropic/claude-x-{n}")
+    assert len(config.names.direct) == MAX_DIRECT_NAMES
+    assert config.resolve("anthropic/claude-x-new") is None  # full
+    assert config.resolve("anthropic/claude-x-5") is not None  # admitted before
+    assert config.resolve("anthropic/claude-opus-4-7") is not None  # targets never count

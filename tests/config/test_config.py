@@ -15,7 +15,8 @@ providers:
   anthropic: {dialect: anthropic, base_url: "https://api.anthropic.com", api_key: "${ANTHROPIC_API_KEY}",
               status_page: "https://status.claude.com"}
   openai:    {dialect: openai, base_url: "https://api.openai.com/v1/", api_key: "${OPENAI_API_KEY:-}"}
-  local:     {dialect: openai, base_url: "http://127.0.0.1:11434/v1", always_stream: false}
+  local:     {dialect: openai, base_url: "http://127.0.0.1:11434/v1", always_stream: false,
+              direct: ["meta-llama/*"]}
 models:
   claude-opus:
     - {provider: anthropic, model: claude-opus-4-7}
@@ -83,6 +84,9 @@ def test_provider_model_requests_resolve_to_one_target() -> None:
     assert plan.targets == (Target("local", "meta-llama/Llama-3.1-8B"),)
     assert plan.deadlines == config.deadlines
     assert config.resolve("nowhere/x") is None
+    assert config.resolve("local/qwen3:8b") is None  # not in `direct`, no plan's target
+    assert config.resolve("openai/gpt-5") is not None  # a plan's target
+    assert config.resolve("openai/gpt-5-x") is None
     assert config.resolve("claude-opus") is config.models["claude-opus"]
     assert config.resolve("gpt-5") is None
 

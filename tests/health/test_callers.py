@@ -26,7 +26,7 @@ from failsoft.types import Target
 CONFIG = """
 providers:
   anthropic: {dialect: anthropic, base_url: "http://127.0.0.1:9"}
-  openai: {dialect: openai, base_url: "http://127.0.0.1:9/v1"}
+  openai: {dialect: openai, base_url: "http://127.0.0.1:9/v1", direct: ["model-*"]}
 models:
   claude: [anthropic/claude-opus-4-7, anthropic/claude-sonnet-4-5, openai/gpt-4o]
   gpt: [openai/gpt-4o]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from failsoft.health.windows import PassiveHealth, TargetStats, classify
+from failsoft.health.windows import BUCKET_SECONDS, WINDOWS, PassiveHealth, TargetStats, classify
 
 
 @pytest.mark.parametrize(
@@ -59,3 +61,33 @@ def test_a_cut_stream_turns_a_success_into_a_failure() -> None:
     window = health.window("a/m", 6.0, "1m")
     assert window.counts["ok"] == 0 and window.failures == 1
     assert window.outcomes == {"cut": 1}
+
+
+def test_running_windows_match_adding_up_the_buckets() -> None:
+    """The 1 min, 5 min and 1 h windows are kept as running totals; they must equal the
+    sum of the attempts whose bucket is in the window, through gaps and ring wraps."""
+    rng = random.Random(17)
+    stats = TargetStats()
+    seen: list[tuple[int, str, float]] = []
+    now = 1000.0
+    outcomes = ["200", "200", "200", "529", "429", "reset", "400"]
+    for _ in range(3000):
+        now += rng.choice([0.5, 3.0, 11.0, 40.0, 700.0]) if rng.random() < 0.3 else 0.2
+        outcome = rng.choice(outcomes)
+        duration = rng.uniform(0.01, 3.0)
+        stats.record(now, outcome, duration, duration / 2)
+        seen.append((int(now // BUCKET_SECONDS), outcome, duration))
+        if rng.random() < 0.05:
+            stats.record_cut(now)
+            seen.append((int(now // BUCKET_SECONDS), "cut", 0.0))
+        if rng.random() < 0.1:
+            later = now + rng.choice([0.0, 30.0, 400.0])
+            for seconds in WINDOWS.values():
+                newest = int(later // BUCKET_SECONDS)
+                first = newest - int(seconds // BUCKET_SECONDS) + 1
+                inside = [(o, d) for n, o, d in seen if first <= n <= newest]
+                window = stats.window(later, seconds)
+                expected_failures = sum(1 for o, _ in inside if o in ("529", "429", "reset", "cut"))
+                assert window.failures == expected_failures
+                assert sum(window.latency_histogram) == sum(1 for o, _ in inside if o == "200")
+            now = later

@@ -13,11 +13,12 @@ import anthropic
 import openai
 import pytest
 
+from failsoft.config import parse_config
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
-from tests.conftest import CALLER_KEY
+from tests.conftest import CALLER_KEY, PROVIDER_KEY
 from tests.helpers import RawResponse, request
-from tests.translate.conftest import translate_config
+from tests.translate.conftest import TRANSLATE_CONFIG
 
 JSON = {"content-type": "application/json"}
 ANT = {**JSON, "anthropic-version": "2023-06-01", "x-api-key": "k"}
@@ -26,7 +27,12 @@ HI = [{"role": "user", "content": "hello"}]
 
 @pytest.fixture(scope="module")
 def door_server(sim_server: SimServer) -> Iterator[GatewayThread]:
-    with GatewayThread(translate_config(sim_server.url)).running() as gw:
+    # Any `gemini/<name>` is served directly, so a Gemini target's name reaches the check
+    # of what may go into its URL (without `direct`, an unplanned name is a 404 first).
+    text = TRANSLATE_CONFIG.format(sim=sim_server.url, key=PROVIDER_KEY, extra="")
+    text = text.replace("  gemini: {dialect: gemini,", '  gemini: {direct: ["*"], dialect: gemini,')
+    assert 'direct: ["*"]' in text
+    with GatewayThread(parse_config(text)).running() as gw:
         yield gw
 
 

@@ -79,6 +79,10 @@ class HealthConfig:
     move that target behind the others in every plan until it is over."""
     status_poll_interval: float = check(positive, 60.0)
     """Seconds between polls of each provider's `status_page`."""
+    max_direct_components: int = check(positive, 256)
+    """Health components kept for targets no virtual model names (asked for directly as
+    `provider/model`), the least recently seen forgotten first. Such a target becomes a
+    component (on the status page, in the store) only once it answered successfully."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,9 +92,10 @@ def render_plan(config: Config) -> str:
         *exposure_summary(config),
         *_health(config),
         *_observability(config),
-        "direct: any '<provider>/<model>' ("
-        + ", ".join(f"{p}/..." for p in config.providers)
-        + ")",
+        "direct: '<provider>/<model>' for the targets of virtual models"
+        + "".join(
+            f"; {name}/{', '.join(p.direct)}" for name, p in config.providers.items() if p.direct
+        ),
     ]
     warnings = exposure_warnings(config)
     if warnings:

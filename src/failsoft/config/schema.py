@@ -95,6 +95,12 @@ class ProviderConfig:
     (mid-stream resume): `on` for vLLM-style servers (sent with `continue_final_message`),
     `off` where it is refused or ignored; `auto` knows the dialects (see docs/resilience.md)
     and remembers a target that refused one."""
+    direct: tuple[str, ...] = ()
+    """Models of this provider callers may name directly as `<provider>/<model>` (names or
+    glob patterns; `["*"]`: any name, which lets callers grow nothing but still makes every
+    made-up name an upstream call). A provider's model that is a target of a virtual model
+    may always be named directly; any other name is the caller's 404 before an upstream
+    call (docs/security.md#direct-model-names)."""
 
     @property
     def wire_dialect(self) -> Dialect:
@@ -237,7 +243,8 @@ class Config:
 
     def resolve(self, name: str) -> VirtualModel | None:
         """A virtual model by name, else by alias, else `provider/model` as a one-target
-        plan, else by the first pattern that matches (in config order), else None."""
+        plan when that model may be named directly (`direct`), else by the first pattern
+        that matches (in config order), else None."""
         found = self.models.get(name)
         if found is not None:
             return found
@@ -245,13 +252,38 @@ class Config:
         if alias is not None:
             return self.models[alias]
         provider, sep, model = name.partition("/")
-        if sep and model and provider in self.providers:
+        if sep and model and provider in self.providers and self.direct(provider, model):
             return VirtualModel(name, (Target(provider, model),), self.policies)
         matched = self.names.match(name)
         return None if matched is None else self.models[matched]
 
+    def direct(self, provider: str, model: str) -> bool:
+        """Whether `provider/model` may be asked for by name: a target of a virtual model,
+        or a model the provider's `direct` list names (callers choose these names, and
+        each name they could invent would otherwise be an upstream call, a breaker, a
+        health component)."""
+        names = self.names
+        if model in names.targets.get(provider, ()):
+            return True
+        allowed = self.providers[provider].direct
+        if not allowed:
+            return False
+        key = f"{provider}/{model}"
+        if key in names.direct:
+            return True
+        if len(names.direct) >= MAX_DIRECT_NAMES or not any(
+            fnmatch.fnmatchcase(model, p) for p in allowed
+        ):
+            return False
+        names.direct[key] = None
+        return True
+
 
 GLOB = frozenset("*?[")
+MAX_DIRECT_NAMES = 1024
+"""Distinct names a provider's `direct` patterns admit per process (per config: a reload
+starts afresh). Every name admitted gets per-target router state (a breaker, latency
+samples); further names are refused like unlisted ones."""
 MAX_MATCHED = 4096
 """Names remembered after a pattern lookup; callers choose names, so the map is bounded
 (emptied when full: a lookup costs one regex match per pattern, the cache only saves it)."""
@@ -264,10 +296,19 @@ def is_pattern(alias: str) -> bool:
 class ModelNames:
     """Aliases (exact names) and glob patterns → the virtual model they name."""
 
-    __slots__ = ("aliases", "matched", "patterns")
+    __slots__ = ("aliases", "direct", "matched", "patterns", "targets")
 
     def __init__(self, models: dict[str, VirtualModel]) -> None:
         self.aliases: dict[str, str] = {}
+        self.targets: dict[str, frozenset[str]] = {}
+        """Provider → the models of it that virtual models target (nameable directly)."""
+        by_provider: dict[str, set[str]] = {}
+        for plan in models.values():
+            for target in plan.targets:
+                by_provider.setdefault(target.provider, set()).add(target.model)
+        self.targets = {p: frozenset(ms) for p, ms in by_provider.items()}
+        self.direct: dict[str, None] = {}
+        """`provider/model` names a `direct` pattern admitted (at most MAX_DIRECT_NAMES)."""
         self.patterns: list[tuple[re.Pattern[str], str, str]] = []
         """(compiled, pattern as written, model name), in config order."""
         for model in models.values():

@@ -121,7 +121,10 @@ class CallerTally:
         for name in config.models:
             self._known(name)
 
-    def _known(self, model: str) -> tuple[_Tally, dict[Target, str]] | None:
+    def _known(self, model: str, answered: bool = True) -> tuple[_Tally, dict[Target, str]] | None:
+        """The tally and rungs `model` counts in. A direct name gets a tally of its own only
+        from a request that was answered (and at most MAX_DIRECT of them): a name nothing
+        answered stays off the page."""
         tally = self._tallies.get(model)
         if tally is not None:
             return tally, self._rungs[model]
@@ -133,7 +136,7 @@ class CallerTally:
         # (reversed: a target listed twice keeps its first place)
         rungs = {t: f"rung{n}" for n, t in reversed(list(enumerate(plan.targets, 1)))}
         if model not in self._config.models:
-            if self._direct >= MAX_DIRECT:
+            if self._direct >= MAX_DIRECT or not answered:
                 other = self._tallies.get(OTHER)
                 if other is None:
                     other = self._tallies[OTHER] = _Tally()
@@ -152,7 +155,7 @@ class CallerTally:
         answered = counted(event)
         if answered is None:
             return
-        found = self._known(event.virtual_model)
+        found = self._known(event.virtual_model, answered)
         if found is None:
             return
         tally, rungs = found

@@ -306,6 +306,11 @@ class IncidentKeeper:
             )
             self.dirty.add(incident.id)
 
+    def drop_component(self, component: str) -> None:
+        """A component no longer kept (a directly named target forgotten past the bound):
+        its pending bad state goes; an incident about it resolves as the quiet one it is."""
+        self._bad_since.pop(component, None)
+
     def forget(self, incident_id: str) -> None:
         """Stop following an incident that another process resolved."""
         incident = self.active.pop(incident_id, None)

@@ -24,6 +24,7 @@ from failsoft.clock import Clock
 from failsoft.config import Config
 from failsoft.events import AttemptFinished, BreakerChanged, EventHub, RequestFinished
 from failsoft.health.callers import Summary
+from failsoft.health.direct import DirectComponents, series_label
 from failsoft.health.evidence import Report, Seen
 from failsoft.health.incidents import ComponentView, Event, IncidentKeeper
 from failsoft.health.model import Observation, StateTracker, bad_without_failures, observed_state
@@ -74,6 +75,8 @@ class HealthMonitor(HealthReading):
         """Whether the store has said this process leads since it last said otherwise."""
         self._failing: dict[str, set[str]] = {}
         self._stats: dict[Target, TargetStats] = {}
+        self._direct = DirectComponents()
+        """Components no plan names (bounded)."""
         self.requests: dict[tuple[str, int], int] = {}
         """Caller requests by (virtual model, status seen), for metrics."""
         self.shared = Exchange(store, 3 * config.health.evaluate_every, config.status.history_days)
@@ -100,16 +103,44 @@ class HealthMonitor(HealthReading):
         stats = self._stats.get(event.target)
         if stats is None:
             key = event.target.label
-            self.components.setdefault(key, event.target)  # `provider/model` asked directly
+            if key not in self.components:
+                # `provider/model` asked directly: a component once it answered.
+                if not event.ok:
+                    return
+                self._admit(key, event.target)
             stats = self._stats[event.target] = self.passive.stats(key)
+        elif event.target in self._direct:
+            self._direct.seen(event.target)
         stats.record(self.clock.monotonic(), event.outcome, event.duration, event.first_token)
         if not event.ok and classify(event.outcome) in FAILURES:
             self._failing.setdefault(event.request_id, set()).add(event.target.label)
 
+    def _admit(self, key: str, target: Target) -> None:
+        """A direct target that answered becomes a component; past
+        `health.max_direct_components` the least recently seen one is forgotten."""
+        for old in self._direct.admit(target, self.config.health.max_direct_components):
+            self._forget(old)
+        self.components[key] = target
+
+    def _forget(self, target: Target) -> None:
+        key = target.label
+        self.components.pop(key, None)
+        self._stats.pop(target, None)
+        self.passive.forget(key)
+        for found in (self.trackers, self._held, self.breakers, self._counted):
+            found.pop(key, None)
+        self._standing.discard(key)
+        self.keeper.drop_component(key)
+
     def _request(self, event: RequestFinished) -> None:
         seen = (event.virtual_model, event.status)
-        self.requests[seen] = self.requests.get(seen, 0) + 1
-        if event.broken and event.target is not None:
+        count = self.requests.get(seen)
+        if count is None:
+            label = series_label(self.config, event.virtual_model, len(self.requests))
+            seen = (label, event.status)
+            count = self.requests.get(seen, 0)
+        self.requests[seen] = count + 1
+        if event.broken and event.target is not None and event.target.label in self.components:
             self.passive.stats(event.target.label).record_cut(self.clock.monotonic())
             self._failing.setdefault(event.request_id, set()).add(event.target.label)
         failed = self._failing.pop(event.request_id, None)
@@ -126,6 +157,8 @@ class HealthMonitor(HealthReading):
 
     def _breaker(self, event: BreakerChanged) -> None:
         key = event.target.label
+        if key not in self.components:
+            return  # a direct target that never answered: nothing to show
         self.breakers[key] = event.state
         long = event.open_for is not None and event.open_for > self.config.breaker.max_open_for
         if event.state == "open" and long:
@@ -147,6 +180,8 @@ class HealthMonitor(HealthReading):
                 del self.components[label]
         for label, target in planned.items():
             self.components.setdefault(label, target)
+            self._direct.discard(target)
+        self._direct.keep_only(set(self.components))
         for name in [n for n in self.declared if n not in config.providers]:
             del self.declared[name]
         self.config = config
@@ -156,6 +191,8 @@ class HealthMonitor(HealthReading):
         """Forget everything observed (tests that share one gateway start clean)."""
         self.passive = PassiveHealth()
         self._stats.clear()
+        for target in self._direct.clear():
+            self.components.pop(target.label, None)
         self.keeper = IncidentKeeper(self.config.health)
         self.trackers.clear()
         self.breakers.clear()
@@ -231,10 +268,11 @@ class HealthMonitor(HealthReading):
         if found is not None:
             self._settle(found, mono, wall)
         leading, peers = self.shared.leading, self.shared.fresh(wall)
-        adopt(self.components, peers, self.config.providers)
+        adopt(self.components, peers, self.config.providers, self._admit)
         maintenance = self.keeper.under_maintenance(now)
         views, own = [], {}
-        for key, target in self.components.items():
+        # A snapshot: the loop awaits the store, and requests add components meanwhile.
+        for key, target in list(self.components.items()):
             own[key] = self._local(key, mono, wall)
             seen = merged(key, own[key], peers)
             failed = None if seen.last_failure is None else mono - (wall - seen.last_failure)

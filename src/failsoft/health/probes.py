@@ -101,8 +101,10 @@ class Prober:
         probe = self.config.providers[name].probe
         if probe.models:
             return [Target(name, m) for m in probe.models]
-        seen = dict.fromkeys(t for t in self.health.components.values() if t.provider == name)
-        return list(seen)
+        # The plans' targets, not every component: a directly named model is the caller's
+        # choice, and a completion probe of it would cost money every interval.
+        planned = (t for plan in self.config.models.values() for t in plan.targets)
+        return list(dict.fromkeys(t for t in planned if t.provider == name))
 
     async def run(self) -> None:
         """One loop per provider; never returns until cancelled."""

@@ -43,7 +43,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -276,14 +276,20 @@ class Exchange:
         log.log(level, "cannot share %s through the store (%s); still %s", what, exc, role)
 
 
-def adopt(components: dict[str, Target], peers: list[Report], providers: Iterable[str]) -> None:
-    """Add the components another process was asked for directly (`provider/model`)."""
+def adopt(
+    components: dict[str, Target],
+    peers: list[Report],
+    providers: Iterable[str],
+    admit: Callable[[str, Target], None],
+) -> None:
+    """Add the components another process was asked for directly (`provider/model`), each
+    through `admit` (which keeps their number bounded)."""
     known = set(providers)
     for peer in peers:
         for key in peer.components.keys() - components.keys():
             provider, _, model = key.partition("/")
             if provider in known and model:
-                components[key] = Target(provider, model)
+                admit(key, Target(provider, model))
 
 
 def sync_incidents(

@@ -36,6 +36,8 @@ SLOTS = _HIST
 """Slots in a latency histogram."""
 _CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
 _TOP = _HIST - 1
+_CLIENT = _CLASS_INDEX["client"]
+_FAILING = tuple(_CLASS_INDEX[c] for c in FAILURES)
 _log2 = math.log2
 
 
@@ -74,21 +76,67 @@ def _slot_value(slot: int) -> float:
 
 
 class _Bucket:
+    """Ten seconds of one target: counts by class, failures by outcome, and the latency
+    histograms (allocated with the first success: most buckets of a failing or quiet
+    target never need them)."""
+
     __slots__ = ("counts", "latency", "start", "ttft", "worst")
 
-    def __init__(self) -> None:
-        self.start = -1
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.counts = [0] * len(CLASSES)
+        self.latency: list[int] | None = None
+        self.ttft: list[int] | None = None
+        self.worst: dict[str, int] = {}
+
+
+class _Sum:
+    """Running totals over the last `length` buckets but the newest: a bucket is added in
+    once it is complete (the next one started, or a read came later) and taken out as it
+    ages out, so reading a window costs the same whatever the traffic (rendering /metrics
+    for hundreds of targets used to add up an hour of buckets for each), and recording
+    an attempt touches its bucket only."""
+
+    __slots__ = ("counts", "latency", "length", "tail", "ttft", "worst")
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.tail = -1
+        """The number of the oldest bucket still counted in."""
         self.counts = [0] * len(CLASSES)
         self.latency = [0] * _HIST
         self.ttft = [0] * _HIST
         self.worst: dict[str, int] = {}
 
-    def reset(self, start: int) -> None:
-        self.start = start
+    def clear(self) -> None:
         self.counts = [0] * len(CLASSES)
         self.latency = [0] * _HIST
         self.ttft = [0] * _HIST
         self.worst = {}
+
+    def add(self, bucket: _Bucket) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, bucket.counts, strict=True)]
+        if bucket.latency is not None:
+            self.latency = [a + b for a, b in zip(self.latency, bucket.latency, strict=True)]
+        if bucket.ttft is not None:
+            self.ttft = [a + b for a, b in zip(self.ttft, bucket.ttft, strict=True)]
+        worst = self.worst
+        for outcome, n in bucket.worst.items():
+            worst[outcome] = worst.get(outcome, 0) + n
+
+    def drop(self, bucket: _Bucket) -> None:
+        self.counts = [a - b for a, b in zip(self.counts, bucket.counts, strict=True)]
+        if bucket.latency is not None:
+            self.latency = [a - b for a, b in zip(self.latency, bucket.latency, strict=True)]
+        if bucket.ttft is not None:
+            self.ttft = [a - b for a, b in zip(self.ttft, bucket.ttft, strict=True)]
+        worst = self.worst
+        for outcome, n in bucket.worst.items():
+            left = worst.get(outcome, 0) - n
+            if left > 0:
+                worst[outcome] = left
+            else:
+                worst.pop(outcome, None)
 
 
 @dataclass(frozen=True)
@@ -129,12 +177,26 @@ class Window:
 
 
 class TargetStats:
-    """One target's ring of buckets."""
+    """One target's ring of buckets, and running totals for the 1 min, 5 min and 1 h
+    windows."""
 
-    __slots__ = ("_buckets", "last_failure", "last_seen", "totals")
+    __slots__ = (
+        "_buckets",
+        "_current",
+        "_folded",
+        "_sums",
+        "last_failure",
+        "last_seen",
+        "totals",
+    )
 
     def __init__(self) -> None:
-        self._buckets = [_Bucket() for _ in range(BUCKETS)]
+        self._buckets: list[_Bucket | None] = [None] * BUCKETS
+        self._current: _Bucket | None = None
+        self._folded = False
+        """Whether `_current` is in the running totals already (a read came after it)."""
+        lengths = {max(1, int(seconds // BUCKET_SECONDS)) for seconds in WINDOWS.values()}
+        self._sums = {length: _Sum(length) for length in sorted(lengths)}
         self.last_seen: float | None = None
         self.last_failure: float | None = None
         """When the last failed attempt ended: how long failures stay evidence runs from
@@ -145,10 +207,36 @@ class TargetStats:
 
     def _bucket(self, now: float) -> _Bucket:
         number = int(now // BUCKET_SECONDS)
-        bucket = self._buckets[number % BUCKETS]
-        if bucket.start != number:
-            bucket.reset(number)
+        current = self._current
+        if current is not None and number <= current.start:
+            return current  # (a reading from before the newest bucket counts in it)
+        self._advance(number)
+        bucket = self._buckets[number % BUCKETS] = self._current = _Bucket(number)
+        self._folded = False
         return bucket
+
+    def _advance(self, newest: int) -> None:
+        """Time is at bucket `newest`: the current bucket, if older, goes into the running
+        totals, and each total lets go of the buckets older than its window."""
+        current = self._current
+        if current is not None and not self._folded and current.start < newest:
+            for total in self._sums.values():
+                if current.start >= total.tail:
+                    total.add(current)
+            self._folded = True
+        buckets = self._buckets
+        for total in self._sums.values():
+            first = newest - total.length + 1
+            if total.tail >= first:
+                continue
+            if first - total.tail >= total.length:
+                total.clear()  # everything it held is out of the window
+            else:
+                for number in range(total.tail, first):
+                    bucket = buckets[number % BUCKETS]
+                    if bucket is not None and bucket.start == number:
+                        total.drop(bucket)
+            total.tail = first
 
     def record(
         self, now: float, outcome: str, duration: float | None, first_token: float | None
@@ -162,22 +250,28 @@ class TargetStats:
                 return
             kind = found
         number = int(now // BUCKET_SECONDS)
-        bucket = self._buckets[number % BUCKETS]
-        if bucket.start != number:
-            bucket.reset(number)
+        bucket = self._current
+        if bucket is None or number > bucket.start:
+            bucket = self._bucket(now)
         bucket.counts[_CLASS_INDEX[kind]] += 1
         self.totals[kind] += 1
         self.last_seen = now
         if kind == "ok":
-            # `_slot` inlined: this line runs for nearly every attempt.
-            if duration is not None and duration > 0.001:
-                bucket.latency[min(_TOP, int(_log2(duration * 1000.0) * 4))] += 1
-            elif duration is not None:
-                bucket.latency[0] += 1
-            if first_token is not None and first_token > 0.001:
-                bucket.ttft[min(_TOP, int(_log2(first_token * 1000.0) * 4))] += 1
-            elif first_token is not None:
-                bucket.ttft[0] += 1
+            # `_slot` inlined: these lines run for nearly every attempt.
+            if duration is not None:
+                if bucket.latency is None:
+                    bucket.latency = [0] * _HIST
+                if duration > 0.001:
+                    bucket.latency[min(_TOP, int(_log2(duration * 1000.0) * 4))] += 1
+                else:
+                    bucket.latency[0] += 1
+            if first_token is not None:
+                if bucket.ttft is None:
+                    bucket.ttft = [0] * _HIST
+                if first_token > 0.001:
+                    bucket.ttft[min(_TOP, int(_log2(first_token * 1000.0) * 4))] += 1
+                else:
+                    bucket.ttft[0] += 1
         elif kind != "client":
             bucket.worst[outcome] = bucket.worst.get(outcome, 0) + 1
             self.last_failure = now
@@ -185,6 +279,11 @@ class TargetStats:
     def record_cut(self, now: float) -> None:
         """A stream that had committed (counted `ok`) broke later: count it as a failure."""
         bucket = self._bucket(now)
+        if self._folded:  # (only when the clock went back: keep the totals exact anyway)
+            self._folded = False
+            for total in self._sums.values():
+                if bucket.start >= total.tail:
+                    total.drop(bucket)
         ok = _CLASS_INDEX["ok"]
         if bucket.counts[ok] > 0:
             bucket.counts[ok] -= 1
@@ -193,24 +292,60 @@ class TargetStats:
         bucket.worst["cut"] = bucket.worst.get("cut", 0) + 1
         self.last_seen = self.last_failure = now
 
-    def window(self, now: float, seconds: float) -> Window:
+    def _total(self, now: float, seconds: float) -> tuple[list[int], _Sum | None, _Bucket | None]:
+        """For a running window: its total, and the current bucket when it is not in it."""
         newest = int(now // BUCKET_SECONDS)
-        oldest = newest - max(1, int(seconds // BUCKET_SECONDS)) + 1
-        counts = [0] * len(CLASSES)
+        total = self._sums.get(max(1, int(seconds // BUCKET_SECONDS)))
+        if total is None:
+            return [], None, None
+        self._advance(newest)
+        current = self._current
+        if current is None or self._folded or not total.tail <= current.start <= newest:
+            return total.counts, total, None
+        counts = [a + b for a, b in zip(total.counts, current.counts, strict=True)]
+        return counts, total, current
+
+    def error_rate(self, now: float, seconds: float) -> float:
+        """`window(now, seconds).error_rate` without the percentiles."""
+        counts, total, _ = self._total(now, seconds)
+        if total is None:
+            return self.window(now, seconds).error_rate
+        requests = sum(counts) - counts[_CLIENT]
+        return sum(counts[i] for i in _FAILING) / requests if requests > 0 else 0.0
+
+    def window(self, now: float, seconds: float) -> Window:
+        counts_list, total, current = self._total(now, seconds)
+        if total is not None:
+            latency, ttft, outcomes = total.latency, total.ttft, dict(total.worst)
+            if current is not None:
+                if current.latency is not None:
+                    latency = [a + b for a, b in zip(latency, current.latency, strict=True)]
+                if current.ttft is not None:
+                    ttft = [a + b for a, b in zip(ttft, current.ttft, strict=True)]
+                for outcome, n in current.worst.items():
+                    outcomes[outcome] = outcomes.get(outcome, 0) + n
+            counts = dict(zip(CLASSES, counts_list, strict=True))
+            return window_of(seconds, counts, outcomes, latency, ttft)
+        # Another span (a probe's interval): add up its buckets.
+        newest = int(now // BUCKET_SECONDS)
+        length = max(1, int(seconds // BUCKET_SECONDS))
+        counts_list = [0] * len(CLASSES)
         latency = [0] * _HIST
         ttft = [0] * _HIST
-        outcomes: dict[str, int] = {}
-        for bucket in self._buckets:
-            if oldest <= bucket.start <= newest:
-                for i, n in enumerate(bucket.counts):
-                    counts[i] += n
-                for i, n in enumerate(bucket.latency):
-                    latency[i] += n
-                for i, n in enumerate(bucket.ttft):
-                    ttft[i] += n
-                for outcome, n in bucket.worst.items():
-                    outcomes[outcome] = outcomes.get(outcome, 0) + n
-        return window_of(seconds, dict(zip(CLASSES, counts, strict=True)), outcomes, latency, ttft)
+        outcomes = {}
+        for number in range(max(newest - length, newest - BUCKETS) + 1, newest + 1):
+            bucket = self._buckets[number % BUCKETS]
+            if bucket is None or bucket.start != number:
+                continue
+            counts_list = [a + b for a, b in zip(counts_list, bucket.counts, strict=True)]
+            if bucket.latency is not None:
+                latency = [a + b for a, b in zip(latency, bucket.latency, strict=True)]
+            if bucket.ttft is not None:
+                ttft = [a + b for a, b in zip(ttft, bucket.ttft, strict=True)]
+            for outcome, n in bucket.worst.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + n
+        counts = dict(zip(CLASSES, counts_list, strict=True))
+        return window_of(seconds, counts, outcomes, latency, ttft)
 
 
 def merge(windows: list[Window]) -> Window:
@@ -242,30 +377,44 @@ def window_of(
     ttft: list[int],
 ) -> Window:
     """A window from its counts and histograms (another process's, read from the store)."""
+    latency_p50, latency_p95 = _percentiles(latency)
+    ttft_p50, ttft_p95 = _percentiles(ttft)
     return Window(
         seconds=seconds,
         counts={name: counts.get(name, 0) for name in CLASSES},
         outcomes=outcomes,
-        latency_p50_ms=_percentile(latency, 0.5),
-        latency_p95_ms=_percentile(latency, 0.95),
-        ttft_p50_ms=_percentile(ttft, 0.5),
-        ttft_p95_ms=_percentile(ttft, 0.95),
+        latency_p50_ms=latency_p50,
+        latency_p95_ms=latency_p95,
+        ttft_p50_ms=ttft_p50,
+        ttft_p95_ms=ttft_p95,
         latency_histogram=tuple(latency),
         ttft_histogram=tuple(ttft),
     )
 
 
-def _percentile(histogram: list[int], q: float) -> float | None:
+_VALUES = tuple(round(_slot_value(slot), 1) for slot in range(_HIST))
+
+
+def _percentiles(histogram: list[int]) -> tuple[float | None, float | None]:
+    """The median and the 95th percentile, in one pass (read for every component of every
+    scrape)."""
     total = sum(histogram)
     if total == 0:
-        return None
-    rank = q * total
+        return None, None
+    last = min(len(histogram), _HIST) - 1
+    rank50, rank95 = 0.5 * total, 0.95 * total
+    p50: float | None = None
     seen = 0
     for slot, n in enumerate(histogram):
+        if not n:
+            continue
         seen += n
-        if seen >= rank:
-            return round(_slot_value(slot), 1)
-    return round(_slot_value(len(histogram) - 1), 1)
+        if p50 is None and seen >= rank50:
+            p50 = _VALUES[min(slot, last)]
+        if seen >= rank95:
+            return p50, _VALUES[min(slot, last)]
+    top = _VALUES[last]
+    return (top if p50 is None else p50), top
 
 
 class PassiveHealth:
@@ -280,6 +429,9 @@ class PassiveHealth:
             found = self.targets[key] = TargetStats()
         return found
 
+    def forget(self, key: str) -> None:
+        self.targets.pop(key, None)
+
     def record(
         self,
         key: str,
@@ -289,6 +441,9 @@ class PassiveHealth:
         first_token: float | None = None,
     ) -> None:
         self.stats(key).record(now, outcome, duration, first_token)
+
+    def error_rate(self, key: str, now: float, name: str) -> float:
+        return self.stats(key).error_rate(now, WINDOWS[name])
 
     def window(self, key: str, now: float, name: str) -> Window:
         return self.stats(key).window(now, WINDOWS[name])

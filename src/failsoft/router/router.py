@@ -85,8 +85,9 @@ class Router:
         plan = self.config.resolve(model)
         if plan is None:
             raise UnknownModel(
-                f"model {model!r} is neither a virtual model of this gateway nor "
-                f"'<provider>/<model>' for a configured provider (see GET /v1/models)",
+                f"model {model!r} is neither a virtual model of this gateway nor a "
+                f"'<provider>/<model>' it serves directly (a target of a virtual model, or "
+                f"listed in the provider's `direct`; see GET /v1/models)",
                 param="model",
             )
         if "/" in model:

@@ -13,18 +13,20 @@ that opens nothing else, for a Prometheus scraper).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from failsoft.assemble import Runtime
 from failsoft.config import Config
-from failsoft.health.types import SEVERITY
+from failsoft.health.types import SEVERITY, ComponentHealth
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.asgi import Scope, Send, send_bytes
+from failsoft.server.exposition import render
 
 _BREAKER = {"closed": 0, "half_open": 1, "open": 2}
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
@@ -33,6 +35,9 @@ CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 class RuntimeCollector(Collector):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.prepared: list[ComponentHealth] | None = None
+        """The components read a few at a time beforehand (`Metrics.text`), else None:
+        read here at once."""
 
     def collect(self) -> Iterator[Metric]:
         health = self.runtime.health
@@ -66,10 +71,11 @@ class RuntimeCollector(Collector):
             "Circuit breaker: 0 closed, 1 half open, 2 open.",
             labels=["provider", "model"],
         )
-        for component in health.health():
+        components = self.prepared if self.prepared is not None else health.health()
+        for component in components:
             labels = [component.provider, component.model]
-            totals = health.passive.stats(component.id).totals
-            for kind, count in totals.items():
+            stats = health.passive.targets.get(component.id)
+            for kind, count in stats.totals.items() if stats is not None else ():
                 attempts.add_metric([*labels, kind], count)
             state.add_metric(labels, SEVERITY[component.state])
             for window, rate in (
@@ -135,7 +141,9 @@ class RuntimeCollector(Collector):
 class Metrics:
     def __init__(self, runtime: Runtime, admin: AdminAPI) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(RuntimeCollector(runtime))
+        self.collector = RuntimeCollector(runtime)
+        self.registry.register(self.collector)
+        self.runtime = runtime
         self.admin = admin
         self.public = True
         self._token: bytes | None = None
@@ -174,6 +182,15 @@ class Metrics:
                 b"(status.public is false)\n",
             )
             return
-        await send_bytes(
-            send, 200, [(b"content-type", CONTENT_TYPE)], generate_latest(self.registry)
-        )
+        await send_bytes(send, 200, [(b"content-type", CONTENT_TYPE)], await self.text())
+
+    async def text(self) -> bytes:
+        """The exposition: the numbers read on the event loop (they change under it), the
+        components a few at a time; the text written in a thread (it only reads what was
+        collected)."""
+        self.collector.prepared = await self.runtime.health.health_in_steps()
+        try:
+            metrics = list(self.registry.collect())
+        finally:
+            self.collector.prepared = None
+        return await asyncio.to_thread(render, metrics)

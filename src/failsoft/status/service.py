@@ -65,7 +65,7 @@ class StatusService:
         config = self.runtime.config.status
         now = health.now()
         since = now - timedelta(days=config.history_days)
-        components = tuple(health.health())
+        components = tuple(await health.health_in_steps())
         stored, stored_transitions = await self._history.read(since)
         active = {i.id: i for i in health.keeper.active.values()}
         for incident in stored:  # the keeper's copy is the freshest (live counters)
@@ -128,6 +128,10 @@ class StatusService:
                 # (bounded: `CallerTally` keeps a bounded set of model names)
                 seen = self._models[m.name] = (m.state, now, seen[2] if seen else now)
             out.append(replace(m, since=seen[1], first_seen=seen[2]))
+        if len(self._models) > 2 * len(models) + 64:
+            # Names other processes showed come and go: keep those shown now.
+            shown = {m.name for m in models}
+            self._models = {k: v for k, v in self._models.items() if k in shown}
         return tuple(out)
 
 
