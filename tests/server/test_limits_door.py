@@ -23,6 +23,7 @@ from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
 from tests.certs import make_cert, trusting
 from tests.conftest import PROVIDER_KEY
+from tests.helpers import request
 from tests.test_cli import free_port, process, wait_for
 
 SLOW_MODEL = "door-slow"
@@ -116,6 +117,8 @@ def test_a_head_over_the_limit_gets_431(door: Door, sockets: Connect) -> None:
     answer = until_closed(big)
     assert status(answer) == 431
     assert b"max_head_bytes" in answer
+    metrics = request(gw.url + "/metrics", "GET").body.decode()
+    assert 'failsoft_refusals_total{kind="head_too_large"} 1.0' in metrics
 
 
 def test_an_endless_header_is_refused_before_it_is_buffered(door: Door, sockets: Connect) -> None:

@@ -429,6 +429,16 @@ class AccessLog:
             durations.add_metric([surface], cumulative, self.sums[surface])
         yield requests
         yield durations
+        refused = CounterMetricFamily(
+            "failsoft_refusals",
+            "Requests and connections failsoft refused itself, by kind (unauthenticated, "
+            "rate_limited, budget, head_too_large, head_timeout, body_timeout, "
+            "too_many_connections, unknown_model, malformed, shed, ...).",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self.refusals.counts.items()):
+            refused.add_metric([kind], count)
+        yield refused
 
 
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)

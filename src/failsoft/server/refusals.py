@@ -41,7 +41,17 @@ malformed body is the caller's own business and its 4xx already says why."""
 
 
 class RefusalLog:
-    __slots__ = ("_clock", "_json", "_keys", "_kinds", "max_keys", "per_key", "per_kind", "window")
+    __slots__ = (
+        "_clock",
+        "_json",
+        "_keys",
+        "_kinds",
+        "counts",
+        "max_keys",
+        "per_key",
+        "per_kind",
+        "window",
+    )
 
     def __init__(
         self,
@@ -64,12 +74,16 @@ class RefusalLog:
         last one written]"""
         self._kinds: dict[str, list[float]] = {}
         """kind → [window start, lines written in it, held back for forgotten keys]"""
+        self.counts: dict[str, int] = {}
+        """kind → refusals, every one, logged or not (`failsoft_refusals_total`); kinds
+        are failsoft's own words, a small fixed set."""
 
     def use_json(self, json: bool) -> None:
         """`log.access_format` after a config reload."""
         self._json = json
 
     def refuse(self, kind: str, key: str, reason: str, **fields: Any) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
         level = LEVELS.get(kind, logging.INFO)
         if not refusal_log.isEnabledFor(level):
             return
