@@ -23,6 +23,7 @@ from failsoft.health.types import Incident
 from failsoft.notify import Endpoint, WebhookSender
 from failsoft.notify.outbox import Outbox
 from failsoft.providers import Provider, build_providers
+from failsoft.providers.listing import ModelLister, listed
 from failsoft.readiness import Check, Readiness
 from failsoft.router import Router
 from failsoft.router.counters import counter_metrics
@@ -142,6 +143,8 @@ class Runtime:
             self.fleet = Fleet(config, self.router.state, clock)
             self.metric_sources.append(self.fleet.metrics)
             self.readiness.add(self.fleet.check)
+        self.lister: ModelLister | None = None
+        """Fetches the model lists of providers with `direct: ["@listed"]` (none: no task)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._poll_tasks: list[asyncio.Task[None]] = []
         self._probe_task: asyncio.Task[None] | None = None
@@ -195,6 +198,7 @@ class Runtime:
             self.notifier.start()
         self._start_pollers()
         self._start_prober()
+        self._start_lister(self.config)
         if self.reloader is not None:
             self.reloader.started()
         self.readiness.started = True
@@ -226,6 +230,8 @@ class Runtime:
             await self.outbox.settle()  # so do the outbox's changes
         if self.fleet is not None:
             await self.fleet.close()
+        if self.lister is not None:
+            await self.lister.close()
         await self.health.close()
         await self.keys.close()
         await self.ledger.close()  # its last usage into the store's queue
@@ -291,8 +297,18 @@ class Runtime:
             self._start_prober()
         if old.webhooks != config.webhooks:
             self._swap_notifier(config)
+        if self.loop is not None:
+            self._start_lister(config)
         for hook in self.on_reconfigure:
             hook(config)
+
+    def _start_lister(self, config: Config) -> None:
+        """Model lists for `@listed` providers; the lists already got go to `config`."""
+        if self.lister is None:
+            if not any(listed(p) for p in config.providers.values()):
+                return
+            self.lister = ModelLister(self.transport, lambda: self.config.names.listed)
+        self.lister.start(config, self.providers)
 
     def _pollers(self, config: Config) -> list[StatusPagePoller]:
         return [

@@ -100,7 +100,12 @@ class ProviderConfig:
     glob patterns; `["*"]`: any name, which lets callers grow nothing but still makes every
     made-up name an upstream call). A provider's model that is a target of a virtual model
     may always be named directly; any other name is the caller's 404 before an upstream
-    call (docs/security.md#direct-model-names)."""
+    call (docs/security.md#direct-model-names). The entry `"@listed"` (not a pattern: no
+    model is named that) admits the models the provider itself lists (`GET /models`),
+    fetched in the background at start-up and every `list_refresh`."""
+    list_refresh: float = check(positive, 600.0)
+    """Seconds between fetches of this provider's model list, when `direct` has `"@listed"`
+    (a failed fetch keeps the last list it got)."""
 
     @property
     def wire_dialect(self) -> Dialect:
@@ -259,7 +264,7 @@ class Config:
 
     def direct(self, provider: str, model: str) -> bool:
         """Whether `provider/model` may be asked for by name: a target of a virtual model,
-        or a model the provider's `direct` list names (callers choose these names, and
+        or a model the provider lists or its `direct` list names (callers choose these names, and
         each name they could invent would otherwise be an upstream call, a breaker, a
         health component)."""
         names = self.names
@@ -268,11 +273,14 @@ class Config:
         allowed = self.providers[provider].direct
         if not allowed:
             return False
+        listed = names.listed.get(provider)
+        if listed is not None and model in listed:
+            return True
         key = f"{provider}/{model}"
         if key in names.direct:
             return True
         if len(names.direct) >= MAX_DIRECT_NAMES or not any(
-            fnmatch.fnmatchcase(model, p) for p in allowed
+            fnmatch.fnmatchcase(model, p) for p in allowed if p != LISTED
         ):
             return False
         names.direct[key] = None
@@ -280,6 +288,8 @@ class Config:
 
 
 GLOB = frozenset("*?[")
+LISTED = "@listed"
+"""The `direct` entry that admits the models the provider lists (providers/listing.py)."""
 MAX_DIRECT_NAMES = 1024
 """Distinct names a provider's `direct` patterns admit per process (per config: a reload
 starts afresh). Every name admitted gets per-target router state (a breaker, latency
@@ -296,7 +306,7 @@ def is_pattern(alias: str) -> bool:
 class ModelNames:
     """Aliases (exact names) and glob patterns → the virtual model they name."""
 
-    __slots__ = ("aliases", "direct", "matched", "patterns", "targets")
+    __slots__ = ("aliases", "direct", "listed", "matched", "patterns", "targets")
 
     def __init__(self, models: dict[str, VirtualModel]) -> None:
         self.aliases: dict[str, str] = {}
@@ -309,6 +319,9 @@ class ModelNames:
         self.targets = {p: frozenset(ms) for p, ms in by_provider.items()}
         self.direct: dict[str, None] = {}
         """`provider/model` names a `direct` pattern admitted (at most MAX_DIRECT_NAMES)."""
+        self.listed: dict[str, frozenset[str]] = {}
+        """Provider → the models it last listed (`direct: ["@listed"]`), set by the runtime's
+        `ModelLister` and handed to the next config on a reload."""
         self.patterns: list[tuple[re.Pattern[str], str, str]] = []
         """(compiled, pattern as written, model name), in config order."""
         for model in models.values():

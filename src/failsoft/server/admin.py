@@ -52,17 +52,33 @@ class ModelList:
     """`GET /v1/models`: the virtual models, in the OpenAI list shape, or the Anthropic shape
     when the caller sends `anthropic-version` (as `anthropic.Anthropic().models.list()` does).
     Aliases are listed too (patterns are not names), so a client that checks its model
-    against the list finds it."""
+    against the list finds it; so are the `provider/model` names a provider's own list
+    admits (`direct: ["@listed"]`), re-rendered when a list is replaced."""
 
     def __init__(self, config: Config) -> None:
         self._config = config
         self._created = int(time.time())
         names = list(config.models)
         names += [a for m in config.models.values() for a in m.aliases if not is_pattern(a)]
+        self._planned = names
         self._names = names
         self._openai, self._anthropic = self._render(names)
         self._per_caller: dict[str, tuple[bytes, bytes]] = {}
         """Caller name → its filtered lists; bounded by the keys in the config."""
+        self._listed: dict[str, frozenset[str]] = {}
+        """The providers' lists the rendered bytes hold (compared by identity)."""
+
+    def _follow_lists(self) -> None:
+        """Re-render when a provider's list was replaced (every `list_refresh` at most)."""
+        listed = self._config.names.listed
+        seen = self._listed
+        if len(listed) == len(seen) and all(seen.get(p) is ms for p, ms in listed.items()):
+            return
+        self._listed = dict(listed)
+        direct = sorted(f"{p}/{m}" for p, ms in listed.items() for m in ms)
+        self._names = self._planned + direct
+        self._openai, self._anthropic = self._render(self._names)
+        self._per_caller.clear()
 
     def _render(self, names: list[str]) -> tuple[bytes, bytes]:
         created = self._created
@@ -92,6 +108,8 @@ class ModelList:
     async def __call__(self, scope: Scope, send: Send, caller: Caller | None = None) -> None:
         """With `auth` on, only the models `caller`'s key may use are listed."""
         anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
+        if self._listed or self._config.names.listed:
+            self._follow_lists()
         openai_list, anthropic_list = self._openai, self._anthropic
         if caller is not None and caller.models is not None:
             lists = self._per_caller.get(caller.name)

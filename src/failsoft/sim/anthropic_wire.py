@@ -249,7 +249,7 @@ class AnthropicWire:
         error = {"type": kind, "message": message or _default_message(kind)}
         return _event(b"error", orjson.dumps({"type": "error", "error": error}))
 
-    def models(self, names: Sequence[str], created: int) -> bytes:
+    def models(self, names: Sequence[str], created: int, more: str | None = None) -> bytes:
         created_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created))
         data = [
             {
@@ -264,7 +264,7 @@ class AnthropicWire:
         return orjson.dumps(
             {
                 "data": data,
-                "has_more": False,
+                "has_more": more is not None,
                 "first_id": names[0] if names else None,
                 "last_id": names[-1] if names else None,
             }

@@ -140,7 +140,8 @@ class Endpoints:
         api_key = self._state.api_key
         if api_key is not None and not wire.authorized(request, api_key):
             return self._send_error(conn, wire, reply, wire.auth_error, b"")
-        body = wire.models(self._state.model_names(), _MODELS_CREATED)
+        names, more = _page(wire, gemini_input.query(request.query), self._state.model_names())
+        body = wire.models(names, _MODELS_CREATED, more)
         ident = b"%s: %s\r\n" % (wire.request_id_header.encode(), reply.request_id.encode())
         conn.send(200, _JSON + ident, body)
         return None
@@ -309,3 +310,24 @@ def _retry_headers(fault: Fault) -> bytes:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _page(wire: Wire, query: dict[str, str], names: list[str]) -> tuple[list[str], str | None]:
+    """The page of `names` a list request asks for, and the next page's cursor. Paginated
+    only when asked (Anthropic `limit`/`after_id`, Gemini `pageSize`/`pageToken`): the
+    whole list otherwise, and always for the OpenAI shape, which has no pages."""
+    if isinstance(wire, AnthropicWire):
+        size, cursor = query.get("limit"), query.get("after_id")
+        start = names.index(cursor) + 1 if cursor in names else 0 if cursor is None else len(names)
+    elif isinstance(wire, GeminiWire):
+        size, cursor = query.get("pageSize"), query.get("pageToken")
+        start = int(cursor) if cursor is not None and cursor.isdigit() else 0
+    else:
+        return names, None
+    if size is None and cursor is None:
+        return names, None
+    end = start + (max(1, min(int(size), 1000)) if size and size.isdigit() else 1000)
+    page = names[start:end]
+    if end >= len(names) or not page:
+        return page, None
+    return page, page[-1] if isinstance(wire, AnthropicWire) else str(end)

@@ -108,8 +108,11 @@ class GeminiWire:
         body = stream_error(error_type, message)
         return _frame(body) if _sse(request) else body + b"]"
 
-    def models(self, names: Sequence[str], created: int) -> bytes:
-        return orjson.dumps({"models": [model_info(name) for name in names]})
+    def models(self, names: Sequence[str], created: int, more: str | None = None) -> bytes:
+        page: dict[str, Any] = {"models": [model_info(name) for name in names]}
+        if more is not None:
+            page["nextPageToken"] = more
+        return orjson.dumps(page)
 
 
 def model_info(name: str) -> dict[str, Any]:

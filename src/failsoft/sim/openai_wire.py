@@ -236,7 +236,7 @@ class OpenAIWire:
         }
         return b"data: " + orjson.dumps({"error": error}) + b"\n\n"
 
-    def models(self, names: Sequence[str], created: int) -> bytes:
+    def models(self, names: Sequence[str], created: int, more: str | None = None) -> bytes:
         data = [
             {"id": name, "object": "model", "created": created, "owned_by": "failsoft-sim"}
             for name in names

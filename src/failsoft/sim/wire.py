@@ -112,7 +112,9 @@ class Wire(Protocol):
         self, request: Request, error_type: str | None, message: str | None
     ) -> bytes: ...
 
-    def models(self, names: Sequence[str], created: int) -> bytes: ...
+    def models(self, names: Sequence[str], created: int, more: str | None = None) -> bytes:
+        """One page of the model list; `more`: the next page's cursor (None: last page)."""
+        ...
 
 
 UNNUMBERED = b'"sequence_number":-1}'
