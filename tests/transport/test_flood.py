@@ -51,6 +51,9 @@ models:
   other: [other/claude-opus-4-7]
   quiet: [idle/gpt-4.1]
 admission: {{pool_wait: 0.2}}
+# 2,500 callers stand for many clients, though all come from 127.0.0.1: the per-address
+# connection cap (server.max_connections_per_client, 256) would turn most away at the door.
+server: {{max_connections_per_client: 0}}
 deadlines: {{first_byte: 10, first_token: 10, idle: 5, total: 20}}
 retry: {{max_attempts: 1}}
 # The simulators share this process (and its GIL) with the flooded gateway: give the
