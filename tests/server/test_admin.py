@@ -143,3 +143,16 @@ def test_bad_incident_requests(make_gateway: Callable[..., GatewayThread], body:
     gw = make_gateway(ADMIN)
     assert call(gw, "POST", "/admin/incidents", body).status == 400
     assert call(gw, "POST", "/admin/incidents", "not json").status == 400
+
+
+@pytest.mark.parametrize("path", ["/admin/keys", "/admin/breakers", "/admin/incidents"])
+def test_an_oversized_admin_body_is_413(
+    make_gateway: Callable[..., GatewayThread], path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the fuzz suite (tests/fuzz): a body over the admin API's 64 KiB was a 500
+    and a traceback in the log."""
+    gw = make_gateway(ADMIN)
+    resp = call(gw, "POST", path, {"title": "x" * 100_000})
+    assert resp.status == 413, resp.body
+    assert "exceeds this gateway's limit of 65536 bytes" in resp.json()["error"]["message"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

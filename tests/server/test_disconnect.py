@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
+
+import pytest
 
 from failsoft.events import RequestFinished
 from failsoft.serve import GatewayThread
 from failsoft.sim import SimServer
+from tests.server.test_admin import ADMIN, TOKEN
 
 BODY = b'{"model":"gpt","stream":true,"messages":[{"role":"user","content":"long please"}]}'
 
@@ -70,3 +75,36 @@ def test_client_disconnect_while_waiting_cancels_the_attempt(
     from tests.helpers import chat, request
 
     assert request(gateway.url + "/v1/chat/completions", body=chat("gpt-one")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/admin/incidents", f"authorization: Bearer {TOKEN}\r\n"),
+        ("/v1/messages/count_tokens", ""),
+        ("/v1beta/models/gpt:countTokens", ""),
+    ],
+)
+def test_a_caller_gone_mid_body_leaves_no_traceback(
+    make_gateway: Callable[..., GatewayThread],
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    headers: str,
+) -> None:
+    """A caller that closes its side with the body half sent: nothing to answer, nothing
+    logged as an error (it was `Exception in ASGI application` and a traceback)."""
+    caplog.set_level(logging.INFO, logger="failsoft.access")
+    gw = make_gateway(ADMIN)
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{headers}"
+        "content-length: 1000\r\n\r\n{"
+    )
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+        sock.sendall(head.encode())
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(1) == b""  # closed without an answer: the caller is gone anyway
+    deadline = time.monotonic() + 5
+    while not any(path in r.getMessage() for r in caplog.records if r.name == "failsoft.access"):
+        assert time.monotonic() < deadline, [(r.name, r.getMessage()[:200]) for r in caplog.records]
+        time.sleep(0.02)
+    assert not [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]

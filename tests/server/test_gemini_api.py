@@ -105,6 +105,16 @@ def test_gemini_only_tools_are_untranslatable(ggw: GatewayThread, sim: SimServer
     assert sim.requests() == []
 
 
+def test_a_malformed_part_is_refused_not_skipped(ggw: GatewayThread, sim: SimServer) -> None:
+    """Found by the fuzz suite: a system text that is an object crashed the Responses
+    translator, so the target was skipped and the fallback answered. Now a 400, no call."""
+    body = {**HI, "systemInstruction": {"parts": [{"text": {"a": 1}}]}}
+    response = post(ggw, "/v1beta/models/responses-then-claude:generateContent", body)
+    message = google_error(response, 400, "INVALID_ARGUMENT")
+    assert message.startswith("systemInstruction.parts[0].text: expected a string")
+    assert sim.requests() == []
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [

@@ -42,6 +42,11 @@ def refused(check: Any, payload: dict[str, Any]) -> InvalidRequest:
             "tools[0].function: expected an object, got a string",
             "tools[0].function",
         ),
+        (  # found by the fuzz suite: the translator's `.get` on a string
+            {"messages": [{"role": "assistant", "tool_calls": [{"id": "1", "function": "f"}]}]},
+            "messages[0].tool_calls[0].function: expected an object, got a string",
+            "messages[0].tool_calls[0].function",
+        ),
     ],
 )
 def test_openai(payload: dict[str, Any], message: str, param: str) -> None:
@@ -73,6 +78,20 @@ def test_openai_passes_what_it_does_not_know() -> None:
         ({"messages": [{"role": "user"}], "max_tokens": 9}, "messages[0].content: expected"),
         ({"messages": HI, "max_tokens": 9, "stop_sequences": [1]}, "stop_sequences[0]"),
         ({"messages": HI, "max_tokens": 9, "tools": ["t"]}, "tools[0]: expected an object"),
+        (  # found by the fuzz suite: a tool result's own blocks, unchecked, crashed the translator
+            {
+                "max_tokens": 9,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "t", "content": [{"type": {}}]}
+                        ],
+                    }
+                ],
+            },
+            "messages[0].content[0].content[0]: expected a content block with a 'type'",
+        ),
     ],
 )
 def test_anthropic(payload: dict[str, Any], said: str) -> None:
@@ -94,6 +113,10 @@ def test_anthropic_passes_unknown_blocks() -> None:
         ({"input": [{"role": "user", "content": ["x"]}]}, "input[0].content[0]"),
         ({"input": "hi", "instructions": []}, "instructions: expected a string, got an array"),
         ({"input": "hi", "tools": [3]}, "tools[0]: expected a tool object"),
+        # Found by the fuzz suite (tests/fuzz): unhashable values the translator looked up.
+        ({"input": "hi", "tools": [{"type": {}}]}, "tools[0].type: expected a string"),
+        ({"input": "hi", "tools": [{"type": "function", "name": []}]}, "tools[0].name: expected"),
+        ({"input": "hi", "tool_choice": {"type": {}}}, "tool_choice.type: expected a string"),
     ],
 )
 def test_responses(payload: dict[str, Any], said: str) -> None:
@@ -111,6 +134,32 @@ def test_responses(payload: dict[str, Any], said: str) -> None:
         ({"contents": [{"role": 1, "parts": []}]}, "contents[0].role: expected a string"),
         ({"contents": [], "generation_config": []}, "generation_config: expected an object"),
         ({"contents": [], "tools": [[]]}, "tools[0]: expected a Tool object"),
+        # Found by the fuzz suite (tests/fuzz): shapes the translators joined or iterated.
+        ({"contents": [{"parts": [{"text": {}}]}]}, "contents[0].parts[0].text: expected a string"),
+        (
+            {"contents": [], "systemInstruction": {"parts": [{"text": 1}]}},
+            "systemInstruction.parts[0].text: expected a string",
+        ),
+        ({"contents": [], "system_instruction": {"parts": "x"}}, "system_instruction.parts"),
+        (
+            {"contents": [], "toolConfig": {"functionCallingConfig": "ANY"}},
+            "toolConfig.functionCallingConfig: expected an object",
+        ),
+        (
+            {"contents": [], "tool_config": {"functionCallingConfig": {"mode": 1}}},
+            "tool_config.functionCallingConfig.mode: expected a string",
+        ),
+        (
+            {
+                "contents": [],
+                "toolConfig": {"functionCallingConfig": {"allowedFunctionNames": [1]}},
+            },
+            "allowedFunctionNames: expected a list of strings",
+        ),
+        (
+            {"contents": [], "generationConfig": {"stopSequences": 5}},
+            "generationConfig.stopSequences: expected a list of strings",
+        ),
     ],
 )
 def test_gemini(payload: dict[str, Any], said: str) -> None:

@@ -31,12 +31,13 @@ import orjson
 
 from failsoft.assemble import Runtime
 from failsoft.config import Config
+from failsoft.errors import PayloadTooLarge
 from failsoft.health.codec import incident_to_json, iso, parse_time
 from failsoft.health.types import Incident
 from failsoft.policy.breaker import State as BreakerState
 from failsoft.server.admin_keys import PREFIX as KEYS
 from failsoft.server.admin_keys import KeyRoutes
-from failsoft.server.asgi import Receive, Scope, Send, read_body, send_bytes
+from failsoft.server.asgi import ClientGone, Receive, Scope, Send, read_body, send_bytes
 from failsoft.store import StoreUnavailable
 from failsoft.types import Target
 from failsoft.usage.report import BadQuery, usage_report
@@ -99,6 +100,8 @@ class AdminAPI:
             status, body = exc.status, {"error": {"message": str(exc)}}
         except StoreUnavailable as exc:  # history and dead letters live in the store
             status, body = 503, {"error": {"message": str(exc)}}
+        except ClientGone:  # left while sending its body: no one to answer
+            return
         await _json(send, status, body)
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, Any]:
@@ -269,7 +272,10 @@ async def _body(scope: Scope, receive: Receive) -> dict[str, Any]:
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit():
             declared = int(value)
-    raw = await read_body(receive, _LIMIT, declared)
+    try:
+        raw = await read_body(receive, _LIMIT, declared)
+    except PayloadTooLarge as exc:  # found by the fuzz suite: was a 500 and a traceback
+        raise AdminError(413, exc.message) from None
     try:
         body = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError as exc:

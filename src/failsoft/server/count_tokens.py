@@ -19,6 +19,7 @@ from failsoft.dialects import WIRES
 from failsoft.dialects.base import rewrite_model
 from failsoft.errors import InvalidRequest, RequestError, UnknownModel
 from failsoft.server.asgi import (
+    ClientGone,
     Headers,
     Receive,
     Scope,
@@ -58,6 +59,8 @@ class CountTokens:
                 raise UnknownModel(f"model {model!r} is not configured")
         except RequestError as exc:
             await _error(send, exc)
+            return
+        except ClientGone:  # left while sending its body: no one to answer
             return
         forwarded = {n.decode(): headers[n].decode("latin-1") for n in _FORWARDED if n in headers}
         for target in plan.targets:

@@ -28,7 +28,7 @@ from failsoft.config import Config
 from failsoft.dialects import gemini as wire
 from failsoft.dialects.base import load_object
 from failsoft.errors import InvalidRequest, RequestError
-from failsoft.server.asgi import Headers, Receive, Scope, Send, read_body, send_bytes
+from failsoft.server.asgi import ClientGone, Headers, Receive, Scope, Send, read_body, send_bytes
 from failsoft.server.chat import ChatEndpoint, Surface, parse_now
 from failsoft.translate.gemini_caller import parse_request
 
@@ -170,6 +170,8 @@ class GeminiRoutes:
             tokens = estimate(payload)
         except RequestError as exc:
             await _error(send, exc.status, exc.message)
+            return
+        except ClientGone:  # left while sending its body: no one to answer
             return
         headers = [*_JSON, (b"x-failsoft-estimate", b"true")]
         await send_bytes(send, 200, headers, orjson.dumps({"totalTokens": tokens}))

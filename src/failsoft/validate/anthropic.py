@@ -76,3 +76,5 @@ def blocks(items: list[Any], where: str) -> None:
             value = block.get(name)
             if type(value) is not want and (type(want) is not tuple or type(value) not in want):
                 fail(f"{where}[{j}].{name}", expected, value)
+            if kind == "tool_result" and type(value) is list:  # blocks inside, checked alike
+                blocks(value, f"{where}[{j}].content")

@@ -31,19 +31,65 @@ def check(payload: dict[str, Any]) -> None:
     for i, content in enumerate(contents):
         if type(content) is not dict:
             fail(f"contents[{i}]", "a Content object", content)
-        parts = content.get("parts")
-        if parts is not None:
-            if type(parts) is not list:
-                fail(f"contents[{i}].parts", "a list of parts", parts)
-            for j, part in enumerate(parts):
-                if type(part) is not dict:
-                    fail(f"contents[{i}].parts[{j}]", "a part (an object)", part)
+        _parts(content.get("parts"), f"contents[{i}]")
         role = content.get("role")
         if role is not None and type(role) is not str:
             fail(f"contents[{i}].role", "a string", role)
     check_fields(payload, _FIELDS)
+    for name in ("systemInstruction", "system_instruction"):
+        system = payload.get(name)
+        if type(system) is dict:
+            _parts(system.get("parts"), name)
+    for name in ("generationConfig", "generation_config"):
+        config = payload.get(name)
+        if type(config) is dict:
+            for key in ("stopSequences", "stop_sequences"):
+                stop = config.get(key)
+                if stop is not None and (
+                    type(stop) is not list or any(type(s) is not str for s in stop)
+                ):
+                    fail(f"{name}.{key}", "a list of strings", stop)
+    for name in ("toolConfig", "tool_config"):
+        config = payload.get(name)
+        if type(config) is dict:
+            _tool_config(config, name)
     tools = payload.get("tools")
     if tools:
         for i, tool in enumerate(tools):
             if type(tool) is not dict:
                 fail(f"tools[{i}]", "a Tool object", tool)
+
+
+def _parts(parts: Any, where: str) -> None:
+    """A Content's parts: objects, each one's `text` (when there) a string, as Google's
+    Part says: translators join these texts."""
+    if parts is None:
+        return
+    if type(parts) is not list:
+        fail(f"{where}.parts", "a list of parts", parts)
+    for j, part in enumerate(parts):
+        if type(part) is not dict:
+            fail(f"{where}.parts[{j}]", "a part (an object)", part)
+        text = part.get("text")
+        if text is not None and type(text) is not str:
+            fail(f"{where}.parts[{j}].text", "a string", text)
+
+
+def _tool_config(config: dict[str, Any], where: str) -> None:
+    """`functionCallingConfig`: an object; its `mode` a string, its
+    `allowedFunctionNames` a list of strings (the translators pick a tool by them)."""
+    for key in ("functionCallingConfig", "function_calling_config"):
+        calling = config.get(key)
+        if calling is None:
+            continue
+        if type(calling) is not dict:
+            fail(f"{where}.{key}", "an object", calling)
+        mode = calling.get("mode")
+        if mode is not None and type(mode) is not str:
+            fail(f"{where}.{key}.mode", "a string", mode)
+        for spelling in ("allowedFunctionNames", "allowed_function_names"):
+            names = calling.get(spelling)
+            if names is None:
+                continue
+            if type(names) is not list or any(type(n) is not str for n in names):
+                fail(f"{where}.{key}.{spelling}", "a list of strings", names)

@@ -69,6 +69,10 @@ def check(payload: dict[str, Any]) -> None:
             if type(calls) is not list:
                 fail(f"messages[{i}].tool_calls", "a list of tool calls", calls)
             objects(calls, f"messages[{i}].tool_calls")
+            for j, call in enumerate(calls):
+                function = call.get("function")
+                if function is not None and type(function) is not dict:
+                    fail(f"messages[{i}].tool_calls[{j}].function", "an object", function)
     check_fields(payload, _FIELDS)
     tools = payload.get("tools")
     if tools:

@@ -42,8 +42,17 @@ def check(payload: dict[str, Any]) -> None:
     previous = payload.get("previous_response_id")
     if previous is not None:  # a key into the conversation store: bounded and printable
         check_model(previous, param="previous_response_id")
+    choice = payload.get("tool_choice")
+    if type(choice) is dict and not isinstance(choice.get("type"), str | None):
+        fail("tool_choice.type", "a string", choice["type"])
     tools = payload.get("tools")
     if tools:
         for i, tool in enumerate(tools):
             if type(tool) is not dict:
                 fail(f"tools[{i}]", "a tool object", tool)
+            kind = tool.get("type")
+            if kind is not None and type(kind) is not str:
+                fail(f"tools[{i}].type", "a string (the tool's type)", kind)
+            name = tool.get("name")
+            if name is not None and type(name) is not str:
+                fail(f"tools[{i}].name", "a string", name)
