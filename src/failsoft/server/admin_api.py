@@ -72,15 +72,7 @@ class AdminAPI:
 
     def authorized(self, scope: Scope) -> bool:
         """Constant-time check of the bearer token (also used by a private status page)."""
-        if self._token is None:
-            return False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    given.strip(), self._token
-                )
-        return False
+        return bearer_is(scope, self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.enabled:
@@ -290,3 +282,15 @@ async def _json(
 ) -> None:
     headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
     await send_bytes(send, status, headers + (extra or []), orjson.dumps(body))
+
+
+def bearer_is(scope: Scope, token: bytes | None) -> bool:
+    """Whether the request's `Authorization: Bearer` is `token` (never when it is None),
+    compared in constant time."""
+    if token is None:
+        return False
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, given = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+    return False

@@ -14,7 +14,6 @@ that opens nothing else, for a Prometheus scraper).
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
@@ -24,7 +23,7 @@ from prometheus_client.registry import Collector
 from failsoft.assemble import Runtime
 from failsoft.config import Config
 from failsoft.health.types import SEVERITY, ComponentHealth
-from failsoft.server.admin_api import AdminAPI
+from failsoft.server.admin_api import AdminAPI, bearer_is
 from failsoft.server.asgi import Scope, Send, send_bytes
 from failsoft.server.exposition import render
 
@@ -157,17 +156,7 @@ class Metrics:
 
     def authorized(self, scope: Scope) -> bool:
         """Public, or the admin token, or the metrics token (compared in constant time)."""
-        if self.public or self.admin.authorized(scope):
-            return True
-        if self._token is None:
-            return False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, given = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    given.strip(), self._token
-                )
-        return False
+        return self.public or self.admin.authorized(scope) or bearer_is(scope, self._token)
 
     async def __call__(self, scope: Scope, send: Send) -> None:
         if not self.authorized(scope):
