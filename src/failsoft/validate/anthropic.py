@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from failsoft.errors import InvalidRequest
-from failsoft.validate.common import check_fields, fail, is_int, is_number
+from failsoft.validate.common import check_fields, fail, is_int, is_number, message_content
 
 _FIELDS: dict[str, tuple[Any, str]] = {
     "system": ((str, list), "a string or a list of text blocks"),
@@ -28,12 +28,7 @@ def check(payload: dict[str, Any]) -> None:
     """`InvalidRequest` naming the first field of `payload` that is not what Anthropic
     documents. `messages` is known to be an array (`parse_chat_body`)."""
     for i, message in enumerate(payload["messages"]):
-        if type(message) is not dict:
-            fail(f"messages[{i}]", "an object with 'role' and 'content'", message)
-        role = message.get("role")
-        if type(role) is not str:
-            fail(f"messages[{i}].role", "a string", role)
-        content = message.get("content")
+        content = message_content(i, message)
         if type(content) is not str:
             if type(content) is not list:
                 fail(f"messages[{i}].content", "a string or a list of content blocks", content)

@@ -122,3 +122,14 @@ def objects(items: list[Any], where: str, expected: str = "an object") -> None:
     for i, item in enumerate(items):
         if type(item) is not dict:
             fail(f"{where}[{i}]", expected, item)
+
+
+def message_content(i: int, message: Any) -> Any:
+    """`messages[i]` is an object with a string `role` (OpenAI and Anthropic alike); its
+    `content`, for the dialect to check."""
+    if type(message) is not dict:
+        fail(f"messages[{i}]", "an object with 'role' and 'content'", message)
+    role = message.get("role")
+    if type(role) is not str:
+        fail(f"messages[{i}].role", "a string", role)
+    return message.get("content")

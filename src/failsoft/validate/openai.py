@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsoft.validate.common import check_fields, fail, is_int, is_number, objects
+from failsoft.validate.common import check_fields, fail, is_int, is_number, message_content, objects
 
 _CONTENT = "a string or a list of content parts"
 
@@ -47,12 +47,7 @@ def check(payload: dict[str, Any]) -> None:
     """`InvalidRequest` naming the first field of `payload` that is not what OpenAI
     documents. `messages` is known to be an array (`parse_chat_body`)."""
     for i, message in enumerate(payload["messages"]):
-        if type(message) is not dict:
-            fail(f"messages[{i}]", "an object with 'role' and 'content'", message)
-        role = message.get("role")
-        if type(role) is not str:
-            fail(f"messages[{i}].role", "a string", role)
-        content = message.get("content")
+        content = message_content(i, message)
         if content is not None and type(content) is not str:
             if type(content) is not list:
                 fail(f"messages[{i}].content", _CONTENT, content)
