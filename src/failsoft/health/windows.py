@@ -90,6 +90,20 @@ class _Bucket:
         self.worst: dict[str, int] = {}
 
 
+def _add(
+    bucket: _Bucket, latency: list[int], ttft: list[int], outcomes: dict[str, int]
+) -> tuple[list[int], list[int]]:
+    """`bucket`'s histograms added to `latency` and `ttft` (new lists; the given ones may be
+    a running total's, never changed here), and its failures added to `outcomes` in place."""
+    if bucket.latency is not None:
+        latency = [a + b for a, b in zip(latency, bucket.latency, strict=True)]
+    if bucket.ttft is not None:
+        ttft = [a + b for a, b in zip(ttft, bucket.ttft, strict=True)]
+    for outcome, n in bucket.worst.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    return latency, ttft
+
+
 class _Sum:
     """Running totals over the last `length` buckets but the newest: a bucket is added in
     once it is complete (the next one started, or a read came later) and taken out as it
@@ -318,12 +332,7 @@ class TargetStats:
         if total is not None:
             latency, ttft, outcomes = total.latency, total.ttft, dict(total.worst)
             if current is not None:
-                if current.latency is not None:
-                    latency = [a + b for a, b in zip(latency, current.latency, strict=True)]
-                if current.ttft is not None:
-                    ttft = [a + b for a, b in zip(ttft, current.ttft, strict=True)]
-                for outcome, n in current.worst.items():
-                    outcomes[outcome] = outcomes.get(outcome, 0) + n
+                latency, ttft = _add(current, latency, ttft, outcomes)
             counts = dict(zip(CLASSES, counts_list, strict=True))
             return window_of(seconds, counts, outcomes, latency, ttft)
         # Another span (a probe's interval): add up its buckets.
@@ -338,12 +347,7 @@ class TargetStats:
             if bucket is None or bucket.start != number:
                 continue
             counts_list = [a + b for a, b in zip(counts_list, bucket.counts, strict=True)]
-            if bucket.latency is not None:
-                latency = [a + b for a, b in zip(latency, bucket.latency, strict=True)]
-            if bucket.ttft is not None:
-                ttft = [a + b for a, b in zip(ttft, bucket.ttft, strict=True)]
-            for outcome, n in bucket.worst.items():
-                outcomes[outcome] = outcomes.get(outcome, 0) + n
+            latency, ttft = _add(bucket, latency, ttft, outcomes)
         counts = dict(zip(CLASSES, counts_list, strict=True))
         return window_of(seconds, counts, outcomes, latency, ttft)
 
