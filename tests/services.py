@@ -3,8 +3,13 @@ without them, but fail under CI (`CI=true`), where they must be there."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -40,3 +45,25 @@ def require_modules(extra: str, *modules: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}, and CI=true requires it")
     pytest.skip(f"{reason}; CI runs it")
+
+
+@contextmanager
+def scratch_database(prefix: str = "failsoft_test") -> Iterator[str]:
+    """A database of the test's own on the shared PostgreSQL (dropped afterwards): its URL."""
+    require("PostgreSQL", "127.0.0.1", 5432)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+    async def run(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,7 @@ from failsoft.status.uptime import component_uptime
 from failsoft.store import open_store
 from tests.conftest import make_config
 from tests.helpers import chat, request
-from tests.services import POSTGRES_URL, require
+from tests.services import POSTGRES_URL, scratch_database
 from tests.store.faultproxy import FaultProxy
 from tests.upstream import ScriptedUpstream
 
@@ -61,23 +60,8 @@ def receiver() -> Iterator[ScriptedUpstream]:
 @pytest.fixture
 def database() -> Iterator[str]:
     """A scratch database on the shared PostgreSQL (dropped afterwards): its URL."""
-    require("PostgreSQL", "127.0.0.1", 5432)
-    name = f"failsoft_outage_{uuid.uuid4().hex[:10]}"
-
-    async def run(sql: str) -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(POSTGRES_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database("failsoft_outage") as url:
+        yield url
 
 
 @pytest.fixture
