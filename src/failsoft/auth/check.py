@@ -9,7 +9,7 @@ nor quoted back: a refusal names only the route.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from failsoft.auth.keys import Caller, KeyRing
 from failsoft.auth.stored import StoredKeys
@@ -101,11 +101,14 @@ def namespace(scope: Scope) -> bytes | None:
     return None if caller is None else b"caller:" + caller.name.encode()
 
 
-async def refuse(send: Send, dialect: Dialect, exc: RequestError) -> None:
-    """`exc` as the caller's SDK expects it, with `x-should-retry: false`."""
+async def refuse(
+    send: Send, dialect: Dialect, exc: RequestError, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """`exc` as the caller's SDK expects it, with `x-should-retry: false` (and `extra`)."""
     kind = exc.anthropic_type if dialect == "anthropic" else exc.openai_type
     body = WIRES[dialect].error_body(exc.message, kind, code=exc.code)
     headers: Headers = [(b"content-type", b"application/json"), (b"x-should-retry", b"false")]
+    headers += extra
     if exc.status == 401 and dialect != "gemini":
         headers.append((b"www-authenticate", b'Bearer realm="failsoft"'))
     await send_bytes(send, exc.status, headers, body)

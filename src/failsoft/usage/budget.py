@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
+from failsoft.auth.check import refuse
 from failsoft.auth.keys import Caller
-from failsoft.dialects import WIRES
 from failsoft.errors import BudgetExceeded
-from failsoft.server.asgi import Send, send_bytes
+from failsoft.server.asgi import Send
 from failsoft.types import Dialect
 from failsoft.usage.ledger import Ledger, until_reset
 
@@ -41,11 +41,5 @@ def exceeded(caller: Caller) -> BudgetExceeded:
 
 
 async def refuse_budget(send: Send, dialect: Dialect, exc: BudgetExceeded, wait: float) -> None:
-    kind = exc.anthropic_type if dialect == "anthropic" else exc.openai_type
-    body = WIRES[dialect].error_body(exc.message, kind, code=exc.code)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"x-should-retry", b"false"),
-        (b"retry-after", str(math.ceil(wait)).encode()),
-    ]
-    await send_bytes(send, exc.status, headers, body)
+    """The 429 of a spent budget: not to be retried before `Retry-After` (the period's end)."""
+    await refuse(send, dialect, exc, [(b"retry-after", str(math.ceil(wait)).encode())])
