@@ -1,7 +1,10 @@
 """failsoft benchmark: the gateway's added latency, throughput, streaming relay, memory and
 failover cost, each measured against the simulator directly in the same run.
 
-    python bench/run.py [--quick] [--out bench/results/NAME.json]
+    python bench/run.py [--quick] [--out bench/results/NAME.json] [--compare REV]
+
+`--compare REV` also runs REV's gateway and this one in A/B rounds of the same sitting;
+bench/smoke.py is the two-minute version CI runs (ratios to the floor only).
 
 Everything runs on 127.0.0.1. The gateway is pinned to one core; the simulator, the
 stamping upstream and this process (the load generator) share the other. See
@@ -37,8 +40,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         nargs="+",
         choices=SECTIONS,
-        default=list(SECTIONS),
-        help="run only these sections (default: all)",
+        default=None,
+        help="run only these sections (default: all; compare only with --compare)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also run REV's gateway (git archive of its src) and this one, interleaved "
+        "A/B in each round of throughput and 1,000 req/s; report ratios B/A",
+    )
+    parser.add_argument(
+        "--compare-rounds",
+        type=int,
+        default=None,
+        help="A/B rounds of --compare (default 3, quick 2)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
@@ -60,7 +75,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="longest wait for an idle machine before a phase (default 30 s, quick 2 s)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only is None:
+        args.only = [s for s in SECTIONS if s != "compare" or args.compare]
+    elif args.compare and "compare" not in args.only:
+        args.only.append("compare")  # asked for by --compare itself
+    if "compare" in args.only and not args.compare:
+        parser.error("--only compare needs --compare REV")
+    if args.compare_rounds is None:
+        args.compare_rounds = 2 if args.quick else 3
+    if args.compare_rounds < 1:
+        parser.error("--compare-rounds must be at least 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,13 +44,14 @@ from fsbench.payloads import chat_body
 from fsbench.procfs import core_times
 from fsbench.procs import Child, Pinning
 from fsbench.record import machine_info
-from fsbench.settings import ANSWER_WORDS, API_KEY, HOST
+from fsbench.settings import API_KEY, HOST
+from fsbench.settings import STREAM_WORDS as ANSWER_WORDS
 
 SIM_MODEL = {"openai": "gpt-4o", "anthropic": "claude-opus-4-7", "gemini": "gemini-2.5-flash"}
 PREFIX_WORDS = 4
 """The simulator's "Simulated answer from MODEL:" prefix: one content event per word."""
 TOKENS = ANSWER_WORDS + PREFIX_WORDS
-"""Content events per stream: 20, as in the main benchmark."""
+"""Content events per stream: 20, as in the main benchmark's paced streams."""
 DIRECT, NATIVE, TRANSLATED = "direct", "native", "translated"
 MODES = ("plain", "stream")
 

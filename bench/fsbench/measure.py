@@ -28,15 +28,21 @@ class Bench:
             "relay": [],
             "failover": [],
             "length": [],
+            "outage": [],
+            "compare": [],
         }
 
-    async def measure(self, section: str, labels: dict[str, Any], load: Load) -> dict[str, Any]:
-        """Run one load; re-run it (up to `retries` times) when other processes were busy."""
+    async def measure(
+        self, section: str, labels: dict[str, Any], load: Load, proxy: str | None = None
+    ) -> dict[str, Any]:
+        """Run one load; re-run it (up to `retries` times) when other processes were busy.
+        `proxy` names the process under test when the path does not ("ref": the gateway of
+        the --compare revision)."""
         pin = self.setup.pinning
         best: dict[str, Any] | None = None
+        proxy = proxy or proxy_of(labels.get("path", ""))
         for attempt in range(1 + self.noise.retries):
             quiet = await self.noise.wait_quiet()
-            proxy = proxy_of(labels.get("path", ""))
             meter = self.setup.meter(proxy)
             tally = await load(meter.mark)
             row = {**labels, **tally.summary()}

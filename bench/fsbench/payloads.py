@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from fsbench.loadgen.client import build_request
-from fsbench.settings import API_KEY, REQUEST_BYTES
+from fsbench.settings import API_KEY, MAX_TOKENS, REQUEST_BYTES
 
 
 def chat_body(
@@ -35,7 +35,7 @@ def chat_body(
         if anthropic:
             payload: dict[str, Any] = {
                 "model": model,
-                "max_tokens": 256,
+                "max_tokens": MAX_TOKENS,
                 "system": system,
                 "messages": [{"role": "user", "content": user}],
                 "temperature": 0.2,
@@ -48,7 +48,7 @@ def chat_body(
                     {"role": "user", "content": user},
                 ],
                 "temperature": 0.2,
-                "max_tokens": 256,
+                "max_tokens": MAX_TOKENS,
             }
         if stream:
             payload["stream"] = True

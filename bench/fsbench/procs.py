@@ -107,7 +107,12 @@ class Child:
 
 
 def start_child(
-    name: str, argv: list[str], core: int | None, pinning: Pinning, workdir: Path
+    name: str,
+    argv: list[str],
+    core: int | None,
+    pinning: Pinning,
+    workdir: Path,
+    env: dict[str, str] | None = None,
 ) -> Child:
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
@@ -118,6 +123,7 @@ def start_child(
             stderr=subprocess.STDOUT,
             preexec_fn=pinning.preexec(core),
             cwd=workdir,
+            env=env,
         )
     return Child(name, proc, log)
 

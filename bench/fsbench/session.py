@@ -20,13 +20,21 @@ from fsbench import procfs, procs, record
 from fsbench.measure import Bench
 from fsbench.noise import Noise
 from fsbench.payloads import chat_body
-from fsbench.phases import failover, plain, streams, warmup
+from fsbench.phases import compare, failover, memory, outage, plain, streams, warmup
 from fsbench.procs import Pinning
 from fsbench.report.derive import derive, floor_share, targets, vs_direct_stream
+from fsbench.report.extra import compare_ratios, outage_summary, per_token
 from fsbench.report.notes import observations
 from fsbench.report.render import render
-from fsbench.settings import Durations
-from fsbench.testbed import Setup
+from fsbench.settings import (
+    ANSWER_TOKENS,
+    LONG_ANSWER_TOKENS,
+    OPEN_STREAMS,
+    OUTAGE_RATE,
+    TARGET_RATE,
+    Durations,
+)
+from fsbench.testbed import Setup, revision_src
 
 
 async def run_all(bench: Bench, args: argparse.Namespace) -> None:
@@ -37,6 +45,10 @@ async def run_all(bench: Bench, args: argparse.Namespace) -> None:
     bench.results["memory"]["warm_rss_mb"] = procfs.memory_kb(setup.gateway.pid)["VmRSS"] / 1024
     fixed_conns = args.connections
     only = set(args.only)
+    if "memory" in only:
+        # first, before any heavy load leaves the allocator with free memory to reuse
+        print(f"memory per open stream ({OPEN_STREAMS} streams) ...", flush=True)
+        await memory.open_streams(bench, OPEN_STREAMS)
     if "fixed" in only:
         print("fixed rates ...", flush=True)
         await plain.fixed_rates(bench, args.rates, fixed_conns)
@@ -55,6 +67,14 @@ async def run_all(bench: Bench, args: argparse.Namespace) -> None:
     if "failover" in only:
         print("failover ...", flush=True)
         await failover.failover(bench, 500, fixed_conns, args.concurrency[0])
+    if "outage" in only:
+        print(f"outage at {OUTAGE_RATE} req/s ...", flush=True)
+        await outage.outage(bench, OUTAGE_RATE, fixed_conns)
+    if "compare" in only and setup.ref is not None:
+        print(f"compare with {args.compare} ({args.compare_rounds} rounds) ...", flush=True)
+        await compare.compare(
+            bench, args.compare_rounds, args.concurrency[0], TARGET_RATE, fixed_conns
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,11 +100,18 @@ def run(args: argparse.Namespace) -> int:
             "fixed_connections": args.connections,
             "request_bytes": len(sample_body),
             "gateway_log_level": args.gateway_log_level,
+            "answer_tokens": ANSWER_TOKENS,
+            "long_answer_tokens": LONG_ANSWER_TOKENS,
         }
     )
     print(f"pinning: {pinning.method}: {pinning.note}", flush=True)
     with tempfile.TemporaryDirectory(prefix="failsoft-bench-") as tmp:
-        setup = Setup(pinning, Path(tmp), args.gateway_log_level)
+        ref_src = None
+        if args.compare:
+            # removed with the temporary directory, whatever happens
+            ref_src, meta["compare"] = revision_src(args.compare, Path(tmp) / "ref")
+            print(f"compare: A = {meta['compare']['commit']} ({args.compare}), B = this tree")
+        setup = Setup(pinning, Path(tmp), args.gateway_log_level, ref_src)
         noise = Noise(
             args.max_other,
             args.retries if args.retries is not None else (0 if args.quick else 2),
@@ -139,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
     meta["finished"] = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     results: dict[str, Any] = {"meta": meta, **bench.results}
     derive(results)
-    results["targets"] = targets(results)
     results["floor_share"] = floor_share(results)
     results["as_on_vs_direct_stream"] = vs_direct_stream(results)
+    results["per_token"] = per_token(results, args.concurrency[0])
+    results["outage_summary"] = outage_summary(results)
+    results["compare_ratios"] = compare_ratios(results)
+    results["targets"] = targets(results)
     results["gateway_log"] = gateway_log
     results["notes"] = observations(results, gateway_log)
     print()

@@ -9,24 +9,59 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 API_KEY = "sk-bench"
-ANSWER_WORDS = 16
-"""Generated words per answer; with the simulator's 4-word prefix: 20 content events."""
-LONG_ANSWER_WORDS = 196
-"""The long-answer test: 200 content events (tokens)."""
+PREFIX_WORDS = 4
+"""The simulator's "Simulated answer from MODEL:" prefix, one content event per word."""
+ANSWER_TOKENS = 50
+"""Non-streaming answers of the main sections (issue 18's targets are for 50-token answers)."""
+ANSWER_WORDS = ANSWER_TOKENS - PREFIX_WORDS
+LONG_ANSWER_TOKENS = 500
+"""The long-answer row (2b), also the other end of "CPU per answered token"."""
+LONG_ANSWER_WORDS = LONG_ANSWER_TOKENS - PREFIX_WORDS
+MAX_TOKENS = 1024
+"""`max_tokens` of every request: above the long answer, so the simulator never cuts it."""
 CHUNK_DELAY = 0.002
 """Seconds between content events in the streaming tests."""
 STREAM_CHUNKS = 20
+"""Content events of the paced streams (sections 3 and 4): 20, so that a stream lasts
+~40 ms and a phase gathers enough first-content samples; TTFC does not depend on length."""
+STREAM_WORDS = STREAM_CHUNKS - PREFIX_WORDS
 REQUEST_BYTES = 2000
+OPEN_STREAMS = 100
+"""Streams held open at once for "memory per open stream"."""
+OPEN_STREAM_DELAY = 0.05
+"""Seconds between the content events of those streams (50 tokens: 2.5 s per stream)."""
+OUTAGE_RATE = 50
+"""Requests per second of the outage section (issue 18: primary 529 at 50 req/s)."""
+TARGET_RATE = 1000
+"""The fixed rate at which issue 18 sets the CPU and added-latency targets."""
 
 TARGETS = {
-    "added_p50_us_at_500": 500.0,
-    "added_p99_us_at_500": 2000.0,
-    "throughput_rps": 3000.0,
-    "idle_rss_mb": 80.0,
+    "as_on_vs_floor": 1.0,
+    "as_off_vs_floor": 1.5,
+    "cpu_us_at_1000": 250.0,
+    "added_p50_us_at_1000": 300.0,
+    "added_p99_us_at_1000": 1000.0,
+    "stream_ttfc_added_us": 300.0,
+    "relay_cpu_us_same": 15.0,
+    "relay_cpu_us_translated": 25.0,
+    "cpu_us_per_token": 1.0,
+    "idle_rss_mb": 60.0,
+    "outage_p99_added_us": 5000.0,
 }
+"""Issue 18's targets; throughput is a ratio to the floor measured in the same run."""
 
-SECTIONS = ("fixed", "throughput", "length", "streaming", "relay", "failover")
-"""What `--only` can select, in the order the phases run."""
+SECTIONS = (
+    "fixed",
+    "throughput",
+    "length",
+    "streaming",
+    "relay",
+    "failover",
+    "outage",
+    "memory",
+    "compare",
+)
+"""What `--only` can select, in the order the phases run ("compare" only with --compare)."""
 
 # Paths through which requests go. "direct" hits the simulator; "floor" a minimal
 # pass-through proxy on the gateway's stack (bench/floor_proxy.py); the others the gateway.
@@ -46,6 +81,15 @@ PATH_NOTES = {
     "answer assembled",
     GW_NS: "via gateway, always_stream: false: non-streaming request forwarded as is",
 }
+
+
+TRANSLATED_RELAY = "openai->anthropic"
+"""The relay section's translated case: caller's dialect -> upstream's dialect."""
+
+
+def upstream_dialect(dialect: str) -> str:
+    """The dialect whose direct row a streaming row is compared with."""
+    return dialect.rsplit("->", 1)[-1]
 
 
 def is_direct(path: str) -> bool:
@@ -68,13 +112,14 @@ class Durations:
     stream_warmup: float
     failover: float
     failover_warmup: float
+    outage: float
 
     @classmethod
     def for_mode(cls, quick: bool, scale: float) -> Durations:
         if quick:
-            base = cls(1.0, 0.3, 1.0, 0.3, 0.7, 0.3, 1.0, 0.3)
+            base = cls(1.0, 0.3, 1.0, 0.3, 0.7, 0.3, 1.0, 0.3, 2.0)
         else:
-            base = cls(15.0, 2.0, 10.0, 2.0, 5.0, 1.0, 10.0, 2.0)
+            base = cls(15.0, 2.0, 10.0, 2.0, 5.0, 1.0, 10.0, 2.0, 15.0)
         return cls(*(round(v * scale, 3) for v in _values(base)))
 
 

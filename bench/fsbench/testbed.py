@@ -3,6 +3,10 @@ configured so that every path the phases compare runs against the same simulator
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,10 @@ from fsbench.settings import (
     CHUNK_DELAY,
     HOST,
     LONG_ANSWER_WORDS,
+    OPEN_STREAM_DELAY,
+    ROOT,
     STREAM_CHUNKS,
+    STREAM_WORDS,
 )
 
 STAMP_UPSTREAM = Path(__file__).resolve().parents[1] / "stamp_upstream.py"
@@ -42,6 +49,9 @@ models:
   claude-stream: [simA/claude-sonnet-4-5-stream]
   stamp-gpt: [stamp/gpt-stamp]
   stamp-claude: [stampA/claude-stamp]
+  outage: [sim/gpt-4o-primary, sim/gpt-4o-backup]
+  outage-ns: [simNS/gpt-4o-primary, simNS/gpt-4o-backup]
+  gpt-open: [sim/gpt-4o-open]
 """
 
 
@@ -49,27 +59,48 @@ SIM_MODELS: dict[str, dict[str, Any]] = {
     "gpt-4o": {"answer_words": ANSWER_WORDS},
     "gpt-4o-mini": {"answer_words": ANSWER_WORDS},
     "gpt-4o-long": {"answer_words": LONG_ANSWER_WORDS},
-    "gpt-4o-stream": {"answer_words": ANSWER_WORDS, "chunk_delay": CHUNK_DELAY},
-    "claude-sonnet-4-5-stream": {"answer_words": ANSWER_WORDS, "chunk_delay": CHUNK_DELAY},
+    "gpt-4o-stream": {"answer_words": STREAM_WORDS, "chunk_delay": CHUNK_DELAY},
+    "claude-sonnet-4-5-stream": {"answer_words": STREAM_WORDS, "chunk_delay": CHUNK_DELAY},
+    # the outage section's own pair, so its fault and the gateway's breaker on the primary
+    # touch no other section
+    "gpt-4o-primary": {"answer_words": ANSWER_WORDS},
+    "gpt-4o-backup": {"answer_words": ANSWER_WORDS},
+    # slow streams that stay open while the memory section reads RSS
+    "gpt-4o-open": {"answer_words": ANSWER_WORDS, "chunk_delay": OPEN_STREAM_DELAY},
 }
+
+
+def src_env(src: Path) -> dict[str, str]:
+    """The environment of a gateway that must run the code in `src` (this tree's, or the
+    --compare revision's), whatever package the venv has installed."""
+    env = dict(os.environ)
+    rest = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(src) + (os.pathsep + rest if rest else "")
+    return env
 
 
 class Setup:
     """The four child processes and their ports."""
 
-    def __init__(self, pinning: Pinning, workdir: Path, log_level: str) -> None:
+    def __init__(
+        self, pinning: Pinning, workdir: Path, log_level: str, ref_src: Path | None = None
+    ) -> None:
         self.pinning = pinning
         self.workdir = workdir
         self.log_level = log_level
+        self.ref_src = ref_src
+        """With --compare: the older revision's `src`, run as a second gateway ("ref")."""
         self.sim_port = procs.free_port()
         self.stamp_port = procs.free_port()
         self.gw_port = procs.free_port()
         self.floor_port = procs.free_port()
+        self.ref_port = procs.free_port()
         self.children: list[Child] = []
         self.sim: Child | None = None
         self.stamp: Child | None = None
         self.gateway: Child | None = None
         self.floor: Child | None = None
+        self.ref: Child | None = None
 
     def start(self) -> None:
         pin = self.pinning
@@ -79,6 +110,7 @@ class Setup:
             pin.side_core,
             pin,
             self.workdir,
+            env=src_env(ROOT / "src"),
         )
         self.children.append(self.sim)
         self.stamp = procs.start_child(
@@ -107,26 +139,9 @@ class Setup:
                 raise RuntimeError(f"simulator refused settings for {model}: {payload}")
         config = self.workdir / "failsoft.yaml"
         config.write_text(gateway_config(self.sim_port, self.stamp_port))
-        self.gateway = procs.start_child(
-            "gateway",
-            procs.python_cmd(
-                "-m",
-                "failsoft",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                HOST,
-                "--port",
-                str(self.gw_port),
-                "--log-level",
-                self.log_level,
-            ),
-            pin.gateway_core,
-            pin,
-            self.workdir,
-        )
-        self.children.append(self.gateway)
+        self.gateway = self._gateway("gateway", config, self.gw_port, ROOT / "src")
+        if self.ref_src is not None:
+            self.ref = self._gateway("ref", config, self.ref_port, self.ref_src)
         self.floor = procs.start_child(
             "floor",
             procs.python_cmd(
@@ -142,15 +157,41 @@ class Setup:
         )
         self.children.append(self.floor)
         procs.wait_ready(self.gateway, self.gw_port, "/healthz")
+        if self.ref is not None:
+            procs.wait_ready(self.ref, self.ref_port, "/healthz")
         procs.wait_ready(self.floor, self.floor_port, "/")
+
+    def _gateway(self, name: str, config: Path, port: int, src: Path) -> Child:
+        child = procs.start_child(
+            name,
+            procs.python_cmd(
+                "-m",
+                "failsoft",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--log-level",
+                self.log_level,
+            ),
+            self.pinning.gateway_core,
+            self.pinning,
+            self.workdir,
+            env=src_env(src),
+        )
+        self.children.append(child)
+        return child
 
     def stop(self) -> None:
         for child in reversed(self.children):
             child.stop()
 
     def meter(self, proxy: str = "gateway") -> Meter:
-        """A meter over all four children; `proxy` ("gateway" or "floor") is the process
-        under test, whose upstream connections the TCP snapshot counts."""
+        """A meter over all the children; `proxy` ("gateway", "floor" or "ref") is the
+        process under test, whose upstream connections the TCP snapshot counts."""
         assert self.gateway
         assert self.sim
         assert self.stamp
@@ -161,6 +202,8 @@ class Setup:
             "stamp": self.stamp.pid,
             "floor": self.floor.pid,
         }
+        if self.ref is not None:
+            pids["ref"] = self.ref.pid
         return Meter(
             pids,
             pids[proxy],
@@ -176,3 +219,24 @@ class Setup:
 
     def clear_faults(self) -> None:
         procs.http_call(self.sim_port, "DELETE", "/_sim/faults")
+
+    def port_of(self, proxy: str) -> int:
+        return {"gateway": self.gw_port, "ref": self.ref_port, "floor": self.floor_port}[proxy]
+
+
+def revision_src(rev: str, dest: Path) -> tuple[Path, dict[str, str]]:
+    """Extract `src` of git revision `rev` of this repository into `dest` (for --compare),
+    without touching the work tree: `git archive`, not a checkout."""
+
+    def git(*args: str) -> bytes:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)}: {done.stderr.decode(errors='replace')}")
+        return done.stdout
+
+    commit = git("rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+    dest.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(git("archive", commit, "src"))) as archive:
+        archive.extractall(dest, filter="data")
+    subject = git("log", "-1", "--format=%s", commit).decode().strip()
+    return dest / "src", {"rev": rev, "commit": commit[:12], "subject": subject}

@@ -1,5 +1,6 @@
 """Streaming phases: time to first content event against the simulator, and per-event
-relay latency against the stamping upstream, in both dialects."""
+relay latency against the stamping upstream, in both dialects and translated (an OpenAI
+caller, an Anthropic upstream)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from fsbench import loadgen
 from fsbench.loadgen import ANTHROPIC_SSE, OPENAI_SSE, Sse
 from fsbench.measure import Bench
 from fsbench.payloads import anthropic_request, openai_request
-from fsbench.settings import DIRECT, FLOOR
+from fsbench.settings import DIRECT, FLOOR, TRANSLATED_RELAY
 
 
 async def streaming(bench: Bench, levels: list[int]) -> None:
@@ -85,6 +86,15 @@ async def relay(bench: Bench, levels: list[int]) -> None:
             s.gw_port,
             anthropic_request(s.gw_port, "stamp-claude"),
             stamped_anthropic,
+        ),
+        # translated: an OpenAI caller, the Anthropic side of the stamping upstream; its
+        # added latency is against the anthropic direct row (the same upstream stream)
+        (
+            TRANSLATED_RELAY,
+            "gw",
+            s.gw_port,
+            openai_request(s.gw_port, "stamp-claude", True),
+            stamped_openai,
         ),
     ]
     await _streams(bench, "relay", cases, levels)

@@ -17,16 +17,30 @@ async def warm(bench: Bench) -> None:
         (s.gw_port, anthropic_request(s.gw_port, "claude-stream")),
         (s.gw_port, openai_request(s.gw_port, "stamp-gpt", stream=True)),
         (s.gw_port, anthropic_request(s.gw_port, "stamp-claude")),
+        (s.gw_port, openai_request(s.gw_port, "stamp-claude", stream=True)),
+        (s.gw_port, openai_request(s.gw_port, "gpt-long")),
+        (s.gw_port, openai_request(s.gw_port, "outage")),
+        (s.gw_port, openai_request(s.gw_port, "outage-ns")),
         (s.floor_port, openai_request(s.floor_port, "gpt-4o")),
         (s.floor_port, openai_request(s.floor_port, "gpt-4o-stream", stream=True)),
         (s.floor_port, anthropic_request(s.floor_port, "claude-sonnet-4-5-stream")),
     ]
+    gateways = [(s.gw_port, "gateway")]
+    if s.ref is not None:
+        gateways.append((s.ref_port, "gateway of the --compare revision"))
+        checks += [
+            (s.ref_port, openai_request(s.ref_port, "gpt")),
+            (s.ref_port, openai_request(s.ref_port, "gpt-ns")),
+        ]
+    names = {**dict(gateways), s.floor_port: "floor proxy"}
     for port, request in checks:
         status, error = await loadgen.one_request(port, request)
         if status != 200 or error:
-            name = "gateway" if port == s.gw_port else "floor proxy"
-            raise RuntimeError(f"{name} warm-up request failed: HTTP {status} {error or ''}")
-    for port, model in ((s.gw_port, "gpt"), (s.gw_port, "gpt-ns"), (s.floor_port, "gpt-4o")):
+            raise RuntimeError(f"{names[port]} warm-up request failed: HTTP {status} {error or ''}")
+    loads = [(s.gw_port, "gpt"), (s.gw_port, "gpt-ns"), (s.floor_port, "gpt-4o")]
+    if s.ref is not None:
+        loads += [(s.ref_port, "gpt"), (s.ref_port, "gpt-ns")]
+    for port, model in loads:
         await loadgen.closed_loop(
             port,
             openai_request(port, model),

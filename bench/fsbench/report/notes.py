@@ -7,16 +7,37 @@ from typing import Any
 
 from fsbench.settings import is_direct
 
+SECTIONS_WITH_ROWS = (
+    "fixed_rate",
+    "throughput",
+    "length",
+    "streaming",
+    "relay",
+    "failover",
+    "outage",
+    "compare",
+)
+
 
 def observations(results: dict[str, Any], gateway_log: dict[str, Any]) -> list[str]:
     """Things worth a look, found in the numbers (never a failure)."""
     notes: list[str] = []
     max_other = results["meta"].get("noise", {}).get("max_other_pct", 15.0)
-    for section in ("fixed_rate", "throughput", "length", "streaming", "relay", "failover"):
-        for row in results[section]:
+    for section in SECTIONS_WITH_ROWS:
+        for row in results.get(section, []):
             label = f"{section} " + " ".join(
                 f"{k}={row[k]}"
-                for k in ("rate", "connections", "dialect", "streams", "test", "path")
+                for k in (
+                    "round",
+                    "phase",
+                    "rate",
+                    "connections",
+                    "dialect",
+                    "streams",
+                    "test",
+                    "rev",
+                    "path",
+                )
                 if k in row
             )
             if row.get("error_count"):

@@ -14,7 +14,7 @@ from fsbench.report.tables import (
     signed,
     table,
 )
-from fsbench.settings import DIRECT_STREAM, GW_AS, LONG_ANSWER_WORDS
+from fsbench.settings import ANSWER_TOKENS, DIRECT_STREAM, GW_AS, LONG_ANSWER_TOKENS
 
 
 def fixed_rate(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
@@ -157,7 +157,7 @@ def throughput(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
 def long_answers(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     out: list[str] = []
     out.append(
-        f"2b. Long answers: as 2, with {LONG_ANSWER_WORDS + 4}-token answers "
+        f"2b. Long answers: as 2, with {LONG_ANSWER_TOKENS}-token answers "
         f"({meta.get('long_response_bytes')} B JSON). With always_stream the upstream "
         "sends one SSE event per token, which the gateway parses and assembles."
     )
@@ -196,6 +196,75 @@ def long_answers(results: dict[str, Any], meta: dict[str, Any]) -> list[str]:
             rows,
         )
     )
+    out += _per_token(results.get("per_token", {}))
+    return out
+
+
+def _per_token(figures: dict[str, Any]) -> list[str]:
+    """The line under table 2b: CPU per answered token, from 2b against 2."""
+    parts = [
+        f"{path} {signed(f['cpu_us_per_token'], 2)} us ({number(f['cpu_us_per_req_short'])} -> "
+        f"{number(f['cpu_us_per_req_long'])} us/req)"
+        for path, f in figures.items()
+        if f.get("cpu_us_per_token") is not None
+    ]
+    if not parts:
+        return []
+    conns = next(iter(figures.values()))["connections"]
+    return [
+        f"   CPU per answered token, (CPU/req at {LONG_ANSWER_TOKENS} - at {ANSWER_TOKENS} "
+        f"tokens) / {LONG_ANSWER_TOKENS - ANSWER_TOKENS}, c{conns}: " + "; ".join(parts)
+    ]
+
+
+def outage(results: dict[str, Any]) -> list[str]:
+    """Section 5b: the caller's p99 healthy and during an outage of the primary."""
+    out = [
+        "5b. Outage: virtual model [sim/gpt-4o-primary, sim/gpt-4o-backup] at a fixed rate, "
+        "healthy, then with the primary answering 529 (after the phase's warm-up, so the "
+        "gateway has seen the outage). Latency in us."
+    ]
+    rows = []
+    for row in results["outage"]:
+        lat = row.get("latency_us", {})
+        attempts = row.get("attempts_header", {})
+        rows.append(
+            [
+                row["phase"],
+                row["path"],
+                number(row["ok_per_s"]),
+                errors_cell(row),
+                number(lat.get("p50")),
+                number(lat.get("p99")),
+                number(lat.get("max")),
+                number(row.get("gw_cpu_us_per_unit")),
+                ", ".join(f"{k}:{v}" for k, v in sorted(attempts.items())) or "-",
+                other_cell(row),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "phase",
+                "path",
+                "ok/s",
+                "err",
+                "p50",
+                "p99",
+                "max",
+                "gw CPU us/req",
+                "attempts",
+                "other %",
+            ],
+            rows,
+        )
+    )
+    for path, o in results.get("outage_summary", {}).items():
+        out.append(
+            f"   {path}: p99 healthy {number(o['healthy_p99_us'])} us, during the outage "
+            f"{number(o['outage_p99_us'])} us: {signed(o['added_p99_us'])} us"
+        )
+    out.append("")
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fsbench.report import plain, streams
+from fsbench.report import compare, plain, streams
 from fsbench.report.tables import number, signed, table
-from fsbench.settings import DIRECT, DIRECT_STREAM, PATH_NOTES, STREAM_CHUNKS
+from fsbench.settings import ANSWER_TOKENS, DIRECT, DIRECT_STREAM, PATH_NOTES
 
 
 def render(results: dict[str, Any]) -> str:
@@ -26,8 +26,12 @@ def render(results: dict[str, Any]) -> str:
         out += streams.relay(results, meta)
     if results["failover"]:
         out += plain.failover(results, meta)
+    if results.get("outage"):
+        out += plain.outage(results)
     out += _memory(results)
     out += _targets(results)
+    if results.get("compare"):
+        out += compare.render(results)
 
     notes = results.get("notes", [])
     if notes:
@@ -53,7 +57,7 @@ def _header(meta: dict[str, Any]) -> list[str]:
     out.append(
         "open-loop timer: "
         + ("timerfd (ns)" if meta["precise_timer"] else "event-loop timers (~1 ms)")
-        + f"; request body {meta['request_bytes']} B; answer {STREAM_CHUNKS} tokens "
+        + f"; request body {meta['request_bytes']} B; answer {ANSWER_TOKENS} tokens "
         f"({meta['response_bytes']} B JSON); load average at start {meta['loadavg_start']}"
     )
     out.append("paths: " + "; ".join(f"{k} = {v}" for k, v in PATH_NOTES.items()))
@@ -74,24 +78,40 @@ def _memory(results: dict[str, Any]) -> list[str]:
             peak=number(mem.get("peak_rss_mb"), 1),
         )
     )
+    for name, held in mem.get("open_streams", {}).items():
+        out.append(
+            f"   {name}: {held['streams']} open streams (each caller has read its first event): "
+            f"RSS {number(held['rss_before_mb'], 1)} -> {number(held['rss_open_mb'], 1)} MB, "
+            f"{number(held['kib_per_stream'])} KiB per open stream; "
+            f"{number(held['rss_after_close_mb'], 1)} MB 1 s after they closed"
+        )
     out.append("")
     return out
 
 
 def _targets(results: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    out.append("7. Targets (one core, against the simulator). A MISS does not fail this script.")
+    out.append(
+        "7. Targets of issue 18 (one core, against the simulator; throughput as a ratio to the "
+        "floor of the same run). A MISS does not fail this script."
+    )
     rows = []
+    digits = {"MB": 1, "x": 2}
     for t in results["targets"]:
         value = t["measured"]
+        places = digits.get(t["unit"], 2 if value is not None and abs(value) < 10 else 0)
+        if value is None:
+            verdict = "not run"
+        elif t["pass"] is None:
+            verdict = "reported"
+        else:
+            verdict = "PASS" if t["pass"] else "MISS"
         rows.append(
             [
                 t["target"],
                 t["limit"],
-                f"{number(value, 1 if t['unit'] == 'MB' else 0)} {t['unit']}"
-                if value is not None
-                else "-",
-                ("PASS" if t["pass"] else "MISS") if value is not None else "not run",
+                f"{number(value, places)} {t['unit']}" if value is not None else "-",
+                verdict,
             ]
         )
     out.append(table(["target", "limit", "measured", "verdict"], rows))
