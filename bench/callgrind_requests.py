@@ -3,9 +3,10 @@ shared machine are not.
 
 The gateway runs under valgrind with instrumentation off; after 50 warm-up requests it is
 switched on for N non-streaming requests through `gpt: [sim/gpt-4o, sim/gpt-4o-mini]` (the
-simulator and this client run outside valgrind), then off. The gateway's idle work (health
-evaluation, ~0.9 M instructions/s) falls into the window too: compare runs of similar wall time,
-or subtract it.
+simulator and this client run outside valgrind; `--model gpt-ns` for targets with
+`always_stream: false`; `--concurrency 16` sends them on 16 connections at once), then it
+counts 8 s of the gateway's idle work (health evaluation, ~0.5-0.9 M instructions/s) and
+subtracts that rate over the requests' wall time.
 
     python bench/callgrind_requests.py --src src --requests 1000 --extra "log: {access: false}"
 """
@@ -13,6 +14,8 @@ or subtract it.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import glob
 import http.client
 import json
 import os
@@ -26,8 +29,11 @@ import time
 CONFIG = """
 providers:
   sim: {{dialect: openai, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k"}}
+  simNS: {{dialect: openai, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k",
+          always_stream: false}}
 models:
   gpt: [sim/gpt-4o, sim/gpt-4o-mini]
+  gpt-ns: [simNS/gpt-4o, simNS/gpt-4o-mini]
 {extra}
 """
 
@@ -49,6 +55,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--extra", default="", help="config appended (YAML)")
     parser.add_argument("--port", type=int, default=19400)
+    parser.add_argument("--model", default="gpt", help="gpt, or gpt-ns (always_stream: false)")
+    parser.add_argument("--concurrency", type=int, default=1, help="connections at once")
     args = parser.parse_args()
     sim_port = args.port + 1
     work = tempfile.mkdtemp(prefix="failsoft-callgrind-")
@@ -72,7 +80,8 @@ def main() -> None:
     try:
         _wait_for(sim_port)
         _wait_for(args.port)
-        body = json.dumps({"model": "gpt", "messages": [{"role": "user", "content": "hi " * 50}]})
+        hi = [{"role": "user", "content": "hi " * 50}]
+        body = json.dumps({"model": args.model, "messages": hi})
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
 
         def send(count: int) -> None:
@@ -87,24 +96,64 @@ def main() -> None:
         control = ["callgrind_control", "-i"]
         subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         started = time.monotonic()
-        send(args.requests)
-        subprocess.run([*control, "off", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
+        if args.concurrency > 1:
+            asyncio.run(_concurrent(args.port, body, args.requests, args.concurrency))
+        else:
+            send(args.requests)
         wall = time.monotonic() - started
+        dump = ["callgrind_control", "-d", str(gateway.pid)]
+        subprocess.run(dump, check=True, stdout=quiet, stderr=quiet)
+        idle_started = time.monotonic()
+        time.sleep(8)
+        subprocess.run(dump, check=True, stdout=quiet, stderr=quiet)
+        idle_wall = time.monotonic() - idle_started
+        subprocess.run([*control, "off", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         conn.close()
     finally:
         gateway.send_signal(signal.SIGINT)
         gateway.wait()
         sim.terminate()
         sim.wait()
-    total = 0
-    with open(out) as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                total = int(line.split()[1])
+    busy, idle = _totals(out)[:2]
+    rate = idle / idle_wall
+    net = busy - rate * wall
     print(
-        f"{total / args.requests / 1e6:.3f} M instructions per request "
-        f"({args.requests} requests in {wall:.1f} s under valgrind; {work})"
+        f"{net / args.requests / 1e6:.3f} M instructions per request net of idle work "
+        f"(raw {busy / args.requests / 1e6:.3f} M; idle {rate / 1e6:.2f} M/s; "
+        f"{args.requests} requests in {wall:.1f} s under valgrind; {work})"
     )
+
+
+def _totals(out: str) -> list[int]:
+    """The instruction totals of each dump (`out.1`, `out.2`, ...), in order."""
+    totals = []
+    names = glob.glob(out + ".*")
+    for name in sorted(names, key=lambda n: int(n.rsplit(".", 1)[1])):
+        with open(name) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    totals.append(int(line.split()[1]))
+                    break
+    return totals
+
+
+async def _concurrent(port: int, body: str, total: int, connections: int) -> None:
+    import aiohttp
+
+    left = total
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    headers = {"content-type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+
+        await asyncio.gather(*[worker() for _ in range(connections)])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from failsoft.dialects import WIRES
 from failsoft.dialects.base import Wire, parse_retry_after
 from failsoft.errors import UpstreamStatusError
 from failsoft.translate import TargetOptions
+from failsoft.translate.output_cap import output_limit
 from failsoft.transport.http import USER_AGENT
 from failsoft.types import Dialect
 
@@ -36,6 +37,7 @@ class Provider:
             max_tokens_field=self._max_tokens_field(),
         )
         """How requests translated from another dialect are written for this provider."""
+        self._output_limits: dict[str, int | None] = {}
         headers = {
             "content-type": "application/json",
             "accept-encoding": "identity",
@@ -47,6 +49,17 @@ class Provider:
         # Credentials this adapter sends; scrubbed from anything upstream that is relayed.
         secret = config.api_key.reveal() if config.api_key else ""
         self._secrets = [s.encode() for s in (secret,) if len(s) >= 8]
+
+    def output_limit(self, model: str) -> int | None:
+        """`translate.output_cap.output_limit` for `model` at this provider, worked out
+        once per model (a glob and regex scan otherwise run for every attempt)."""
+        limits = self._output_limits
+        if model in limits:
+            return limits[model]
+        found = output_limit(model, self.config.max_output_tokens)
+        if len(limits) < 1024:  # caller-named models (`provider/anything`) are unbounded
+            limits[model] = found
+        return found
 
     def auth_headers(self) -> dict[str, str]:
         return {}

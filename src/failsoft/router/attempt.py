@@ -41,7 +41,7 @@ from failsoft.router.phases import IdleTimer, Opened, Watch
 from failsoft.translate import Translation, caller_include_usage
 from failsoft.translate.mid_system import fold_native
 from failsoft.translate.native import native_request
-from failsoft.translate.output_cap import cap_native, output_limit
+from failsoft.translate.output_cap import cap_native
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Pool, Transport, Upstream
 from failsoft.types import ChatRequest, Target
@@ -128,7 +128,7 @@ class Attempt:
         """Broken events dropped as harmless (they carried no content)."""
         self.translation = translation
         """The request written for a target of another dialect; None for the same dialect."""
-        self.output_limit = output_limit(target.model, provider.config.max_output_tokens)
+        self.output_limit = provider.output_limit(target.model)
         """The most the target model may be asked to write, when known (`output_cap.py`)."""
         self.meter: AttemptMeter | None = None
         """Its usage, once its upstream answered 200 (when the request is metered)."""

@@ -40,13 +40,16 @@ from failsoft.errors import (
     Untranslatable,
 )
 from failsoft.logfmt import clean, json_line, usage_in, value
-from failsoft.logjson import FIELDS, SUMMARY
+from failsoft.logjson import FIELDS, SUMMARY, direct, json_record, now, text_line
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
 from failsoft.types import trail
 from failsoft.usage.meter import request_tokens
 
 access_log = logging.getLogger("failsoft.access")
+_NAME = access_log.name
+_PREFIX_TEXT = f"{'INFO':<7} {_NAME}: "
+"""What the text format puts between an access line's time and its message."""
 
 EXCHANGE = "failsoft.exchange"
 """The scope key under which a handler finds its request's `Exchange`."""
@@ -354,7 +357,8 @@ class AccessLog:
         if ex.stream and ex.first is not None:
             ttft = round((ex.first - ex.started) * 1000, 1)
         answered = _label(ex.provider, ex.answered)
-        extra: dict[str, Any] | None = None
+        handler = direct(access_log)
+        kind = None if handler is None else handler.direct_format()
         if self.json:
             fields = clean(
                 {
@@ -381,25 +385,51 @@ class AccessLog:
                     "key": ex.caller,
                 }
             )
+            summary = f"{ex.method} {ex.path} {status}"
+            if handler is not None and kind is not None:
+                created, msecs = now()
+                if kind == "json":
+                    handler.write_soon(json_record(created, "INFO", _NAME, summary, fields))
+                else:
+                    handler.write_soon(text_line(created, msecs, _PREFIX_TEXT, json_line(fields)))
+                return
             text = json_line(fields)
             # With `log.format: json` the fields go in the line's own object, not a string.
-            extra = {FIELDS: fields, SUMMARY: f"{ex.method} {ex.path} {status}"}
+            extra: dict[str, Any] | None = {FIELDS: fields, SUMMARY: summary}
         else:
             # One f-string, not logfmt.line over a dict: this runs once per request. The
             # surface, status, numbers and flags are failsoft's own; the rest is escaped.
+            # The words that repeat from one request to the next (method, path, model,
+            # trail, ...) are escaped once and looked up after; the id and numbers are not.
             v = value
+            c = _WORDS.get
+            w = _word
             text = (
-                f"rid={v(ex.rid)} surface={ex.surface} method={v(ex.method)} path={v(ex.path)} "
-                f"model={v(ex.model)} status={status} attempts={v(ex.attempts)} "
-                f"answered={v(answered)} trail={v(ex.trail or None)} ms={ms} ttft_ms={v(ttft)} "
-                f"in={v(ex.input_tokens)} out={v(ex.output_tokens)} cache={v(ex.cache)} "
-                f"rung={v(ex.rung)} stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
-                f"disconnect={_BOOL[ex.disconnected]} refused={v(ex.refused)} cut={v(ex.cut)}"
+                f"rid={v(ex.rid)} surface={ex.surface} method={c(ex.method) or w(ex.method)} "
+                f"path={c(ex.path) or w(ex.path)} model={c(ex.model) or w(ex.model)} "
+                f"status={status} attempts={c(ex.attempts) or w(ex.attempts)} "
+                f"answered={c(answered) or w(answered)} "
+                f"trail={c(ex.trail or None) or w(ex.trail or None)} ms={ms} ttft_ms={v(ttft)} "
+                f"in={v(ex.input_tokens)} out={v(ex.output_tokens)} "
+                f"cache={c(ex.cache) or w(ex.cache)} rung={c(ex.rung) or w(ex.rung)} "
+                f"stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
+                f"disconnect={_BOOL[ex.disconnected]} refused={c(ex.refused) or w(ex.refused)} "
+                f"cut={c(ex.cut) or w(ex.cut)}"
             )
             if ex.caller is not None:
-                text += f" key={v(ex.caller)}"
-        # makeRecord + handle, not info(): the caller's file and line (a stack walk) say
-        # nothing about a request, and the level was checked when the request began.
+                text += f" key={c(ex.caller) or w(ex.caller)}"
+            if handler is not None and kind is not None:
+                created, msecs = now()
+                if kind == "text":
+                    handler.write_soon(text_line(created, msecs, _PREFIX_TEXT, text))
+                else:
+                    handler.write_soon(json_record(created, "INFO", _NAME, text, {}))
+                return
+            extra = None
+        # failsoft's own stderr handler alone takes the line as it is (above); anything
+        # else gets a record. makeRecord + handle, not info(): the caller's file and line
+        # (a stack walk) say nothing about a request, and the level was checked when the
+        # request began.
         access_log.handle(
             access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None, None, extra)
         )
@@ -445,6 +475,20 @@ BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds: from a cached answer to a long streamed one."""
 _BOOL = ("false", "true")
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+_WORDS: dict[str | bytes | None, str] = {None: "-"}
+"""Text or bytes (never numbers: `True == 1`) → its logfmt value, for `_word`."""
+
+
+def _word(raw: str | bytes | None) -> str:
+    """`value(raw)`, remembered: a few thousand distinct words at most are kept."""
+    text = value(raw)
+    if len(_WORDS) >= 4096:
+        _WORDS.clear()
+        _WORDS[None] = "-"
+    _WORDS[raw] = text
+    return text
 
 
 def _int(raw: bytes | str | None) -> int | None:

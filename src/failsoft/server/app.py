@@ -172,8 +172,13 @@ class GatewayApp:
             await self._full(scope, send)
             return
         ticket = Ticket(bodies, receive, reserved)
+        # A chat POST goes straight to its endpoint (what `_route` would pick first).
+        endpoint = self._post.get(scope["path"]) if scope["method"] == "POST" else None
         try:
-            await self._route(scope, ticket.receive, send)
+            if endpoint is not None:
+                await endpoint(scope, ticket.receive, send)
+            else:
+                await self._route(scope, ticket.receive, send)
         except BodiesFull:
             await self._full(scope, send)  # raised while reading the body: nothing sent
         finally:

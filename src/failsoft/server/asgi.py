@@ -77,23 +77,31 @@ class DisconnectWatch:
     uvicorn silently drops writes to a closed connection, so without this a relay would
     keep reading (and paying for) an upstream stream nobody receives. The watching task
     starts only once a request has run for `delay` seconds: model calls take seconds, so
-    they are all watched, while the many quick answers never pay for a task.
+    they are all watched, while the many quick answers never pay for a task. Given
+    `starter` (one per server), the watches share its timer rather than each scheduling
+    and cancelling one of its own.
     """
 
-    __slots__ = ("_handle", "_receive", "_task", "_watcher", "disconnected", "finished")
+    __slots__ = ("_handle", "_receive", "_starter", "_task", "_watcher", "disconnected", "finished")
 
-    def __init__(self, receive: Receive, delay: float = 0.05) -> None:
+    def __init__(
+        self, receive: Receive, delay: float = 0.05, starter: WatchStarter | None = None
+    ) -> None:
         self.finished = False
         self.disconnected = False
         self._receive = receive
         self._task = asyncio.current_task()
         self._watcher: asyncio.Future[None] | None = None
-        self._handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            delay, self._start
-        )
+        self._handle: asyncio.TimerHandle | None = None
+        self._starter: WatchStarter | None = None
+        if starter is not None and starter.add(self, delay):
+            self._starter = starter
+        else:
+            self._handle = asyncio.get_running_loop().call_later(delay, self._start)
 
     def _start(self) -> None:
         self._handle = None
+        self._starter = None
         if not self.finished:
             self._watcher = asyncio.ensure_future(self._watch())
 
@@ -114,6 +122,10 @@ class DisconnectWatch:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        starter = self._starter
+        if starter is not None:
+            self._starter = None
+            starter.waiting.pop(self, None)
 
     def absorb(self) -> bool:
         """After a CancelledError: True (and the cancel is undone) if it was our disconnect."""
@@ -123,3 +135,48 @@ class DisconnectWatch:
         if task is not None:
             task.uncancel()
         return True
+
+
+class WatchStarter:
+    """Starts the `DisconnectWatch`es of one event loop once their delay is over, from one
+    timer: a request adds itself to a dict and takes itself out, where a timer of its own
+    would be a heap push and a cancel per request. A watch starts no earlier than its
+    delay after it began, and (with the delays of a server all alike) when it is due."""
+
+    __slots__ = ("_loop", "_timer", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: dict[DisconnectWatch, float] = {}
+        """watch → loop time it is due, in the order added."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, watch: DisconnectWatch, delay: float) -> bool:
+        """Start `watch` after `delay`; False if this starter serves another loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self.waiting:
+                return False
+            self._loop = loop
+            self._timer = None
+        due = loop.time() + delay
+        self.waiting[watch] = due
+        if self._timer is None:
+            self._timer = loop.call_at(due, self._run)
+        return True
+
+    def _run(self) -> None:
+        loop = self._loop
+        if loop is None or asyncio.get_running_loop() is not loop:
+            return  # a timer left on a loop this starter no longer serves
+        self._timer = None
+        now = loop.time()
+        waiting = self.waiting
+        while waiting:
+            watch = next(iter(waiting))
+            due = waiting[watch]
+            if due > now:
+                self._timer = loop.call_at(due, self._run)
+                return
+            del waiting[watch]
+            watch._start()

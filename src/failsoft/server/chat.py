@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,12 +38,14 @@ from failsoft.server.asgi import (
     Receive,
     Scope,
     Send,
+    WatchStarter,
     ascii_header,
     header_map,
     read_body,
     send_bytes,
 )
 from failsoft.server.drain import Drain, Flight
+from failsoft.server.ids import new_request_id
 from failsoft.translate.errors import client_fault_body
 from failsoft.types import AttemptRecord, ChatRequest, Dialect, Target, trail
 from failsoft.usage.meter import METER, Meter
@@ -144,9 +145,10 @@ class ChatEndpoint:
         """Set by the app when the gateway traces (`tracing:`)."""
         self.ledger: Ledger | None = None
         """Set by the app: where a metered request's usage is charged (`auth:`)."""
+        self._watches = WatchStarter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = "fs_" + secrets.token_hex(12)
+        request_id = new_request_id()
         exchange: Exchange | None = scope.get(EXCHANGE)
         tracer = self.tracer
         arrived = time.time_ns() if tracer is not None else 0
@@ -167,7 +169,7 @@ class ChatEndpoint:
                 trace = tracer.request(request, scope["headers"], arrived)
                 request.trace = exchange.trace = trace
                 TRACE_IDS.set(trace.ids)  # this request's task only
-        watch = DisconnectWatch(receive)
+        watch = DisconnectWatch(receive, starter=self._watches)
         flight = self.drain.enter(send, request_id) if self.drain is not None else None
         if flight is not None:
             send = flight.send
@@ -370,8 +372,10 @@ class ChatEndpoint:
             (b"x-failsoft-request-id", rid.encode()),
         ]
         if target is not None:
-            headers.append((b"x-failsoft-provider", ascii_header(target.provider)))
-            headers.append((b"x-failsoft-model", ascii_header(target.model)))
+            named = _NAMED.get(target)
+            if named is None:
+                named = _named(target)
+            headers += named
         return headers
 
     def _add_request_id(self, headers: Headers, value: str) -> None:
@@ -461,6 +465,21 @@ class ChatEndpoint:
         upstream_rid = error.headers.get(self.wire.request_id_header)
         self._add_request_id(headers, upstream_rid or rid)
         await send_bytes(send, error.status, headers, body)
+
+
+_NAMED: dict[Target, Headers] = {}
+"""`x-failsoft-provider` and `x-failsoft-model` of each target that answered."""
+
+
+def _named(target: Target) -> Headers:
+    named = [
+        (b"x-failsoft-provider", ascii_header(target.provider)),
+        (b"x-failsoft-model", ascii_header(target.model)),
+    ]
+    if len(_NAMED) >= 4096:  # `provider/model` named directly: not a fixed set
+        _NAMED.clear()
+    _NAMED[target] = named
+    return named
 
 
 def _add_served(headers: Headers, served: Served) -> None:

@@ -143,6 +143,7 @@ class Flight:
     __slots__ = (
         "_drain",
         "_send",
+        "_time",
         "cut",
         "expires",
         "limit",
@@ -156,6 +157,7 @@ class Flight:
     def __init__(self, drain: Drain, send: Send, rid: str) -> None:
         self._drain = drain
         self._send = send
+        self._time = drain.loop.time
         self.rid = rid
         self.task = asyncio.current_task()
         self.transport = transport_of(send)
@@ -170,7 +172,7 @@ class Flight:
         """Why failsoft ended this request itself (`REASONS`), if it did."""
 
     async def send(self, message: Message) -> None:
-        self.since = self._drain.loop.time()
+        self.since = self._time()
         try:
             await self._send(message)
         finally:

@@ -9,7 +9,6 @@ unknown too (conversations.py).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,6 +20,7 @@ from failsoft.conversations import MAX_ID, Conversations, ResponseNotFound
 from failsoft.dialects import WIRES
 from failsoft.errors import InvalidRequest, RequestError
 from failsoft.server.asgi import Headers, Scope, Send, send_bytes
+from failsoft.server.ids import new_request_id
 
 PREFIXES = ("/v1/responses/", "/responses/")
 _LIMIT = 20
@@ -37,7 +37,7 @@ class ResponseRoutes:
         method: str = scope["method"]
         rest = next(path[len(p) :] for p in PREFIXES if path.startswith(p))
         ident, _, tail = rest.partition("/")
-        rid = "fs_" + secrets.token_hex(12)
+        rid = new_request_id()
         caller: Caller | None = scope.get(CALLER)
         owner = None if caller is None else caller.name
         try:
