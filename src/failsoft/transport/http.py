@@ -1,73 +1,98 @@
-"""Upstream HTTP over one shared aiohttp session: the only module that imports aiohttp.
+"""Upstream HTTP: the proxied path's own HTTP/1.1 client, and one aiohttp session for the
+control plane (the only module that imports aiohttp).
+
+`Transport.post` (every proxied request) goes over failsoft's small client (`h1.py`: one
+connection, httptools; `origins.py`: keep-alive connections per origin, TLS, proxies):
+aiohttp's client cost about a fifth of the gateway's CPU per request. `fetch` (status
+pages, webhooks, probes, model lists, count_tokens) keeps aiohttp, which decompresses and
+follows redirects, and is never on the hot path.
 
 Everything above this layer sees `Upstream` (status, headers, byte reads) and failsoft's own
-errors, never aiohttp's: a connection refused becomes `ConnectError`, a reset or an
-incomplete chunked body becomes `ConnectionLost`, a slow connect `ConnectTimeout`.
+errors: a connection refused becomes `ConnectError`, a reset or an incomplete body
+`ConnectionLost`, a slow connect `ConnectTimeout`, a malformed answer `BadResponse`.
 Time-to-first-token and idle limits are applied by the caller around these awaits.
 
-How many connections a provider may use is its `Pool`'s business (`pool.py`), not
-aiohttp's: the connector has no limit, and the connect timeout covers resolving the name
-and connecting (aiohttp's `sock_connect`: TCP and the TLS handshake) only, never a wait
-for a free slot. aiohttp's `connect` timeout also covers waiting for a slot of its
-process-wide limit, which is how a flood toward one upstream once made idle ones "time out
-connecting".
+How many connections a provider may use is its `Pool`'s business (`pool.py`): the connect
+timeout covers resolving the name, connecting, a proxy's CONNECT and the TLS handshake,
+never a wait for a free slot (aiohttp's `connect` timeout once covered waiting for a slot
+of its process-wide limit, which is how a flood toward one upstream made idle ones "time
+out connecting").
 """
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
 import aiohttp
 
-from failsoft.errors import BadResponse, ConnectError, ConnectionLost, ConnectTimeout, PoolBusy
+from failsoft.errors import ConnectionLost, PoolBusy
+from failsoft.transport.h1 import READ_BUFSIZE, Connection
+from failsoft.transport.origins import Origins, Route
 from failsoft.transport.pool import Pool
+
+__all__ = ["READ_BUFSIZE", "USER_AGENT", "FetchError", "Fetched", "Transport", "Upstream", "fetch"]
 
 USER_AGENT = "failsoft/0.1"
 
 
 class Upstream:
     """One upstream response whose body is still to be read; it holds its pool's slot
-    until it is finished, released or closed."""
+    (and its connection) until it is finished, released or closed."""
 
-    __slots__ = ("_pool", "_resp", "headers", "status")
+    __slots__ = ("_conn", "_origins", "_pool", "headers", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse, pool: Pool | None = None) -> None:
-        self._resp = resp
+    def __init__(self, conn: Connection, origins: Origins, pool: Pool | None = None) -> None:
+        self._conn: Connection | None = conn
+        self._origins = origins
         self._pool = pool
-        self.status = resp.status
-        self.headers: Mapping[str, str] = resp.headers
+        self.status = conn.status
+        self.headers: Mapping[str, str] = conn.headers
 
     def __del__(self) -> None:
-        # Dropped without release or close (a bug elsewhere): aiohttp closes the
-        # connection when the response is collected, and the slot must not be lost. The
-        # collector may run in any thread: the slot goes back on the loop's own.
-        pool = self._pool
-        if pool is not None:
-            self._pool = None
-            loop = getattr(self._resp, "_loop", None)
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(pool.give)
+        # Dropped without release or close (a bug elsewhere): the connection is dropped
+        # and the slot must not be lost. The collector may run in any thread: both happen
+        # on the loop's own.
+        conn, pool = self._conn, self._pool
+        if conn is None and pool is None:
+            return
+        self._conn = self._pool = None
+        loop = conn.loop if conn is not None else None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(_drop, conn, pool)
 
-    def _give(self) -> None:
-        pool = self._pool
+    def _end(self, keep: bool) -> None:
+        conn, pool = self._conn, self._pool
+        self._conn = self._pool = None
+        if conn is not None:
+            if keep and conn.reusable:
+                self._origins.put(conn)
+            else:
+                conn.close()
         if pool is not None:
-            self._pool = None
             pool.give()
 
     @property
     def content_type(self) -> str:
-        return self._resp.content_type
+        """The media type, lower-case without parameters; as aiohttp said,
+        application/octet-stream when missing or malformed."""
+        raw = self.headers.get("content-type")
+        if raw is None:
+            return "application/octet-stream"
+        kind = raw.partition(";")[0].strip().lower()
+        if kind.count("/") != 1:
+            return "application/octet-stream"
+        return kind
 
     async def readany(self) -> bytes:
         """The next bytes available; b"" at a clean end of body."""
-        try:
-            return await self._resp.content.readany()
-        except aiohttp.ClientPayloadError:
-            raise ConnectionLost("the connection closed in the middle of the response") from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise ConnectionLost(f"connection lost while reading ({_why(exc)})") from None
+        conn = self._conn
+        if conn is None:
+            raise ConnectionLost("the response was already closed")
+        return await conn.readany()
 
     async def read(self, limit: int = 1 << 20) -> bytes:
         """The whole body, or its first `limit` bytes (error bodies are only excerpted)."""
@@ -82,39 +107,39 @@ class Upstream:
         return b"".join(parts)[:limit]
 
     def finish(self) -> None:
-        """Done reading: keep the connection if the body already ended, else drop it.
+        """Done reading: keep the connection if the body already ended cleanly, else drop it.
 
         The terminal event usually arrives with the end of the chunked body, so the
         connection goes back to the pool without waiting for anything more.
         """
-        if self._resp.content.is_eof():
-            self._resp.release()
-        else:
-            self._resp.close()
-        self._give()
+        self._end(keep=True)
 
     def release(self) -> None:
-        """Return the connection to the pool (only after the body was read to its end)."""
-        self._resp.release()
-        self._give()
+        """Return the connection to the pool (only after the body was read to its end;
+        otherwise it is dropped)."""
+        self._end(keep=True)
 
     def close(self) -> None:
         """Drop the connection: the only safe end for a response abandoned mid-body."""
-        self._resp.close()
-        self._give()
+        self._end(keep=False)
 
 
-READ_BUFSIZE = 1 << 16
-"""aiohttp's read buffer per response: it pauses reading above twice this."""
+def _drop(conn: Connection | None, pool: Pool | None) -> None:
+    if conn is not None:
+        conn.abort()
+    if pool is not None:
+        pool.give()
 
 
 class Transport:
-    """Owns the process's one `aiohttp.ClientSession` (created inside the running loop)
-    and the providers' connection pools.
+    """The proxied path's client (keep-alive connections per origin, made inside the
+    running loop), the control plane's `aiohttp.ClientSession`, and the providers'
+    connection pools.
 
-    `limit` is aiohttp's own process-wide cap: 0 (none) for the proxied path, whose
-    limits are the pools'. A small private transport (webhooks) may set one: its `fetch`
-    calls are bounded by a total timeout, which covers any wait for it.
+    `limit` is aiohttp's own process-wide cap, for `fetch` only: a small private transport
+    (webhooks) may set one; its `fetch` calls are bounded by a total timeout, which covers
+    any wait for it. `tls` replaces the default trust (tests trust their own certificate
+    this way); `proxies` replaces the environment's (`urllib.request.getproxies()`).
     """
 
     def __init__(
@@ -124,11 +149,15 @@ class Transport:
         keepalive_timeout: float = 30.0,
         pool_wait: float = 0.5,
         max_answer_bytes: int = 64 << 20,
+        tls: ssl.SSLContext | None = None,
+        proxies: dict[str, str] | None = None,
     ) -> None:
         self._limit = limit
         self._keepalive = keepalive_timeout
+        self._tls = tls
+        self._proxies = proxies
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._origins: Origins | None = None
         self.pools: dict[str, Pool] = {}
         """Provider name → its pool (made on first use)."""
         self.pool_wait = pool_wait
@@ -148,25 +177,28 @@ class Transport:
         return pool
 
     async def start(self) -> None:
+        self._origins_here()
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(
             limit=self._limit,
             keepalive_timeout=self._keepalive,
             ttl_dns_cache=300,
+            ssl=self._tls if self._tls is not None else True,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
-            # What one upstream stream may buffer before aiohttp stops reading it (twice
-            # this, plus one socket read): the default 256 KiB let a caller that does not
-            # read hold about 2 MiB per stream (docs/operations.md#memory-per-stream).
             read_bufsize=READ_BUFSIZE,
             timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=True,  # the same proxies as the proxied path (docs/deploy.md)
         )
 
     async def close(self) -> None:
+        origins, self._origins = self._origins, None
+        if origins is not None:
+            origins.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -183,19 +215,23 @@ class Transport:
     ) -> None:
         await self.close()
 
-    def _timeout(self, connect: float) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get(connect)
-        if timeout is None:
-            if len(self._timeouts) > 64:
-                self._timeouts.clear()
-            # sock_connect: connecting (TCP, TLS). aiohttp's `connect` also covers waiting
-            # for a slot of the connector's limit: only set (for name resolution) when the
-            # connector has none, so that it never includes such a wait (pool.py does).
-            timeout = aiohttp.ClientTimeout(
-                total=None, sock_connect=connect, connect=None if self._limit else connect
+    def _origins_here(self) -> Origins:
+        """The keep-alive connections of the running loop (a transport moved to another
+        loop, as in some tests, starts afresh there)."""
+        loop = asyncio.get_running_loop()
+        origins = self._origins
+        if origins is None or origins.loop is not loop:
+            if origins is not None:
+                origins.close()
+            origins = self._origins = Origins(
+                loop, keepalive=self._keepalive, tls=self._tls, proxies=self._proxies
             )
-            self._timeouts[connect] = timeout
-        return timeout
+        return origins
+
+    @property
+    def idle_connections(self) -> int:
+        """Keep-alive connections waiting for a request (tests, metrics)."""
+        return self._origins.idle_count() if self._origins is not None else 0
 
     async def post(
         self,
@@ -209,38 +245,82 @@ class Transport:
         """Send a POST and wait for the response headers.
 
         `pool`: whose slot the caller holds (`Pool.take` / `Pool.wait`); it goes with the
-        `Upstream`, or back to the pool when no response comes.
+        `Upstream`, or back to the pool when no response comes. A keep-alive connection
+        the server had closed just as the request went out (not one byte of answer) is
+        not the upstream's failure: the request goes once more on a new connection (`h1.py`
+        `Connection.stale`). A reset, or any byte of answer, is the upstream's failure.
         """
         try:
-            if self._session is None:
-                await self.start()
-            assert self._session is not None
-            resp = await self._session.post(
-                url, data=body, headers=headers, timeout=self._timeout(connect_timeout)
-            )
-        except BaseException as exc:
+            origins = self._origins
+            if origins is None or origins.loop is not asyncio.get_running_loop():
+                origins = self._origins_here()
+            route = origins.route(url)
+            data = _request(route, headers, body)
+            conn = origins.take(route.key)
+            if conn is not None:
+                conn.send(data)
+                try:
+                    await conn.head()
+                except ConnectionLost:
+                    conn.close()
+                    if not conn.stale:
+                        raise
+                    conn = None  # the server had closed it: once more, on a new connection
+                except BaseException:
+                    conn.close()
+                    raise
+            if conn is None:
+                conn = await origins.connect(route, connect_timeout)
+                conn.send(data)
+                try:
+                    await conn.head()
+                except BaseException:
+                    conn.close()
+                    raise
+        except BaseException:
             if pool is not None:
                 pool.give()
-            error = _failure(exc, connect_timeout)
-            if error is exc:
-                raise
-            raise error from None
-        return Upstream(resp, pool)
+            raise
+        return Upstream(conn, origins, pool)
 
 
-def _failure(exc: BaseException, connect_timeout: float) -> BaseException:
-    """failsoft's error for what sending raised (anything else as it was)."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ConnectTimeout(f"no connection within {connect_timeout:g}s")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"cannot connect ({_why(exc)})")
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ConnectionLost("the server closed the connection before answering")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return BadResponse(f"unreadable response ({exc.message})")
-    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)):
-        return ConnectionLost(f"connection lost before the response ({_why(exc)})")
-    return exc
+_SET_BY_US = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+def _request(route: Route, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The request's head and body, for one write.
+
+    The same headers as aiohttp sent: Host (the caller's, if given), the given headers,
+    `Accept: */*` and `Content-Type: application/octet-stream` when not given, and
+    Content-Length; no User-Agent, no Accept-Encoding.
+    """
+    host = route.host_header
+    lines = [f"POST {route.target} HTTP/1.1"]
+    accept = ctype = False
+    for name, value in headers.items():
+        low = name.lower()
+        if low in _SET_BY_US:
+            if low == "host":
+                host = value
+            continue
+        if low == "accept":
+            accept = True
+        elif low == "content-type":
+            ctype = True
+        lines.append(f"{name}: {value}")
+    lines.insert(1, f"Host: {host}")
+    if not accept:
+        lines.append("Accept: */*")
+    if not ctype:
+        lines.append("Content-Type: application/octet-stream")
+    proxy = route.proxy
+    if proxy is not None and proxy.authorization is not None and route.scheme == "http":
+        lines.append(f"Proxy-Authorization: {proxy.authorization}")
+    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+    head = "\r\n".join(lines)
+    if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1:
+        raise ValueError("a newline or carriage return in a header name or value")
+    return head.encode("utf-8") + body
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,350 @@
+"""One HTTP/1.1 client connection to an upstream: an asyncio Protocol fed to httptools'
+response parser, on the running loop (uvloop in production).
+
+Why not aiohttp here: on the proxied path its client was about a fifth of the gateway's
+CPU per request, mostly generic machinery (tracing hooks, cookie jars, redirects,
+decompression, payload objects) the proxied path never uses. This connection does one
+exchange at a time: it writes a request in one `write` and hands the response's status,
+headers and body pieces to whoever waits, with failsoft's own errors.
+
+Memory stays bounded per stream as before: reading pauses while more than `READ_BUFSIZE`
+bytes of body wait unread, and resumes when they are read
+(docs/operations.md#memory-per-stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httptools
+
+from failsoft.errors import BadResponse, ConnectionLost, UpstreamError
+
+READ_BUFSIZE = 1 << 16
+"""Unread body bytes above which reading pauses (one socket read may come on top)."""
+READ_CHUNK = 1 << 15
+"""The most one socket read takes: with READ_BUFSIZE, what one stream may hold unread
+(loops read up to 256 KiB at once into a protocol that does not give its own buffer)."""
+
+BEFORE = "the server closed the connection before answering"
+MIDDLE = "the connection closed in the middle of the response"
+
+
+class Headers(Mapping[str, str]):
+    """Response headers: names as sent, looked up regardless of case (the first of a
+    repeated name wins, as with aiohttp's multidict `get`)."""
+
+    __slots__ = ("_index", "_names")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        index: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for name, value in items:
+            low = name.lower()
+            if low not in index:
+                index[low] = value
+                names[low] = name
+        self._index = index
+        self._names = names
+
+    def __getitem__(self, name: str) -> str:
+        return self._index[name.lower()]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._index.get(name.lower(), default)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names.values())
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(zip(self._names.values(), self._index.values(), strict=True))!r})"
+
+
+class Connection(asyncio.BufferedProtocol):
+    """One keep-alive connection: idle in its origin's pool, or busy with one exchange.
+
+    `reusable` is true only after a response ended cleanly that the server did not mark
+    `Connection: close`, and nothing went wrong since (no error, no cancelled read).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        key: tuple[str, str, int, str],
+        buffer: memoryview | None = None,
+    ) -> None:
+        self.loop = loop
+        self._buffer = buffer if buffer is not None else memoryview(bytearray(READ_CHUNK))
+        """Where the loop reads into: shared by the loop's connections (origins.py), as
+        every byte is parsed (and copied out) before the next read anywhere."""
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self.exchanges = 0
+        """Requests sent on this connection (above 1: it came from the pool)."""
+        self._waiter: asyncio.Future[None] | None = None
+        self._tunnel: bytearray | None = None
+        # The exchange in progress.
+        self._active = False
+        self._received = False
+        self._closed_quietly = False
+        self._head_done = False
+        self._informational = False
+        self._complete = False
+        self._keep = False
+        self._until_close = False
+        self._error: UpstreamError | None = None
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._paused = False
+        self._header_list: list[tuple[str, str]] = []
+        self.status = 0
+        self.headers: Headers = Headers([])
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._buffer[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        if self._tunnel is not None:
+            self._tunnel += data
+            self._wake()
+            return
+        if not self._active or self._complete:
+            # An idle connection the server talks on, or bytes after a whole response:
+            # no exchange can trust it any more (what was read stays readable).
+            self._keep = False
+            self.close()
+            return
+        self._received = True
+        try:
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._unreadable(exc)
+
+    def _unreadable(self, exc: BaseException) -> None:
+        if self._complete:
+            self._keep = False  # garbage after a whole response: just not reusable
+        elif self._head_done:
+            self._fail(ConnectionLost(MIDDLE))
+        else:
+            self._fail(BadResponse(f"unreadable response ({_reason(exc)})"))
+        self.close()
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too: HTTP/1.1 has no use for half-closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._keep = False
+        if self._active and not self._complete and self._error is None:
+            if not self._head_done:
+                if exc is None:
+                    self._closed_quietly = not self._received
+                    self._error = ConnectionLost(BEFORE)
+                else:
+                    why = _why(exc)
+                    self._error = ConnectionLost(f"connection lost before the response ({why})")
+            elif self._until_close and exc is None:
+                self._complete = True  # the body was delimited by the close
+            else:
+                self._error = ConnectionLost(MIDDLE)
+        self._wake()
+
+    def pause_writing(self) -> None:  # the request is written whole; nothing to pause
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second response to one request: stop parsing here
+            raise BadResponse("more than one response to one request")
+        self._header_list = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_list.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:
+            self._informational = True  # 100 Continue and the like: the answer follows
+            return
+        headers = self.headers = Headers(self._header_list)
+        self.status = status
+        self._until_close = (
+            status not in (204, 304)
+            and "content-length" not in headers
+            and "chunked" not in headers.get("transfer-encoding", "").lower()
+        )
+        self._head_done = True
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > READ_BUFSIZE and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        self._complete = True
+        self._keep = self.parser.should_keep_alive() and not self._until_close
+        self._wake()
+
+    # -- the exchange ------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Start an exchange: the whole request (head and body) in one write."""
+        self._active = True
+        self._received = False
+        self._closed_quietly = False
+        self._head_done = False
+        self._complete = False
+        self._keep = False
+        self._until_close = False
+        self._error = None
+        self._chunks = []
+        self._buffered = 0
+        self.exchanges += 1
+        assert self.transport is not None
+        self.transport.write(data)
+
+    @property
+    def stale(self) -> bool:
+        """Whether this exchange met a keep-alive connection its server had closed: the
+        connection had served before, and the server closed it (FIN, not a reset) without
+        one byte of answer. The request is then safe to send again on a new connection: a
+        server that read it and then closed would have had to answer or reset."""
+        return self.exchanges > 1 and not self._received and self._closed_quietly
+
+    async def head(self) -> None:
+        """Wait for the response's status and headers."""
+        while not self._head_done:
+            if self._error is not None:
+                raise self._error
+            if self.closed:
+                raise ConnectionLost(BEFORE)
+            await self._wait()
+
+    async def readany(self) -> bytes:
+        """The body bytes available now, waiting for some; b"" at a clean end."""
+        chunks = self._chunks
+        while not chunks:
+            if self._complete:
+                return b""
+            if self._error is not None:
+                raise self._error
+            if self.closed:
+                raise ConnectionLost(MIDDLE)
+            await self._wait()
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = []
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        return data
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self.loop.create_future()
+        try:
+            await waiter
+        except BaseException:
+            # Cancelled mid-exchange: what follows on the wire is unknown to anyone.
+            self._keep = False
+            raise
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self._error is None:
+            self._error = error
+        self._keep = False
+        self._wake()
+
+    @property
+    def reusable(self) -> bool:
+        return self._complete and self._keep and not self.closed and self._error is None
+
+    def done(self) -> None:
+        """The exchange is over and the connection goes idle (its pool checked `reusable`)."""
+        self._active = False
+        self._chunks = []
+        self._buffered = 0
+        self.idle_since = self.loop.time()
+        if self._paused:
+            self._paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()  # to notice the server closing it
+
+    def close(self) -> None:
+        self._keep = False
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def abort(self) -> None:
+        self._keep = False
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+
+    # -- CONNECT tunnels (origins.py) --------------------------------------------------
+
+    async def tunnel(self, request: bytes) -> int:
+        """Send a CONNECT request and return the proxy's status once its head arrived."""
+        buffer = self._tunnel = bytearray()
+        assert self.transport is not None
+        self.transport.write(request)
+        try:
+            while b"\r\n\r\n" not in buffer:
+                if self.closed:
+                    raise ConnectionLost("the proxy closed the connection before answering")
+                await self._wait()
+        finally:
+            self._tunnel = None
+        line = bytes(buffer[: buffer.find(b"\r\n")])
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+            raise BadResponse(f"unreadable proxy response ({line[:80]!r})")
+        return int(parts[1])
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _reason(exc)
