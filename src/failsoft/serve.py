@@ -1,6 +1,7 @@
 """Running the gateway under uvicorn: blocking (the CLI) or in a background thread (the demo,
-tests, benchmarks). The module that sets uvicorn up (its HTTP protocol, with failsoft's
-connection limits, is server/door.py).
+tests, benchmarks). The module that sets uvicorn up: uvicorn runs the sockets, workers,
+signals, TLS, lifespan and shutdown; each connection is failsoft's own protocol
+(server/protocol.py, with the limits of server/door.py).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from failsoft.config import Config, TlsConfig
 from failsoft.errors import ConfigError
 from failsoft.reload import Reloader
 from failsoft.server import GatewayApp
-from failsoft.server.door import DoorProtocol
 from failsoft.server.drain import backstop, begin_on_signals
+from failsoft.server.protocol import HttpProtocol
 
 log = logging.getLogger("failsoft.serve")
 
@@ -36,13 +37,14 @@ LOG_LEVEL_ENV = "FAILSOFT_LOG_LEVEL"
 T = TypeVar("T")
 
 
-# The measured fast stack (uvloop + httptools, under failsoft's limits: server/door.py),
+# The measured fast stack (uvloop + httptools through failsoft's own connection protocol,
+# with its limits: server/protocol.py, server/door.py),
 # nothing per request that failsoft does not need (no access log, no proxy-headers
 # middleware, no Server/Date headers), and our own logging setup: uvicorn must not
 # reconfigure the root logger.
 _UVICORN_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": DoorProtocol,  # httptools, with failsoft's limits (server/door.py)
+    "http": HttpProtocol,  # httptools, failsoft's connection and limits (server/protocol.py)
     "ws": "none",  # no WebSocket route: an Upgrade must not leave the limits behind
     "lifespan": "on",
     "access_log": False,

@@ -1,10 +1,10 @@
-"""The connection layer: uvicorn's httptools protocol with the limits it lacks.
+"""The limits at the connection layer, and what the connections of one server share.
 
-Read against uvicorn 0.55 / httptools 0.9. Left alone, a connection could grow the process
-without bound (httptools joins a header's pieces until the header ends, uvicorn joins the
-URL's: 300 MB of one header grew a gateway by 300 MB with no error) or be held forever
-(nothing times out a request head or body: 500 connections sending a byte every 2 s stayed
-open). `DoorProtocol` adds, from `server.*` (restart-only):
+Read against httptools 0.9. Left alone, a connection could grow the process without bound
+(httptools joins a header's pieces until the header ends: 300 MB of one header grew a
+gateway by 300 MB with no error) or be held forever (nothing times out a request head or
+body: 500 connections sending a byte every 2 s stayed open). failsoft's own HTTP protocol
+(server/protocol.py) enforces, from `server.*` (restart-only):
 
 - `max_head_bytes` / `max_headers`: a larger head gets 431 and the connection is closed.
   The bytes are counted per read, before the parser buffers them, so a head is never held
@@ -21,30 +21,38 @@ integer addition per read while a head is arriving. Deadlines share one timer pe
 connection, moved lazily: a timer that fires early re-arms itself for what is left, so
 nothing is cancelled and rescheduled per request.
 
-Only HTTP/1.1 through httptools: serve.py sets `ws: none` (no WebSocket protocol takes a
-connection past these limits) and does not use h11.
+This module holds the settings (`Door`) and the canned refusals; the protocol applies them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http
 import json
-import logging
 import weakref
-from typing import Any
-
-import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.server import ServerState
+from typing import TYPE_CHECKING, Any
 
 from failsoft.config import ServerConfig
 from failsoft.server.refusals import RefusalLog
 
-log = logging.getLogger("failsoft.door")
+if TYPE_CHECKING:
+    from failsoft.server.cycle import Cycle
 
-IDLE, HEAD, BODY = 0, 1, 2
-"""A connection's phase: between requests (or answering one), receiving a request head,
-receiving its body."""
+IDLE, HEAD, BODY, KEPT = 0, 1, 2, 3
+"""A connection's phase: answering (no deadline), receiving a request head, receiving its
+body, kept alive between requests (`timeout_keep_alive`)."""
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        phrase = b""
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+
+
+STATUS_LINE = {status: _status_line(status) for status in range(100, 600)}
+"""The response's first line by status, as uvicorn writes it."""
 
 
 class Door:
@@ -75,8 +83,16 @@ class Door:
         """Rate-limited log lines keyed by client address: an attacker cannot flood the log."""
 
 
-_DOORS: weakref.WeakKeyDictionary[ServerState, Door] = weakref.WeakKeyDictionary()
+_DOORS: weakref.WeakKeyDictionary[Any, Door] = weakref.WeakKeyDictionary()
 """One Door per uvicorn server (its `ServerState` is shared by all its connections)."""
+
+
+def door_of(server_state: Any, app: Any) -> Door:
+    """The Door of the server whose state is `server_state`, made by its first connection."""
+    door = _DOORS.get(server_state)
+    if door is None:
+        door = _DOORS[server_state] = Door(*_settings(app))
+    return door
 
 
 def _settings(app: Any) -> tuple[ServerConfig, RefusalLog]:
@@ -146,30 +162,29 @@ LINGER = 2.0
 the client closing first ends it sooner."""
 
 
-def _close(transport: asyncio.Transport) -> None:
+def close(transport: asyncio.Transport) -> None:
     if not transport.is_closing():
         transport.close()
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Raised from a parser callback to stop the parser once the answer is written."""
 
 
-class DoorProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with failsoft's limits (see the module docstring)."""
+class Limits(asyncio.Protocol):
+    """The limits' half of a connection: the counts, the deadlines and the refusals.
+    server/protocol.py's `HttpProtocol` is the other half and calls these."""
 
-    def __init__(
-        self,
-        config: Any,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        door = _DOORS.get(server_state)
-        if door is None:
-            door = _DOORS[server_state] = Door(*_settings(self.app))
-        self.door = door
+    door: Door
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
+    connections: set[Any]
+    parsing: Cycle | None
+    read_paused: bool
+    keep_alive_timeout: float
+
+    def limits_init(self) -> None:
         self._phase = IDLE
         self._head_bytes = 0
         """Bytes read since the last head or body ended (an upper bound of the head's)."""
@@ -179,10 +194,17 @@ class DoorProtocol(HttpToolsProtocol):
         """The client address this connection is counted under, if it is."""
         self._refused = False
 
-    # Connections
+    def _gone(self) -> None:
+        """Every request of the connection sees the client as gone."""
+        raise NotImplementedError
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+    def refused(self) -> bool:
+        """Answered by a limit: nothing more is read or answered on this connection."""
+        return self._refused
+
+    def admit(self) -> None:
+        """A new connection: refused (503) over a connection cap, else counted and given
+        `head_timeout` for its first request's head."""
         door = self.door
         if door.max_connections and len(self.connections) > door.max_connections:
             self._refuse(SERVER_FULL, "too_many_connections", "server.max_connections")
@@ -199,7 +221,8 @@ class DoorProtocol(HttpToolsProtocol):
             self._counted = address
         self._arm(HEAD, door.head_timeout)
 
-    def connection_lost(self, exc: Exception | None) -> None:
+    def release(self) -> None:
+        """The connection is closed: no deadline, and its place is free."""
         self._phase = IDLE
         if self._timer is not None:
             self._timer.cancel()
@@ -213,73 +236,17 @@ class DoorProtocol(HttpToolsProtocol):
                 clients[address] = left
             else:
                 clients.pop(address, None)
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        # uvicorn's own, with the head's bytes counted before the parser keeps them.
-        if self._refused:
-            return
-        if self._phase != BODY:
-            self._head_bytes += len(data)
-        self._unset_keepalive_if_required()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self._answered():  # a callback refused the request and stopped the parser
-                return
-            msg = "Invalid HTTP request received."
-            self.logger.debug(msg)
-            self.send_400_response(msg)
-            return
-        except httptools.HttpParserUpgrade:
-            # No WebSocket protocol is configured: the request was answered as any other.
-            pass
-        if self._phase == HEAD and self._head_bytes > self.door.max_head_bytes:
-            self._refuse(HEAD_TOO_LARGE, "head_too_large", "server.max_head_bytes")
-
-    def _answered(self) -> bool:
-        return self._refused
-
-    # Parser callbacks
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._phase == IDLE:  # a kept-alive connection's next request
-            self._arm(HEAD, self.door.head_timeout)
-
-    def on_headers_complete(self) -> None:
-        door = self.door
-        if self._head_bytes > door.max_head_bytes and self._head_size() > door.max_head_bytes:
-            self._refuse(HEAD_TOO_LARGE, "head_too_large", "server.max_head_bytes")
-            raise _Refused
-        if len(self.headers) > door.max_headers:
-            self._refuse(TOO_MANY_HEADERS, "head_too_large", "server.max_headers")
-            raise _Refused
-        self._head_bytes = 0
-        self._arm(BODY, door.body_timeout)
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._phase = IDLE
-        self._head_bytes = 0
-        super().on_message_complete()
-
-    def _head_size(self) -> int:
-        """The head's size as received, near enough (a read may also have carried body
-        bytes, which `_head_bytes` counts): request line and `name: value\\r\\n` lines."""
-        return len(self.url) + 14 + sum(len(n) + len(v) + 4 for n, v in self.headers)
 
     # Deadlines
 
     def _arm(self, phase: int, timeout: float) -> None:
         self._phase = phase
-        now = self.loop.time()
-        self._deadline = now + timeout
+        self._deadline = deadline = self.loop.time() + timeout
         timer = self._timer
-        if timer is None or timer.when() > self._deadline:
+        if timer is None or timer.when() > deadline:
             if timer is not None:
                 timer.cancel()
-            self._timer = self.loop.call_at(self._deadline, self._expire)
+            self._timer = self.loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._timer = None
@@ -287,12 +254,16 @@ class DoorProtocol(HttpToolsProtocol):
         if phase == IDLE or self.transport.is_closing():
             return
         now = self.loop.time()
-        if phase == BODY and self.flow.read_paused:
+        if phase == BODY and self.read_paused:
             # failsoft itself is not reading (a pipelined request waits its turn, or the app
             # has not taken the body yet): the caller gets the whole time again from here.
             self._deadline = now + self.door.body_timeout
         if now < self._deadline:  # moved on since the timer was set
             self._timer = self.loop.call_at(self._deadline, self._expire)
+            return
+        if phase == KEPT:
+            self._phase = IDLE
+            self.transport.close()
             return
         if phase == HEAD:
             if self._head_bytes == 0:  # nothing of a request: just close
@@ -301,11 +272,11 @@ class DoorProtocol(HttpToolsProtocol):
                 return
             self._refuse(HEAD_TIMEOUT, "head_timeout", "server.head_timeout")
             return
-        cycle = self.cycle
-        if cycle is not None and cycle.response_started:
+        cycle = self.parsing
+        if cycle is not None and cycle.started:
             # Answered before the whole body came (a refusal): no more on this connection.
             self._phase = IDLE
-            if cycle.response_complete:
+            if cycle.complete:
                 self.transport.close()
             else:
                 cycle.keep_alive = False
@@ -317,10 +288,7 @@ class DoorProtocol(HttpToolsProtocol):
         a request being handled sees the client as gone."""
         self._refused = True
         self._phase = IDLE
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            cycle.disconnected = True
-            cycle.message_event.set()
+        self._gone()
         transport = self.transport
         if not transport.is_closing():
             transport.write(response)
@@ -329,7 +297,7 @@ class DoorProtocol(HttpToolsProtocol):
                 # moment, so its kernel does not reset the connection (and discard this
                 # answer) for data sent that we never read.
                 transport.write_eof()
-                self.loop.call_later(LINGER, _close, transport)
+                self.loop.call_later(LINGER, close, transport)
             else:
                 transport.close()
         address = self.client[0] if self.client else "-"

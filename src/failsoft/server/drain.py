@@ -19,10 +19,11 @@ with a short grace, then the connection is aborted if the caller does not take i
 request still waiting for its answer gets a 503. What `failsoft serve` does with this is in
 `failsoft/serve.py`; the flow is described in docs/operations.md.
 
-Only the connection's transport is taken from uvicorn (`transport_of`): the `send` it
-hands an app is a bound method of an object holding it (both of uvicorn's HTTP protocols).
-Mounted in another server without one, a slow reader's request is cancelled instead and
-that server closes the connection as it sees fit.
+Only the connection's transport is taken from the server (`transport_of`): the `send` it
+hands an app is a bound method of an object holding it (failsoft's own `Cycle`,
+server/cycle.py, as both of uvicorn's HTTP protocols). Mounted in another server without
+one, a slow reader's request is cancelled instead and that server closes the connection
+as it sees fit.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def abort(transport: Transport) -> None:
 
 
 def transport_of(send: Any) -> Transport | None:
-    """The connection under an ASGI `send`, through failsoft's own wrappers (`Exchange`)."""
+    """The connection under an ASGI `send`, through failsoft's own wrappers (`Exchange`):
+    the `transport` of the object `send` is bound to (server/cycle.py's `Cycle`)."""
     for _ in range(4):
         owner = getattr(send, "__self__", None)
         if owner is not None:
