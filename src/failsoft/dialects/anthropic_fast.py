@@ -1,0 +1,80 @@
+"""Assembling an ordinary Messages stream without a dict per text delta.
+
+The bulk of an Anthropic answer is `content_block_delta` events holding a `text_delta`;
+each used to be parsed into dicts by orjson and walked. Here their separators are
+replaced in one pass, every other event (message_start, block starts and stops, the
+message_delta, message_stop, ping, error: a handful) is parsed by orjson as before, and
+each run of text deltas is decoded at once into typed structs (`decode_lines`).
+
+Like `openai_fast`, this must read every body exactly as the generic path does, so it
+only takes bodies it can vouch for: blocks of the two plain shapes (`event: …\\ndata: …`,
+`data: …`), text deltas whose every field is declared and typed as strictly as orjson
+parses (an unknown field, another delta type or a wrong type refuses the body), one JSON
+value per line. Anything else returns None and the caller takes the generic path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+import orjson
+
+_Index = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
+_SEP = b"\n\nevent: content_block_delta\ndata: "
+ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+
+
+class TextDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["text_delta"]
+    text: str
+
+
+class BlockDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    type: Literal["content_block_delta"]
+    delta: TextDelta
+    index: _Index = 0
+
+
+DELTA = msgspec.json.Decoder(BlockDelta)
+"""A text delta event (also the relay's tracker's check)."""
+
+Events = list[tuple[dict[str, Any], list[BlockDelta]]]
+"""Each other event, parsed by orjson, with the text deltas that follow it."""
+
+
+def decode(body: bytes) -> Events | None:
+    """The body's events, or None when the fast path cannot vouch for it."""
+    if b"\r" in body or body[-2:] != b"\n\n":
+        return None
+    pieces = body.replace(_SEP, b"\n").split(b"\n\n")
+    if pieces.pop():
+        return None
+    out: Events = []
+    for piece in pieces:
+        if piece[:6] == b"data: ":
+            rest = piece[6:]
+        else:
+            at = piece.find(b"\ndata: ")
+            if at <= 0 or piece[:6] != b"event:":
+                return None
+            rest = piece[at + 7 :]
+        end = rest.find(b"\n")
+        first = rest if end < 0 else rest[:end]
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return None
+        if type(obj) is not dict:
+            return None
+        deltas: list[BlockDelta] = []
+        if end >= 0:
+            lines = rest[end + 1 :]
+            try:
+                deltas = DELTA.decode_lines(lines)
+            except ERRORS:
+                return None
+            if len(deltas) != lines.count(b"\n") + 1:
+                return None  # an empty line, or a line holding more than one value
+        out.append((obj, deltas))
+    return out
