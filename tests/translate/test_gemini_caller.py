@@ -168,3 +168,13 @@ def test_results_find_their_call_by_id_out_of_order() -> None:
     request = parse_request({"contents": [USER, call, results]})
     pairs = [(r.call_id, r.content) for r in request.messages[2].content]  # type: ignore[union-attr]
     assert pairs == [("b", [Text("two")]), ("a", [Text("one")])]
+
+
+def test_a_null_text_part_is_empty_text_for_every_target() -> None:
+    """proto3 JSON reads a null field as its default: `{"text": null}` is "" (atheris found
+    a model turn with one made the OpenAI translator crash)."""
+    from tests.fuzz import pipeline
+
+    body = b'{"contents": [{"role": "model", "parts": [{"text": null}]}]}'
+    assert parse_request({"contents": [{"role": "model", "parts": [{"text": None}]}]})
+    pipeline.one("gemini", body)  # every target dialect builds its request

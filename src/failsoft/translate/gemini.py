@@ -289,7 +289,8 @@ def parse_request(payload: dict[str, Any]) -> Request:
 
 def _block_in(part: dict[str, Any], where: str, pending: dict[str, list[str]]) -> Block:
     if "text" in part:
-        return Text(part["text"])
+        # proto3 JSON: a null field is the field's default, here "" (found by atheris).
+        return Text(part["text"] or "")
     if "inlineData" in part:
         data = part["inlineData"]
         return Image(media_type=data.get("mimeType"), data=data.get("data"))
