@@ -237,3 +237,33 @@ async def test_a_caller_that_does_not_read_holds_a_bounded_buffer() -> None:
         assert total == size
         upstream.finish()
         assert transport.idle_connections == 1
+
+
+async def test_an_endless_or_crowded_response_head_is_refused() -> None:
+    """An upstream that never ends its head, or sends thousands of header lines, is a
+    `BadResponse` once the bound is passed, not a process that grows with it."""
+    from failsoft.transport.h1 import MAX_HEAD_BYTES, MAX_HEADERS
+
+    async def endless(peer: Peer) -> None:
+        await peer.request()
+        peer.writer.write(b"HTTP/1.1 200 OK\r\n")
+        line = b"x-filler: " + b"a" * 1000 + b"\r\n"
+        for _ in range(2 * MAX_HEAD_BYTES // len(line)):
+            if peer.writer.is_closing():
+                return
+            peer.writer.write(line)
+            await peer.writer.drain()
+
+    async def crowded(peer: Peer) -> None:
+        await peer.request()
+        lines = b"".join(b"x-%d: v\r\n" % i for i in range(MAX_HEADERS + 1))
+        peer.writer.write(b"HTTP/1.1 200 OK\r\n" + lines + b"content-length: 0\r\n\r\n")
+
+    async with Transport() as transport:
+        async with serve(endless) as server:
+            with pytest.raises(BadResponse, match="head exceeds"):
+                await post(transport, server.url)
+        async with serve(crowded) as server:
+            with pytest.raises(BadResponse, match="unreadable response"):
+                await post(transport, server.url)
+        assert transport.idle_connections == 0

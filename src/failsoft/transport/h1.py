@@ -28,6 +28,13 @@ READ_CHUNK = 1 << 15
 """The most one socket read takes: with READ_BUFSIZE, what one stream may hold unread
 (loops read up to 256 KiB at once into a protocol that does not give its own buffer)."""
 
+MAX_HEAD_BYTES = 256 << 10
+"""The most a response head (informational ones included) or a proxy's CONNECT answer
+may take: an upstream that never ends its headers must not grow the process (aiohttp
+capped lines at 8 KiB and headers at 128; real heads are a few KiB)."""
+MAX_HEADERS = 256
+"""The most header lines one response head may have."""
+
 BEFORE = "the server closed the connection before answering"
 MIDDLE = "the connection closed in the middle of the response"
 
@@ -95,6 +102,7 @@ class Connection(asyncio.BufferedProtocol):
         self._waiter: asyncio.Future[None] | None = None
         self._tunnel: bytearray | None = None
         # The exchange in progress.
+        self._head_bytes = 0
         self._active = False
         self._received = False
         self._closed_quietly = False
@@ -125,6 +133,10 @@ class Connection(asyncio.BufferedProtocol):
     def data_received(self, data: bytes | memoryview) -> None:
         if self._tunnel is not None:
             self._tunnel += data
+            if len(self._tunnel) > MAX_HEAD_BYTES and b"\r\n\r\n" not in self._tunnel:
+                self._tunnel = None
+                self._fail(BadResponse(f"the proxy's answer head exceeds {MAX_HEAD_BYTES} bytes"))
+                self.close()
             self._wake()
             return
         if not self._active or self._complete:
@@ -134,6 +146,12 @@ class Connection(asyncio.BufferedProtocol):
             self.close()
             return
         self._received = True
+        if not self._head_done:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._fail(BadResponse(f"the response head exceeds {MAX_HEAD_BYTES} bytes"))
+                self.close()
+                return
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -182,6 +200,8 @@ class Connection(asyncio.BufferedProtocol):
         self._header_list = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._header_list) >= MAX_HEADERS:
+            raise BadResponse(f"the response has more than {MAX_HEADERS} header lines")
         self._header_list.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
@@ -227,6 +247,7 @@ class Connection(asyncio.BufferedProtocol):
         self._keep = False
         self._until_close = False
         self._error = None
+        self._head_bytes = 0
         self._chunks = []
         self._buffered = 0
         self.exchanges += 1
@@ -328,6 +349,8 @@ class Connection(asyncio.BufferedProtocol):
         self.transport.write(request)
         try:
             while b"\r\n\r\n" not in buffer:
+                if self._error is not None:
+                    raise self._error
                 if self.closed:
                     raise ConnectionLost("the proxy closed the connection before answering")
                 await self._wait()
