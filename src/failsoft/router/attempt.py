@@ -38,6 +38,7 @@ from failsoft.errors import (
 from failsoft.policy.deadline import Deadline
 from failsoft.providers import Provider
 from failsoft.router.phases import IdleTimer, Opened, Watch
+from failsoft.router.timer import PhaseTimer
 from failsoft.translate import Translation, caller_include_usage
 from failsoft.translate.mid_system import fold_native
 from failsoft.translate.native import native_request
@@ -64,6 +65,7 @@ def event_limit(answer_limit: int) -> int:
 
 class Attempt:
     __slots__ = (
+        "_native_parts",
         "clock",
         "deadline",
         "dropped",
@@ -134,6 +136,7 @@ class Attempt:
         """Its usage, once its upstream answered 200 (when the request is metered)."""
         self.strip_usage = False
         """The upstream's usage chunk is failsoft's (asked for the meter), not the caller's."""
+        self._native_parts: tuple[dict[str, Any], bytes, str | None] | None = None
         self.span: Any = None
         """This attempt's span (tracing.otel.AttemptSpan) when the request is traced: its
         `traceparent` goes upstream with the request."""
@@ -201,7 +204,11 @@ class Attempt:
 
     def _native(self) -> tuple[dict[str, Any], bytes, str | None]:
         """The caller's own request for this target, capped to its output limit (and, for
-        an older Claude model, with mid-conversation system messages folded into `system`)."""
+        an older Claude model, with mid-conversation system messages folded into `system`).
+        Worked out once per attempt (its body, then its warnings, both need it)."""
+        parts = self._native_parts
+        if parts is not None:
+            return parts
         payload, body = native_request(self.request)
         model = self.target.model
         payload, body, note = cap_native(self.request, payload, body, self.output_limit, model)
@@ -209,7 +216,8 @@ class Attempt:
             payload, body, moved = fold_native(self.request, payload, body, model)
             if moved is not None:
                 note = moved if note is None else f"{note}; {moved}"
-        return payload, body, note
+        self._native_parts = parts = (payload, body, note)
+        return parts
 
     def _pool(self) -> Pool:
         provider = self.provider
@@ -316,7 +324,7 @@ class Attempt:
         loop = asyncio.get_running_loop()
         upstream: Upstream | None = None
         try:
-            async with asyncio.timeout(limit) as timer:
+            with PhaseTimer(loop, loop.time() + limit) as timer:
                 upstream = await self._send(body, pool)
                 await self._check_status(upstream, sse=True)
                 self._metered()
@@ -328,7 +336,7 @@ class Attempt:
                 # limit, when there is one).
                 phase = "first_token"
                 limit, binding = self.deadline.cap(math.inf)
-                timer.reschedule(loop.time() + limit)
+                timer.move(loop.time() + limit)
                 cap = self.transport.max_answer_bytes
                 decoder = SSEDecoder(event_limit(cap))
                 tracker = wire.tracker()
@@ -435,20 +443,21 @@ class Attempt:
         cap = self.transport.max_answer_bytes
         size = len(parts[0]) + len(parts[1])
         try:
-            async with asyncio.timeout(None) as timer:
-                idle = IdleTimer(timer, self)
-                while not done:
-                    idle.arm()
-                    chunk = await upstream.readany()
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if size > cap:
-                        parts.clear()  # let it go before the next attempt is made
-                        raise AnswerTooLarge(cap)
-                    parts.append(chunk)
-                    tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
-                    done = wire.ends_stream(tail)
+            if not done:  # often the first read held the whole answer: no timer then
+                with PhaseTimer(asyncio.get_running_loop(), math.inf) as timer:
+                    idle = IdleTimer(timer, self)
+                    while not done:
+                        idle.arm()
+                        chunk = await upstream.readany()
+                        if not chunk:
+                            break
+                        size += len(chunk)
+                        if size > cap:
+                            parts.clear()  # let it go before the next attempt is made
+                            raise AnswerTooLarge(cap)
+                        parts.append(chunk)
+                        tail = (tail + chunk)[-_TAIL:] if len(chunk) < _TAIL else chunk[-_TAIL:]
+                        done = wire.ends_stream(tail)
             try:
                 dropped: list[bytes] = []
                 answer = wire.assemble(b"".join(parts), dropped)
@@ -484,32 +493,44 @@ class Attempt:
         self.sent = True
         limit, _ = self.deadline.cap(self.deadline.seconds)
         upstream: Upstream | None = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        reading = False
+        """In an idle phase (a read of the body), not the wait for the headers."""
+        idle = 0.0
+        binding = False
         try:
-            async with asyncio.timeout(limit):
-                upstream = await self._send(body, pool, stream=False)
-                await self._check_status(upstream, sse=False)
-                declared = upstream.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.transport.max_answer_bytes:
-                    raise AnswerTooLarge(self.transport.max_answer_bytes)
-            self._metered()
-            self.first_token_at = self.clock.monotonic()
-            parts: list[bytes] = []
-            cap = self.transport.max_answer_bytes
-            size = 0
-            while True:
-                idle, binding = self.deadline.cap(self.limits.idle)
-                try:
-                    async with asyncio.timeout(idle):
+            try:
+                # One timer for both phases: armed for the idle limit from the start, so
+                # that moving to the first read costs no new handle (it re-arms itself
+                # for the headers' limit if they take longer).
+                with PhaseTimer(loop, now + limit, now + self.limits.idle) as timer:
+                    upstream = await self._send(body, pool, stream=False)
+                    await self._check_status(upstream, sse=False)
+                    declared = upstream.headers.get("content-length", "")
+                    if declared.isdigit() and int(declared) > self.transport.max_answer_bytes:
+                        raise AnswerTooLarge(self.transport.max_answer_bytes)
+                    self._metered()
+                    self.first_token_at = self.clock.monotonic()
+                    parts: list[bytes] = []
+                    cap = self.transport.max_answer_bytes
+                    size = 0
+                    reading = True
+                    while True:
+                        idle, binding = self.deadline.cap(self.limits.idle)
+                        timer.move(loop.time() + idle)
                         chunk = await upstream.readany()
-                except TimeoutError:
+                        if not chunk:
+                            break
+                        size += len(chunk)
+                        if size > cap:
+                            parts.clear()
+                            raise AnswerTooLarge(cap)
+                        parts.append(chunk)
+            except TimeoutError:
+                if reading:
                     raise self._timeout_error("idle", idle, binding) from None
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > cap:
-                    parts.clear()
-                    raise AnswerTooLarge(cap)
-                parts.append(chunk)
+                raise
             data = b"".join(parts)
             try:
                 answer = orjson.loads(data)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from failsoft.dialects.base import StreamTracker
 from failsoft.dialects.sse import SSEDecoder
 from failsoft.errors import UpstreamError
+from failsoft.router.timer import PhaseTimer
 from failsoft.translate.stream import StreamConverter
 from failsoft.transport import Upstream
 
@@ -61,38 +62,42 @@ class Watch(Protocol):
 
 
 class IdleTimer:
-    """Arms an `asyncio.timeout` for the next read, lazily.
+    """The idle limit for the next read, on the attempt's `PhaseTimer`.
 
-    Re-arming a timer costs a cancel and a new timer handle; a stream delivers hundreds
-    of small reads a second. So the timer is re-armed only once `slack` has passed since
-    the last arming, and armed `slack` later than the limit: the gap a stream is allowed
-    is then between `limit` and `limit + slack`, never less.
+    A stream delivers hundreds of small reads a second, and its consumer's time between
+    them must not count (`disarm` before every yield). Arming works out the limit (and
+    whether the request's deadline binds it) only once `slack` has passed since it last
+    did, and sets it `slack` later than the limit: the gap a stream is allowed is then
+    between `limit` and `limit + slack`, never less. In between, arming and disarming
+    are attribute writes on the timer (`timer.py`), whose one handle re-arms itself.
     """
 
-    __slots__ = ("_armed", "_attempt", "_loop", "_slack", "_timer", "binding", "limit")
+    __slots__ = ("_armed", "_attempt", "_loop", "_slack", "_timer", "_when", "binding", "limit")
 
-    def __init__(self, timer: asyncio.Timeout, attempt: Attempt) -> None:
+    def __init__(self, timer: PhaseTimer, attempt: Attempt) -> None:
         self._timer = timer
         self._attempt = attempt
         self._loop = asyncio.get_running_loop()
         self._slack = attempt.limits.idle * 0.05
         self._armed = -math.inf
+        self._when = math.inf
         self.limit = 0.0
         self.binding = False
 
     def arm(self) -> None:
         now = self._loop.time()
         if now - self._armed < self._slack:
+            self._timer.move(self._when)
             return
         attempt = self._attempt
         self.limit, self.binding = attempt.deadline.cap(attempt.limits.idle)
         slack = 0.0 if self.binding else self._slack
-        self._timer.reschedule(now + self.limit + slack)
+        self._when = now + self.limit + slack
+        self._timer.move(self._when)
         self._armed = now
 
     def disarm(self) -> None:
-        self._timer.reschedule(None)
-        self._armed = -math.inf
+        self._timer.when = math.inf
 
     def error(self) -> UpstreamError:
         return self._attempt._timeout_error("idle", self.limit, self.binding)

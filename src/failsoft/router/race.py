@@ -183,9 +183,13 @@ class Race(Generic[T]):
                 self._cancel_timer()
                 if self.late:
                     run.state.silence.gone(self.target, self.primary)
+            if not self.partners:  # the usual race, never run: no coroutines to await
+                assert outcome is not None
+                return outcome
             return await self._settle(outcome)
         finally:
-            await self._stop_partners()
+            if self.partners:
+                await self._stop_partners()
 
     # ------------------------------------------------------------------ an attempt's moments
 

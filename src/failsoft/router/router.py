@@ -96,14 +96,8 @@ class Router:
 
     async def complete(self, request: ChatRequest) -> Answer:
         """Answer a non-streaming request, failing over until a target answers."""
-
-        async def once(attempt: Attempt, attempts: list[AttemptRecord]) -> Answer:
-            body, upstream = await attempt.complete()
-            rid = upstream.headers.get(attempt.provider.wire.request_id_header)
-            return Answer(body, attempt.target, attempts, rid, attempt.warnings)
-
         started = self.clock.monotonic()
-        answer = await self._fallback(request, once, started)
+        answer = await self._fallback(request, _complete_once, started)
         self._request_finished(request, started, answer.target, None, attempts=answer.attempts)
         return answer
 
@@ -300,6 +294,13 @@ class Router:
                 resumed,
             )
         )
+
+
+async def _complete_once(attempt: Attempt, attempts: list[AttemptRecord]) -> Answer:
+    """One attempt of a non-streaming request (module level: no closure per request)."""
+    body, upstream = await attempt.complete()
+    rid = upstream.headers.get(attempt.provider.wire.request_id_header)
+    return Answer(body, attempt.target, attempts, rid, attempt.warnings)
 
 
 @dataclass(slots=True)

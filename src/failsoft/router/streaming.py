@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from failsoft.errors import (
 from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt
 from failsoft.router.phases import IdleTimer, Opened
+from failsoft.router.timer import PhaseTimer
 from failsoft.translate import caller_include_usage
 from failsoft.translate.stream import StreamConverter
 from failsoft.types import AttemptRecord, Target
@@ -169,7 +171,7 @@ class CommittedStream:
                 # One timer for the whole relay, re-armed per read. It is disarmed before
                 # every yield: the caller's own pace must not count as an upstream gap, and a
                 # timer firing while the consumer runs would cancel the consumer instead.
-                async with asyncio.timeout(None) as timer:
+                with PhaseTimer(asyncio.get_running_loop(), math.inf) as timer:
                     idle = IdleTimer(timer, attempt)
                     while True:
                         idle.arm()
