@@ -110,10 +110,16 @@ def json_line(fields: dict[str, Any]) -> str:
 
 _GEMINI = b'"usageMetadata"'
 _USAGE_KEYS = (b'"usage"', _GEMINI)
+_OPENINGS = tuple((key, re.compile(re.escape(key) + rb"[: \t]{0,7}\{")) for key in _USAGE_KEYS)
+"""Each key where a usage object follows it: the first `{` within 8 bytes, with only
+`:`, spaces and tabs before it."""
 _INPUT = ("input_tokens", "prompt_tokens", "promptTokenCount")
 _OUTPUT = ("output_tokens", "completion_tokens", "candidatesTokenCount")
 _SCAN = 4096
 """A usage object is a few hundred bytes; anything longer is not one."""
+_SHALLOW = re.compile(rb"\{[^{}]*+(?:\{[^{}]*+\}[^{}]*+)*+\}")
+"""An object nesting at most one level of objects (every usage object failsoft has met):
+the `}` that closes it is the one `_object_at`'s count finds, in one match."""
 
 
 def usage_in(body: bytes) -> tuple[int | None, int | None]:
@@ -125,19 +131,16 @@ def usage_in(body: bytes) -> tuple[int | None, int | None]:
     """
     found_in: int | None = None
     found_out: int | None = None
-    for key in _USAGE_KEYS:
+    for key, opening in _OPENINGS:
         if key is _GEMINI and (found_in is not None or found_out is not None):
             break  # one dialect per body: no second scan when the first key was found
-        at = body.find(key)
-        while at >= 0:
-            start = at + len(key)
-            brace = body.find(b"{", start, start + 8)
-            if brace >= 0 and not body[start:brace].strip(b": \t"):
-                obj = _object_at(body, brace)
-                if obj is not None:
-                    found_in = _first_int(obj, _INPUT, found_in)
-                    found_out = _first_int(obj, _OUTPUT, found_out)
-            at = body.find(key, start)
+        match = opening.search(body)
+        while match is not None:
+            obj = _object_at(body, match.end() - 1)
+            if obj is not None:
+                found_in = _first_int(obj, _INPUT, found_in)
+                found_out = _first_int(obj, _OUTPUT, found_out)
+            match = opening.search(body, match.start() + len(key))
     return found_in, found_out
 
 
@@ -145,16 +148,22 @@ def _object_at(body: bytes, brace: int) -> dict[str, Any] | None:
     """The JSON object opening at `brace`: its closing brace is the first `}` with as many
     `{` before it (usage objects hold numbers and small objects, no braces in strings)."""
     limit = min(len(body), brace + _SCAN)
-    close = body.find(b"}", brace, limit)
-    while close >= 0:
-        if body.count(b"{", brace, close) == body.count(b"}", brace, close) + 1:
-            try:
-                obj = orjson.loads(body[brace : close + 1])
-            except orjson.JSONDecodeError:
-                return None
-            return obj if isinstance(obj, dict) else None
-        close = body.find(b"}", close + 1, limit)
-    return None
+    shallow = _SHALLOW.match(body, brace, limit)
+    if shallow is not None:
+        close = shallow.end() - 1
+    else:
+        close = body.find(b"}", brace, limit)
+        while close >= 0:
+            if body.count(b"{", brace, close) == body.count(b"}", brace, close) + 1:
+                break
+            close = body.find(b"}", close + 1, limit)
+        else:
+            return None
+    try:
+        obj = orjson.loads(body[brace : close + 1])
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def _first_int(obj: dict[str, Any], names: tuple[str, ...], default: int | None) -> int | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -128,7 +128,6 @@ _HEADERS = {
     b"x-failsoft-cache": "cache",
     b"x-failsoft-rung": "rung",
 }
-_PREFIX = b"x-failsoft-"
 
 
 class Exchange:
@@ -209,7 +208,10 @@ class Exchange:
             self.cache: bytes | None = None
             self.rung: bytes | None = None
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
+        """The server's `send` of `message`, once it is noted: a plain function handing
+        back the server's own awaitable, not a coroutine awaiting it (one frame fewer per
+        message; a caller awaits the call at once, so the order is the same)."""
         kind = message["type"]
         if kind == "http.response.start":
             self.status = message["status"]
@@ -235,14 +237,14 @@ class Exchange:
                     self._count_tokens(body)
             if not message.get("more_body", False) and not self.done:
                 self.finish()
-        await self._send(message)
+        return self._send(message)
 
     def _read_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        fields = _HEADERS
         for name, raw in headers:
-            if name.startswith(_PREFIX):
-                field = _HEADERS.get(name)
-                if field is not None:
-                    setattr(self, field, raw)
+            field = fields.get(name)
+            if field is not None:
+                setattr(self, field, raw)
             elif name == b"content-type" and raw.startswith(b"text/event-stream"):
                 self.stream = True
 
@@ -403,14 +405,18 @@ class AccessLog:
             # trail, ...) are escaped once and looked up after; the id and numbers are not.
             v = value
             c = _WORDS.get
+            tokens_in = ex.input_tokens  # ints (usage_in's, never bools) or None
+            tokens_out = ex.output_tokens
             w = _word
             text = (
                 f"rid={v(ex.rid)} surface={ex.surface} method={c(ex.method) or w(ex.method)} "
                 f"path={c(ex.path) or w(ex.path)} model={c(ex.model) or w(ex.model)} "
                 f"status={status} attempts={c(ex.attempts) or w(ex.attempts)} "
                 f"answered={c(answered) or w(answered)} "
-                f"trail={c(ex.trail or None) or w(ex.trail or None)} ms={ms} ttft_ms={v(ttft)} "
-                f"in={v(ex.input_tokens)} out={v(ex.output_tokens)} "
+                f"trail={c(ex.trail or None) or w(ex.trail or None)} ms={ms} "
+                f"ttft_ms={'-' if ttft is None else ttft} "
+                f"in={'-' if tokens_in is None else tokens_in} "
+                f"out={'-' if tokens_out is None else tokens_out} "
                 f"cache={c(ex.cache) or w(ex.cache)} rung={c(ex.rung) or w(ex.rung)} "
                 f"stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
                 f"disconnect={_BOOL[ex.disconnected]} refused={c(ex.refused) or w(ex.refused)} "

@@ -24,14 +24,14 @@ from failsoft.server.access import EXCHANGE, AccessLog, Exchange
 from failsoft.server.admin import ModelList, healthz, readyz, root
 from failsoft.server.admin_api import AdminAPI
 from failsoft.server.anthropic_api import SURFACE as ANTHROPIC
-from failsoft.server.asgi import Receive, Scope, Send, send_bytes
-from failsoft.server.chat import ChatEndpoint
+from failsoft.server.asgi import HEADERS, Receive, Scope, Send, header_map, send_bytes
+from failsoft.server.chat import WANTED, ChatEndpoint
 from failsoft.server.count_tokens import PATH as COUNT_TOKENS
 from failsoft.server.count_tokens import CountTokens
 from failsoft.server.drain import Drain
 from failsoft.server.gemini_api import SURFACE as GEMINI
 from failsoft.server.gemini_api import GeminiRoutes, from_google, serves
-from failsoft.server.inflight import BodiesFull, InflightBytes, Ticket, declared_length, refuse_full
+from failsoft.server.inflight import BodiesFull, InflightBytes, Ticket, refuse_full
 from failsoft.server.metrics import Metrics
 from failsoft.server.openai_api import SURFACE as OPENAI
 from failsoft.server.refusals import RefusalLog
@@ -115,7 +115,10 @@ class GatewayApp:
         if kind == "http":
             exchange = self.access.begin(scope, send)
             try:
-                await self._http(scope, receive, exchange)
+                if self._gate is None and scope["method"] not in _BODILESS:
+                    await self._counted(scope, receive, exchange)  # `_http`, one call fewer
+                else:
+                    await self._http(scope, receive, exchange)
             except asyncio.CancelledError:
                 exchange.disconnected = True
                 raise
@@ -165,7 +168,10 @@ class GatewayApp:
         `server.max_inflight_bytes` from the first to the end of its response; refused
         before its body is read when the declared length does not fit."""
         bodies = self.bodies
-        declared = declared_length(scope["headers"])
+        # The one scan of the request headers: the chat endpoints take theirs from it.
+        wanted = scope[HEADERS] = header_map(scope, WANTED)
+        length = wanted.get(b"content-length")
+        declared = int(length) if length is not None and length.isdigit() else None
         # A declared length above max_body_bytes is refused (413) unread: nothing to hold.
         reserved = 0 if declared is None or declared > self._max_body else declared
         if not bodies.take(reserved):

@@ -21,6 +21,11 @@ class ClientGone(Exception):
     """The client went away before its request was complete: nothing to answer."""
 
 
+HEADERS = "failsoft.headers"
+"""The scope key of the request headers the chat endpoints read (`header_map` of their
+names), when the app has already picked them out."""
+
+
 def header_map(scope: Scope, wanted: frozenset[bytes]) -> dict[bytes, bytes]:
     """The request headers named in `wanted` (lower-case), in one pass."""
     return {name: value for name, value in scope["headers"] if name in wanted}

@@ -32,6 +32,7 @@ from failsoft.errors import (
 from failsoft.logjson import TRACE_IDS
 from failsoft.server.access import EXCHANGE, Exchange
 from failsoft.server.asgi import (
+    HEADERS,
     ClientGone,
     DisconnectWatch,
     Headers,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("failsoft.server")
 
-_WANTED = frozenset(
+WANTED = frozenset(
     {
         b"content-type",
         b"content-length",
@@ -70,6 +71,7 @@ _WANTED = frozenset(
         b"x-goog-api-key",
     }
 )
+"""The request headers a chat endpoint reads."""
 _SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -136,6 +138,7 @@ class ChatEndpoint:
         self.drain = drain
         """Watches each request in flight: the send deadline, the shutdown drain."""
         self.wire = surface.wire
+        self._rid_header = self.wire.request_id_header.encode()
         self.cache = cache
         self.max_body_bytes = max_body_bytes
         self.conversations = conversations
@@ -231,9 +234,11 @@ class ChatEndpoint:
         self, scope: Scope, receive: Receive, request_id: str
     ) -> tuple[ChatRequest, Control, Turn | None]:
         routed = self.surface.route(scope) if self.surface.route is not None else None
-        headers = header_map(scope, _WANTED)
+        headers: dict[bytes, bytes] | None = scope.get(HEADERS)
+        if headers is None:
+            headers = header_map(scope, WANTED)
         ctype = headers.get(b"content-type")
-        if ctype is not None and not _is_json(ctype):
+        if ctype is not None and ctype != b"application/json" and not _is_json(ctype):
             raise UnsupportedMediaType(
                 f"expected content-type application/json, got {ctype.decode('latin-1')!r}"
             )
@@ -365,9 +370,9 @@ class ChatEndpoint:
     # ------------------------------------------------------------------ responses
 
     def _headers(self, target: Target | None, attempts: list[AttemptRecord], rid: str) -> Headers:
-        tried = sum(1 for a in attempts if a.made)
+        tried = len([a for a in attempts if a.made])
         headers: Headers = [
-            (b"x-failsoft-attempts", str(tried).encode()),
+            (b"x-failsoft-attempts", _COUNTS[tried] if tried < 10 else str(tried).encode()),
             (b"x-failsoft-trail", ascii_header(trail(attempts))),
             (b"x-failsoft-request-id", rid.encode()),
         ]
@@ -379,7 +384,7 @@ class ChatEndpoint:
         return headers
 
     def _add_request_id(self, headers: Headers, value: str) -> None:
-        headers.append((self.wire.request_id_header.encode(), ascii_header(value)))
+        headers.append((self._rid_header, ascii_header(value)))
 
     async def _request_error(
         self, send: Send, exc: RequestError, rid: str, exchange: Exchange | None = None
@@ -467,6 +472,7 @@ class ChatEndpoint:
         await send_bytes(send, error.status, headers, body)
 
 
+_COUNTS = tuple(str(n).encode() for n in range(10))
 _NAMED: dict[Target, Headers] = {}
 """`x-failsoft-provider` and `x-failsoft-model` of each target that answered."""
 

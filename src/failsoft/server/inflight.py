@@ -91,13 +91,6 @@ class Ticket:
         self._budget.give(held)
 
 
-def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
-
-
 async def refuse_full(
     send: Send, dialect: Dialect, budget: InflightBytes, retry_after: float
 ) -> None:
