@@ -178,3 +178,11 @@ def test_a_null_text_part_is_empty_text_for_every_target() -> None:
     body = b'{"contents": [{"role": "model", "parts": [{"text": null}]}]}'
     assert parse_request({"contents": [{"role": "model", "parts": [{"text": None}]}]})
     pipeline.one("gemini", body)  # every target dialect builds its request
+
+
+def test_a_signature_that_is_not_a_string_is_no_signature() -> None:
+    """An upstream's odd `thoughtSignature` leaves the call id unsigned rather than
+    crashing the translation (a caller's is refused at the door: tests/validate)."""
+    from failsoft.translate.gemini import call_id
+
+    assert call_id("call_1", "resp", 0, {"x": 1}) == "call_1"  # type: ignore[arg-type]

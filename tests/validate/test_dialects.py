@@ -137,6 +137,10 @@ def test_responses(payload: dict[str, Any], said: str) -> None:
         # Found by the fuzz suite (tests/fuzz): shapes the translators joined or iterated.
         ({"contents": [{"parts": [{"text": {}}]}]}, "contents[0].parts[0].text: expected a string"),
         (
+            {"contents": [{"parts": [{"functionCall": {"name": "f"}, "thoughtSignature": {}}]}]},
+            "contents[0].parts[0].thoughtSignature: expected a string",
+        ),
+        (
             {"contents": [], "systemInstruction": {"parts": [{"text": 1}]}},
             "systemInstruction.parts[0].text: expected a string",
         ),

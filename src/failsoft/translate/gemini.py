@@ -66,7 +66,7 @@ def call_id(base: str | None, response_id: str, position: int, signature: str | 
     if not base:
         digest = hashlib.blake2b(f"{response_id}:{position}".encode(), digest_size=12)
         base = _GENERATED + digest.hexdigest()
-    if not signature:
+    if not signature or type(signature) is not str:  # an upstream's odd value: no signature
         return base
     packed = signature.replace("+", "-").replace("/", "_").rstrip("=")
     return f"{base}{_SIG}{packed}"

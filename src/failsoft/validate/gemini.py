@@ -61,8 +61,9 @@ def check(payload: dict[str, Any]) -> None:
 
 
 def _parts(parts: Any, where: str) -> None:
-    """A Content's parts: objects, each one's `text` (when there) a string, as Google's
-    Part says: translators join these texts."""
+    """A Content's parts: objects, each one's `text` and `thoughtSignature` (when there)
+    a string, as Google's Part says: translators join the texts and carry the signatures
+    inside call ids."""
     if parts is None:
         return
     if type(parts) is not list:
@@ -73,6 +74,9 @@ def _parts(parts: Any, where: str) -> None:
         text = part.get("text")
         if text is not None and type(text) is not str:
             fail(f"{where}.parts[{j}].text", "a string", text)
+        signature = part.get("thoughtSignature")
+        if signature is not None and type(signature) is not str:
+            fail(f"{where}.parts[{j}].thoughtSignature", "a string", signature)
 
 
 def _tool_config(config: dict[str, Any], where: str) -> None:
