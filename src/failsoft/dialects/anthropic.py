@@ -21,7 +21,9 @@ from failsoft.dialects.base import (
     MALFORMED,
     PREAMBLE,
     TERMINAL,
+    UNPARSED,
     ErrorInfo,
+    LazyLast,
     loads_events,
     merge_delta,
     rewrite_model,
@@ -126,32 +128,20 @@ def assembled_body(payload: dict[str, Any], model: str) -> bytes:
     return orjson.dumps({**payload, "model": model, "stream": True})
 
 
-class Tracker:
+class Tracker(LazyLast):
     """Commits at the first event after the preamble; complete at `message_stop`.
 
     A text delta (the bulk of a stream) is checked by a typed decode, strict enough that
     it parses exactly when orjson does, and `last` is parsed only when someone reads it;
     every other event is parsed by orjson as before."""
 
-    __slots__ = ("_data", "_last", "complete", "stopped")
+    __slots__ = ("complete", "stopped")
 
     def __init__(self) -> None:
         self.complete = False
         self.stopped = False
         """A message_delta carried the stop reason: only message_stop can follow."""
-        self._last: Any = None
-        self._data = b""
-
-    @property
-    def last(self) -> Any:
-        """The JSON of the event just fed."""
-        if self._last is _UNPARSED:
-            self._last = orjson.loads(self._data)
-        return self._last
-
-    @last.setter
-    def last(self, value: Any) -> None:
-        self._last = value
+        super().__init__()
 
     def feed(self, event: SSEEvent) -> int:
         if event.event == "content_block_delta":
@@ -161,7 +151,7 @@ class Tracker:
                 pass
             else:
                 self._data = event.data
-                self._last = _UNPARSED
+                self._last = UNPARSED
                 return CONTENT
         try:
             obj = orjson.loads(event.data)
@@ -181,9 +171,6 @@ class Tracker:
         if kind == "message_delta" and (obj.get("delta") or {}).get("stop_reason"):
             self.stopped = True
         return CONTENT
-
-
-_UNPARSED: Any = object()
 
 
 class Assembler:

@@ -259,3 +259,29 @@ def loads_events(
             raise MalformedEvent(f"an event's data is not a JSON object: {data[:80]!r}")
         out.append(obj)
     return out
+
+
+UNPARSED: Any = object()
+"""A tracker's `last` before anyone asked for it: the event's bytes wait in `_data`."""
+
+
+class LazyLast:
+    """A tracker's `last` (the JSON of the event just fed), parsed from `_data` only when
+    something reads it: most relayed events are classified by a typed decode and never need
+    it (metering, translation, resume and error reports do)."""
+
+    __slots__ = ("_data", "_last")
+
+    def __init__(self) -> None:
+        self._last: Any = None
+        self._data = b""
+
+    @property
+    def last(self) -> Any:
+        if self._last is UNPARSED:
+            self._last = orjson.loads(self._data)
+        return self._last
+
+    @last.setter
+    def last(self, value: Any) -> None:
+        self._last = value

@@ -20,7 +20,9 @@ from failsoft.dialects.base import (
     PREAMBLE,
     TERMINAL,
     TRUNCATED,
+    UNPARSED,
     ErrorInfo,
+    LazyLast,
     loads_events,
     merge_delta,
     rewrite_model,
@@ -116,7 +118,7 @@ def assembled_body(payload: dict[str, Any], model: str) -> bytes:
     return orjson.dumps({**payload, "model": model, "stream": True, "stream_options": options})
 
 
-class Tracker:
+class Tracker(LazyLast):
     """Knows whether content started and whether every choice finished before `[DONE]`.
 
     An ordinary chunk is classified from a typed decode (`openai_fast.RawChunk`, strict
@@ -125,7 +127,7 @@ class Tracker:
     before, and after the first such chunk the rest of the stream is too.
     """
 
-    __slots__ = ("_data", "_last", "done", "finished", "seen", "typed", "usage")
+    __slots__ = ("done", "finished", "seen", "typed", "usage")
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
@@ -133,19 +135,7 @@ class Tracker:
         self.done = False
         self.usage = False
         self.typed = True
-        self._last: Any = None
-        self._data = b""
-
-    @property
-    def last(self) -> Any:
-        """The JSON of the event just fed (None after `[DONE]`)."""
-        if self._last is _UNPARSED:
-            self._last = orjson.loads(self._data)
-        return self._last
-
-    @last.setter
-    def last(self, value: Any) -> None:
-        self._last = value
+        super().__init__()
 
     @property
     def complete(self) -> bool:
@@ -170,7 +160,7 @@ class Tracker:
                 kind = self._typed(chunk)
                 if kind is not None:
                     self._data = data
-                    self._last = _UNPARSED
+                    self._last = UNPARSED
                     return kind
                 self.typed = False
         return self._generic(data)
@@ -238,9 +228,6 @@ class Tracker:
                 if delta and (delta.get("content") or _has_content(delta)):
                     kind = CONTENT
         return kind
-
-
-_UNPARSED: Any = object()
 
 
 def _has_content(delta: Any) -> bool:
