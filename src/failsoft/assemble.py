@@ -77,6 +77,7 @@ class Runtime:
         self.transport = Transport(
             pool_wait=config.admission.pool_wait,
             max_answer_bytes=config.server.max_answer_bytes,
+            client=config.transport.client,
         )
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)

@@ -83,6 +83,12 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    from failsoft.transport.proxies import environment_problem
+
+    problem = environment_problem()
+    if problem is not None:  # before anything is bound, not a failure of every request
+        print(f"failsoft: cannot use the environment's proxy: {problem}", file=sys.stderr)
+        return 1
     if config.log.format == "json":
         _setup_logging(args.log_level, json=True)
     host = args.host or config.server.host
@@ -98,6 +104,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     for warning in exposure_warnings(config, host):
         logger.warning("%s", warning)
+    from failsoft.transport.proxies import Proxies
+
+    for line in Proxies().describe():  # what upstream requests go through (no credentials)
+        logger.info("upstream proxy: %s", line)
     if args.workers > 1:
         run_workers(
             args.config,

@@ -184,7 +184,7 @@ def test_unknown_top_level_key_lists_the_valid_ones() -> None:
     assert problem == (
         "line 2: colour: unknown top-level key (valid keys: providers, models, deadlines, "
         "retry, hedge, balance, resume, cache, degrade, breaker, admission, server, health, "
-        "status, store, responses, log, tracing, webhooks, admin, state, auth, pricing)"
+        "status, store, responses, log, tracing, transport, webhooks, admin, state, auth, pricing)"
     )
 
 

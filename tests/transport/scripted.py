@@ -105,19 +105,32 @@ def keep_answering(server_requests: list[bytes], response: bytes = answer()) -> 
 @dataclass
 class ForwardProxy:
     """An HTTP proxy: CONNECT tunnels, and absolute-form requests relayed as they are (the
-    test's origin accepts the absolute form). `seen` holds each connection's first line."""
+    test's origin accepts the absolute form). `seen` holds each connection's first head."""
 
     url: str = ""
     seen: list[bytes] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
-async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+async def forward_proxy(
+    tls: ssl.SSLContext | None = None,
+    require: bytes | None = None,
+    refuse: int | None = None,
+    origin_form: bool = False,
+) -> AsyncIterator[ForwardProxy]:
+    """`tls`: an https:// proxy (TLS to the proxy). `require`: the `Proxy-Authorization`
+    value it wants, else 407. `refuse`: the status it answers everything with.
+    `origin_form`: requests relayed with origin-form targets, as a real proxy does (each
+    small request arrives in one read on loopback), for origins that insist on it."""
     proxy = ForwardProxy()
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def pipe(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, absolute: bytes = b""
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if absolute:
+                    data = data.replace(b" " + absolute + b"/", b" /")
                 writer.write(data)
                 await writer.drain()
         except ConnectionError:
@@ -125,11 +138,27 @@ async def forward_proxy() -> AsyncIterator[ForwardProxy]:
         finally:
             writer.close()
 
+    def authorized(head: bytes) -> bool:
+        if require is None:
+            return True
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"proxy-authorization":
+                return value.strip() == require
+        return False
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         line = head.split(b"\r\n", 1)[0]
         proxy.seen.append(head)
+        status = refuse if refuse is not None else None if authorized(head) else 407
+        if status is not None:
+            writer.write(b"HTTP/1.1 %d No\r\nContent-Length: 0\r\n\r\n" % status)
+            await writer.drain()
+            writer.close()
+            return
         method, target, _ = line.split(b" ", 2)
+        absolute = b""
         if method == b"CONNECT":
             host, _, port = target.rpartition(b":")
             up_reader, up_writer = await asyncio.open_connection(host.decode(), int(port))
@@ -139,12 +168,14 @@ async def forward_proxy() -> AsyncIterator[ForwardProxy]:
             authority = target.split(b"/")[2]
             host, _, port = authority.rpartition(b":")
             up_reader, up_writer = await asyncio.open_connection(host.decode(), int(port))
-            first = head
+            absolute = b"http://" + authority if origin_form else b""
+            first = head.replace(b" " + absolute + b"/", b" /", 1) if origin_form else head
         up_writer.write(first)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, absolute), pipe(up_reader, writer))
 
-    listener = await asyncio.start_server(accept, "127.0.0.1", 0)
-    proxy.url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}"
+    listener = await asyncio.start_server(accept, "127.0.0.1", 0, ssl=tls)
+    port = listener.sockets[0].getsockname()[1]
+    proxy.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
         yield proxy
     finally:

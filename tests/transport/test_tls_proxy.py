@@ -12,6 +12,7 @@ import pytest
 from failsoft.errors import ConnectError
 from failsoft.transport import Transport
 from tests.certs import make_cert, trusting
+from tests.transport.conftest import connect_head
 from tests.transport.scripted import forward_proxy, keep_answering, serve
 
 HEADERS = {"content-type": "application/json"}
@@ -73,7 +74,9 @@ async def test_an_https_origin_through_a_connect_tunnel(
             assert await answered(transport, origin.url) == 200
             assert await answered(transport, origin.url) == 200
     authority = origin.url.removeprefix("https://").encode()
-    assert proxy.seen == [b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (authority, authority)]
+    assert [connect_head(head) for head in proxy.seen] == [
+        b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (authority, authority)
+    ]
     assert requests[0].startswith(b"POST /v1/x HTTP/1.1\r\n")  # origin-form inside the tunnel
 
 

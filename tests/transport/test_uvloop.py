@@ -1,6 +1,7 @@
 """The client's tests again on uvloop, production's loop (the others run on asyncio's):
-TLS over a CONNECT tunnel (`start_tls`), pausing reads, cancellation and resets differ
-between the two loops' transports."""
+TLS over a CONNECT tunnel (`start_tls`), TLS in TLS through an https:// proxy (`start_tls`
+on a TLS transport), pausing reads, cancellation and resets differ between the two
+loops' transports."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 import uvloop
 
 from tests.certs import make_cert
-from tests.transport import test_client, test_tls_proxy
+from tests.transport import test_client, test_proxies, test_tls_proxy
 
 CASES: list[Callable[[], Coroutine[Any, Any, None]]] = [
     test_client.test_the_request_on_the_wire_is_what_aiohttp_sent,
@@ -42,3 +43,19 @@ def test_tls_and_tunnels_on_uvloop(tmp_path: Path) -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(test_tls_proxy.test_tls_is_verified((crt, server)))
         runner.run(test_tls_proxy.test_an_https_origin_through_a_connect_tunnel((crt, server)))
+
+
+def test_https_proxies_on_uvloop(tmp_path: Path) -> None:
+    """uvloop (0.23) supports `start_tls` on its own TLS transport: TLS in TLS works."""
+    crt, key = make_cert(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(crt, key)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(test_proxies.test_an_https_origin_through_an_https_proxy((crt, server)))
+        runner.run(test_proxies.test_an_http_origin_through_an_https_proxy((crt, server)))
+        runner.run(test_proxies.test_the_proxys_certificate_is_verified((crt, server)))
+        runner.run(
+            test_proxies.test_a_proxy_that_refuses_the_tunnel_is_named_without_credentials(
+                (crt, server), 407, True, "refusing the credentials"
+            )
+        )

@@ -48,6 +48,7 @@ from failsoft.config.responses import ResponsesConfig
 from failsoft.config.schema import Config, ProviderConfig, ServerConfig, TlsConfig, VirtualModel
 from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
+from failsoft.config.transport import TransportConfig
 from failsoft.config.validate import _INVALID, Secret, build, build_list, convert, describe, suggest
 from failsoft.errors import ConfigError
 
@@ -79,6 +80,7 @@ __all__ = [
     "StoreConfig",
     "TlsConfig",
     "TracingConfig",
+    "TransportConfig",
     "VirtualModel",
     "WebhookConfig",
     "load_config",
@@ -98,6 +100,7 @@ _TOP_LEVEL = (
     "responses",
     "log",
     "tracing",
+    "transport",
     "webhooks",
     "admin",
     "state",
@@ -158,6 +161,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
     responses = build(ResponsesConfig, raw.get("responses"), ("responses",), doc)
     log = build(LogConfig, raw.get("log"), ("log",), doc)
     tracing = build(TracingConfig, raw.get("tracing"), ("tracing",), doc)
+    transport = build(TransportConfig, raw.get("transport"), ("transport",), doc)
     state = build(StateConfig, raw.get("state"), ("state",), doc)
     auth = _auth(raw.get("auth"), doc) if "auth" in raw else None
     pricing = convert(dict[str, ModelPrice], raw.get("pricing") or {}, ("pricing",), doc)
@@ -178,6 +182,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         or responses is None
         or log is None
         or tracing is None
+        or transport is None
         or state is None
         or ("auth" in raw and auth is None)
         or pricing is _INVALID
@@ -202,6 +207,7 @@ def _build(raw: Any, doc: Document) -> Config | None:
         responses,
         log,
         tracing=tracing,
+        transport=transport,
         state=state,
         auth=auth,
         pricing=pricing,

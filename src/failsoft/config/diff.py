@@ -13,11 +13,12 @@ from typing import Any
 
 from failsoft.config.schema import Config
 
-RESTART_ONLY = ("server", "store", "state", "tracing")
+RESTART_ONLY = ("server", "store", "state", "tracing", "transport")
 """Sections a reload cannot change in place: `server.*` (the socket, the body limit wired
 into each endpoint), `store.*` (the open history store and its queue), `state.*` (the
 shared state's connection, when that section exists), `tracing.*` (the tracer provider
-and its exporter thread). Worker count is a command-line flag, so a reload never sees it."""
+and its exporter thread), `transport.*` (the client whose connections are open).
+Worker count is a command-line flag, so a reload never sees it."""
 
 RESTART_ONLY_KEYS = (("log", "format"),)
 """Single keys of sections that otherwise reload: `log.format` (the formatter installed

@@ -204,6 +204,8 @@ def _observability(config: Config) -> list[str]:
         if importlib.util.find_spec("opentelemetry.sdk") is None:
             line += "; NOT INSTALLED (pip install 'failsoft[otel]'): would serve untraced"
         lines.append(line)
+    if config.transport.client != "native":
+        lines.append(f"transport: the proxied path over {config.transport.client}")
     return lines
 
 

@@ -27,6 +27,7 @@ from failsoft.config.pricing import ModelPrice
 from failsoft.config.responses import ResponsesConfig
 from failsoft.config.state import StateConfig
 from failsoft.config.tracing import TracingConfig
+from failsoft.config.transport import TransportConfig
 from failsoft.config.validate import Secret, check, non_negative, positive
 from failsoft.types import Dialect, Target
 
@@ -229,6 +230,8 @@ class Config:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log: LogConfig = field(default_factory=LogConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    """The proxied path's HTTP client (restart-only)."""
     state: StateConfig = field(default_factory=StateConfig)
     """Breakers and retry budgets shared through Redis (docs/fleet.md)."""
     auth: AuthConfig | None = None

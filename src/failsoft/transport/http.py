@@ -1,11 +1,12 @@
 """Upstream HTTP: the proxied path's own HTTP/1.1 client, and one aiohttp session for the
-control plane (the only module that imports aiohttp).
+control plane.
 
 `Transport.post` (every proxied request) goes over failsoft's small client (`h1.py`: one
 connection, httptools; `origins.py`: keep-alive connections per origin, TLS, proxies):
-aiohttp's client cost about a fifth of the gateway's CPU per request. `fetch` (status
-pages, webhooks, probes, model lists, count_tokens) keeps aiohttp, which decompresses and
-follows redirects, and is never on the hot path.
+aiohttp's client cost about a fifth of the gateway's CPU per request; `transport.client:
+aiohttp` sends it over aiohttp instead (`aio.py`, the operator's way back). `fetch`
+(`fetch.py`: status pages, webhooks, probes, model lists, count_tokens) keeps aiohttp,
+which decompresses and follows redirects, and is never on the hot path.
 
 Everything above this layer sees `Upstream` (status, headers, byte reads) and failsoft's own
 errors: a connection refused becomes `ConnectError`, a reset or an incomplete body
@@ -24,19 +25,35 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, Literal
 
 import aiohttp
 
-from failsoft.errors import ConnectionLost, PoolBusy
+from failsoft.errors import ConnectError, ConnectionLost
 from failsoft.transport.h1 import READ_BUFSIZE, Connection
-from failsoft.transport.origins import Origins, Route
+from failsoft.transport.origins import Origins, Route, refusal
 from failsoft.transport.pool import Pool
+from failsoft.transport.proxies import Proxies
 
-__all__ = ["READ_BUFSIZE", "USER_AGENT", "FetchError", "Fetched", "Transport", "Upstream", "fetch"]
+if TYPE_CHECKING:
+    from failsoft.transport.aio import AioClient
 
-USER_AGENT = "failsoft/0.1"
+__all__ = [
+    "CLIENTS",
+    "READ_BUFSIZE",
+    "USER_AGENT",
+    "Client",
+    "FetchError",
+    "Fetched",
+    "Transport",
+    "Upstream",
+    "fetch",
+]
+
+Client = Literal["native", "aiohttp"]
+"""The proxied path's client (`transport.client`): failsoft's own, or aiohttp's (aio.py)."""
+CLIENTS: tuple[Client, ...] = ("native", "aiohttp")
 
 
 class Upstream:
@@ -139,7 +156,9 @@ class Transport:
     `limit` is aiohttp's own process-wide cap, for `fetch` only: a small private transport
     (webhooks) may set one; its `fetch` calls are bounded by a total timeout, which covers
     any wait for it. `tls` replaces the default trust (tests trust their own certificate
-    this way); `proxies` replaces the environment's (`urllib.request.getproxies()`).
+    this way); `proxies` replaces the environment's (`urllib.request.getproxies()`'s
+    shape), and a proxy failsoft cannot use is a `ProxyError` here, when the transport is
+    made, not a failure of every request. `client` chooses the proxied path's client.
     """
 
     def __init__(
@@ -150,14 +169,20 @@ class Transport:
         pool_wait: float = 0.5,
         max_answer_bytes: int = 64 << 20,
         tls: ssl.SSLContext | None = None,
-        proxies: dict[str, str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+        client: Client = "native",
     ) -> None:
+        if client not in CLIENTS:
+            raise ValueError(f"unknown transport client {client!r} (one of {CLIENTS})")
         self._limit = limit
         self._keepalive = keepalive_timeout
         self._tls = tls
-        self._proxies = proxies
+        self._proxies = Proxies(proxies)
+        self.client: Client = client
         self._session: aiohttp.ClientSession | None = None
         self._origins: Origins | None = None
+        self._aio: AioClient | None = None
+        """The proxied path's aiohttp session (`client="aiohttp"` only; aio.py)."""
         self.pools: dict[str, Pool] = {}
         """Provider name → its pool (made on first use)."""
         self.pool_wait = pool_wait
@@ -199,6 +224,9 @@ class Transport:
         origins, self._origins = self._origins, None
         if origins is not None:
             origins.close()
+        aio, self._aio = self._aio, None
+        if aio is not None and aio.loop is asyncio.get_running_loop():
+            await aio.close()
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -228,9 +256,26 @@ class Transport:
             )
         return origins
 
+    def _aio_here(self) -> AioClient:
+        """The aiohttp session of the running loop (made on first use, like origins)."""
+        from failsoft.transport.aio import AioClient
+
+        loop = asyncio.get_running_loop()
+        aio = self._aio
+        if aio is None or aio.loop is not loop:
+            aio = self._aio = AioClient(loop, self._keepalive, self._tls)
+        return aio
+
+    @property
+    def proxies(self) -> Proxies:
+        """The proxies in use (for start-up logs and tests)."""
+        return self._proxies
+
     @property
     def idle_connections(self) -> int:
         """Keep-alive connections waiting for a request (tests, metrics)."""
+        if self._aio is not None:
+            return self._aio.idle_count()
         return self._origins.idle_count() if self._origins is not None else 0
 
     async def post(
@@ -249,12 +294,16 @@ class Transport:
         the server had closed just as the request went out (not one byte of answer) is
         not the upstream's failure: the request goes once more on a new connection (`h1.py`
         `Connection.stale`). A reset, or any byte of answer, is the upstream's failure.
+        A 407 from a proxy asked in absolute form is the proxy's refusal, a `ConnectError`
+        naming it, never an answer of the upstream's.
         """
         try:
             origins = self._origins
             if origins is None or origins.loop is not asyncio.get_running_loop():
                 origins = self._origins_here()
             route = origins.route(url)
+            if self.client != "native":
+                return await self._aio_here().post(route, url, headers, body, connect_timeout, pool)
             data = _request(route, headers, body)
             conn = origins.take(route.key)
             if conn is not None:
@@ -277,6 +326,10 @@ class Transport:
                 except BaseException:
                     conn.close()
                     raise
+            if conn.status == 407 and route.proxy is not None and route.scheme == "http":
+                conn.close()
+                why = refusal(route.proxy, 407, "the request")
+                raise ConnectError(f"cannot connect ({why})")
         except BaseException:
             if pool is not None:
                 pool.give()
@@ -323,85 +376,5 @@ def _request(route: Route, headers: Mapping[str, str], body: bytes) -> bytes:
     return head.encode("utf-8") + body
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """A whole small response, for control-plane calls (status pages, webhooks, probes)."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-class FetchError(Exception):
-    """The request got no HTTP answer (connect failure, timeout, reset, body too large)."""
-
-
-async def fetch(
-    transport: Transport,
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    seconds: float = 10.0,
-    limit: int = 4 << 20,
-    pool: Pool | None = None,
-) -> Fetched:
-    """One request, read whole (at most `limit` bytes) within `seconds` overall.
-
-    Not for the proxied path: no streaming and a total timeout. Any failure to get an answer
-    is a `FetchError` naming why; HTTP error statuses are answers and are returned. With
-    `pool` (a caller-driven call to a provider, e.g. count_tokens) it takes one of that
-    provider's slots, waiting at most `transport.pool_wait` for one.
-    """
-    if pool is None:
-        return await _fetch(transport, method, url, headers, body, seconds, limit)
-    if not pool.take():
-        try:
-            await pool.wait(min(transport.pool_wait, seconds))
-        except PoolBusy as exc:
-            raise FetchError(str(exc)) from None
-    try:
-        return await _fetch(transport, method, url, headers, body, seconds, limit)
-    finally:
-        pool.give()
-
-
-async def _fetch(
-    transport: Transport,
-    method: str,
-    url: str,
-    headers: Mapping[str, str] | None,
-    body: bytes | None,
-    seconds: float,
-    limit: int,
-) -> Fetched:
-    if transport._session is None:
-        await transport.start()
-    session = transport._session
-    assert session is not None
-    try:
-        async with session.request(
-            method,
-            url,
-            data=body,
-            headers={"user-agent": USER_AGENT, **(headers or {})},
-            timeout=aiohttp.ClientTimeout(total=seconds),
-            auto_decompress=True,
-        ) as resp:
-            data = await resp.content.read(limit + 1)
-            if len(data) > limit:
-                raise FetchError(f"the answer is larger than {limit} bytes")
-            return Fetched(resp.status, dict(resp.headers), data)
-    except TimeoutError:
-        raise FetchError(f"no answer within {seconds:g}s") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise FetchError(_why(exc)) from None
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        err = exc.os_error
-        text = err.strerror or str(err) if err is not None else text
-    return text or type(exc).__name__
+# The control plane's calls (fetch.py), importable from here as before.
+from failsoft.transport.fetch import USER_AGENT, Fetched, FetchError, fetch  # noqa: E402

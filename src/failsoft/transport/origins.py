@@ -8,26 +8,26 @@ provider's `Pool`'s business (pool.py), not this module's: nothing here ever wai
 a slot, and the connect timeout covers resolving, connecting, a proxy's CONNECT and the
 TLS handshake only.
 
-Proxies come from the environment, with urllib's semantics (`HTTP_PROXY`, `HTTPS_PROXY`,
-`ALL_PROXY`, `NO_PROXY`, lower-case too): an http origin is asked through the proxy in
-absolute form, an https origin through a CONNECT tunnel and then TLS with the origin.
+Proxies come from the environment (proxies.py: urllib's semantics, `http://` and
+`https://` proxies): an http origin is asked through the proxy in absolute form, an https
+origin through a CONNECT tunnel and then TLS with the origin (TLS in TLS through an
+`https://` proxy).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ipaddress
 import socket
 import ssl
-import urllib.request
 from dataclasses import dataclass
 from functools import cache
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from failsoft.errors import BadResponse, ConnectError, ConnectionLost, ConnectTimeout
 from failsoft.transport.h1 import READ_CHUNK, Connection
+from failsoft.transport.proxies import Proxies, Proxy, bracket
 
 
 @cache
@@ -37,16 +37,6 @@ def default_tls() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.set_alpn_protocols(["http/1.1"])
     return context
-
-
-@dataclass(frozen=True, slots=True)
-class Proxy:
-    host: str
-    port: int
-    authorization: str | None
-    """`Proxy-Authorization` value, from credentials in the proxy's URL."""
-    name: str
-    """host:port, for the origin key and messages (never the credentials)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +53,6 @@ class Route:
     proxy: Proxy | None
 
 
-def environment_proxies() -> dict[str, str]:
-    return {k: v for k, v in urllib.request.getproxies().items() if v}
-
-
-def _proxy(url: str) -> Proxy:
-    parts = urlsplit(url if "://" in url else "http://" + url)
-    if parts.scheme != "http":
-        raise ValueError(f"unsupported proxy scheme {parts.scheme!r} (only http:// proxies)")
-    host = parts.hostname or ""
-    port = parts.port or 80
-    auth = None
-    if parts.username is not None:
-        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        auth = "Basic " + base64.b64encode(secret.encode()).decode("ascii")
-    return Proxy(host, port, auth, f"{_bracket(host)}:{port}")
-
-
-_bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-"""NO_PROXY's semantics (not in typeshed)."""
-
-
 DNS_TTL = 300.0
 
 
@@ -95,10 +64,6 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 class Origins:
     """The idle connections of every origin, and the making of new ones."""
 
@@ -108,12 +73,12 @@ class Origins:
         *,
         keepalive: float,
         tls: ssl.SSLContext | None = None,
-        proxies: dict[str, str] | None = None,
+        proxies: Proxies | None = None,
     ) -> None:
         self.loop = loop
         self.keepalive = keepalive
         self.tls = tls or default_tls()
-        self.proxies = environment_proxies() if proxies is None else proxies
+        self.proxies = Proxies() if proxies is None else proxies
         self._routes: dict[str, Route] = {}
         self._idle: dict[tuple[str, str, int, str], list[Connection]] = {}
         self._sweep: asyncio.TimerHandle | None = None
@@ -141,22 +106,13 @@ class Origins:
             raise ValueError(f"no host in the URL {url!r}")
         default = 443 if scheme == "https" else 80
         port = parts.port or default
-        authority = _bracket(host) if port == default else f"{_bracket(host)}:{port}"
+        authority = bracket(host) if port == default else f"{bracket(host)}:{port}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        proxy = self._proxy_for(scheme, host, port)
+        proxy = self.proxies.for_origin(scheme, host, port)
         if proxy is not None and scheme == "http":
             target = f"http://{authority}{target}"
-        key = (scheme, host, port, proxy.name if proxy is not None else "")
+        key = (scheme, host, port, proxy.key if proxy is not None else "")
         return Route(key, scheme, host, port, target, authority, proxy)
-
-    def _proxy_for(self, scheme: str, host: str, port: int) -> Proxy | None:
-        proxies = self.proxies
-        url = proxies.get(scheme) or proxies.get("all")
-        if not url:
-            return None
-        if _bypass(f"{host}:{port}", proxies):
-            return None
-        return _proxy(url)
 
     # -- idle connections --------------------------------------------------------------
 
@@ -219,15 +175,21 @@ class Origins:
     # -- new connections ---------------------------------------------------------------
 
     async def connect(self, route: Route, seconds: float) -> Connection:
-        """A new connection to `route`'s origin within `seconds` (name, TCP, proxy, TLS)."""
+        """A new connection to `route`'s origin within `seconds`: the name resolved, TCP,
+        TLS with the origin; through a proxy: TCP (and TLS, for an https:// proxy) to the
+        proxy, and for an https origin a CONNECT tunnel, then TLS with the origin inside
+        it (TLS in TLS through an https:// proxy: `start_tls` on the proxy's TLS transport,
+        which asyncio and uvloop both support)."""
         loop = self.loop
         proxy = route.proxy
-        direct_tls = route.scheme == "https" and proxy is None
+        if proxy is None:
+            host, port, tls = route.host, route.port, route.scheme == "https"
+        else:
+            host, port, tls = proxy.host, proxy.port, proxy.tls
+        at_proxy = proxy  # which failures name the proxy: until the tunnel stands
         conn: Connection | None = None
         try:
             async with asyncio.timeout(seconds):
-                host = proxy.host if proxy is not None else route.host
-                port = proxy.port if proxy is not None else route.port
                 failure: OSError | None = None
                 for address in await self._resolve(host, port):
                     try:
@@ -235,8 +197,8 @@ class Origins:
                             lambda: Connection(loop, route.key, self._buffer),
                             address,
                             port,
-                            ssl=self.tls if direct_tls else None,
-                            server_hostname=route.host if direct_tls else None,
+                            ssl=self.tls if tls else None,
+                            server_hostname=host if tls else None,
                         )
                         break
                     except ssl.SSLError:
@@ -248,11 +210,21 @@ class Origins:
                     raise failure
                 if proxy is not None and route.scheme == "https":
                     await self._tunnel(conn, route, proxy)
+                    at_proxy = None
+                    assert conn.transport is not None
+                    transport = await loop.start_tls(
+                        conn.transport, conn, self.tls, server_hostname=route.host
+                    )
+                    if transport is None:
+                        raise ConnectError(
+                            "cannot connect (the TLS handshake through the proxy failed)"
+                        )
+                    conn.transport = transport
             return conn
         except BaseException as exc:
             if conn is not None:
                 conn.abort()
-            raise _connect_error(exc, seconds, proxy) from None
+            raise _connect_error(exc, seconds, at_proxy) from None
 
     async def _resolve(self, host: str, port: int) -> list[str]:
         """`host`'s addresses, kept `DNS_TTL` seconds (as aiohttp's `ttl_dns_cache` did): a
@@ -271,21 +243,26 @@ class Origins:
         return addresses
 
     async def _tunnel(self, conn: Connection, route: Route, proxy: Proxy) -> None:
-        authority = f"{_bracket(route.host)}:{route.port}"
+        """Ask the proxy for a tunnel to the origin; `ConnectError` naming the proxy (never
+        its credentials) and its status when it refuses."""
+        authority = f"{bracket(route.host)}:{route.port}"
         head = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
         if proxy.authorization is not None:
             head += f"Proxy-Authorization: {proxy.authorization}\r\n"
         status = await conn.tunnel((head + "\r\n").encode())
         if status != 200:
-            why = f"the proxy {proxy.name} answered CONNECT with {status}"
-            raise ConnectError(f"cannot connect ({why})")
-        assert conn.transport is not None
-        transport = await self.loop.start_tls(
-            conn.transport, conn, self.tls, server_hostname=route.host
-        )
-        if transport is None:
-            raise ConnectError("cannot connect (the TLS handshake through the proxy failed)")
-        conn.transport = transport
+            raise ConnectError(f"cannot connect ({refusal(proxy, status, 'CONNECT')})")
+
+
+def refusal(proxy: Proxy, status: int, what: str) -> str:
+    """Why a proxy refused, for messages: its name and status, never its credentials."""
+    why = f"the proxy {proxy.name} answered {what} with {status}"
+    if status == 407:
+        if proxy.authorization is None:
+            why += ", asking for credentials: put user:password@ in its URL"
+        else:
+            why += ", refusing the credentials in its URL"
+    return why
 
 
 def _connect_error(exc: BaseException, timeout: float, proxy: Proxy | None) -> BaseException:
@@ -294,10 +271,11 @@ def _connect_error(exc: BaseException, timeout: float, proxy: Proxy | None) -> B
         return exc
     if isinstance(exc, TimeoutError):
         return ConnectTimeout(f"no connection within {timeout:g}s")
+    at = f"proxy {proxy.name}: " if proxy is not None else ""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ConnectError(f"cannot connect (certificate verify failed: {exc.verify_message})")
+        return ConnectError(f"cannot connect ({at}certificate verify failed: {exc.verify_message})")
     if isinstance(exc, ssl.SSLError):
-        return ConnectError(f"cannot connect (TLS: {exc.reason or exc})")
+        return ConnectError(f"cannot connect ({at}TLS: {exc.reason or exc})")
     if isinstance(exc, BadResponse):
         return ConnectError(f"cannot connect ({exc.message})")
     if isinstance(exc, ConnectionLost):
@@ -305,9 +283,7 @@ def _connect_error(exc: BaseException, timeout: float, proxy: Proxy | None) -> B
         return ConnectError(f"cannot connect ({via} closed the connection)")
     if isinstance(exc, OSError):
         text = exc.strerror or str(exc) or type(exc).__name__
-        if proxy is not None:
-            text = f"proxy {proxy.name}: {text}"
-        return ConnectError(f"cannot connect ({text})")
+        return ConnectError(f"cannot connect ({at}{text})")
     return exc
 
 
