@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from failsoft.auth.watch import KeyWatch
@@ -67,7 +67,12 @@ class Runtime:
         health_clock: Clock | None = None,
         store: Store | None = None,
         tracer_provider: Any = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
+        """`proxies`: the proxy variables as `urllib.request.getproxies()` gives them; None
+        reads the environment (`failsoft serve`), `{}` uses none (the demo: its providers are
+        on 127.0.0.1, and an operator's `HTTPS_PROXY` without a `NO_PROXY` for it must not
+        carry the demo's traffic off the machine)."""
         self.config = config
         self.tracer = build_tracer(config, tracer_provider)
         """Spans of requests and attempts (`tracing:`), or None: nothing traced, nothing of
@@ -78,6 +83,7 @@ class Runtime:
             pool_wait=config.admission.pool_wait,
             max_answer_bytes=config.server.max_answer_bytes,
             client=config.transport.client,
+            proxies=proxies,
         )
         self.providers: dict[str, Provider] = build_providers(config.providers)
         self.router = Router(config, self.providers, self.transport, clock=clock, hub=self.hub)

@@ -156,6 +156,24 @@ async def test_control_plane_calls_take_the_same_proxy(cert: tuple[Path, ssl.SSL
     assert requests[0].startswith(b"GET /status HTTP/1.1\r\n")
 
 
+async def test_control_plane_ignores_proxy_variables_the_transport_does_not_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With `proxies={}` (the demo) or a NO_PROXY `host:port` entry, `fetch` goes direct even
+    though the environment names a proxy: aiohttp's own `trust_env` would have put the
+    environment's proxy (here a dead port) back, and read ~/.netrc."""
+    requests: list[bytes] = []
+    async with serve(keep_answering(requests)) as origin:
+        for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.setenv(name, "http://127.0.0.1:9")
+        port = origin.url.rsplit(":", 1)[1]
+        for proxies in ({}, {"http": "http://127.0.0.1:9", "no": f"127.0.0.1:{port}"}):
+            async with Transport(proxies=proxies) as transport:
+                got = await fetch(transport, "GET", origin.url + "/status", seconds=5)
+            assert got.status == 200
+    assert len(requests) == 2
+
+
 def test_proxy_urls() -> None:
     plain = parse_proxy("proxy.internal:3128")  # no scheme: http
     assert (plain.scheme, plain.host, plain.port, plain.authorization) == (

@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 
 from rich.console import Console
 
+from failsoft.assemble import Runtime
 from failsoft.demo.report import second_line, summary
 from failsoft.demo.script import (
     DEFAULT_DURATION,
@@ -44,7 +45,8 @@ def run_demo(
         sim_o = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
         sim_g = stack.enter_context(SimServer(defaults=SIM_DEFAULTS).run_in_thread())
         config = gateway_config(sim_a.url, sim_o.url, sim_g.url)
-        gateway = stack.enter_context(GatewayThread(config).running())
+        runtime = Runtime(config, proxies={})  # 127.0.0.1 only, whatever HTTPS_PROXY says
+        gateway = stack.enter_context(GatewayThread(config, runtime=runtime).running())
         console.print(
             "[bold]failsoft demo[/bold]: everything runs on 127.0.0.1; no config, keys or network\n"
             f"  gateway    [bold]{gateway.url}[/bold]\n"

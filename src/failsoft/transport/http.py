@@ -217,7 +217,10 @@ class Transport:
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
             read_bufsize=READ_BUFSIZE,
             timeout=aiohttp.ClientTimeout(total=None),
-            trust_env=True,  # the same proxies as the proxied path (docs/deploy.md)
+            # The proxy is failsoft's decision (fetch.py, proxies.py): aiohttp's own reading
+            # of the environment would put back a proxy where NO_PROXY's `host:port` or the
+            # demo's no-proxy runtime said none, and send ~/.netrc credentials to any host.
+            trust_env=False,
         )
 
     async def close(self) -> None:
