@@ -42,7 +42,7 @@ from failsoft.config import Config, VirtualModel
 from failsoft.config.cache import CacheConfig
 from failsoft.errors import AllTargetsFailed
 from failsoft.router import Router
-from failsoft.router.router import Answer
+from failsoft.router.outcome import Answer
 from failsoft.router.streaming import CommittedStream
 from failsoft.types import AttemptRecord, ChatRequest, Target
 
@@ -128,8 +128,16 @@ class CacheLayer:
 
     # ------------------------------------------------------------------ non-streaming
 
-    async def complete(self, request: ChatRequest, control: Control) -> tuple[Answer, Served]:
-        found = self.policy(request)
+    async def complete(
+        self,
+        request: ChatRequest,
+        control: Control,
+        found: tuple[VirtualModel, CacheConfig] | None = None,
+    ) -> tuple[Answer, Served]:
+        """The answer and how it came to be (`found`: this request's `policy`, when the
+        caller looked it up already)."""
+        if found is None:
+            found = self.policy(request)
         if found is None:
             return await self.router.complete(request), Served()
         look = await self._look(request, control, *found)

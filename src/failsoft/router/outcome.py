@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from failsoft.errors import UpstreamError
 from failsoft.policy.classify import Verdict
 from failsoft.router.attempt import Attempt
+from failsoft.types import AttemptRecord, Target
 
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole non-streaming answer, ready to send."""
+
+    body: bytes
+    target: Target
+    attempts: list[AttemptRecord]
+    upstream_request_id: str | None
+    warnings: tuple[str, ...] = ()
+    """What translating the request for the answering target could not carry."""
 
 
 class Outcome(Generic[T]):

@@ -167,7 +167,7 @@ class Race(Generic[T]):
     async def __call__(self) -> Outcome[T]:
         run = self.run
         self._schedule()
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self._loop)  # (no second getpid: the loop is known)
         try:
             outcome: Outcome[T] | None = None
             try:
@@ -188,8 +188,20 @@ class Race(Generic[T]):
                 return outcome
             return await self._settle(outcome)
         finally:
-            if self.partners:
-                await self._stop_partners()
+            try:
+                if self.partners:
+                    await self._stop_partners()
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        """The race is over: let go of its attempts. Each attempt's `watch` is this race,
+        so holding them made a reference cycle per request, left for the garbage
+        collector (a collection every few dozen requests, and the requests' objects kept
+        alive until then); without it they are freed as soon as they are done with."""
+        self.primary = self.winner = None
+        self.partners.clear()
+        self.current = None
 
     # ------------------------------------------------------------------ an attempt's moments
 

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from failsoft.clock import SYSTEM_CLOCK, Clock
 from failsoft.config import Config, VirtualModel
@@ -24,8 +24,9 @@ from failsoft.policy.classify import Verdict
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.logs import SampledLog
+from failsoft.router.outcome import Answer
 from failsoft.router.resume import Resumption
-from failsoft.router.run import Run
+from failsoft.router.run import COMPLETE, Run
 from failsoft.router.state import RouterState
 from failsoft.router.streaming import CommittedStream
 from failsoft.transport import Transport
@@ -38,18 +39,6 @@ T = TypeVar("T")
 
 CLIENT_CLOSED = 499
 """RequestFinished.status when the caller went away first (nginx's convention)."""
-
-
-@dataclass(slots=True)
-class Answer:
-    """A whole non-streaming answer, ready to send."""
-
-    body: bytes
-    target: Target
-    attempts: list[AttemptRecord]
-    upstream_request_id: str | None
-    warnings: tuple[str, ...] = ()
-    """What translating the request for the answering target could not carry."""
 
 
 class Router:
@@ -95,9 +84,29 @@ class Router:
         return plan
 
     async def complete(self, request: ChatRequest) -> Answer:
-        """Answer a non-streaming request, failing over until a target answers."""
+        """Answer a non-streaming request, failing over until a target answers.
+
+        `_fallback` for an answer, written out: the caller's await reaches the run with
+        one coroutine fewer, and the run makes each attempt's `Answer` itself (`COMPLETE`)."""
         started = self.clock.monotonic()
-        answer = await self._fallback(request, _complete_once, started)
+        limits = self.state.limits
+        if not limits.enter():
+            self._shed(request, started)
+        try:
+            plan = self.resolve(request.model)
+            run: Run[Answer] = Run(
+                self.state, self.providers, self.transport, plan, request, COMPLETE,
+                self._log_failure,
+            )  # fmt: skip
+            answer = await run.run()
+        except asyncio.CancelledError:
+            self._request_finished(request, started, None, None, cancelled=True)
+            raise
+        except Exception as exc:
+            self._unanswered(request, started, exc)
+            raise
+        finally:
+            limits.leave()
         self._request_finished(request, started, answer.target, None, attempts=answer.attempts)
         return answer
 
@@ -200,9 +209,7 @@ class Router:
         """Admission, the per-request run, and the RequestFinished event for every failure."""
         limits = self.state.limits
         if not limits.enter():
-            error = Overloaded(self.config.admission.max_in_flight, limits.retry_after)
-            self._request_finished(request, started, None, error, shed=True)
-            raise error
+            self._shed(request, started)
         held = False
         try:
             plan = self.resolve(request.model)
@@ -219,19 +226,30 @@ class Router:
             self._request_finished(request, started, None, None, cancelled=True)
             raise
         except Exception as exc:
-            if isinstance(exc, AllTargetsFailed):
-                self._sampled(
-                    logging.WARNING,
-                    f"exhausted:{exc.virtual_model}",
-                    "%s: %s",
-                    request.request_id,
-                    exc,
-                )
-            self._request_finished(request, started, None, exc)
+            self._unanswered(request, started, exc)
             raise
         finally:
             if not held:
                 limits.leave()
+
+    def _shed(self, request: ChatRequest, started: float) -> NoReturn:
+        """Admission refused the request: failsoft's own overload."""
+        error = Overloaded(self.config.admission.max_in_flight, self.state.limits.retry_after)
+        self._request_finished(request, started, None, error, shed=True)
+        raise error
+
+    def _unanswered(self, request: ChatRequest, started: float, exc: Exception) -> None:
+        """A request's run raised `exc`: logged (sampled) when every target failed, and
+        reported."""
+        if isinstance(exc, AllTargetsFailed):
+            self._sampled(
+                logging.WARNING,
+                f"exhausted:{exc.virtual_model}",
+                "%s: %s",
+                request.request_id,
+                exc,
+            )
+        self._request_finished(request, started, None, exc)
 
     def _log_failure(self, request: ChatRequest, record: AttemptRecord, then: str | None) -> None:
         if not record.made:
@@ -287,20 +305,13 @@ class Router:
                 error is None and not failed and not cancelled,
                 status,
                 target,
-                sum(1 for a in attempts if a.made),
+                _made(attempts),
                 self.clock.monotonic() - started,
                 broken,
                 shed,
                 resumed,
             )
         )
-
-
-async def _complete_once(attempt: Attempt, attempts: list[AttemptRecord]) -> Answer:
-    """One attempt of a non-streaming request (module level: no closure per request)."""
-    body, upstream = await attempt.complete()
-    rid = upstream.headers.get(attempt.provider.wire.request_id_header)
-    return Answer(body, attempt.target, attempts, rid, attempt.warnings)
 
 
 @dataclass(slots=True)
@@ -321,6 +332,13 @@ class _Value:
 
     def __str__(self) -> str:
         return value(self.text)
+
+
+def _made(attempts: list[AttemptRecord]) -> int:
+    """How many of `attempts` went upstream (one, usually: no generator for it)."""
+    if len(attempts) == 1:
+        return 1 if attempts[0].made else 0
+    return sum(1 for a in attempts if a.made)
 
 
 def _status_of(error: BaseException, request: ChatRequest) -> int:

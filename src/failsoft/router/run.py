@@ -18,7 +18,7 @@ Every attempt reports to `RouterState`, which feeds the breakers, budgets and la
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from failsoft.config import Policies, VirtualModel
 from failsoft.errors import (
@@ -38,7 +38,7 @@ from failsoft.policy.retry import retry_delay
 from failsoft.providers import Provider
 from failsoft.router.attempt import Attempt
 from failsoft.router.exhaustion import credentials_rejected, exhausted
-from failsoft.router.outcome import Outcome
+from failsoft.router.outcome import Answer, Outcome
 from failsoft.router.phases import Watch
 from failsoft.router.race import Race, RaceLost
 from failsoft.router.state import RouterState
@@ -49,6 +49,9 @@ from failsoft.types import AttemptRecord, ChatRequest, Target
 
 T = TypeVar("T")
 Once = Callable[[Attempt, list[AttemptRecord]], Awaitable[T]]
+COMPLETE = None
+"""The `once` of a non-streaming request: each attempt is `Attempt.complete`, its `Answer`
+made by the run itself (no coroutine of its own between the run and the attempt)."""
 
 _BUDGET_SPENT = "retry budget spent: extra attempts would add load"
 
@@ -61,7 +64,7 @@ class Run(Generic[T]):
         transport: Transport,
         plan: VirtualModel,
         request: ChatRequest,
-        once: Once[T],
+        once: Once[T] | None,
         log_failure: Callable[[ChatRequest, AttemptRecord, str | None], None],
     ) -> None:
         self.state = state
@@ -79,7 +82,10 @@ class Run(Generic[T]):
         self.made = 0
         """Upstream attempts actually made: after the first, every attempt is extra load."""
         self.refusal: UpstreamStatusError | None = None
-        self._hooks: Watch = _Hooks(state)
+        hooks = state.hooks
+        if hooks is None:
+            hooks = state.hooks = _Hooks(state)
+        self._hooks: Watch = hooks
         self._translations: dict[Target, Translation | Untranslatable | None] = {}
         self._charged: set[Target] | None = None
         """Targets whose next attempt took a token of their retry budget (given back if
@@ -235,7 +241,7 @@ class Run(Generic[T]):
         self._skip(target, "budget", _BUDGET_SPENT)
         return False
 
-    async def _once(
+    def _once(
         self,
         target: Target,
         probe: bool,
@@ -243,20 +249,22 @@ class Run(Generic[T]):
         translation: Translation | None,
         queue: list[Target],
         first: bool,
-    ) -> Outcome[T]:
-        """One attempt, raced by the next target if it is slow to its first content."""
+    ) -> Awaitable[Outcome[T]]:
+        """One attempt, raced by the next target if it is slow to its first content (a
+        plain function handing back the attempt's or the race's coroutine: one frame fewer
+        between the run and the upstream's answer)."""
         if not queue:
-            return await self._attempt(target, probe, kind, translation)
+            return self._attempt(target, probe, kind, translation)
         streamed = self.request.stream or self.providers[target.provider].config.always_stream
         hedge = None
         if first and not probe:
             hedge = hedge_delay(self.policies.hedge, target, self.state.latency)
         if not streamed:
             if hedge is None:
-                return await self._attempt(target, probe, kind, translation)
+                return self._attempt(target, probe, kind, translation)
             race = Race(self, target, probe, kind, translation, queue, hedge=hedge,
                         first_token=None, silence_after=None, silent=False)  # fmt: skip
-            return await race()
+            return race()
         deadlines = self.policies.deadlines
         if deadlines.first_token == "auto":
             limit = self.state.first_tokens.limit(
@@ -270,7 +278,7 @@ class Run(Generic[T]):
             after = silence.threshold(target, deadlines.first_byte)
         race = Race(self, target, probe, kind, translation, queue, hedge=hedge, first_token=limit,
                     silence_after=after, silent=silence.flagged(target))  # fmt: skip
-        return await race()
+        return race()
 
     def _race_partner(
         self, queue: list[Target], budget: bool
@@ -366,8 +374,15 @@ class Run(Generic[T]):
         if trace is not None:
             breaker = state.breakers[target].state.value
             attempt.span = trace.attempt(attempt, kind, self.made, breaker)
+        once = self.once
         try:
-            result = await self.once(attempt, self.attempts)
+            if once is None:
+                body, upstream = await attempt.complete()
+                rid = upstream.headers.get(provider.wire.request_id_header)
+                answer = Answer(body, target, self.attempts, rid, attempt.warnings)
+                result = cast(T, answer)
+            else:
+                result = await once(attempt, self.attempts)
         except BaseException as exc:
             state.limits.leave_target(target)
             if isinstance(exc, PoolBusy):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from failsoft.clock import Clock
 from failsoft.config import Config
@@ -63,6 +63,9 @@ class RouterState:
         """Told of attempts when state is shared with other processes (else None: no cost)."""
         self.watchers: list[Callable[[BreakerChange], None]] = []
         """Called at every breaker change, as it happens."""
+        self.hooks: Any = None
+        """What every attempt's moments report to (`run._Hooks`, stateless but for this
+        object): made by the first run, shared by all."""
 
     def reset(self) -> None:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""

@@ -227,13 +227,15 @@ class Exchange:
                 if body:
                     if self.first is None:
                         self.first = time.perf_counter()
-                    if b"usage" in body:
+                    # `find`, not `in`: `bytes in bytes` first tries the needle as an int
+                    # and raises (and clears) a TypeError, ~2,000 instructions each time.
+                    if body.find(b"usage") >= 0:
                         self._count_tokens(body)
                     if self.trace is not None:
                         self.trace.body(body)
             elif self.ticket is not None and self.ticket.tokens:
                 body = message.get("body")
-                if body and b"usage" in body:
+                if body and body.find(b"usage") >= 0:
                     self._count_tokens(body)
             if not message.get("more_body", False) and not self.done:
                 self.finish()

@@ -128,6 +128,10 @@ class GatewayApp:
                 raise
             finally:
                 exchange.finish()
+                # The exchange holds the server's `send` (its request cycle), which holds
+                # this scope: a reference cycle per request unless broken here, once the
+                # handler is done with both.
+                scope.pop(EXCHANGE, None)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

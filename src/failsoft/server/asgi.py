@@ -90,19 +90,27 @@ class DisconnectWatch:
     __slots__ = ("_handle", "_receive", "_starter", "_task", "_watcher", "disconnected", "finished")
 
     def __init__(
-        self, receive: Receive, delay: float = 0.05, starter: WatchStarter | None = None
+        self,
+        receive: Receive,
+        delay: float = 0.05,
+        starter: WatchStarter | None = None,
+        task: asyncio.Task[Any] | None = None,
     ) -> None:
+        """`task`: the handler's task, when the caller has it already (finding it again
+        costs a `getpid` system call, in `asyncio.get_running_loop`)."""
         self.finished = False
         self.disconnected = False
         self._receive = receive
-        self._task = asyncio.current_task()
+        self._task = task if task is not None else asyncio.current_task()
         self._watcher: asyncio.Future[None] | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._starter: WatchStarter | None = None
-        if starter is not None and starter.add(self, delay):
+        loop = task.get_loop() if task is not None else None
+        if starter is not None and starter.add(self, delay, loop):
             self._starter = starter
         else:
-            self._handle = asyncio.get_running_loop().call_later(delay, self._start)
+            loop = loop if loop is not None else asyncio.get_running_loop()
+            self._handle = loop.call_later(delay, self._start)
 
     def _start(self) -> None:
         self._handle = None
@@ -156,9 +164,13 @@ class WatchStarter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def add(self, watch: DisconnectWatch, delay: float) -> bool:
-        """Start `watch` after `delay`; False if this starter serves another loop."""
-        loop = asyncio.get_running_loop()
+    def add(
+        self, watch: DisconnectWatch, delay: float, loop: asyncio.AbstractEventLoop | None = None
+    ) -> bool:
+        """Start `watch` after `delay`; False if this starter serves another loop (`loop`:
+        the running one, when the caller knows it)."""
+        if loop is None:
+            loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and self.waiting:
                 return False

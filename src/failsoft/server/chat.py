@@ -156,7 +156,7 @@ class ChatEndpoint:
         tracer = self.tracer
         arrived = time.time_ns() if tracer is not None else 0
         try:
-            request, control, turn = await self._parse(scope, receive, request_id)
+            request, headers, turn = await self._parse(scope, receive, request_id)
         except RequestError as exc:
             await self._request_error(send, exc, request_id, exchange)
             return
@@ -172,24 +172,33 @@ class ChatEndpoint:
                 trace = tracer.request(request, scope["headers"], arrived)
                 request.trace = exchange.trace = trace
                 TRACE_IDS.set(trace.ids)  # this request's task only
-        watch = DisconnectWatch(receive, starter=self._watches)
-        flight = self.drain.enter(send, request_id) if self.drain is not None else None
+        task = asyncio.current_task()  # found once: each look costs a getpid system call
+        watch = DisconnectWatch(receive, starter=self._watches, task=task)
+        flight = self.drain.enter(send, request_id, task) if self.drain is not None else None
         if flight is not None:
             send = flight.send
         try:
             if request.stream:
+                control = _control(scope, headers)
                 await self._stream(request, control, send, watch, turn, exchange, flight)
             else:
-                answer, served = await self.cache.complete(request, control)
-                headers = self._headers(answer.target, answer.attempts, request_id)
-                _add_served(headers, served)
-                _add_warnings(headers, answer.warnings)
-                headers.append((b"content-type", b"application/json"))
-                self._add_request_id(headers, answer.upstream_request_id or request_id)
+                cache = self.cache
+                found = cache.policy(request)
+                if found is None:  # no cache, no ladder: straight to the router
+                    answer = await cache.router.complete(request)
+                    served = _UNCACHED
+                else:
+                    control = _control(scope, headers)
+                    answer, served = await cache.complete(request, control, found)
+                out = self._headers(answer.target, answer.attempts, request_id)
+                _add_served(out, served)
+                _add_warnings(out, answer.warnings)
+                out.append((b"content-type", b"application/json"))
+                self._add_request_id(out, answer.upstream_request_id or request_id)
                 if turn is not None and self.conversations is not None and _kept(served):
                     await self.conversations.answered(turn, answer.body)
                 watch.finished = True
-                await send_bytes(send, 200, headers, answer.body)
+                await send_bytes(send, 200, out, answer.body)
         except RequestError as exc:
             watch.finished = True
             await self._request_error(send, exc, request_id, exchange)
@@ -232,7 +241,7 @@ class ChatEndpoint:
 
     async def _parse(
         self, scope: Scope, receive: Receive, request_id: str
-    ) -> tuple[ChatRequest, Control, Turn | None]:
+    ) -> tuple[ChatRequest, dict[bytes, bytes], Turn | None]:
         routed = self.surface.route(scope) if self.surface.route is not None else None
         headers: dict[bytes, bytes] | None = scope.get(HEADERS)
         if headers is None:
@@ -254,7 +263,7 @@ class ChatEndpoint:
         exchange: Exchange | None = scope.get(EXCHANGE)
         if exchange is not None:  # a refused name too: the access log escapes and cuts it
             exchange.model = model
-        validate.request(self.surface.dialect, payload, model)
+        validate.request(self.surface.dialect, payload, model, body)
         if CALLER in scope:
             allowed(scope, model)
         turn = None
@@ -284,13 +293,7 @@ class ChatEndpoint:
         caller = scope.get(CALLER)
         if caller is not None:
             request.meter = scope[METER] = Meter(caller.name, len(body))
-        credential = namespace(scope) or (
-            headers.get(b"x-api-key")
-            or headers.get(b"authorization")
-            or headers.get(b"x-goog-api-key")
-            or query_key(scope)
-        )
-        return request, Control.parse(headers.get(b"cache-control"), credential), turn
+        return request, headers, turn
 
     async def _stream(
         self,
@@ -370,12 +373,15 @@ class ChatEndpoint:
     # ------------------------------------------------------------------ responses
 
     def _headers(self, target: Target | None, attempts: list[AttemptRecord], rid: str) -> Headers:
-        tried = len([a for a in attempts if a.made])
-        headers: Headers = [
-            (b"x-failsoft-attempts", _COUNTS[tried] if tried < 10 else str(tried).encode()),
-            (b"x-failsoft-trail", ascii_header(trail(attempts))),
-            (b"x-failsoft-request-id", rid.encode()),
-        ]
+        if len(attempts) == 1:  # the usual answer: one attempt, its headers made once
+            headers = [*_one_attempt(attempts[0]), (b"x-failsoft-request-id", rid.encode())]
+        else:
+            tried = len([a for a in attempts if a.made])
+            headers = [
+                (b"x-failsoft-attempts", _COUNTS[tried] if tried < 10 else str(tried).encode()),
+                (b"x-failsoft-trail", ascii_header(trail(attempts))),
+                (b"x-failsoft-request-id", rid.encode()),
+            ]
         if target is not None:
             named = _NAMED.get(target)
             if named is None:
@@ -477,6 +483,25 @@ _NAMED: dict[Target, Headers] = {}
 """`x-failsoft-provider` and `x-failsoft-model` of each target that answered."""
 
 
+_ONE: dict[tuple[Target, str, bool], tuple[tuple[bytes, bytes], tuple[bytes, bytes]]] = {}
+"""`x-failsoft-attempts` and `x-failsoft-trail` of a one-attempt trail, by its attempt."""
+
+
+def _one_attempt(record: AttemptRecord) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """The attempts and trail headers of a trail of one attempt (what `_headers` writes
+    for any trail), remembered: most answers have the same few."""
+    key = (record.target, record.outcome, record.made)
+    found = _ONE.get(key)
+    if found is None:
+        if len(_ONE) >= 4096:  # `provider/model` named directly: not a fixed set
+            _ONE.clear()
+        found = _ONE[key] = (
+            (b"x-failsoft-attempts", _COUNTS[1] if record.made else _COUNTS[0]),
+            (b"x-failsoft-trail", ascii_header(trail((record,)))),
+        )
+    return found
+
+
 def _named(target: Target) -> Headers:
     named = [
         (b"x-failsoft-provider", ascii_header(target.provider)),
@@ -486,6 +511,22 @@ def _named(target: Target) -> Headers:
         _NAMED.clear()
     _NAMED[target] = named
     return named
+
+
+_UNCACHED = Served()
+"""How an answer of a model without a cache or a ladder came to be (never changed)."""
+
+
+def _control(scope: Scope, headers: dict[bytes, bytes]) -> Control:
+    """The caller's `Cache-Control` and whose answers are its own: worked out only for a
+    model with a cache or a ladder (and streams), where the cache layer reads them."""
+    credential = namespace(scope) or (
+        headers.get(b"x-api-key")
+        or headers.get(b"authorization")
+        or headers.get(b"x-goog-api-key")
+        or query_key(scope)
+    )
+    return Control.parse(headers.get(b"cache-control"), credential)
 
 
 def _add_served(headers: Headers, served: Served) -> None:

@@ -125,6 +125,17 @@ def transport_of(send: Any) -> Transport | None:
     return None
 
 
+def _cycle_of(send: Any) -> Cycle | None:
+    """The server's request cycle when `send` is its `Cycle.send` through the request's
+    `Exchange` (what `transport_of` and `_waits_on` find then), else None."""
+    if type(send) is Exchange:
+        inner = send._send
+        owner = getattr(inner, "__self__", None)
+        if type(owner) is Cycle and getattr(inner, "__func__", None) is Cycle.send:
+            return owner
+    return None
+
+
 def _waits_on(send: Any) -> Any:
     """The connection (server/protocol.py) whose `write_paused` alone says whether `send`
     can wait: the server's own `Cycle.send`, bare or through the request's `Exchange`
@@ -171,14 +182,22 @@ class Flight:
         "transport",
     )
 
-    def __init__(self, drain: Drain, send: Send, rid: str) -> None:
+    def __init__(
+        self, drain: Drain, send: Send, rid: str, task: asyncio.Task[Any] | None = None
+    ) -> None:
         self._drain = drain
         self._send = send
         self._time = drain.loop.time
         self.rid = rid
-        self.task = asyncio.current_task()
-        self.transport = transport_of(send)
-        self._conn = _waits_on(send)
+        self.task = task if task is not None else asyncio.current_task()
+        cycle = _cycle_of(send)
+        if cycle is not None:  # the usual `send`: both found in one look
+            found: Any = cycle.transport
+            self.transport = found if hasattr(found, "abort") else None
+            self._conn = cycle.conn
+        else:
+            self.transport = transport_of(send)
+            self._conn = _waits_on(send)
         self.since: float | None = None
         """Loop time the pending write began; None between writes."""
         self.moved = (0.0, 0)
@@ -288,8 +307,9 @@ class Drain:
 
     # ------------------------------------------------------------------ flights
 
-    def enter(self, send: Send, rid: str) -> Flight:
-        flight = Flight(self, send, rid)
+    def enter(self, send: Send, rid: str, task: asyncio.Task[Any] | None = None) -> Flight:
+        """Watch the request `rid` (its handler's `task`, when the caller has it)."""
+        flight = Flight(self, send, rid, task)
         self.flights.add(flight)
         self._watch()
         return flight

@@ -34,7 +34,7 @@ def fold_native(
 ) -> tuple[dict[str, Any], bytes, str | None]:
     """The same-dialect `(payload, body, warning)` for an Anthropic target: untouched unless
     `model` refuses system messages inside `messages` and the request has some."""
-    if b'"system"' not in body or not refuses(model):
+    if body.find(b'"system"') < 0 or not refuses(model):  # (`find`: see native_request)
         return payload, body, None
     key = (_KEY, id(payload), model)
     cached = request.translations.get(key)
