@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -33,21 +32,11 @@ import orjson
 import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
-JSON = orjson.dumps(
-    {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": "gpt-4o",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "word " * 50},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 50, "total_tokens": 60},
-    }
-)
+sys.path.insert(0, str(ROOT / "bench" / "candidates"))
+
+import common  # noqa: E402  (bench/candidates/common.py: ports, child processes)
+
+JSON = orjson.dumps(common.completion("word " * 50, "chatcmpl-1", (10, 50)))
 EVENT = (
     b'data: {"id":"c","object":"chat.completion.chunk",'
     b'"choices":[{"index":0,"delta":{"content":"word "}}]}\n\n'
@@ -105,22 +94,6 @@ def serve(port: int, cert: str | None, key: str | None) -> None:
             await server.serve_forever()
 
     uvloop.run(main())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on {port}")
 
 
 async def run_failsoft(url: str, n: int, conc: int, tls: ssl.SSLContext, fresh: bool) -> float:
@@ -222,7 +195,7 @@ def main() -> int:
         folder = Path(scratch)
         cert, key = make_cert(folder, "bench")
         trust = trusting(cert)
-        plain, tls = free_port(), free_port()
+        plain, tls = common.free_port(), common.free_port()
         two = len(os.sched_getaffinity(0)) > 1
         pin = ["taskset", "-c", "1"] if two else []
         children = [
@@ -246,7 +219,7 @@ def main() -> int:
             ("mock https", f"https://127.0.0.1:{tls}/v1/chat/completions"),
         ]
         if args.sim:
-            sim = free_port()
+            sim = common.free_port()
             children.append(
                 subprocess.Popen(
                     [*pin, sys.executable, "-m", "failsoft", "sim", "--port", str(sim)],
@@ -257,8 +230,9 @@ def main() -> int:
             )
             targets.append(("sim http", f"http://127.0.0.1:{sim}/v1/chat/completions"))
         try:
-            for port in (plain, tls) + ((sim,) if args.sim else ()):
-                wait_port(port)
+            ports = (plain, tls) + ((sim,) if args.sim else ())
+            for port, child in zip(ports, children, strict=True):
+                common.wait_port(port, child)
             if two:
                 os.sched_setaffinity(0, {0})
             kind = "sse 50 events" if args.stream else "json 600 B"

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 import uvloop
 from uvicorn.server import ServerState
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "candidates"))
+
+from apps import HELLO, hello
 
 REQUEST = (
     b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:8080\r\n"
@@ -27,19 +33,6 @@ REQUEST = (
     b"user-agent: bench\r\nauthorization: Bearer sk-bench\r\ncontent-length: 18\r\n\r\n"
     b'{"hello": "world"}'
 )
-
-
-async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    while (await receive()).get("more_body"):
-        pass
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"hello, world!"})
 
 
 class Transport(asyncio.Transport):
@@ -53,7 +46,7 @@ class Transport(asyncio.Transport):
 
     def write(self, data: Any) -> None:
         self.writes += 1
-        if bytes(data).endswith(b"hello, world!"):
+        if bytes(data).endswith(HELLO):
             self.answers += 1
             if self.waiter is not None and not self.waiter.done():
                 self.waiter.set_result(None)

@@ -23,47 +23,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "candidates"))
 
-ANSWER = b"hello, world!"
+import common
+from apps import hello, hello_rsgi
+
 CANDIDATES = ("failsoft", "uvicorn", "granian-asgi", "granian-rsgi")
-
-
-async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-        return
-    while (await receive()).get("more_body"):
-        pass
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-        }
-    )
-    await send({"type": "http.response.body", "body": ANSWER})
-
-
-class Rsgi:
-    """The same app for granian's RSGI interface."""
-
-    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
-        await protocol()
-        protocol.response_bytes(200, [("content-type", "text/plain")], ANSWER)
-
-
-rsgi_app = Rsgi()
+rsgi_app = hello_rsgi
+"""granian's target is `server_candidates:hello` or `server_candidates:rsgi_app`."""
 
 
 def serve(candidate: str, port: int) -> None:
@@ -103,25 +76,6 @@ def serve(candidate: str, port: int) -> None:
     ).serve()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the server did not listen within 20 s")
-
-
 def server_pid(proc: subprocess.Popen[bytes]) -> int:
     """The process that serves: granian serves from a child of the process started."""
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
@@ -131,10 +85,11 @@ def server_pid(proc: subprocess.Popen[bytes]) -> int:
 
 def measure(args: argparse.Namespace, candidate: str) -> dict[str, float]:
     # Here, not at the top: a granian server process has none of the generator's packages.
-    from fsbench.loadgen import build_request, closed_loop
+    from fsbench.loadgen import build_request
+    from fsbench.measure import closed_load
     from fsbench.procfs import cpu_ns
 
-    port = free_port()
+    port = common.free_port()
     python = args.granian if candidate.startswith("granian") else sys.executable
     env = dict(os.environ)
     paths = [str(Path(__file__).resolve().parent)]
@@ -144,7 +99,7 @@ def measure(args: argparse.Namespace, candidate: str) -> dict[str, float]:
     command = [python, __file__, "--serve", candidate, "--port", str(port)]
     proc = subprocess.Popen(["taskset", "-c", "0", *command], env=env)
     try:
-        wait_port(port, proc)
+        common.wait_port(port, proc, 20.0)
         pid = server_pid(proc)
         request = build_request(port, "/", b'{"hello": "world"}')
         marks: dict[str, int] = {}
@@ -152,16 +107,14 @@ def measure(args: argparse.Namespace, candidate: str) -> dict[str, float]:
         def mark(name: str) -> None:
             marks[name] = cpu_ns(pid)
 
-        tally = asyncio.run(
-            closed_loop(
-                port,
-                request,
-                concurrency=args.connections,
-                duration=args.duration,
-                warmup=args.warmup,
-                mark=mark,
-            )
+        load = closed_load(
+            port,
+            request,
+            concurrency=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
         )
+        tally = asyncio.run(load(mark))
     finally:
         proc.terminate()
         proc.wait(10)

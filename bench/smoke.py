@@ -31,8 +31,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fsbench import loadgen
-from fsbench.measure import Bench
+from fsbench.measure import Bench, closed_load
 from fsbench.noise import Noise
 from fsbench.payloads import openai_request
 from fsbench.phases import warmup
@@ -139,13 +138,12 @@ async def _phases(bench: Bench, args: argparse.Namespace) -> list[dict[str, Any]
             await bench.measure(
                 "throughput",
                 {"round": number, "connections": args.connections, "path": path},
-                lambda mark, port=port, request=request: loadgen.closed_loop(
+                closed_load(
                     port,
                     request,
                     concurrency=args.connections,
                     duration=args.seconds,
                     warmup=args.warmup,
-                    mark=mark,
                 ),
             )
     rows: list[dict[str, Any]] = bench.results["throughput"]

@@ -1,5 +1,7 @@
-"""The trivial app every server candidate runs: read the whole (2,000-byte) body, answer a
-600-byte JSON. As ASGI (`asgi_app`) and as RSGI (`rsgi_app`, granian's own interface)."""
+"""The trivial apps the server benchmarks run. candidates/servers.py: read the whole
+(2,000-byte) body, answer a 600-byte JSON, as ASGI (`asgi_app`) and as RSGI (`rsgi_app`,
+granian's own interface). bench/server_candidates.py and bench/protocol_micro.py: read the
+body, answer "hello, world!" (13 bytes) with a content-length (`hello`, `hello_rsgi`)."""
 
 from __future__ import annotations
 
@@ -36,3 +38,36 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def rsgi_app(scope: Any, protocol: Any) -> None:
     await protocol()  # the whole body
     protocol.response_bytes(200, [("content-type", "application/json")], ANSWER)
+
+
+HELLO = b"hello, world!"
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
+        }
+    )
+    await send({"type": "http.response.body", "body": HELLO})
+
+
+class _HelloRsgi:
+    """`hello` for granian's RSGI interface."""
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        await protocol()
+        protocol.response_bytes(200, [("content-type", "text/plain")], HELLO)
+
+
+hello_rsgi = _HelloRsgi()

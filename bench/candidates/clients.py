@@ -236,18 +236,11 @@ def sim_models(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
+    parser = common.parser(__doc__ or "", CANDIDATES, duration=2.0, warmup=0.5)
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument(
         "--sim-python", default=sys.executable, help="python that runs the simulator"
     )
-    parser.add_argument("--out", help="write every measurement as JSON here")
     # worker mode (one measurement; used by the parent)
     parser.add_argument("--worker", choices=CANDIDATES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -315,8 +308,7 @@ def measure(
             upstream, stream, concurrency = SCENARIOS[scenario]
             tls = upstream.startswith("tls")
             url = f"{'https' if tls else 'http'}://{common.HOST}:{ports[upstream]}/v1/chat/completions"
-            shift = (rnd + index) % len(candidates)
-            for name in candidates[shift:] + candidates[:shift]:
+            for name in common.rotation(candidates, rnd + index):
                 cmd = [sys.executable, __file__, "--worker", name, "--url", url,
                        "--stream", str(int(stream)), "--concurrency", str(concurrency),
                        "--duration", str(args.duration), "--warmup", str(args.warmup)]  # fmt: skip
@@ -351,8 +343,7 @@ def report(
     results: dict[tuple[str, str], list[dict[str, float]]],
 ) -> None:
     names = ["aiohttp", "httptools", "uvloop", "orjson", "pyreqwest", "rnet", "cryptography"]
-    print(f"versions: {common.versions(names)}")
-    print(f"load average per round (1/5/15 min): {args.loads}")
+    common.print_context(names, args.loads)
     print(
         f"rounds {args.rounds} x {args.duration}s; client pinned to core 0, upstreams to core 1\n"
     )
@@ -371,11 +362,9 @@ def report(
         resumed = [r.get("resumed", 0.0) for r in results.get((name, "tls-new-c1"), [])]
         if resumed:
             print(f"{name}: TLS sessions resumed on new connections: {max(resumed):.0%}")
-    if args.out:
-        Path(args.out).write_text(json.dumps({
-            "versions": common.versions(names), "loads": args.loads,
-            "results": {f"{n} {s}": rows for (n, s), rows in results.items()},
-        }, indent=1))  # fmt: skip
+    common.write_results(
+        args.out, names, args.loads, {f"{n} {s}": rows for (n, s), rows in results.items()}
+    )
 
 
 if __name__ == "__main__":

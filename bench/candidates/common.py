@@ -1,11 +1,15 @@
 """What clients.py and servers.py share: pinning, CPU time of a process (tree), the request
-body, the self-signed certificate, child processes and the median/range summary.
+body, the self-signed certificate, child processes, the options, the rotating order of the
+rounds, the median/range summary and the versions, load averages and JSON of the report.
+(bench/client_bench.py and bench/server_candidates.py, which run in the project's venv,
+use its child processes and ports too.)
 
 Nothing here is part of the failsoft package; only 127.0.0.1 is ever contacted.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import ipaddress
 import json
@@ -18,6 +22,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +48,33 @@ def request_body(model: str, stream: bool) -> bytes:
     body = json.dumps(base, separators=(",", ":")).encode()
     assert len(body) == REQUEST_BYTES, len(body)
     return body
+
+
+def completion(
+    content: str, ident: str, usage: tuple[int, int], created: int | None = None
+) -> dict[str, Any]:
+    """A non-streaming chat.completion as the test upstreams answer it (tinyserver.py here,
+    bench/client_bench.py's mock): `usage` is (prompt, completion) tokens."""
+    answer: dict[str, Any] = {"id": ident, "object": "chat.completion"}
+    if created is not None:
+        answer["created"] = created
+    prompt, completed = usage
+    answer.update(
+        model="gpt-4o",
+        choices=[
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        usage={
+            "prompt_tokens": prompt,
+            "completion_tokens": completed,
+            "total_tokens": prompt + completed,
+        },
+    )
+    return answer
 
 
 def self_cpu_us() -> float:
@@ -203,3 +235,39 @@ def versions(names: list[str]) -> dict[str, str]:
 
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def parser(
+    doc: str, candidates: tuple[str, ...], duration: float, warmup: float
+) -> argparse.ArgumentParser:
+    """The options every candidates script has (the script adds its own)."""
+    found = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    found.add_argument("--rounds", type=int, default=3)
+    found.add_argument("--duration", type=float, default=duration)
+    found.add_argument("--warmup", type=float, default=warmup)
+    found.add_argument("--candidates", nargs="+", default=list(candidates), choices=candidates)
+    found.add_argument("--out", help="write every measurement as JSON here")
+    return found
+
+
+def rotation(items: list[str], shift: int) -> list[str]:
+    """`items` starting at index `shift` (modulo their number): each round measures the
+    candidates in another order, so that a drift in the machine's load falls on all alike."""
+    shift %= len(items)
+    return items[shift:] + items[:shift]
+
+
+def print_context(packages: list[str], loads: list[str]) -> None:
+    """The lines every report starts with: package versions, load average per round."""
+    print(f"versions: {versions(packages)}")
+    print(f"load average per round (1/5/15 min): {loads}")
+
+
+def write_results(path: str | None, packages: list[str], loads: list[str], results: object) -> None:
+    """`--out`: every measurement, with the versions and the load averages."""
+    if path:
+        Path(path).write_text(
+            json.dumps(
+                {"versions": versions(packages), "loads": loads, "results": results}, indent=1
+            )
+        )

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import http.client
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -181,14 +180,7 @@ async def load(port: int, pid: int, body: bytes, args: argparse.Namespace) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
-    parser.add_argument("--out", help="write every measurement as JSON here")
+    parser = common.parser(__doc__ or "", CANDIDATES, duration=3.0, warmup=1.0)
     parser.add_argument("--serve", choices=("door", "uvicorn", "protocol"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -214,8 +206,7 @@ def main() -> None:
             loads = []
             for rnd in range(args.rounds):
                 loads.append(common.loadavg())
-                shift = rnd % len(kinds)
-                for kind in kinds[shift:] + kinds[:shift]:
+                for kind in common.rotation(kinds, rnd):
                     row = uvloop.run(load(ports[kind], procs[kind].pid, body, args))
                     results.setdefault(kind, []).append(row)
                     line = f"{row['rps']:8,.0f} req/s {row['cpu_us']:6,.1f} µs/req"
@@ -234,8 +225,7 @@ def report(
     loads: list[str],
 ) -> None:
     names = ["uvicorn", "httptools", "uvloop", "granian"]
-    print(f"versions: {common.versions(names)}")
-    print(f"load average per round (1/5/15 min): {loads}")
+    common.print_context(names, loads)
     print(f"rounds {args.rounds} x {args.duration}s; server pinned to core 0, load generator "
           f"({CONNECTIONS} connections) to core 1\n")  # fmt: skip
     print("| server | CPU µs/request | req/s | errors |")
@@ -245,12 +235,7 @@ def report(
         cpu = common.summary([r["cpu_us"] for r in rows])
         rps = common.summary([r["rps"] for r in rows])
         print(f"| {kind} | {cpu} | {rps} | {sum(r['errors'] for r in rows):.0f} |")
-    if args.out:
-        Path(args.out).write_text(
-            json.dumps(
-                {"versions": common.versions(names), "loads": loads, "results": results}, indent=1
-            )
-        )
+    common.write_results(args.out, names, loads, results)
 
 
 if __name__ == "__main__":

@@ -18,24 +18,12 @@ import asyncio
 import json
 import ssl
 
+import common
 import httptools
 import uvloop
 
 ANSWER = json.dumps(
-    {
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "created": 1700000000,
-        "model": "gpt-4o",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "word " * 70},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 500, "completion_tokens": 70, "total_tokens": 570},
-    }
+    common.completion("word " * 70, "chatcmpl-bench", (500, 70), created=1700000000)
 ).encode()
 
 

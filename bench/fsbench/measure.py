@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fsbench import loadgen
 from fsbench.loadgen.tally import Tally
 from fsbench.noise import Noise
 from fsbench.settings import Durations, is_direct, proxy_of
@@ -13,6 +14,16 @@ from fsbench.testbed import Setup
 
 Load = Callable[[Callable[[str], None]], Awaitable[Tally]]
 """A load gets the meter's `mark` to call at the edges of its measuring window."""
+
+
+def open_load(port: int, request: bytes, **settings: Any) -> Load:
+    """`loadgen.open_loop(port, request, **settings)` as a `Load` for `Bench.measure`."""
+    return lambda mark: loadgen.open_loop(port, request, mark=mark, **settings)
+
+
+def closed_load(port: int, request: bytes, **settings: Any) -> Load:
+    """`loadgen.closed_loop(port, request, **settings)` as a `Load` for `Bench.measure`."""
+    return lambda mark: loadgen.closed_loop(port, request, mark=mark, **settings)
 
 
 class Bench:
@@ -31,6 +42,11 @@ class Bench:
             "outage": [],
             "compare": [],
         }
+
+    def timing(self, phase: str) -> dict[str, float]:
+        """The window and warm-up of `phase` ("fixed", "closed", "stream", "failover"), as
+        the keyword arguments of a load."""
+        return {"duration": getattr(self.d, phase), "warmup": getattr(self.d, f"{phase}_warmup")}
 
     async def measure(
         self, section: str, labels: dict[str, Any], load: Load, proxy: str | None = None

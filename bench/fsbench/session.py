@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +78,26 @@ async def run_all(bench: Bench, args: argparse.Namespace) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    pinning = Pinning.plan(not args.no_pin)
-    durations = Durations.for_mode(args.quick, args.scale)
+def begin(
+    no_pin: bool,
+) -> tuple[Pinning, dt.datetime, dict[str, Any], Callable[[], asyncio.Runner]]:
+    """What every run does first (this one and bench/soak.py's): plan and apply the pinning,
+    note the machine, and pick the load generator's event loop (uvloop when installed)."""
+    pinning = Pinning.plan(not no_pin)
     started = dt.datetime.now().astimezone()
     meta = record.machine_info(pinning)
     pinning.pin_self()
     try:
         import uvloop
     except ImportError:
-        uvloop = None
         meta["pinning"]["note"] += "; uvloop missing: the load generator runs on asyncio"
+        return pinning, started, meta, asyncio.Runner
+    return pinning, started, meta, lambda: asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def run(args: argparse.Namespace) -> int:
+    pinning, started, meta, runner = begin(args.no_pin)
+    durations = Durations.for_mode(args.quick, args.scale)
     sample_body = chat_body("gpt", stream=False)
     meta.update(
         {
@@ -148,11 +158,8 @@ def run(args: argparse.Namespace) -> int:
                 orjson.loads(chat_body("gpt-4o-long", stream=False)),
             )
             meta["long_response_bytes"] = len(orjson.dumps(body)) if status == 200 else None
-            runner = (
-                asyncio.Runner(loop_factory=uvloop.new_event_loop) if uvloop else asyncio.Runner()
-            )
-            with runner:
-                runner.run(run_all(bench, args))
+            with runner() as loop_runner:
+                loop_runner.run(run_all(bench, args))
             mem = procfs.memory_kb(setup.gateway.pid)
             bench.results["memory"]["after_rss_mb"] = mem["VmRSS"] / 1024
             bench.results["memory"]["peak_rss_mb"] = mem["VmHWM"] / 1024

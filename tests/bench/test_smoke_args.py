@@ -3,27 +3,14 @@ the verdict on measured ratios. The benchmark itself never runs inside pytest.""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench.scripts import BENCH, load
 
-
-def _smoke() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_smoke", BENCH / "smoke.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_smoke", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-smoke = _smoke()
+smoke = load("smoke")
 
 
 def _row(number: int, path: str, rps: float, errors: int = 0) -> dict[str, Any]:

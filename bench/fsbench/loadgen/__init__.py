@@ -21,7 +21,7 @@ Modules: `client` (the HTTP/1.1 client protocol), `sse` (reading event streams),
 """
 
 from fsbench.loadgen.client import build_request
-from fsbench.loadgen.closedloop import closed_loop, one_request
+from fsbench.loadgen.closedloop import closed_loop, one_exchange, one_request
 from fsbench.loadgen.openloop import open_loop
 from fsbench.loadgen.sse import ANTHROPIC_SSE, OPENAI_SSE, Sse
 from fsbench.loadgen.tally import Tally
@@ -34,6 +34,7 @@ __all__ = [
     "Tally",
     "build_request",
     "closed_loop",
+    "one_exchange",
     "one_request",
     "open_loop",
     "precise_timer_available",

@@ -81,14 +81,23 @@ async def closed_loop(
 
 async def one_request(port: int, request: bytes, wait: float = 5.0) -> tuple[int, str | None]:
     """Send one request on a fresh connection; (status, error)."""
+    sample, error = await one_exchange(port, request, wait=wait)
+    return sample.status, error
+
+
+async def one_exchange(
+    port: int, request: bytes, sse: Sse | None = None, wait: float = 5.0
+) -> tuple[Sample, str | None]:
+    """Send one request on a fresh connection and read the whole answer (with `sse`, its
+    events as the loads read them); (its sample, error)."""
     loop = asyncio.get_running_loop()
-    result: asyncio.Future[tuple[int, str | None]] = loop.create_future()
+    result: asyncio.Future[tuple[Sample, str | None]] = loop.create_future()
 
     def done(conn: Conn, sample: Sample, error: str | None) -> None:
         if not result.done():
-            result.set_result((sample.status, error))
+            result.set_result((sample, error))
 
-    pool = Pool(port, 1, done)
+    pool = Pool(port, 1, done, sse=sse)
     await pool.open()
     pool.conns[0].send(request, Sample(0))
     try:

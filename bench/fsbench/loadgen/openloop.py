@@ -102,15 +102,7 @@ async def open_loop(
                 all_sent.set_result(None)
 
     timer = PeriodicTimer(start, interval, on_ticks)
-    timer.start()
-    try:
-        await asyncio.wait_for(
-            asyncio.shield(all_sent), timeout=warmup + duration + drain_timeout + 1
-        )
-    except TimeoutError:
-        pass
-    finally:
-        timer.stop()
+    await timer.run_until(all_sent, warmup + duration + drain_timeout + 1)
     for _sample in in_window:
         tally.errors["no answer (timeout)"] += 1
     tally.window_s = duration

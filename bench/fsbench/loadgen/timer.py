@@ -105,6 +105,17 @@ class PeriodicTimer:
             self._on_ticks(due)
         self._schedule(loop)
 
+    async def run_until(self, done: asyncio.Future[None], limit_s: float) -> None:
+        """Tick until `done` is (or `limit_s` seconds have passed), then stop; `done` is not
+        cancelled by the timeout."""
+        self.start()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout=limit_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         if self._fd >= 0:
             with contextlib.suppress(Exception):

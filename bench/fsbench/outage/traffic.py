@@ -8,56 +8,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 
-from fsbench.loadgen.client import HOST, Conn
-from fsbench.loadgen.pool import Pool
+from fsbench.loadgen.client import HOST
+from fsbench.loadgen.lane import Lane
 from fsbench.loadgen.sample import Sample, now_ns
 from fsbench.loadgen.timer import PeriodicTimer
 from fsbench.outage.exchange import Exchange, TrailConn
 
 
-class _Lane:
+class _Lane(Lane):
     """One kind of request (plain or streaming) and the connections that carry it."""
 
     def __init__(self, port: int, stream: bool, request: bytes, connections: int) -> None:
+        super().__init__(port, request, connections, conn_class=TrailConn)
         self.stream = stream
-        self.request = request
-        self.idle: deque[Conn] = deque()
-        self.backlog: deque[Exchange] = deque()
-        self.pool = Pool(port, connections, self._done, conn_class=TrailConn)
-        self.pool.on_ready = self.ready
+        self.on_answer = self._judge
         self.on_done: Callable[[], None] | None = None
 
-    def _done(self, conn: Conn, sample: Sample, error: str | None) -> None:
+    def _judge(self, sample: Sample, error: str | None) -> None:
         cast(Exchange, sample).judge(error)
-        if not conn.closed:
-            self.ready(conn)
         if self.on_done is not None:
             self.on_done()
-
-    def ready(self, conn: Conn) -> None:
-        if self.backlog:
-            conn.send(self.request, self.backlog.popleft())
-        else:
-            self.idle.append(conn)
-
-    def submit(self, exchange: Exchange) -> None:
-        while self.idle and self.idle[0].closed:
-            self.idle.popleft()
-        if self.idle:
-            self.idle.popleft().send(self.request, exchange)
-        else:
-            self.backlog.append(exchange)
-
-    def reset(self) -> None:
-        self.backlog.clear()
-        self.idle = deque(c for c in self.pool.conns if not c.closed and c.current is None)
 
 
 @dataclass(slots=True)
@@ -130,13 +106,9 @@ class Traffic:
             lane.reset()
             lane.on_done = answered
         timer = PeriodicTimer(start_ns, interval, on_ticks)
-        timer.start()
         try:
-            await asyncio.wait_for(asyncio.shield(finished), timeout=duration + drain + 1.0)
-        except TimeoutError:
-            pass
+            await timer.run_until(finished, duration + drain + 1.0)
         finally:
-            timer.stop()
             for lane in lanes:
                 lane.on_done = None
         for exchange in exchanges:

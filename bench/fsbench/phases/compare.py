@@ -6,9 +6,9 @@ per-round ratios B/A and their spread."""
 
 from __future__ import annotations
 
-from fsbench import loadgen
 from fsbench.measure import Bench
 from fsbench.payloads import openai_request
+from fsbench.phases.plain import fixed_rate_load, throughput_load
 from fsbench.settings import DIRECT, FLOOR, GW_AS, GW_NS
 
 REVS = (("A", "ref"), ("B", "gateway"))
@@ -19,10 +19,11 @@ async def compare(bench: Bench, rounds: int, concurrency: int, rate: int, connec
     s = bench.setup
     if s.ref is None:
         raise RuntimeError("compare needs the --compare revision's gateway")
+    closed_test = f"c{concurrency}"
     for number in range(1, rounds + 1):
-        for test in (f"c{concurrency}", f"{rate} req/s"):
+        for test in (closed_test, f"{rate} req/s"):
             cases: list[tuple[str, str, str, int, bytes]] = []
-            if test != f"c{concurrency}":
+            if test != closed_test:
                 cases.append(
                     ("-", "gateway", DIRECT, s.sim_port, openai_request(s.sim_port, "gpt-4o"))
                 )
@@ -34,33 +35,10 @@ async def compare(bench: Bench, rounds: int, concurrency: int, rate: int, connec
                     port = s.port_of(proxy)
                     cases.append((rev, proxy, path, port, openai_request(port, model)))
             for rev, proxy, path, port, request in cases:
+                load = (
+                    throughput_load(bench, port, request, concurrency)
+                    if test == closed_test
+                    else fixed_rate_load(bench, port, request, rate, connections)
+                )
                 labels = {"round": number, "test": test, "rev": rev, "path": path}
-                if test == f"c{concurrency}":
-                    await bench.measure(
-                        "compare",
-                        labels,
-                        lambda mark, port=port, request=request: loadgen.closed_loop(
-                            port,
-                            request,
-                            concurrency=concurrency,
-                            duration=bench.d.closed,
-                            warmup=bench.d.closed_warmup,
-                            mark=mark,
-                        ),
-                        proxy=proxy,
-                    )
-                else:
-                    await bench.measure(
-                        "compare",
-                        labels,
-                        lambda mark, port=port, request=request: loadgen.open_loop(
-                            port,
-                            request,
-                            rate=rate,
-                            duration=bench.d.fixed,
-                            warmup=bench.d.fixed_warmup,
-                            connections=connections,
-                            mark=mark,
-                        ),
-                        proxy=proxy,
-                    )
+                await bench.measure("compare", labels, load, proxy=proxy)

@@ -3,8 +3,9 @@ request costs a failed attempt plus the backup's answer; compared with the backu
 
 from __future__ import annotations
 
-from fsbench import loadgen
-from fsbench.measure import Bench
+from collections.abc import Callable
+
+from fsbench.measure import Bench, Load, closed_load, open_load
 from fsbench.payloads import openai_request
 from fsbench.settings import GW_AS, GW_NS
 
@@ -16,36 +17,25 @@ async def failover(bench: Bench, rate: int, connections: int, concurrency: int) 
         (GW_AS + " failover", s.gw_port, openai_request(s.gw_port, "gpt")),
         (GW_NS + " failover", s.gw_port, openai_request(s.gw_port, "gpt-ns")),
     ]
+    timing = bench.timing("failover")
+    tests: list[tuple[str, Callable[[int, bytes], Load]]] = [
+        (
+            f"{rate} req/s",
+            lambda port, request: open_load(
+                port, request, rate=rate, connections=connections, capture_attempts=True, **timing
+            ),
+        ),
+        (
+            f"closed c{concurrency}",
+            lambda port, request: closed_load(
+                port, request, concurrency=concurrency, capture_attempts=True, **timing
+            ),
+        ),
+    ]
     s.set_fault("gpt-4o", {"kind": "status", "status": 529})
     try:
-        for path, port, request in paths:
-            await bench.measure(
-                "failover",
-                {"test": f"{rate} req/s", "path": path},
-                lambda mark, port=port, request=request: loadgen.open_loop(
-                    port,
-                    request,
-                    rate=rate,
-                    duration=bench.d.failover,
-                    warmup=bench.d.failover_warmup,
-                    connections=connections,
-                    mark=mark,
-                    capture_attempts=True,
-                ),
-            )
-        for path, port, request in paths:
-            await bench.measure(
-                "failover",
-                {"test": f"closed c{concurrency}", "path": path},
-                lambda mark, port=port, request=request: loadgen.closed_loop(
-                    port,
-                    request,
-                    concurrency=concurrency,
-                    duration=bench.d.failover,
-                    warmup=bench.d.failover_warmup,
-                    mark=mark,
-                    capture_attempts=True,
-                ),
-            )
+        for test, load in tests:
+            for path, port, request in paths:
+                await bench.measure("failover", {"test": test, "path": path}, load(port, request))
     finally:
         s.clear_faults()

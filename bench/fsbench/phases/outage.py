@@ -6,8 +6,7 @@ as in a real one that lasts; its measuring window is the outage as callers see i
 
 from __future__ import annotations
 
-from fsbench import loadgen
-from fsbench.measure import Bench
+from fsbench.measure import Bench, open_load
 from fsbench.payloads import openai_request
 from fsbench.settings import GW_AS, GW_NS
 
@@ -28,14 +27,13 @@ async def outage(bench: Bench, rate: int, connections: int) -> None:
                 await bench.measure(
                     "outage",
                     {"phase": phase, "rate": rate, "path": path},
-                    lambda mark, request=request: loadgen.open_loop(
+                    open_load(
                         s.gw_port,
                         request,
                         rate=rate,
                         duration=bench.d.outage,
                         warmup=bench.d.fixed_warmup,
                         connections=connections,
-                        mark=mark,
                         capture_attempts=True,
                     ),
                 )

@@ -5,7 +5,7 @@ fixed rates also over "direct stream", the simulator streaming as it does for gw
 from __future__ import annotations
 
 from fsbench import loadgen
-from fsbench.measure import Bench
+from fsbench.measure import Bench, Load, closed_load, open_load
 from fsbench.payloads import openai_request
 from fsbench.settings import ANSWER_TOKENS, DIRECT, DIRECT_STREAM, FLOOR, GW_AS, GW_NS
 
@@ -46,6 +46,16 @@ async def check_stream(port: int, request: bytes) -> None:
         )
 
 
+def fixed_rate_load(bench: Bench, port: int, request: bytes, rate: int, connections: int) -> Load:
+    """Section 1's open loop (also each round of --compare)."""
+    return open_load(port, request, rate=rate, connections=connections, **bench.timing("fixed"))
+
+
+def throughput_load(bench: Bench, port: int, request: bytes, concurrency: int) -> Load:
+    """Section 2's (and 2b's) closed loop (also each round of --compare)."""
+    return closed_load(port, request, concurrency=concurrency, **bench.timing("closed"))
+
+
 async def fixed_rates(bench: Bench, rates: list[int], connections: int) -> None:
     paths = fixed_paths(bench)
     await check_stream(*next((port, req) for path, port, req in paths if path == DIRECT_STREAM))
@@ -54,49 +64,26 @@ async def fixed_rates(bench: Bench, rates: list[int], connections: int) -> None:
             await bench.measure(
                 "fixed_rate",
                 {"rate": rate, "path": path},
-                lambda mark, port=port, request=request, rate=rate: loadgen.open_loop(
-                    port,
-                    request,
-                    rate=rate,
-                    duration=bench.d.fixed,
-                    warmup=bench.d.fixed_warmup,
-                    connections=connections,
-                    mark=mark,
-                ),
+                fixed_rate_load(bench, port, request, rate, connections),
+            )
+
+
+async def _closed(bench: Bench, section: str, levels: list[int], long: bool) -> None:
+    for conc in levels:
+        for path, port, request in nonstream_paths(bench, long):
+            await bench.measure(
+                section,
+                {"connections": conc, "path": path},
+                throughput_load(bench, port, request, conc),
             )
 
 
 async def throughput(bench: Bench, levels: list[int]) -> None:
-    for conc in levels:
-        for path, port, request in nonstream_paths(bench):
-            await bench.measure(
-                "throughput",
-                {"connections": conc, "path": path},
-                lambda mark, port=port, request=request, conc=conc: loadgen.closed_loop(
-                    port,
-                    request,
-                    concurrency=conc,
-                    duration=bench.d.closed,
-                    warmup=bench.d.closed_warmup,
-                    mark=mark,
-                ),
-            )
+    await _closed(bench, "throughput", levels, long=False)
 
 
 async def answer_length(bench: Bench, concurrency: int) -> None:
     """Throughput with a long answer (500 tokens): in always_stream mode every token is an
     event, so this row against section 2's at the same concurrency gives the gateway's CPU
     per answered token."""
-    for path, port, request in nonstream_paths(bench, long=True):
-        await bench.measure(
-            "length",
-            {"connections": concurrency, "path": path},
-            lambda mark, port=port, request=request: loadgen.closed_loop(
-                port,
-                request,
-                concurrency=concurrency,
-                duration=bench.d.closed,
-                warmup=bench.d.closed_warmup,
-                mark=mark,
-            ),
-        )
+    await _closed(bench, "length", [concurrency], long=True)

@@ -4,9 +4,8 @@ caller, an Anthropic upstream)."""
 
 from __future__ import annotations
 
-from fsbench import loadgen
 from fsbench.loadgen import ANTHROPIC_SSE, OPENAI_SSE, Sse
-from fsbench.measure import Bench
+from fsbench.measure import Bench, closed_load
 from fsbench.payloads import anthropic_request, openai_request
 from fsbench.settings import DIRECT, FLOOR, TRANSLATED_RELAY
 
@@ -108,13 +107,5 @@ async def _streams(
             await bench.measure(
                 section,
                 {"dialect": dialect, "streams": conc, "path": path},
-                lambda mark, port=port, request=request, sse=sse, conc=conc: loadgen.closed_loop(
-                    port,
-                    request,
-                    concurrency=conc,
-                    duration=bench.d.stream,
-                    warmup=bench.d.stream_warmup,
-                    sse=sse,
-                    mark=mark,
-                ),
+                closed_load(port, request, concurrency=conc, sse=sse, **bench.timing("stream")),
             )
