@@ -4,7 +4,8 @@ shared machine are not.
 The gateway runs under valgrind with instrumentation off; after 50 warm-up requests it is
 switched on for N non-streaming requests through `gpt: [sim/gpt-4o, sim/gpt-4o-mini]` (the
 simulator and this client run outside valgrind; `--model gpt-ns` for targets with
-`always_stream: false`; `--concurrency 16` sends them on 16 connections at once), then it
+`always_stream: false`, `gemini` / `responses` for those upstreams; `--words 500` for longer
+answers; `--concurrency 16` sends them on 16 connections at once), then it
 counts 8 s of the gateway's idle work (health evaluation, ~0.5-0.9 M instructions/s) and
 subtracts that rate over the requests' wall time.
 
@@ -31,9 +32,13 @@ providers:
   sim: {{dialect: openai, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k"}}
   simNS: {{dialect: openai, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k",
           always_stream: false}}
+  simG: {{dialect: gemini, base_url: "http://127.0.0.1:{sim}", api_key: "k"}}
+  simR: {{dialect: openai, api: responses, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k"}}
 models:
   gpt: [sim/gpt-4o, sim/gpt-4o-mini]
   gpt-ns: [simNS/gpt-4o, simNS/gpt-4o-mini]
+  gemini: [simG/gemini-2.5-flash]
+  responses: [simR/gpt-4.1]
 {extra}
 """
 
@@ -55,7 +60,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--extra", default="", help="config appended (YAML)")
     parser.add_argument("--port", type=int, default=19400)
-    parser.add_argument("--model", default="gpt", help="gpt, or gpt-ns (always_stream: false)")
+    parser.add_argument(
+        "--model",
+        default="gpt",
+        help="gpt, gpt-ns (always_stream: false), gemini or responses (a Gemini or Responses "
+        "upstream, the answer translated to a chat.completion)",
+    )
+    parser.add_argument("--words", type=int, help="the simulator's answer_words (default 12)")
     parser.add_argument("--concurrency", type=int, default=1, help="connections at once")
     args = parser.parse_args()
     sim_port = args.port + 1
@@ -92,6 +103,13 @@ def main() -> None:
                 response.read()
                 assert response.status == 200, response.status
 
+        if args.words is not None:
+            for name in ("gpt-4o", "gpt-4o-mini", "gemini-2.5-flash", "gpt-4.1"):
+                setting = json.dumps({"model": name, "answer_words": args.words})
+                control_conn = http.client.HTTPConnection("127.0.0.1", sim_port, timeout=60)
+                control_conn.request("POST", "/_sim/models", body=setting)
+                assert control_conn.getresponse().status == 200
+                control_conn.close()
         send(50)
         control = ["callgrind_control", "-i"]
         subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from failsoft.dialects import gemini_fast
 from failsoft.dialects.base import (
     CONTENT,
     ERROR,
@@ -252,7 +253,21 @@ def missing_end(tracker: Tracker, expect_usage: bool) -> SSEEvent | None:
 
 def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
     """The `GenerateContentResponse` a whole stream adds up to (first candidate's parts
-    joined, the last chunk's finishReason and usage), or the error that stops it."""
+    joined, the last chunk's finishReason and usage), or the error that stops it.
+
+    An ordinary body is read by `gemini_fast` (typed, one decode, text joined once); any
+    other by the generic path below, with the same result."""
+    events = gemini_fast.decode(body)
+    if events is not None:
+        try:
+            return gemini_fast.assemble(events)
+        except gemini_fast.Fallback:
+            pass
+    return assemble_generic(body, dropped)
+
+
+def assemble_generic(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
+    """`assemble` for any body: every event parsed by orjson and added as a dict."""
     out: dict[str, Any] = {}
     parts: list[dict[str, Any]] = []
     candidate: dict[str, Any] = {"index": 0}

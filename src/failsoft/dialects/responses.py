@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from failsoft.dialects import responses_fast
 from failsoft.dialects.base import (
     CONTENT,
     ERROR,
@@ -217,9 +218,24 @@ def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
     """The `response` object a whole stream adds up to, or the error that stops it.
 
     The final event carries the whole response; should its `output` be missing, the items
-    are taken from their `output_item.done` events."""
+    are taken from their `output_item.done` events.
+
+    An ordinary body's deltas, which add nothing here, are only checked by a typed decode
+    (`responses_fast`); any other body is read the generic way, with the same result."""
+    objs = responses_fast.decode(body)
+    if objs is None:
+        objs = loads_events(event_datas(body), harmless_data, dropped)
+    return _assembled(objs)
+
+
+def assemble_generic(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
+    """`assemble` for any body: every event parsed by orjson."""
+    return _assembled(loads_events(event_datas(body), harmless_data, dropped))
+
+
+def _assembled(objs: list[dict[str, Any]]) -> dict[str, Any]:
     items: dict[int, Any] = {}
-    for obj in loads_events(event_datas(body), harmless_data, dropped):
+    for obj in objs:
         kind = obj.get("type")
         if kind in _ENDS:
             response = obj.get("response")
@@ -245,6 +261,7 @@ def ends_stream(tail: bytes) -> bool:
 
 __all__ = [
     "assemble",
+    "assemble_generic",
     "assembled_body",
     "ends_stream",
     "error_body",
