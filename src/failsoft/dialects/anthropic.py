@@ -29,6 +29,7 @@ from failsoft.dialects.base import (
     rewrite_model,
 )
 from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.dialects.template import Run
 from failsoft.errors import MalformedEvent, TruncatedStream, UpstreamStreamError
 
 name = "anthropic"
@@ -271,12 +272,26 @@ def assemble(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:
         if _add(assembler, obj):
             return assembler.result()
         for event in deltas:
+            if isinstance(event, Run):
+                _add_run(assembler, event)
+                continue
             index, text = event.index, event.delta.text
             if index in texts:
                 texts[index].append(text)
             else:
                 assembler._delta(index, {"type": "text_delta", "text": text})
     return _end(assembler)
+
+
+def _add_run(assembler: Assembler, run: Run) -> None:
+    """What adding each text delta of a run does (`assemble`'s loop over typed deltas)."""
+    index = run.chunk.index
+    parts = assembler._text.get(index)
+    if parts is not None:
+        parts += run.strings
+        return
+    for text in run.strings:
+        assembler._delta(index, {"type": "text_delta", "text": text})
 
 
 def assemble_generic(body: bytes, dropped: list[bytes] | None = None) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
+from failsoft.dialects import template
+from failsoft.dialects.template import Run
+
 _Index = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 _SEP = b"\n\nevent: content_block_delta\ndata: "
 ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
@@ -39,12 +42,66 @@ class BlockDelta(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 DELTA = msgspec.json.Decoder(BlockDelta)
 """A text delta event (also the relay's tracker's check)."""
 
-Events = list[tuple[dict[str, Any], list[BlockDelta]]]
-"""Each other event, parsed by orjson, with the text deltas that follow it."""
+Events = list[tuple[dict[str, Any], list[BlockDelta | Run]]]
+"""Each other event, parsed by orjson, with the text deltas that follow it (a run of plain
+text deltas as one `Run`)."""
+_EVENT = b"event: content_block_delta\ndata: "
+_TEXT_KEY = b'"text":"'
 
 
 def decode(body: bytes) -> Events | None:
-    """The body's events, or None when the fast path cannot vouch for it."""
+    """The body's events, or None when the fast path cannot vouch for it.
+
+    The first run of plain text deltas is read as one (`template`), the events before and
+    after it as below (`_decode`)."""
+    at = body.find(_SEP)
+    if at < 0 or b"\r" in body:
+        return _decode(body)
+    start = at + 2
+    end = body.find(b"\n\n", start)
+    shape = _shape(body[start:end]) if end > 0 else None
+    if shape is None:
+        return _decode(body)
+    delta, form = shape
+    prefix, suffix = form.prefix, form.suffix
+    last = body.rfind(suffix + b"\n\n" + prefix, start)
+    stop = body.find(b"\n\n", last + len(suffix) + 2 + len(prefix)) if last > 0 else -1
+    texts = template.strings(body, start, stop, form) if stop > 0 else None
+    if texts is None:
+        return _decode(body)
+    before, after = _decode(body[:start]), _decode(body[stop + 2 :])
+    if not before or after is None:
+        return _decode(body)
+    before[-1][1].append(Run(delta, texts))
+    before += after
+    return before
+
+
+def _shape(event: bytes) -> tuple[BlockDelta, template.Shape] | None:
+    """A plain text delta event (`event:` and `data:` lines, the text written without
+    escapes), as its bytes before and after the text; else None."""
+    data = event[len(_EVENT) :]
+    if event[: len(_EVENT)] != _EVENT:
+        return None
+    try:
+        delta = DELTA.decode(data)
+    except ERRORS:
+        return None
+    found = template.slot(data, _TEXT_KEY, delta.delta.text)
+    if found is None:
+        return None
+    prefix, suffix = found
+    emptied = msgspec.structs.replace(delta, delta=TextDelta(type="text_delta", text=""))
+    try:
+        if DELTA.decode(prefix + suffix) != emptied:
+            return None  # the slot is not the text that counts (a duplicate key)
+    except ERRORS:
+        return None
+    return delta, template.Shape(_EVENT + prefix, suffix)
+
+
+def _decode(body: bytes) -> Events | None:
+    """The body's events, each run of text deltas decoded at once (`decode_lines`)."""
     if b"\r" in body or body[-2:] != b"\n\n":
         return None
     pieces = body.replace(_SEP, b"\n").split(b"\n\n")
@@ -67,11 +124,11 @@ def decode(body: bytes) -> Events | None:
             return None
         if type(obj) is not dict:
             return None
-        deltas: list[BlockDelta] = []
+        deltas: list[BlockDelta | Run] = []
         if end >= 0:
             lines = rest[end + 1 :]
             try:
-                deltas = DELTA.decode_lines(lines)
+                deltas = DELTA.decode_lines(lines)  # type: ignore[assignment]
             except ERRORS:
                 return None
             if len(deltas) != lines.count(b"\n") + 1:

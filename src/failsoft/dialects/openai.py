@@ -28,6 +28,7 @@ from failsoft.dialects.base import (
     rewrite_model,
 )
 from failsoft.dialects.sse import SSEEvent, encode, event_datas
+from failsoft.dialects.template import Run
 from failsoft.errors import TruncatedStream, UpstreamStreamError
 
 name = "openai"
@@ -391,7 +392,13 @@ def _add_fast(assembler: Assembler, body: openai_fast.Body) -> None:
     null = openai_fast.NULL
     raw = body.raw
     states = assembler._choices
-    for number, chunk in enumerate(body.chunks):
+    number = -1
+    for chunk in body.chunks:
+        number += 1
+        if type(chunk) is Run:
+            _add_run(states, chunk)
+            number += len(chunk.strings) - 1
+            continue
         choices = chunk.choices
         if (raw and (chunk.usage != null or chunk.error != null)) or (
             choices is not None and len(choices) > 1
@@ -425,6 +432,24 @@ def _add_fast(assembler: Assembler, body: openai_fast.Body) -> None:
                     state.logprobs = {}
                 merge_delta(state.logprobs, logprobs)
     _add(assembler, body.last)
+
+
+def _add_run(states: dict[int, _Choice], run: Run) -> None:
+    """What adding each event of a run of plain text events does (`_add_fast` of a chunk
+    with one choice whose content is each text in turn): empty texts are kept, as they
+    change nothing once the parts are joined."""
+    choice = run.chunk.choices[0]
+    index = choice.index
+    state = states.get(index)
+    if state is None:
+        state = states[index] = _Choice()
+    state.has_content = True
+    state.parts += run.strings
+    delta = choice.delta
+    if delta.role:
+        state.message["role"] = delta.role
+    if choice.finish_reason:
+        state.finish = choice.finish_reason
 
 
 def ends_stream(tail: bytes) -> bool:

@@ -31,11 +31,16 @@ from typing import Annotated, Any
 import msgspec
 import orjson
 
+from failsoft.dialects import template
+from failsoft.dialects.template import Run
+
 NULL = msgspec.Raw(b"null")
 _Index = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _SEP = b"\n\ndata: "
 _SEGMENT = 48 * 1024
+_TEMPLATE_TRIES = 4
+"""Events looked at for the first plain text event (a role or tool event may come first)."""
 ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
@@ -88,6 +93,7 @@ class RawChunk(Chunk, forbid_unknown_fields=True, gc=False):
     error: msgspec.Raw = NULL  # type: ignore[assignment]
 
 
+_ONE = msgspec.json.Decoder(Chunk)
 _USUAL = msgspec.json.Decoder(list[Chunk])
 _RAW = msgspec.json.Decoder(list[RawChunk])
 TRACKED = msgspec.json.Decoder(RawChunk)
@@ -150,7 +156,9 @@ def decode(body: bytes) -> Body | None:
     chunks: list[Any] = []
     raw = False
     if last_sep > first_end:
-        decoded = _middle(body, first_end, last_sep, _USUAL)
+        decoded = _templated(body, first_end, last_sep)
+        if decoded is None:
+            decoded = _middle(body, first_end, last_sep, _USUAL)
         if decoded is None:
             raw = True
             decoded = _middle(body, first_end, last_sep, _RAW)
@@ -160,6 +168,85 @@ def decode(body: bytes) -> Body | None:
     fast = Body(first_obj, (body, first_end + len(_SEP), last_sep), last_obj, chunks, raw)
     fast.done = done
     return fast
+
+
+def _templated(body: bytes, first_sep: int, last_sep: int) -> list[Any] | None:
+    """The events between the separators at `first_sep` and `last_sep` with the run of
+    plain text events read as one (`template`): the events before and after it decoded as
+    `Chunk`s, the run as a `Run`. None when there is no such run or anything does not fit
+    (the caller then decodes every event)."""
+    start = first_sep + len(_SEP)
+    for _ in range(_TEMPLATE_TRIES):
+        end = body.find(_SEP, start, last_sep)
+        if end < 0:
+            return None
+        shape = _shape(body[start:end])
+        if shape is not None:
+            break
+        start = end + len(_SEP)
+    else:
+        return None
+    chunk, form = shape
+    prefix, suffix = form.prefix, form.suffix
+    last = body.rfind(suffix + b"\n\n" + prefix, start, last_sep)
+    if last < 0:
+        return None  # one event: nothing to gain
+    end = body.find(_SEP, last + len(suffix) + 2 + len(prefix), last_sep)
+    if end < 0:
+        end = last_sep
+    texts = template.strings(body, start - 6, end, form)
+    if texts is None:
+        return None
+    out: list[Any] = []
+    if start - len(_SEP) > first_sep:
+        before = _middle(body, first_sep, start - len(_SEP), _USUAL)
+        if before is None:
+            return None
+        out = before
+    out.append(Run(chunk, texts))
+    if end < last_sep:
+        after = _middle(body, end, last_sep, _USUAL)
+        if after is None:
+            return None
+        out += after
+    return out
+
+
+def _shape(event: bytes) -> tuple[Chunk, template.Shape] | None:
+    """A plain text event (one choice, its delta's content a non-empty string written
+    without escapes, any `obfuscation` after it likewise), with the bytes around those
+    strings; else None."""
+    try:
+        chunk = _ONE.decode(event)
+    except ERRORS:
+        return None
+    choices = chunk.choices
+    if choices is None or len(choices) != 1:
+        return None
+    delta = choices[0].delta
+    if delta is None or not delta.content:
+        return None
+    found = template.slot(event, b'"content":"', delta.content)
+    if found is None:
+        return None
+    prefix, suffix = found
+    middle = b""
+    if chunk.obfuscation:
+        other = template.slot(suffix, b'"obfuscation":"', chunk.obfuscation)
+        if other is not None:
+            middle, suffix = other
+    emptied = msgspec.structs.replace(delta, content="")
+    expected = msgspec.structs.replace(
+        chunk,
+        choices=[msgspec.structs.replace(choices[0], delta=emptied)],
+        obfuscation="" if middle else chunk.obfuscation,
+    )
+    try:
+        if _ONE.decode(prefix + middle + suffix) != expected:
+            return None  # a slot is not the value that counts (a duplicate key)
+    except ERRORS:
+        return None
+    return chunk, template.Shape(b"data: " + prefix, suffix, middle)
 
 
 def _middle(body: bytes, first_sep: int, last_sep: int, decoder: Any) -> list[Any] | None:

@@ -94,6 +94,11 @@ class Connection(asyncio.BufferedProtocol):
         every byte is parsed (and copied out) before the next read anywhere."""
         self.key = key
         self.transport: asyncio.Transport | None = None
+        self._chunks: list[bytes] = []
+        self.on_body = self._chunks.append
+        """httptools calls this for every piece of body, and every SSE event of a stream is
+        one HTTP chunk: a bound `list.append` runs no Python frame per event (the list is
+        emptied in place, never replaced); `data_received` counts and wakes once per read."""
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
@@ -112,7 +117,6 @@ class Connection(asyncio.BufferedProtocol):
         self._keep = False
         self._until_close = False
         self._error: UpstreamError | None = None
-        self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
         self._header_list: list[tuple[str, str]] = []
@@ -152,10 +156,25 @@ class Connection(asyncio.BufferedProtocol):
                 self._fail(BadResponse(f"the response head exceeds {MAX_HEAD_BYTES} bytes"))
                 self.close()
                 return
+        chunks = self._chunks
+        before = len(chunks)
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             self._unreadable(exc)
+        else:
+            if len(chunks) > before:
+                self._body_received(before)
+
+    def _body_received(self, before: int) -> None:
+        """Count the body pieces one read added (`on_body` only appends them), pause
+        reading above `READ_BUFSIZE` unread bytes, wake the reader."""
+        chunks = self._chunks
+        self._buffered += sum(map(len, chunks[before:])) if before else sum(map(len, chunks))
+        if self._buffered > READ_BUFSIZE and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
 
     def _unreadable(self, exc: BaseException) -> None:
         if self._complete:
@@ -219,14 +238,6 @@ class Connection(asyncio.BufferedProtocol):
         self._head_done = True
         self._wake()
 
-    def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > READ_BUFSIZE and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
-
     def on_message_complete(self) -> None:
         if self._informational:
             self._informational = False
@@ -248,7 +259,7 @@ class Connection(asyncio.BufferedProtocol):
         self._until_close = False
         self._error = None
         self._head_bytes = 0
-        self._chunks = []
+        self._chunks.clear()
         self._buffered = 0
         self.exchanges += 1
         assert self.transport is not None
@@ -283,7 +294,7 @@ class Connection(asyncio.BufferedProtocol):
                 raise ConnectionLost(MIDDLE)
             await self._wait()
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._chunks = []
+        chunks.clear()
         self._buffered = 0
         if self._paused:
             self._paused = False
@@ -320,7 +331,7 @@ class Connection(asyncio.BufferedProtocol):
     def done(self) -> None:
         """The exchange is over and the connection goes idle (its pool checked `reusable`)."""
         self._active = False
-        self._chunks = []
+        self._chunks.clear()
         self._buffered = 0
         self.idle_since = self.loop.time()
         if self._paused:
