@@ -10,6 +10,12 @@ counts 8 s of the gateway's idle work (health evaluation, ~0.5-0.9 M instruction
 subtracts that rate over the requests' wall time.
 
     python bench/callgrind_requests.py --src src --requests 1000 --extra "log: {access: false}"
+
+`--stream` makes them streaming requests whose answer the simulator paces (`--chunk-delay`,
+`--words`), so that events arrive one by one as in bench/run.py's relay section; the
+instructions are then also given per SSE event the caller received.
+
+    python bench/callgrind_requests.py --src src --requests 100 --stream
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ providers:
           always_stream: false}}
   simG: {{dialect: gemini, base_url: "http://127.0.0.1:{sim}", api_key: "k"}}
   simR: {{dialect: openai, api: responses, base_url: "http://127.0.0.1:{sim}/v1", api_key: "k"}}
+  simA: {{dialect: anthropic, base_url: "http://127.0.0.1:{sim}", api_key: "k"}}
 models:
+  claude: [simA/claude-sonnet-4-5]
   gpt: [sim/gpt-4o, sim/gpt-4o-mini]
   gpt-ns: [simNS/gpt-4o, simNS/gpt-4o-mini]
   gemini: [simG/gemini-2.5-flash]
@@ -64,10 +72,15 @@ def main() -> None:
         "--model",
         default="gpt",
         help="gpt, gpt-ns (always_stream: false), gemini or responses (a Gemini or Responses "
-        "upstream, the answer translated to a chat.completion)",
+        "upstream, the answer translated to a chat.completion), or claude (an Anthropic "
+        "target: translated)",
     )
-    parser.add_argument("--words", type=int, help="the simulator's answer_words (default 12)")
+    parser.add_argument(
+        "--words", type=int, help="the simulator's answer_words (default 12; 16 with --stream)"
+    )
     parser.add_argument("--concurrency", type=int, default=1, help="connections at once")
+    parser.add_argument("--stream", action="store_true", help="streaming requests (relay)")
+    parser.add_argument("--chunk-delay", type=float, default=0.002, help="with --stream")
     args = parser.parse_args()
     sim_port = args.port + 1
     work = tempfile.mkdtemp(prefix="failsoft-callgrind-")
@@ -92,18 +105,24 @@ def main() -> None:
         _wait_for(sim_port)
         _wait_for(args.port)
         hi = [{"role": "user", "content": "hi " * 50}]
-        body = json.dumps({"model": args.model, "messages": hi})
+        request: dict[str, object] = {"model": args.model, "messages": hi}
+        if args.stream:
+            request["stream"] = True
+            _pace(sim_port, args.chunk_delay, 16 if args.words is None else args.words)
+        body = json.dumps(request)
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+        events = 0
 
         def send(count: int) -> None:
+            nonlocal events
             for _ in range(count):
                 headers = {"content-type": "application/json"}
                 conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
                 response = conn.getresponse()
-                response.read()
+                events += response.read().count(b"\n\n")
                 assert response.status == 200, response.status
 
-        if args.words is not None:
+        if args.words is not None and not args.stream:
             for name in ("gpt-4o", "gpt-4o-mini", "gemini-2.5-flash", "gpt-4.1"):
                 setting = json.dumps({"model": name, "answer_words": args.words})
                 control_conn = http.client.HTTPConnection("127.0.0.1", sim_port, timeout=60)
@@ -111,6 +130,7 @@ def main() -> None:
                 assert control_conn.getresponse().status == 200
                 control_conn.close()
         send(50)
+        events = 0
         control = ["callgrind_control", "-i"]
         subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         started = time.monotonic()
@@ -140,6 +160,21 @@ def main() -> None:
         f"(raw {busy / args.requests / 1e6:.3f} M; idle {rate / 1e6:.2f} M/s; "
         f"{args.requests} requests in {wall:.1f} s under valgrind; {work})"
     )
+    if args.stream and events:
+        print(f"{net / events / 1e3:.1f} k instructions per SSE event ({events} events)")
+
+
+def _pace(sim_port: int, delay: float, words: int) -> None:
+    """The simulator's models of `gpt` and `claude` answer `words` words, `delay` seconds
+    apart."""
+    for model in ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"):
+        conn = http.client.HTTPConnection("127.0.0.1", sim_port, timeout=10)
+        settings = {"model": model, "chunk_delay": delay, "answer_words": words}
+        conn.request("POST", "/_sim/models", body=json.dumps(settings))
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200, response.status
+        conn.close()
 
 
 def _totals(out: str) -> list[int]:

@@ -38,6 +38,7 @@ from failsoft.errors import (
 )
 from failsoft.policy.deadline import Deadline
 from failsoft.router.attempt import Attempt
+from failsoft.router.direct import DirectRelay
 from failsoft.router.phases import IdleTimer, Opened
 from failsoft.router.timer import PhaseTimer
 from failsoft.translate import caller_include_usage
@@ -103,6 +104,10 @@ class CommittedStream:
         numbers it then, after any resumed text."""
         self._gen: AsyncGenerator[bytes, None] | None = None
         self._convert = opened.converter
+        self.direct: Callable[[bytes], bool] | None = None
+        """Set by the server before iterating: writes a batch for the caller straight to
+        its connection (True), or declines (False: it is yielded instead); the relay then
+        runs in relay mode (router/direct.py)."""
 
     @property
     def attempt(self) -> Attempt:
@@ -173,8 +178,29 @@ class CommittedStream:
                 # timer firing while the consumer runs would cancel the consumer instead.
                 with PhaseTimer(asyncio.get_running_loop(), math.inf) as timer:
                     idle = IdleTimer(timer, attempt)
+                    direct = self._direct(timer, idle, size, cap)
                     while True:
                         idle.arm()
+                        if direct is not None and direct.attach():
+                            # Relay mode (router/direct.py): events go out from the
+                            # upstream's callback; woken only for what needs the task.
+                            try:
+                                await direct.wait()
+                            finally:
+                                size = direct.size
+                                if direct.sent:
+                                    self._last_sent, direct.sent = direct.sent, b""
+                            if direct.failure is not None:
+                                raise direct.failure
+                            if direct.held:
+                                idle.disarm()
+                                self._last_sent, direct.held = direct.held, b""
+                                yield self._last_sent
+                            if direct.stop:
+                                idle.disarm()
+                                broken = direct.broken
+                                break
+                            continue  # the exchange ended, or pieces wait: read them
                         try:
                             chunk = await upstream.readany()
                             if not chunk:
@@ -188,6 +214,8 @@ class CommittedStream:
                             broken = exc
                             break
                         data, stop, broken = self._scan()
+                        if direct is not None:
+                            direct.size = size
                         if data:
                             idle.disarm()
                             self._last_sent = data
@@ -208,6 +236,18 @@ class CommittedStream:
                     yield data
             finally:
                 self._end()
+
+    def _direct(
+        self, timer: PhaseTimer, idle: IdleTimer, size: int, cap: int
+    ) -> DirectRelay | None:
+        """The relay-mode sink, when the caller's connection takes direct writes (`direct`)
+        and the upstream's connection can hand its body pieces over as they are parsed."""
+        write = self.direct
+        conn = getattr(self._opened.upstream, "connection", None)
+        if write is None or conn is None or not hasattr(conn, "relay_to"):
+            return None
+        push = self._opened.decoder.push
+        return DirectRelay(conn, push, self._scan, write, timer, idle, size, cap)
 
     def _missing_end(self) -> bytes:
         """At a clean end of body: the end marker to supply if the answer is complete

@@ -222,24 +222,27 @@ class Exchange:
                 if extra:
                     message = {**message, "headers": [*message["headers"], *extra]}
         elif kind == "http.response.body":
-            if self.detail:
-                body = message.get("body")
-                if body:
-                    if self.first is None:
-                        self.first = time.perf_counter()
-                    # `find`, not `in`: `bytes in bytes` first tries the needle as an int
-                    # and raises (and clears) a TypeError, ~2,000 instructions each time.
-                    if body.find(b"usage") >= 0:
-                        self._count_tokens(body)
-                    if self.trace is not None:
-                        self.trace.body(body)
-            elif self.ticket is not None and self.ticket.tokens:
-                body = message.get("body")
-                if body and body.find(b"usage") >= 0:
-                    self._count_tokens(body)
+            body = message.get("body")
+            if body:
+                self.note_body(body)
             if not message.get("more_body", False) and not self.done:
                 self.finish()
         return self._send(message)
+
+    def note_body(self, body: bytes) -> None:
+        """What a (non-empty) body message tells the line: also called for the stream
+        events the committed relay writes to the connection itself (server/direct.py)."""
+        if self.detail:
+            if self.first is None:
+                self.first = time.perf_counter()
+            # `find`, not `in`: `bytes in bytes` first tries the needle as an int and
+            # raises (and clears) a TypeError, ~2,000 instructions each time.
+            if body.find(b"usage") >= 0:
+                self._count_tokens(body)
+            if self.trace is not None:
+                self.trace.body(body)
+        elif self.ticket is not None and self.ticket.tokens and body.find(b"usage") >= 0:
+            self._count_tokens(body)
 
     def _read_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         fields = _HEADERS

@@ -30,6 +30,7 @@ from failsoft.errors import (
     UpstreamClientFault,
 )
 from failsoft.logjson import TRACE_IDS
+from failsoft.router.streaming import CommittedStream
 from failsoft.server.access import EXCHANGE, Exchange
 from failsoft.server.asgi import (
     HEADERS,
@@ -45,6 +46,7 @@ from failsoft.server.asgi import (
     read_body,
     send_bytes,
 )
+from failsoft.server.direct import direct_send
 from failsoft.server.drain import Drain, Flight
 from failsoft.server.ids import new_request_id
 from failsoft.translate.errors import client_fault_body
@@ -320,14 +322,30 @@ class ChatEndpoint:
         numbered = request.dialect == "responses"
         sequence = 0
         """A Responses stream's next `sequence_number`, for an internal error's event."""
+        last = b""
+        """A committed stream's final batch (its terminal event), held for one write with
+        the response's last chunk: one system call per stream fewer."""
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
+            committed = stream if type(stream) is CommittedStream else None
+            if committed is not None and keeper is None and not numbered:
+                # Every event it relays needs no more than the server's own write: the
+                # relay may write them itself (server/direct.py, router/direct.py).
+                writer = direct_send(send)
+                if writer is not None:
+                    committed.direct = writer.write
             try:
                 async for data in stream:
+                    if last:  # (a committed stream ends with its complete batch)
+                        await send({"type": "http.response.body", "body": last, "more_body": True})
+                        last = b""
                     if numbered:
                         sequence = responses.next_sequence(data, sequence)
                     if keeper is not None:  # kept before the caller can ask for it
                         await keeper.feed(data)
+                    if committed is not None and committed.complete:
+                        last = data  # the upstream's end: sent with the response's end
+                        continue
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             except asyncio.CancelledError:
                 if flight is None or not flight.absorb():
@@ -343,6 +361,7 @@ class ChatEndpoint:
                     data = responses.stream_error(message, sequence=sequence)
                 else:
                     data = self.wire.stream_error(message)
+                data, last = last + data, b""
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             except Exception:
                 log.exception("%s: internal error while relaying a stream", request.request_id)
@@ -353,11 +372,12 @@ class ChatEndpoint:
                     data = responses.stream_error(message, sequence=sequence)
                 else:
                     data = self.wire.stream_error(message)
+                data, last = last + data, b""
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             watch.finished = True
             if exchange is not None:
                 exchange.stream_ended(stream)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.body", "body": last, "more_body": False})
         except asyncio.CancelledError:
             if not watch.absorb() and (flight is None or not flight.absorb()):
                 raise

@@ -15,7 +15,7 @@ bytes of body wait unread, and resumes when they are read
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httptools
@@ -120,6 +120,10 @@ class Connection(asyncio.BufferedProtocol):
         self._buffered = 0
         self._paused = False
         self._header_list: list[tuple[str, str]] = []
+        self._sink: Callable[[bytes], None] | None = None
+        """Relay mode (`relay_to`): body pieces go here as they are parsed."""
+        self._flush: Callable[[], None] | None = None
+        """Relay mode: called once the pieces of one read have gone to `_sink`."""
         self.status = 0
         self.headers: Headers = Headers([])
 
@@ -161,10 +165,18 @@ class Connection(asyncio.BufferedProtocol):
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if self._sink is not None and len(chunks) > before:
+                self._to_sink(before)  # relay mode: what was parsed before the error
             self._unreadable(exc)
         else:
             if len(chunks) > before:
-                self._body_received(before)
+                if self._sink is None:
+                    self._body_received(before)
+                else:
+                    self._to_sink(before)
+        flush = self._flush
+        if flush is not None:
+            flush()  # relay mode: the pieces of this read, handled at once
 
     def _body_received(self, before: int) -> None:
         """Count the body pieces one read added (`on_body` only appends them), pause
@@ -175,6 +187,21 @@ class Connection(asyncio.BufferedProtocol):
             self._paused = True
             self.transport.pause_reading()
         self._wake()
+
+    def _to_sink(self, before: int) -> None:
+        """Relay mode: the pieces one read added go to the sink instead of waiting for
+        `readany`. Should the sink end relay mode part-way, the rest queue for `readany`
+        as usual (counted, paused past `READ_BUFSIZE`, the reader woken)."""
+        chunks = self._chunks
+        pieces = chunks[before:]
+        del chunks[before:]
+        for i, piece in enumerate(pieces):
+            sink = self._sink
+            if sink is None:
+                chunks.extend(pieces[i:])
+                self._body_received(before)
+                return
+            sink(piece)
 
     def _unreadable(self, exc: BaseException) -> None:
         if self._complete:
@@ -261,6 +288,7 @@ class Connection(asyncio.BufferedProtocol):
         self._head_bytes = 0
         self._chunks.clear()
         self._buffered = 0
+        self._sink = self._flush = None
         self.exchanges += 1
         assert self.transport is not None
         self.transport.write(data)
@@ -302,6 +330,38 @@ class Connection(asyncio.BufferedProtocol):
                 self.transport.resume_reading()
         return data
 
+    # -- relay mode (router/streaming.py's committed relay) ---------------------------
+
+    def relay_to(self, sink: Callable[[bytes], None], flush: Callable[[], None]) -> bool:
+        """Hand each body piece to `sink` as it is parsed, inside the protocol's callback,
+        instead of queueing it for `readany`, and call `flush` after each read's pieces
+        (one batch per read, as `readany` would have joined them): a relayed stream's
+        event then costs no task wake-up. False (and nothing changes) when pieces already
+        wait to be read or the exchange is over: read them with `readany` first. Neither
+        may raise; they end relay mode with `relay_stop` (later pieces queue for `readany`
+        again, with the usual pause past `READ_BUFSIZE`) and wake the reader with
+        `relay_wake`."""
+        if self._chunks or self._complete or self._error is not None or self.closed:
+            return False
+        self._sink = sink
+        self._flush = flush
+        return True
+
+    def relay_stop(self) -> None:
+        self._sink = None
+        self._flush = None
+
+    def relay_wake(self) -> None:
+        """Wake the task in `relay_wait`."""
+        self._wake()
+
+    async def relay_wait(self) -> None:
+        """Wait, in relay mode, until the sink wakes us or the exchange ends, fails or its
+        connection closes (what `readany` then returns or raises says which)."""
+        if self._complete or self._error is not None or self.closed or self._chunks:
+            return
+        await self._wait()
+
     async def _wait(self) -> None:
         waiter = self._waiter = self.loop.create_future()
         try:
@@ -333,6 +393,7 @@ class Connection(asyncio.BufferedProtocol):
         self._active = False
         self._chunks.clear()
         self._buffered = 0
+        self._sink = self._flush = None
         self.idle_since = self.loop.time()
         if self._paused:
             self._paused = False

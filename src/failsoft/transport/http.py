@@ -104,6 +104,12 @@ class Upstream:
             return "application/octet-stream"
         return kind
 
+    @property
+    def connection(self) -> Connection | None:
+        """The connection the body arrives on (None once finished or closed): the
+        committed relay reads it in relay mode (`Connection.relay_to`)."""
+        return self._conn
+
     async def readany(self) -> bytes:
         """The next bytes available; b"" at a clean end of body."""
         conn = self._conn

@@ -1,0 +1,65 @@
+"""A streaming response's body parts written straight to the caller's connection.
+
+The committed relay (router/streaming.py) writes each upstream event batch from inside the
+upstream connection's callback, with no task wake-up and no ASGI `send` per event. What
+it writes must be exactly what `send({"type": "http.response.body", "body": data,
+"more_body": True})` through the request's `Flight` and `Exchange` would have written
+when that send need not wait: the access line's notes (`Exchange.note_body`), then the
+chunk on failsoft's own server connection (server/cycle.py). Whenever that is not so
+(the caller's writes are paused, the head still pending, another server's `send`), the
+writer declines and the relay hands the bytes to `send` as before, which waits (timed by
+the drain's slow-reader watch) and writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failsoft.server.access import Exchange
+from failsoft.server.cycle import Cycle
+from failsoft.server.drain import Flight
+
+
+class DirectSend:
+    """`write(body)`: True once the body part is written (or dropped for a caller that
+    has gone, as `send` drops it), False when it must go through `send` instead."""
+
+    __slots__ = ("_conn", "_cycle", "_note", "_transport")
+
+    def __init__(self, cycle: Cycle, exchange: Exchange | None) -> None:
+        self._cycle = cycle
+        self._conn = cycle.conn
+        self._transport = cycle.transport
+        self._note = exchange.note_body if exchange is not None else None
+
+    def write(self, body: bytes) -> bool:
+        cycle = self._cycle
+        if cycle.disconnected:
+            if self._note is not None:
+                self._note(body)
+            return True  # `send` drops it too
+        if self._conn.write_paused or cycle.pending is not None or cycle.complete:
+            return False
+        if self._note is not None:
+            self._note(body)
+        self._transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+        return True
+
+
+def direct_send(send: Any) -> DirectSend | None:
+    """The direct writer under a request's `send` (its `Flight`, then its `Exchange`,
+    then failsoft's `Cycle.send`), once a chunked response has started; None for any
+    other `send`, which the relay then uses for every event."""
+    owner = getattr(send, "__self__", None)
+    if type(owner) is Flight and getattr(send, "__func__", None) is Flight.send:
+        send = owner._send
+    exchange: Exchange | None = None
+    if type(send) is Exchange:
+        exchange = send
+        send = send._send
+    cycle = getattr(send, "__self__", None)
+    if type(cycle) is not Cycle or getattr(send, "__func__", None) is not Cycle.send:
+        return None
+    if not cycle.started or not cycle.chunked or cycle.head:
+        return None
+    return DirectSend(cycle, exchange)
