@@ -456,3 +456,51 @@ def test_large_bodies_decode_by_segments_as_generic() -> None:
     assert fast is not None and fast.raw
     answer = openai.assemble(with_logprobs)
     assert answer["choices"][0]["logprobs"] == {"content": [{"token": "w"}]}
+
+
+_OPENAI_FIRST = (
+    b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    b'[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n'
+)
+_OPENAI_LAST = (
+    b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    b'[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b'data: {"id":"x","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,'
+    b'"total_tokens":3}}\n\ndata: [DONE]\n\n'
+)
+_ANTHROPIC_FIRST = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":'
+    b'"message","role":"assistant","model":"c","content":[],"stop_reason":null,'
+    b'"stop_sequence":null,"usage":{"input_tokens":1,"output_tokens":1}}}\n\n'
+    b"event: content_block_start\ndata: "
+    b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+)
+_ANTHROPIC_LAST = (
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
+    b'"stop_sequence":null},"usage":{"output_tokens":2}}\n\n'
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+)
+
+
+def test_events_that_are_no_object_alone_are_malformed_even_when_joined_they_parse() -> None:
+    """Events whose JSON is only valid joined to its neighbours (into an array by commas, or
+    as a sequence across lines) are broken events, on every path: each event is parsed as
+    itself. Both paths once read these as one answer, or raised a raw JSON error."""
+    openai_middle = (
+        b'data: {"choices":[{"delta":{"content":"a"}}\n\n'
+        b'data: {"delta":{"content":"b"}}]},{"choices":[{"delta":{"content":"c"}}]}\n\n'
+        b'data: {"choices":[{"delta":{"content":"d"}}]}\n\n'
+    )
+    anthropic_middle = (
+        b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":\n\n'
+        b'event: content_block_delta\ndata: {"type":"text_delta","text":"x"}} '
+        b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"y"}}\n\n'
+    )
+    for module, body in [
+        (openai, _OPENAI_FIRST + openai_middle + _OPENAI_LAST),
+        (anthropic, _ANTHROPIC_FIRST + anthropic_middle + _ANTHROPIC_LAST),
+    ]:
+        fast, generic = outcome(module.assemble, body), outcome(module.assemble_generic, body)
+        assert fast == generic
+        assert fast[:2] == ("raised", "MalformedEvent")

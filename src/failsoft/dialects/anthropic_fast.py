@@ -127,11 +127,15 @@ def _decode(body: bytes) -> Events | None:
         deltas: list[BlockDelta | Run] = []
         if end >= 0:
             lines = rest[end + 1 :]
+            newlines = lines.count(b"\n")
+            if lines[:1] != b"{" or lines[-1:] != b"}" or lines.count(b"}\n{") != newlines:
+                # A value may span lines in `decode_lines`; one cannot span `}` + `\n` + `{`.
+                return None
             try:
                 deltas = DELTA.decode_lines(lines)  # type: ignore[assignment]
             except ERRORS:
                 return None
-            if len(deltas) != lines.count(b"\n") + 1:
+            if len(deltas) != newlines + 1:
                 return None  # an empty line, or a line holding more than one value
         out.append((obj, deltas))
     return out

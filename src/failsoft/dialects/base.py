@@ -7,6 +7,7 @@ event by event so the router knows when content has started and whether it ended
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import re
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from failsoft.dialects.sse import SSEEvent
@@ -233,10 +235,10 @@ def loads_events(
     `harmless` shows to carry no content is left out (and added to `dropped`).
     """
     if datas:
-        try:
-            objs = orjson.loads(b"[" + b",".join(datas) + b"]")
-        except orjson.JSONDecodeError:
-            objs = None
+        objs = None
+        if _one_value_each(datas):
+            with contextlib.suppress(orjson.JSONDecodeError):
+                objs = orjson.loads(b"[" + b",".join(datas) + b"]")
         if (
             isinstance(objs, list)
             and len(objs) == len(datas)
@@ -259,6 +261,26 @@ def loads_events(
             raise MalformedEvent(f"an event's data is not a JSON object: {data[:80]!r}")
         out.append(obj)
     return out
+
+
+_VALUES = msgspec.json.Decoder(msgspec.Raw)
+
+
+def _one_value_each(datas: list[bytes]) -> bool:
+    """Whether each data is one JSON value's text, so that one array of them all parses as
+    each alone would: joined into an array, `{"a":[{}` and `{}]}` make one valid value. So
+    the datas are joined by newlines, each boundary must be `}` + `\n` + `{` (never inside
+    a value), and a sequence decode must find exactly one value per data."""
+    joined = b"\n".join(datas)
+    gaps = len(datas) - 1
+    if joined[:1] != b"{" or joined[-1:] != b"}" or joined.count(b"}\n{") != gaps:
+        return False
+    if joined.count(b"\n") != gaps:
+        return False  # a multi-line data: parsed one by one
+    try:
+        return len(_VALUES.decode_lines(joined)) == len(datas)
+    except (msgspec.DecodeError, RecursionError):
+        return False
 
 
 UNPARSED: Any = object()

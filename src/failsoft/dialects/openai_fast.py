@@ -94,8 +94,13 @@ class RawChunk(Chunk, forbid_unknown_fields=True, gc=False):
 
 
 _ONE = msgspec.json.Decoder(Chunk)
-_USUAL = msgspec.json.Decoder(list[Chunk])
-_RAW = msgspec.json.Decoder(list[RawChunk])
+_USUAL = msgspec.json.Decoder(Chunk)
+_RAW = msgspec.json.Decoder(RawChunk)
+_BOUNDARY = b"}" + _SEP + b"{"
+"""Where one event's object ends and the next one's begins. A segment is decoded only when
+every separator is such a boundary: joined by a newline, `}` + `\n` + `{` cannot be inside
+any JSON value, so no value spans two events (joined by commas into an array it could:
+`{"a":[{}` + `{}]}` is one value), and a count then proves one value per event."""
 TRACKED = msgspec.json.Decoder(RawChunk)
 """One event, for the relay's tracker."""
 
@@ -260,15 +265,18 @@ def _middle(body: bytes, first_sep: int, last_sep: int, decoder: Any) -> list[An
         if end < 0:
             end = last_sep
         segment = body[pos + len(_SEP) : end]
-        joined = segment.replace(_SEP, b",")
-        if b"\n" in joined:
+        count = segment.count(_SEP)
+        if segment[:1] != b"{" or segment[-1:] != b"}" or segment.count(_BOUNDARY) != count:
+            return None  # an event that is not one object's text
+        joined = segment.replace(_SEP, b"\n")
+        if joined.count(b"\n") != count:
             return None  # a multi-line event, a comment, an empty event: not the simple shape
         try:
-            part = decoder.decode(b"[" + joined + b"]")
+            part = decoder.decode_lines(joined)
         except ERRORS:
             return None
-        if len(part) != segment.count(_SEP) + 1:
-            return None  # an event held more than one value (`{},{}`)
+        if len(part) != count + 1:
+            return None  # an event held more than one value (`{} {}`)
         out += part
         pos = end
     return out
