@@ -31,7 +31,7 @@ from failsoft.dialects.base import (
     loads_events,
 )
 from failsoft.dialects.sse import SSEEvent, encode, event_datas
-from failsoft.errors import TruncatedStream, UpstreamStreamError
+from failsoft.errors import TruncatedStream
 
 name = "gemini"
 exhausted_status = 503
@@ -273,36 +273,8 @@ def assemble_generic(body: bytes, dropped: list[bytes] | None = None) -> dict[st
     candidate: dict[str, Any] = {"index": 0}
     finished = False
     for obj in loads_events(event_datas(body), harmless_data, dropped):
-        if obj.get("error") is not None and not obj.get("candidates"):
-            err = obj["error"] if isinstance(obj["error"], dict) else {}
-            status, message = err.get("status"), err.get("message")
-            raise UpstreamStreamError(
-                status if isinstance(status, str) else None,
-                message if isinstance(message, str) else None,
-                b"",
-            )
-        for key in ("responseId", "modelVersion", "usageMetadata", "promptFeedback"):
-            if obj.get(key) is not None:
-                out[key] = obj[key]
-        if obj.get("promptFeedback", {}).get("blockReason") and not obj.get("candidates"):
+        if gemini_fast.add_event(obj, out, parts, candidate):
             finished = True
-        for chunk in (obj.get("candidates") or ())[:1]:
-            for part in (chunk.get("content") or {}).get("parts") or ():
-                if (
-                    parts
-                    and "text" in part
-                    and "text" in parts[-1]
-                    and bool(part.get("thought")) == bool(parts[-1].get("thought"))
-                    and len(part) == 1 + ("thought" in part)
-                ):
-                    parts[-1] = {**parts[-1], "text": parts[-1]["text"] + part["text"]}
-                else:
-                    parts.append(part)
-            for key, value in chunk.items():
-                if key not in ("content", "index"):
-                    candidate[key] = value
-            if chunk.get("finishReason"):
-                finished = True
     if not finished:
         raise TruncatedStream("the stream ended without a finishReason")
     candidate["content"] = {"role": "model", "parts": parts}

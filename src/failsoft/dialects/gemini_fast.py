@@ -316,39 +316,10 @@ class _State:
         run.append(text)
 
     def add(self, obj: dict[str, Any]) -> None:
-        """One event the generic way: the loop body of `gemini.assemble_generic`."""
+        """One event the generic way (`add_event`)."""
         self.flush()
-        out, parts, candidate = self.out, self.parts, self.candidate
-        if obj.get("error") is not None and not obj.get("candidates"):
-            err = obj["error"] if isinstance(obj["error"], dict) else {}
-            status, message = err.get("status"), err.get("message")
-            raise UpstreamStreamError(
-                status if isinstance(status, str) else None,
-                message if isinstance(message, str) else None,
-                b"",
-            )
-        for key in ("responseId", "modelVersion", "usageMetadata", "promptFeedback"):
-            if obj.get(key) is not None:
-                out[key] = obj[key]
-        if obj.get("promptFeedback", {}).get("blockReason") and not obj.get("candidates"):
+        if add_event(obj, self.out, self.parts, self.candidate):
             self.finished = True
-        for chunk in (obj.get("candidates") or ())[:1]:
-            for part in (chunk.get("content") or {}).get("parts") or ():
-                if (
-                    parts
-                    and "text" in part
-                    and "text" in parts[-1]
-                    and bool(part.get("thought")) == bool(parts[-1].get("thought"))
-                    and len(part) == 1 + ("thought" in part)
-                ):
-                    parts[-1] = {**parts[-1], "text": parts[-1]["text"] + part["text"]}
-                else:
-                    parts.append(part)
-            for key, value in chunk.items():
-                if key not in ("content", "index"):
-                    candidate[key] = value
-            if chunk.get("finishReason"):
-                self.finished = True
 
     def result(self) -> dict[str, Any]:
         self.flush()
@@ -362,3 +333,45 @@ class _State:
         candidate["content"] = {"role": "model", "parts": parts}
         out["candidates"] = [candidate] if "finishReason" in candidate or parts else []
         return out
+
+
+def add_event(
+    obj: dict[str, Any],
+    out: dict[str, Any],
+    parts: list[dict[str, Any]],
+    candidate: dict[str, Any],
+) -> bool:
+    """One parsed event added to the answer so far (the generic path's only way, the fast
+    path's for events its typed decode does not cover); True when it finishes the answer."""
+    finished = False
+    if obj.get("error") is not None and not obj.get("candidates"):
+        err = obj["error"] if isinstance(obj["error"], dict) else {}
+        status, message = err.get("status"), err.get("message")
+        raise UpstreamStreamError(
+            status if isinstance(status, str) else None,
+            message if isinstance(message, str) else None,
+            b"",
+        )
+    for key in ("responseId", "modelVersion", "usageMetadata", "promptFeedback"):
+        if obj.get(key) is not None:
+            out[key] = obj[key]
+    if obj.get("promptFeedback", {}).get("blockReason") and not obj.get("candidates"):
+        finished = True
+    for chunk in (obj.get("candidates") or ())[:1]:
+        for part in (chunk.get("content") or {}).get("parts") or ():
+            if (
+                parts
+                and "text" in part
+                and "text" in parts[-1]
+                and bool(part.get("thought")) == bool(parts[-1].get("thought"))
+                and len(part) == 1 + ("thought" in part)
+            ):
+                parts[-1] = {**parts[-1], "text": parts[-1]["text"] + part["text"]}
+            else:
+                parts.append(part)
+        for key, value in chunk.items():
+            if key not in ("content", "index"):
+                candidate[key] = value
+        if chunk.get("finishReason"):
+            finished = True
+    return finished

@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from failsoft.errors import BadResponse, ConnectError, ConnectionLost, ConnectTimeout
+from failsoft.transport.fetch import why as reason
 from failsoft.transport.h1 import READ_BUFSIZE
 from failsoft.transport.http import Upstream
 from failsoft.transport.origins import Route, default_tls, refusal
@@ -162,7 +163,7 @@ class AioUpstream(Upstream):
             raise ConnectionLost("the connection closed in the middle of the response") from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             self._resp.close()
-            raise ConnectionLost(f"connection lost while reading ({_why(exc)})") from None
+            raise ConnectionLost(f"connection lost while reading ({reason(exc)})") from None
 
     def finish(self) -> None:
         if self._resp.content.is_eof():
@@ -202,13 +203,13 @@ def _failure(exc: BaseException, connect_timeout: float, proxy: Proxy | None) ->
         why = getattr(err, "reason", None) or str(err)
         return ConnectError(f"cannot connect ({_at(exc, proxy)}TLS: {why})")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return ConnectError(f"cannot connect ({_at(exc, proxy)}{_why(exc)})")
+        return ConnectError(f"cannot connect ({_at(exc, proxy)}{reason(exc)})")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return ConnectionLost("the server closed the connection before answering")
     if isinstance(exc, aiohttp.ClientResponseError):
         return BadResponse(f"unreadable response ({exc.message})")
     if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError)):
-        return ConnectionLost(f"connection lost before the response ({_why(exc)})")
+        return ConnectionLost(f"connection lost before the response ({reason(exc)})")
     return exc
 
 
@@ -221,11 +222,3 @@ def _at(exc: aiohttp.ClientConnectorError, proxy: Proxy | None) -> str:
     ):
         return f"proxy {proxy.name}: "
     return ""
-
-
-def _why(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        err = exc.os_error
-        text = err.strerror or str(err) if err is not None else text
-    return text or type(exc).__name__

@@ -104,7 +104,7 @@ async def _fetch(
     except TimeoutError:
         raise FetchError(f"no answer within {seconds:g}s") from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise FetchError(_why(exc)) from None
+        raise FetchError(why(exc)) from None
 
 
 def _proxy_for(proxies: Proxies, url: str) -> Proxy | None:
@@ -123,7 +123,8 @@ def _proxy_for(proxies: Proxies, url: str) -> Proxy | None:
     return proxies.for_origin(scheme, parts.hostname, port)
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
+    """An aiohttp failure in a few words (the OS's reason for a refused connection)."""
     text = str(exc).strip()
     if isinstance(exc, aiohttp.ClientConnectorError):
         err = exc.os_error
