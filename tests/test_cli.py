@@ -240,8 +240,15 @@ def test_sim_command_with_a_scenario(tmp_path: Path) -> None:
 
 
 def test_demo_runs_and_summarises() -> None:
+    # An operator's proxy variables (here a dead port) must not carry the demo's 127.0.0.1
+    # traffic: neither the gateway's nor the demo callers' (the SDKs honour them by default).
+    dead = "http://127.0.0.1:9"
+    proxies = {f"{name}_proxy": dead for name in ("http", "https", "all")}
+    env = {**os.environ, **proxies, **{k.upper(): v for k, v in proxies.items()}}
+    env.update(no_proxy="", NO_PROXY="")
     result = subprocess.run(
         [sys.executable, "-m", "failsoft", "demo", "--duration", "8", "--rate", "8"],
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -79,11 +79,21 @@ class Traffic:
     def __init__(self, gateway_url: str, rate: float, on_result: Callable[[Result], None]) -> None:
         self.rate = rate
         self.on_result = on_result
+        # The gateway is on 127.0.0.1: an operator's HTTP(S)_PROXY must not carry the demo's
+        # calls (the SDKs' httpx clients honour it by default).
         self.openai = openai.AsyncOpenAI(
-            base_url=gateway_url + "/v1", api_key="sk-demo-caller", max_retries=0, timeout=30
+            base_url=gateway_url + "/v1",
+            api_key="sk-demo-caller",
+            max_retries=0,
+            timeout=30,
+            http_client=openai.DefaultAsyncHttpxClient(trust_env=False),
         )
         self.anthropic = anthropic.AsyncAnthropic(
-            base_url=gateway_url, api_key="sk-demo-caller", max_retries=0, timeout=30
+            base_url=gateway_url,
+            api_key="sk-demo-caller",
+            max_retries=0,
+            timeout=30,
+            http_client=anthropic.DefaultAsyncHttpxClient(trust_env=False),
         )
         self._tasks: set[asyncio.Task[None]] = set()
 
