@@ -21,6 +21,7 @@ import msgspec
 import orjson
 
 from failsoft.dialects import template
+from failsoft.dialects.lines import block_data
 from failsoft.dialects.template import Run
 
 _Index = Annotated[int, msgspec.Meta(ge=0, le=2**31)]
@@ -109,13 +110,9 @@ def _decode(body: bytes) -> Events | None:
         return None
     out: Events = []
     for piece in pieces:
-        if piece[:6] == b"data: ":
-            rest = piece[6:]
-        else:
-            at = piece.find(b"\ndata: ")
-            if at <= 0 or piece[:6] != b"event:":
-                return None
-            rest = piece[at + 7 :]
+        rest = block_data(piece)
+        if rest is None:
+            return None
         end = rest.find(b"\n")
         first = rest if end < 0 else rest[:end]
         try:

@@ -16,7 +16,7 @@ is 570 KB, and CPython counts bytes one at a time), so this takes one `split` an
 
 from __future__ import annotations
 
-__all__ = ["Events", "sse_events"]
+__all__ = ["Events", "block_data", "sse_events"]
 
 TAB = b"}\t{"
 
@@ -59,3 +59,14 @@ def sse_events(body: bytes) -> Events | None:
     if b"\n" in events.lines or b"\r" in events.lines:
         return None  # a separator without its braces, a blank line, a multi-line event
     return events
+
+
+def block_data(block: bytes) -> bytes | None:
+    """What follows `data: ` in one event block (`data: …`, or `event: …` then `data: …`),
+    or None for a block of any other shape (the fast paths then leave the body)."""
+    if block[:6] == b"data: ":
+        return block[6:]
+    at = block.find(b"\ndata: ")
+    if at <= 0 or block[:6] != b"event:":
+        return None
+    return block[at + 7 :]

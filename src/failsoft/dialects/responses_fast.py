@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import orjson
 
+from failsoft.dialects.lines import block_data
+
 _Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 _NAMES = (
@@ -75,13 +77,9 @@ def decode(body: bytes) -> list[dict[str, Any]] | None:
     out: list[dict[str, Any]] = []
     deltas = 0
     for block in blocks:
-        if block[:6] == b"data: ":
-            rest = block[6:]
-        else:
-            at = block.find(b"\ndata: ")
-            if at <= 0 or block[:6] != b"event:":
-                return None
-            rest = block[at + 7 :]
+        rest = block_data(block)
+        if rest is None:
+            return None
         if b"\n" in rest:
             return None  # a multi-line event, a comment after the data: not the plain shape
         end = rest.find(_TAB)
