@@ -16,6 +16,9 @@ subtracts that rate over the requests' wall time.
 instructions are then also given per SSE event the caller received.
 
     python bench/callgrind_requests.py --src src --requests 100 --stream
+
+`--anthropic` sends them to `/v1/messages` instead (with `--model claude`: an Anthropic
+caller on an Anthropic target, nothing translated).
 """
 
 from __future__ import annotations
@@ -81,7 +84,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="connections at once")
     parser.add_argument("--stream", action="store_true", help="streaming requests (relay)")
     parser.add_argument("--chunk-delay", type=float, default=0.002, help="with --stream")
+    parser.add_argument(
+        "--anthropic",
+        action="store_true",
+        help="an Anthropic caller (POST /v1/messages): with --model claude, no translation",
+    )
     args = parser.parse_args()
+    path = "/v1/messages" if args.anthropic else "/v1/chat/completions"
     sim_port = args.port + 1
     work = tempfile.mkdtemp(prefix="failsoft-callgrind-")
     config = os.path.join(work, "failsoft.yaml")
@@ -106,6 +115,8 @@ def main() -> None:
         _wait_for(args.port)
         hi = [{"role": "user", "content": "hi " * 50}]
         request: dict[str, object] = {"model": args.model, "messages": hi}
+        if args.anthropic:
+            request["max_tokens"] = 1024
         if args.stream:
             request["stream"] = True
             _pace(sim_port, args.chunk_delay, 16 if args.words is None else args.words)
@@ -117,7 +128,7 @@ def main() -> None:
             nonlocal events
             for _ in range(count):
                 headers = {"content-type": "application/json"}
-                conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+                conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 events += response.read().count(b"\n\n")
                 assert response.status == 200, response.status
@@ -135,7 +146,7 @@ def main() -> None:
         subprocess.run([*control, "on", str(gateway.pid)], check=True, stdout=quiet, stderr=quiet)
         started = time.monotonic()
         if args.concurrency > 1:
-            asyncio.run(_concurrent(args.port, body, args.requests, args.concurrency))
+            asyncio.run(_concurrent(args.port, body, args.requests, args.concurrency, path))
         else:
             send(args.requests)
         wall = time.monotonic() - started
@@ -190,11 +201,13 @@ def _totals(out: str) -> list[int]:
     return totals
 
 
-async def _concurrent(port: int, body: str, total: int, connections: int) -> None:
+async def _concurrent(
+    port: int, body: str, total: int, connections: int, path: str = "/v1/chat/completions"
+) -> None:
     import aiohttp
 
     left = total
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    url = f"http://127.0.0.1:{port}{path}"
     headers = {"content-type": "application/json"}
     async with aiohttp.ClientSession() as session:
 

@@ -307,3 +307,11 @@ class LazyLast:
     @last.setter
     def last(self, value: Any) -> None:
         self._last = value
+
+
+def known_last(tracker: StreamTracker) -> Any:
+    """The tracker's `last` if it is already parsed, else `UNPARSED` (a lazy tracker's
+    event still in `_data`): what can be kept for later without parsing it now."""
+    if isinstance(tracker, LazyLast):
+        return tracker._last
+    return tracker.last

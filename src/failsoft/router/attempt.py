@@ -21,7 +21,15 @@ import orjson
 from failsoft.clock import Clock
 from failsoft.config import Deadlines
 from failsoft.dialects import responses
-from failsoft.dialects.base import CONTENT, ERROR, MALFORMED, PREAMBLE, TERMINAL, StreamTracker
+from failsoft.dialects.base import (
+    CONTENT,
+    ERROR,
+    MALFORMED,
+    PREAMBLE,
+    TERMINAL,
+    StreamTracker,
+    known_last,
+)
 from failsoft.dialects.sse import SSEDecoder, SSEEvent
 from failsoft.errors import (
     AnswerTooLarge,
@@ -341,6 +349,7 @@ class Attempt:
                 decoder = SSEDecoder(event_limit(cap))
                 tracker = wire.tracker()
                 head: list[bytes] = []
+                head_events: list[tuple[bytes, Any]] = []
                 fed = 0
                 meter = self.meter
                 self.strip_usage = strip
@@ -362,6 +371,7 @@ class Attempt:
                             if converter is None:
                                 if not (strip and usage_chunk(tracker.last)):
                                     head.append(event.raw)
+                                    head_events.append((event.data, known_last(tracker)))
                             else:
                                 head.append(self._convert(converter, kind, tracker.last))
                         if kind == PREAMBLE:
@@ -378,6 +388,7 @@ class Attempt:
                                 fed,
                                 kind == TERMINAL,
                                 converter,
+                                head_events if converter is None else None,
                             )
                         if kind == MALFORMED and wire.harmless(event, tracker):
                             self.drop(event)

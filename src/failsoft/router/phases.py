@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from failsoft.dialects.base import StreamTracker
 from failsoft.dialects.sse import SSEDecoder
@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 class Opened:
     """A stream that produced its first content event; what the committed relay resumes."""
 
-    __slots__ = ("converter", "decoder", "fed", "head", "terminal", "tracker", "upstream")
+    __slots__ = (
+        "converter",
+        "decoder",
+        "fed",
+        "head",
+        "head_events",
+        "terminal",
+        "tracker",
+        "upstream",
+    )
 
     def __init__(
         self,
@@ -35,6 +44,7 @@ class Opened:
         fed: int,
         terminal: bool,
         converter: StreamConverter | None = None,
+        head_events: list[tuple[bytes, Any]] | None = None,
     ) -> None:
         self.upstream = upstream
         self.decoder = decoder
@@ -50,6 +60,12 @@ class Opened:
         """How many events the tracker has seen so far."""
         self.terminal = terminal
         """The first content event was already the stream's proper end."""
+        self.head_events = head_events
+        """The events of `head`, each as its `data` and what the tracker parsed of it
+        (`UNPARSED` when a lazy tracker has not, None when it took it for no JSON), when
+        `head` is the upstream's own bytes: mid-stream resume's transcript observes them
+        without decoding `head` and parsing its JSON a second time before the first
+        content reaches the caller. None when `head` is translated."""
 
 
 class Watch(Protocol):

@@ -36,6 +36,7 @@ import orjson
 
 from failsoft.config import Resume, VirtualModel
 from failsoft.dialects import continuation, responses_continuation
+from failsoft.dialects.base import UNPARSED
 from failsoft.dialects.continuation import Tally
 from failsoft.dialects.responses_continuation import ResponsesTranscript
 from failsoft.dialects.sse import SSEDecoder
@@ -95,12 +96,21 @@ class Resumption:
         self._original: continuation.AnyTranscript = continuation.OpenAITranscript()
 
     def attach(self, stream: CommittedStream) -> None:
+        """Follow `stream` from its head on. This runs before the head reaches the caller:
+        the events the attempt already parsed are observed as they are, not decoded and
+        parsed again (the JSON of each is what `orjson.loads` of its data gives)."""
         original = continuation.transcript(stream.request.dialect, self._config.max_chars)
-        for event in SSEDecoder().feed(stream.head):
-            try:
-                original.observe(orjson.loads(event.data))
-            except orjson.JSONDecodeError:
-                original.resumable = False
+        events = stream.head_events
+        if events is None:  # translated: the head is the caller's dialect, not parsed yet
+            events = [(event.data, UNPARSED) for event in SSEDecoder().feed(stream.head)]
+        for data, obj in events:
+            if obj is UNPARSED or obj is None:  # None: `[DONE]`, or JSON null
+                try:
+                    obj = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    original.resumable = False
+                    continue
+            original.observe(obj)
         self._original = original
         stream.observers.append(original.observe)
 

@@ -153,6 +153,11 @@ class CommittedStream:
         """The raw events up to the first content (already relayed first)."""
         return self._opened.head
 
+    @property
+    def head_events(self) -> list[tuple[bytes, Any]] | None:
+        """`head`'s events as the attempt parsed them (see `Opened.head_events`)."""
+        return self._opened.head_events
+
     async def _relay(self) -> AsyncGenerator[bytes, None]:
         opened = self._opened
         upstream, decoder = opened.upstream, opened.decoder
