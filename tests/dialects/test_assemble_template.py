@@ -318,3 +318,111 @@ def test_events_after_a_run_are_numbered_past_it() -> None:
     assert fast is not None and _runs(fast.chunks)
     assert outcome(openai.assemble, body) == outcome(openai.assemble_generic, body)
     assert openai.assemble(body)["choices"][0]["message"]["content"] == "abcX"
+
+
+def test_texts_with_escapes_that_end_at_the_quote_are_read_by_the_pattern() -> None:
+    """Escaped quotes and backslashes (also last in a text, just before the closing quote),
+    unicode escapes in either case, a whole surrogate pair, `\\/`: each text a whole string
+    body, read in one pass (`template._BODY`)."""
+    texts = [b"Hi", b'\\"', b"\\\\", b'a\\\\\\"', b"\\u00E9\\u00e9", b"\\uD83D\\uDE00", b"\\/"]
+    body = _openai_body(texts)
+    fast = openai_fast.decode(body)
+    assert fast is not None
+    (run,) = _runs(fast.chunks)
+    assert run.strings == ["Hi", '"', "\\", 'a\\"', "éé", "\U0001f600", "/"]
+    assert outcome(openai.assemble, body) == outcome(openai.assemble_generic, body)
+    anthropic_body = templated_anthropic_body(texts)
+    events = anthropic_fast.decode(anthropic_body)
+    assert events is not None
+    runs = [d for _, deltas in events for d in deltas if isinstance(d, Run)]
+    assert [run.strings for run in runs] == [["Hi", '"', "\\", 'a\\"', "éé", "\U0001f600", "/"]]
+
+
+def test_texts_the_pattern_refuses_leave_the_run_to_the_per_event_way() -> None:
+    """A text that is not a whole string body stops the pattern's cut early; the rebuilt
+    run then differs, and the events are read one by one (same answer or same error)."""
+    for bad in (
+        b"\\u12",  # an incomplete unicode escape, closed by the quote
+        b"\\uD83D",  # a lone surrogate (the pattern passes it, the typed decode does not)
+        b"\\ude00",
+        b"\\x41",  # no such escape
+        b"a\\",  # a backslash that escapes the closing quote
+        b"\\\\\\",  # an escaped backslash, then one that escapes the quote
+        b'"',  # an unescaped quote
+        b"\x01",  # a raw control character
+        b"\xc3",  # half a UTF-8 sequence
+        b"\xed\xa0\x80",  # a surrogate written in UTF-8
+    ):
+        for at in (0, 2, 5):
+            texts = [b"Hi", b"there", b"\\n", b"\\\\", b'\\"', b"end"]
+            texts.insert(at + 1, bad)
+            body = _openai_body(texts)
+            assert outcome(openai.assemble, body) == outcome(openai.assemble_generic, body), bad
+            body = templated_anthropic_body(texts)
+            assert outcome(anthropic.assemble, body) == outcome(anthropic.assemble_generic, body)
+
+
+def test_obfuscation_values_that_are_not_plain_ascii_are_read_per_event() -> None:
+    """`obfuscation` values are taken unread only when plain printable ASCII without a quote
+    or a backslash; a valid escape or non-ASCII value sends the run the per-event way (same
+    answer), an invalid one gives the generic path's error."""
+    head = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+
+    def body(values: list[bytes]) -> bytes:
+        events = [head + b'[{"index":0,"delta":{"role":"assistant","content":""}}]}']
+        for number, value in enumerate(values):
+            events.append(
+                head
+                + b'[{"index":0,"delta":{"content":"w%d "},"finish_reason":null}],' % number
+                + b'"obfuscation":"'
+                + value
+                + b'"}'
+            )
+        events.append(head + b'[{"index":0,"delta":{},"finish_reason":"stop"}]}')
+        return b"".join(e + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+    plain = [b"abc", b"Zm9v+/=", b"", b"~ !#$[]{}", b"q"]
+    fast = openai_fast.decode(body(plain))
+    assert fast is not None
+    (run,) = _runs(fast.chunks)
+    assert run.strings == ["w0 ", "w1 ", "w2 ", "w3 ", "w4 "]
+    for other in (b"\\u0041", b"\\\\", b'\\"', b"\xc3\xa9", b"\\ud83d", b"\xff", b"a\\", b"\x7f"):
+        for at in (1, 3):
+            values = list(plain)
+            values[at] = other
+            broken = body(values)
+            fast = openai_fast.decode(broken)
+            assert fast is None or not _runs(fast.chunks), other
+            assert outcome(openai.assemble, broken) == outcome(openai.assemble_generic, broken)
+
+
+def test_patterns_are_cached_by_lengths_and_bounded() -> None:
+    """Shapes from the upstream compile a pattern per set of lengths, never per request's
+    bytes (an id differs per request), and only a few are kept."""
+    from failsoft.dialects import template
+
+    first = template.Shape(b'data: {"id":"a1","x":"', b'"}')
+    again = template.Shape(b'data: {"id":"b2","x":"', b'"}')
+    assert first.pattern is again.pattern
+    for length in range(40):
+        template.Shape(b"p" * length, b'"}', b'","o":"')
+    info = template._pattern.cache_info()
+    assert info.maxsize is not None and info.currsize <= info.maxsize <= 16
+
+
+def test_an_event_that_ends_inside_its_text_costs_one_scan() -> None:
+    """A run's last event that never closes its text (200 KB of it): the cut does not fail
+    and try again a byte later (which would scan those bytes once per byte, minutes), and
+    the body reads as the generic path reads it."""
+    head = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":'
+    open_text = head + b'[{"index":0,"delta":{"content":"' + b"a" * 200_000
+    finish = head + b'[{"index":0,"delta":{},"finish_reason":"stop"}]'
+    for tail in (b',"usage":null}', b',"usage":null,"obfuscation":"x"}'):
+        body = _openai_body([b"Hi", b"there", b"you"], tail)
+        at = body.index(finish)
+        for broken in (open_text, open_text + b"\\", open_text + b'","obfuscation":"' + b"b" * 9):
+            changed = body[:at] + broken + b"\n\n" + body[at:]
+            assert outcome(openai.assemble, changed) == outcome(openai.assemble_generic, changed)
+    texts = [b"Hi", b"there", b"a" * 200_000 + b'"']
+    body = templated_anthropic_body(texts).replace(b'a"' + ANTHROPIC_SHAPES[0][1], b"a")
+    assert outcome(anthropic.assemble, body) == outcome(anthropic.assemble_generic, body)

@@ -266,7 +266,18 @@ def _middle(body: bytes, first_sep: int, last_sep: int, decoder: Any) -> list[An
             end = last_sep
         segment = body[pos + len(_SEP) : end]
         count = segment.count(_SEP)
-        if segment[:1] != b"{" or segment[-1:] != b"}" or segment.count(_BOUNDARY) != count:
+        if segment[:1] != b"{" or segment[-1:] != b"}":
+            return None  # an event that is not one object's text
+        if not count:  # one event (the finish event after a run): no joining, no list
+            if b"\n" in segment:
+                return None
+            try:
+                out.append(decoder.decode(segment))  # one value, else an error
+            except ERRORS:
+                return None
+            pos = end
+            continue
+        if segment.count(_BOUNDARY) != count:
             return None  # an event that is not one object's text
         joined = segment.replace(_SEP, b"\n")
         if joined.count(b"\n") != count:

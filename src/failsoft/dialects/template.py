@@ -4,28 +4,37 @@ The text events of an ordinary stream are byte for byte the same except for the 
 `PREFIX + TEXT + SUFFIX`, where the prefix ends with the opening quote of the text and the
 suffix starts with its closing quote. Once one such event is parsed fully (its prefix and
 suffix are then known to be the same JSON around any string), a run of them is read by
-cutting the texts out of the lines, checking that they rebuild the run byte for byte, and
-decoding them joined by `","` as one JSON array of strings: no decode and no Python object
-per event but the text's bytes and string.
+one regular expression that steps over the known lengths and takes each text as the JSON
+string body that starts there (`_pattern`), a byte-for-byte comparison of the run with the
+shape rebuilt around those texts, and one decode of the texts joined by `","` as a JSON
+array of strings: no decode and no Python object per event but the text's bytes and
+string, and no Python-level scan of the event bytes (the pattern jumps over the prefix
+and suffix in constant time; only the texts are looked at byte by byte).
 
 Why that reads every event exactly as parsing it alone would (`strings` returns None
 otherwise, and the caller reads those events the per-event way):
 
-- the run equals `PREFIX + t1 + SUFFIX + "\n\n" + PREFIX + t2 + ... + SUFFIX` for the cut
-  texts `t1 ... tn` (compared byte for byte, however the texts were cut);
-- none of the inserted quotes is preceded by a backslash (`\\","` does not occur, the last
-  text does not end in one), so each inserted quote is a string delimiter;
-- the array is typed `list[str]` (msgspec: strict UTF-8, no lone surrogates, no raw control
-  characters, exactly what orjson accepts in a string) and has `n` items, so it has `2n`
-  delimiters: exactly the inserted ones. No text holds a delimiter, so each is a whole
-  JSON string body lexed on its own (no escape, surrogate pair or UTF-8 sequence spans two
-  texts) and none holds a raw newline: the run is exactly the `n` events
+- the run equals `PREFIX + t1 + SUFFIX + "\n\n" + PREFIX + t2 + ... + SUFFIX` for the
+  texts `t1 ... tn` (compared byte for byte, however the pattern cut them);
+- each text matched `_BODY`: characters that are neither a quote, a backslash nor a
+  control character, and complete escapes (`\\"`, `\\\\`, `\\/`, `\\b` ... `\\t`,
+  `\\uXXXX`), so its quotes are all escaped and it does not end inside an escape: the
+  quote after it is a string delimiter, and it holds no raw newline;
+- decoded typed `list[str]` (msgspec: strict UTF-8, no lone surrogates, exactly what
+  orjson accepts in a string) each text is a valid string on its own: no UTF-8 sequence
+  or surrogate pair spans two texts. So the run is exactly the `n` events
   `PREFIX + ti + SUFFIX`, and each parses as the parsed one with its text replaced.
+
+With a second per-event string (`Shape.middle`: OpenAI's `obfuscation`), each event is
+`PREFIX + text + MIDDLE + other + SUFFIX`, the other string plain printable ASCII without
+a quote or a backslash (`_PLAIN`: a valid string body as it stands, never decoded; any
+other value refuses the run, which is then read per event).
 """
 
 from __future__ import annotations
 
-from itertools import repeat
+import re
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -34,9 +43,35 @@ import msgspec
 _STRINGS = msgspec.json.Decoder(list[str])
 _ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 _JOIN = b'","'
-_ESCAPED_JOIN = b'\\","'
 SEGMENT = 32 * 1024
-_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_CHAR = rb'[^"\\\x00-\x1f]'
+_BODY = rb"(" + _CHAR + rb'*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})' + _CHAR + rb"*+)*+)"
+"""A whole JSON string body (what lies between the quotes): no unescaped quote, no control
+character, no incomplete escape. Possessive, so that a run that does not fit costs no
+backtracking."""
+_PLAIN = rb"([\x20\x21\x23-\x5b\x5d-\x7e]*+)"
+"""A string body that needs no decoding to be known valid (OpenAI's `obfuscation` values)."""
+_FIRST = itemgetter(0)
+
+
+@lru_cache(maxsize=8)
+def _pattern(before: int, between: int, after: int) -> re.Pattern[bytes]:
+    """One event of a shape with these lengths around its string(s), as a pattern that
+    jumps over them (`.{n}` is a constant-time step in `re`) and captures the string
+    bodies. Keyed by lengths only, not by the bytes (an event's id differs per request,
+    its length does not); a few entries, as shapes come from the upstream (`re.compile`
+    keeps its own bounded cache as well).
+
+    Only the first step can fail (too few bytes left, found at once); the steps after a
+    string body take what is left, up to their length (`.{0,n}`). Were they exact, a body
+    with too few bytes after it (an event that ends inside its text) would fail the match
+    and `findall` would try again one byte later, scanning the same body again: quadratic
+    in the length of such an event. As it is every match succeeds, matches do not overlap,
+    and a short last match is refused by the comparison like any other misplaced cut."""
+    first, rest = b"(?s:.{%d})", b"(?s:.{0,%d})"
+    if between < 0:
+        return re.compile(first % before + _BODY + rest % after)
+    return re.compile(first % before + _BODY + rest % between + _PLAIN + rest % after)
 
 
 class Shape:
@@ -44,12 +79,16 @@ class Shape:
     a second string that differs per event (OpenAI's random `obfuscation`),
     `prefix + text + middle + other + suffix`."""
 
-    __slots__ = ("middle", "prefix", "suffix")
+    __slots__ = ("joint", "middle", "pattern", "prefix", "suffix")
 
     def __init__(self, prefix: bytes, suffix: bytes, middle: bytes = b"") -> None:
         self.prefix = prefix
         self.suffix = suffix
         self.middle = middle
+        self.joint = suffix + b"\n\n" + prefix
+        """What lies between two texts (or a text's other string and the next text)."""
+        between = len(middle) if middle else -1
+        self.pattern = _pattern(len(prefix), between, len(suffix) + 2)
 
 
 class Run:
@@ -70,9 +109,11 @@ def slot(event: bytes, key: bytes, value: str) -> tuple[bytes, bytes] | None:
     The caller must still check that the slot is the value it decoded (a later duplicate
     key would override it): parse `prefix + suffix` and compare."""
     raw = value.encode()
-    if not raw or b'"' in raw or b"\\" in raw or b"\n" in event or event.count(key) != 1:
+    if not raw or b'"' in raw or b"\\" in raw or b"\n" in event:
         return None
     start = event.find(key) + len(key)
+    if start < len(key) or event.find(key, start) >= 0:
+        return None  # no such key, or more than once
     end = start + len(raw)
     if event[start:end] != raw or event[end : end + 1] != b'"':
         return None
@@ -83,17 +124,19 @@ def strings(
     body: bytes, start: int, end: int, shape: Shape, *, segment: int = SEGMENT
 ) -> list[str] | None:
     """The texts of `body[start:end]` if it is events of `shape` joined by blank lines
-    (`\n\n`), each string a valid JSON string body on its own; None when that is not
-    proven.
+    (`\n\n`, which must also follow at `end`), each string a valid JSON string body on its
+    own; None when that is not proven.
 
-    Read a segment of about `segment` bytes at a time: each segment's copies stay in
-    cache, where copies of a whole 2,000-token run cost more than everything else."""
+    Read a segment of about `segment` bytes at a time: each segment's rebuilt copy stays
+    in cache, where a copy of a whole 2,000-token run costs more than everything else."""
+    if body[end : end + 2] != b"\n\n":
+        return None
     out: list[str] = []
     while True:
         stop = body.find(b"\n\n", start + segment, end)
         if stop < 0:
             stop = end
-        texts = _segment(body[start:stop], shape)
+        texts = _segment(body, start, stop, shape)
         if texts is None:
             return None
         out += texts
@@ -102,42 +145,36 @@ def strings(
         start = stop + 2
 
 
-def _segment(region: bytes, shape: Shape) -> list[str] | None:
-    """`strings` of one segment.
+def _segment(body: bytes, start: int, stop: int, shape: Shape) -> list[str] | None:
+    """`strings` of the events in `body[start:stop]` (followed by `\n\n`).
 
-    The texts are cut out of the region's lines (one `split` at newlines: a plain byte
-    scan, where a search for the whole joint sets itself up again for every event and costs
-    more than decoding it) and the region is then compared with what they rebuild."""
+    The pattern cuts the texts where the lengths put them (a text that is not a whole
+    string body ends its cut early and misplaces the following ones, or the pattern stops
+    matching: either way the comparison refuses); the segment is then compared with the
+    shape rebuilt around the cuts."""
     prefix, suffix, middle = shape.prefix, shape.suffix, shape.middle
-    lead = prefix.count(b"\n")
-    cut = slice(len(prefix) - prefix.rfind(b"\n") - 1, -len(suffix))
-    texts = list(map(itemgetter(cut), region.split(b"\n")[lead :: lead + 2]))
-    rebuilt = (suffix + b"\n\n" + prefix).join(texts)
+    found = shape.pattern.findall(body, start, stop + 2)
+    if middle:
+        rebuilt = shape.joint.join(map(middle.join, found))
+        texts = list(map(_FIRST, found))
+    else:
+        rebuilt = shape.joint.join(found)
+        texts = found
     if (
-        len(prefix) + len(rebuilt) + len(suffix) != len(region)
-        or not region.startswith(prefix)
-        or not region.startswith(rebuilt, len(prefix))
-        or not region.endswith(suffix)
+        len(prefix) + len(rebuilt) + len(suffix) != stop - start
+        or not body.startswith(prefix, start)
+        or not body.startswith(rebuilt, start + len(prefix))
+        or not body.startswith(suffix, stop - len(suffix))
     ):
         return None
-    if middle:
-        # Each cut must be `text + middle + other`, split here at its last `middle`:
-        # whichever split, both halves are then checked to be whole string bodies, so
-        # the event is the parsed one with both strings replaced.
-        parts = list(map(bytes.rpartition, texts, repeat(middle)))
-        if not all(map(_SECOND, parts)) or _decoded(list(map(_THIRD, parts))) is None:
-            return None
-        texts = list(map(_FIRST, parts))
     return _decoded(texts)
 
 
 def _decoded(texts: list[bytes]) -> list[str] | None:
-    """The JSON string bodies `texts` decoded, when each is a whole valid one on its own."""
-    joined = _JOIN.join(texts)
-    if _ESCAPED_JOIN in joined or joined[-1:] == b"\\":
-        return None
+    """The JSON string bodies `texts` (each a whole one: `_BODY`) decoded, when each is
+    valid on its own (UTF-8, surrogates)."""
     try:
-        decoded = _STRINGS.decode(b'["' + joined + b'"]')
+        decoded = _STRINGS.decode(b'["' + _JOIN.join(texts) + b'"]')
     except _ERRORS:
         return None
     return decoded if len(decoded) == len(texts) else None
