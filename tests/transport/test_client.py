@@ -5,6 +5,7 @@ cancellation, the read buffer's bound, and failsoft's errors."""
 from __future__ import annotations
 
 import asyncio
+from types import MappingProxyType
 
 import pytest
 
@@ -47,6 +48,45 @@ async def test_the_request_on_the_wire_is_what_aiohttp_sent() -> None:
     assert b"user-agent" not in fields and b"accept-encoding" not in fields
     assert body == BODY
     assert b"Content-Type: application/octet-stream" in requests[1]  # as aiohttp's default
+
+
+async def test_a_read_only_header_mapping_writes_the_same_request_every_time() -> None:
+    """A provider's headers (a read-only mapping) have their head written once per route:
+    every request is byte for byte what a fresh head gives, whatever its body's length;
+    a plain dict changed between requests is sent as it is now."""
+    requests: list[bytes] = []
+    fixed = MappingProxyType(dict(HEADERS))
+    changing = dict(HEADERS)
+    async with serve(keep_answering(requests)) as server, Transport() as transport:
+        url = server.url + "/v1/chat/completions"
+        for body in (BODY, b'{"model": "a much longer name"}', BODY):
+            upstream = await transport.post(url, fixed, body, connect_timeout=5)
+            upstream.finish()
+        fresh = await transport.post(url, dict(HEADERS), BODY, connect_timeout=5)
+        fresh.finish()
+        for value in ("Bearer one", "Bearer two"):
+            changing["authorization"] = value
+            upstream = await transport.post(url, changing, BODY, connect_timeout=5)
+            upstream.finish()
+    assert requests[0] == requests[2] == requests[3]
+    head, _, body = requests[1].partition(b"\r\n\r\n")
+    assert body == b'{"model": "a much longer name"}'
+    assert head == requests[0].partition(b"\r\n\r\n")[0].replace(
+        b"Content-Length: %d" % len(BODY), b"Content-Length: %d" % len(body)
+    )
+    assert b"authorization: Bearer one\r\n" in requests[4]
+    assert b"authorization: Bearer two\r\n" in requests[5]
+
+
+async def test_a_line_break_in_a_header_is_refused_not_sent() -> None:
+    """No header can smuggle a line of its own into the request, remembered head or not."""
+    only_native("aiohttp refuses these with its own error")
+    requests: list[bytes] = []
+    async with serve(keep_answering(requests)) as server, Transport() as transport:
+        for headers in ({"x-a": "1\r\nx-b: 2"}, MappingProxyType({"x-a\n": "1"})):
+            with pytest.raises(ValueError, match="newline or carriage return"):
+                await transport.post(server.url + "/v1", headers, BODY, connect_timeout=5)
+    assert requests == []
 
 
 async def test_a_connection_is_reused_after_a_clean_end() -> None:

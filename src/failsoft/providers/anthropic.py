@@ -25,7 +25,7 @@ class AnthropicProvider(Provider):
             base["x-api-key"] = key.reveal()
         return base
 
-    def headers(self, forwarded: Mapping[str, str]) -> dict[str, str]:
+    def headers(self, forwarded: Mapping[str, str]) -> Mapping[str, str]:
         if not forwarded:
             return self._headers
         headers = dict(self._headers)

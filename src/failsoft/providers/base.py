@@ -6,6 +6,7 @@ specific to one vendor's deployment (endpoint path, auth header, version headers
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar, Literal
 
 from failsoft.config import ProviderConfig
@@ -45,7 +46,9 @@ class Provider:
         }
         headers.update({k.lower(): v for k, v in config.headers.items()})
         headers.update(self.auth_headers())
-        self._headers = headers
+        self._headers: Mapping[str, str] = MappingProxyType(headers)
+        """Read-only: the transport writes the head of a request with these once per
+        route (`transport/http.py`), and nothing may change them behind its back."""
         # Credentials this adapter sends; scrubbed from anything upstream that is relayed.
         secret = config.api_key.reveal() if config.api_key else ""
         self._secrets = [s.encode() for s in (secret,) if len(s) >= 8]
@@ -71,7 +74,7 @@ class Provider:
     def _max_tokens_field(self) -> Literal["max_tokens", "max_completion_tokens"]:
         return "max_completion_tokens"
 
-    def headers(self, forwarded: Mapping[str, str]) -> dict[str, str]:
+    def headers(self, forwarded: Mapping[str, str]) -> Mapping[str, str]:
         """Headers for one request; `forwarded` holds caller headers this dialect relays."""
         return self._headers
 
