@@ -55,6 +55,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="A/B rounds of --compare (default 3, quick 2)",
     )
+    parser.add_argument(
+        "--stream-rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of the streaming and relay sections (each phase's window "
+        "split over them; default 3)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
         "--gateway-log-level", default="info", choices=("debug", "info", "warning", "error")
@@ -86,6 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.compare_rounds = 2 if args.quick else 3
     if args.compare_rounds < 1:
         parser.error("--compare-rounds must be at least 1")
+    if args.stream_rounds < 1:
+        parser.error("--stream-rounds must be at least 1")
     return args
 
 

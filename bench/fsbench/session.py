@@ -61,10 +61,10 @@ async def run_all(bench: Bench, args: argparse.Namespace) -> None:
         await plain.answer_length(bench, args.concurrency[0])
     if "streaming" in only:
         print("streaming TTFC ...", flush=True)
-        await streams.streaming(bench, args.streams)
+        await streams.streaming(bench, args.streams, args.stream_rounds)
     if "relay" in only:
         print("streaming relay ...", flush=True)
-        await streams.relay(bench, args.streams)
+        await streams.relay(bench, args.streams, args.stream_rounds)
     if "failover" in only:
         print("failover ...", flush=True)
         await failover.failover(bench, 500, fixed_conns, args.concurrency[0])
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             "rates": args.rates,
             "concurrency": args.concurrency,
             "streams": args.streams,
+            "stream_rounds": args.stream_rounds,
             "fixed_connections": args.connections,
             "request_bytes": len(sample_body),
             "gateway_log_level": args.gateway_log_level,

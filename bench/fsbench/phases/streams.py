@@ -1,6 +1,6 @@
 """Streaming phases: time to first content event against the simulator, and per-event
 relay latency against the stamping upstream, in both dialects and translated (an OpenAI
-caller, an Anthropic upstream)."""
+caller, an Anthropic upstream). Both run as interleaved rounds (see `_streams`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fsbench.payloads import anthropic_request, openai_request
 from fsbench.settings import DIRECT, FLOOR, TRANSLATED_RELAY
 
 
-async def streaming(bench: Bench, levels: list[int]) -> None:
+async def streaming(bench: Bench, levels: list[int], rounds: int) -> None:
     s = bench.setup
     cases: list[tuple[str, str, int, bytes, Sse]] = [
         (
@@ -50,10 +50,10 @@ async def streaming(bench: Bench, levels: list[int]) -> None:
             ANTHROPIC_SSE,
         ),
     ]
-    await _streams(bench, "streaming", cases, levels)
+    await _streams(bench, "streaming", cases, levels, rounds)
 
 
-async def relay(bench: Bench, levels: list[int]) -> None:
+async def relay(bench: Bench, levels: list[int], rounds: int) -> None:
     s = bench.setup
     stamped_openai = Sse(OPENAI_SSE.content, OPENAI_SSE.terminal, stamped=True)
     stamped_anthropic = Sse(ANTHROPIC_SSE.content, ANTHROPIC_SSE.terminal, stamped=True)
@@ -96,16 +96,28 @@ async def relay(bench: Bench, levels: list[int]) -> None:
             stamped_openai,
         ),
     ]
-    await _streams(bench, "relay", cases, levels)
+    await _streams(bench, "relay", cases, levels, rounds)
 
 
 async def _streams(
-    bench: Bench, section: str, cases: list[tuple[str, str, int, bytes, Sse]], levels: list[int]
+    bench: Bench,
+    section: str,
+    cases: list[tuple[str, str, int, bytes, Sse]],
+    levels: list[int],
+    rounds: int,
 ) -> None:
+    """Per stream count, `rounds` rounds of every case, each round starting one case later
+    (direct, floor and gateway of a dialect close together, in a different order each
+    round), so that drift in the machine's load falls on all rows alike; the phase's window
+    and warm-up are split over the rounds, so the section takes about as long as one pass.
+    The rows carry `round`; the report compares each with the direct row of its round."""
+    timing = {name: value / rounds for name, value in bench.timing("stream").items()}
     for conc in levels:
-        for dialect, path, port, request, sse in cases:
-            await bench.measure(
-                section,
-                {"dialect": dialect, "streams": conc, "path": path},
-                closed_load(port, request, concurrency=conc, sse=sse, **bench.timing("stream")),
-            )
+        for number in range(1, rounds + 1):
+            shift = (number - 1) % len(cases)
+            for dialect, path, port, request, sse in cases[shift:] + cases[:shift]:
+                await bench.measure(
+                    section,
+                    {"round": number, "dialect": dialect, "streams": conc, "path": path},
+                    closed_load(port, request, concurrency=conc, sse=sse, **timing),
+                )

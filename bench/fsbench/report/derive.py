@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fsbench.report import rounds
 from fsbench.settings import (
     ANSWER_TOKENS,
     DIRECT,
@@ -42,7 +43,8 @@ def _diff(a: float | None, b: float | None) -> float | None:
 def derive(results: dict[str, Any]) -> None:
     """Added latency (via − direct, same run) on every other row (on "direct stream": what
     streaming the answer costs the simulator and the load generator); on gw as=on rows also
-    via − direct stream."""
+    via − direct stream. The streaming sections' rows are per round: each against the
+    direct row of its own round, then folded into medians over the rounds (`rounds.fold`)."""
     for row in results["fixed_rate"]:
         if row["path"] == DIRECT:
             continue
@@ -64,16 +66,19 @@ def derive(results: dict[str, Any]) -> None:
         for row in results[section]:
             if row["path"] == DIRECT:
                 continue
+            # the direct row of the same round: load drift between rounds cancels out
             base = _find(
                 results[section],
                 dialect=upstream_dialect(row["dialect"]),
                 streams=row["streams"],
                 path=DIRECT,
+                round=row.get("round"),
             )
             key = "ttfc_us" if section == "streaming" else "relay_us"
             row["added_us"] = {
                 q: _diff(_lat(row, q, key), _lat(base, q, key)) for q in ("p50", "p99")
             }
+        rounds.fold(results, section)
     for row in results["failover"]:
         if row["path"] == "direct to backup":
             continue

@@ -24,7 +24,8 @@ def observations(results: dict[str, Any], gateway_log: dict[str, Any]) -> list[s
     notes: list[str] = []
     max_other = results["meta"].get("noise", {}).get("max_other_pct", 15.0)
     for section in SECTIONS_WITH_ROWS:
-        for row in results.get(section, []):
+        # the streaming sections' per-round rows, where each re-run and noise happened
+        for row in results.get(f"{section}_rounds") or results.get(section, []):
             label = f"{section} " + " ".join(
                 f"{k}={row[k]}"
                 for k in (

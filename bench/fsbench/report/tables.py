@@ -68,3 +68,18 @@ def conns_cell(row: dict[str, Any]) -> str:
         return "-"
     new_tw = end.get("time_wait_sim", 0) - start.get("time_wait_sim", 0)
     return f"{end.get('gw_to_sim', 0)} / {max(0, new_tw)}"
+
+
+def ranged(row: dict[str, Any], field: str, key: str | None = None, digits: int = 0) -> str:
+    """A figure measured in rounds as "median (min..max)" over them (sections 3 and 4, see
+    report/rounds.py); the bare figure for a row of one round or without rounds. `key`
+    picks a percentile of a dict field ("p50" of "ttfc_us")."""
+    value = row.get(field)
+    spread = row.get("ranges", {}).get(field)
+    if key is not None:
+        value = (value or {}).get(key)
+        spread = (spread or {}).get(key)
+    cell = number(value, digits)
+    if value is None or not spread or row.get("rounds", 1) < 2:
+        return cell
+    return f"{cell} ({number(spread[0], digits)}..{number(spread[1], digits)})"
