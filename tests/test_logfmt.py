@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from failsoft.logfmt import json_line, line, parse, usage_in, value
+import orjson
+import pytest
+
+from failsoft.logfmt import json_line, line, parse, usage_in, usage_known, value
 
 
 def test_plain_words_stay_bare_and_the_rest_is_quoted() -> None:
@@ -47,3 +51,67 @@ def test_a_line_parses_back() -> None:
     fields = {"rid": "fs_1", "path": '/x\n"q"=1 é \\ \u2028', "model": None, "ok": True}
     text = "2026-12-05 06:25:35,102 INFO    failsoft.access: " + line(fields)
     assert parse(text) == {"rid": "fs_1", "path": fields["path"], "model": "-", "ok": "true"}
+
+
+# ---------------------------------------------------------------------- usage_known
+
+_USAGE = {"prompt_tokens": 12, "completion_tokens": 5, "details": {"cached_tokens": 0}}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"id": "a", "choices": [{"message": {"content": "hi"}}], "usage": _USAGE},
+        {"content": [{"type": "text", "text": "{x}"}], "usage": {"input_tokens": 3}},
+        {"usage": {"input_tokens": 3, "output_tokens": 4, "service_tier": "standard"}},
+        {"candidates": [], "usageMetadata": {"promptTokenCount": 2, "candidatesTokenCount": 9}},
+        {"usageMetadata": {"promptTokenCount": 2, "promptTokensDetails": [{"tokenCount": 2}]}},
+        {"choices": []},
+    ],
+)
+def test_usage_known_reads_what_the_scan_reads(answer: dict[str, Any]) -> None:
+    body = orjson.dumps(answer)
+    known = usage_known(answer, body)
+    assert known is not None
+    assert known == usage_in(body)
+
+
+@pytest.mark.parametrize(
+    ("answer", "body"),
+    [
+        # a second "usage" key (a tool's input): the scan reads both, the last wins
+        (
+            {"content": [{"input": {"usage": {"input_tokens": 1}}}], "usage": {"input_tokens": 2}},
+            None,
+        ),
+        # a brace in a usage string: only the scan knows where its object ends
+        ({"usage": {"input_tokens": 1, "note": "}"}}, None),
+        # the key spelled with an escape: the bare "usage" is another one
+        (
+            {"usage": {"input_tokens": 7}, "x": {"usage": {"input_tokens": 1}}},
+            b'{"usag\\u0065":{"input_tokens":7},"x":{"usage":{"input_tokens":1}}}',
+        ),
+        # a line break before the object: the scan does not take it
+        ({"usage": {"input_tokens": 7}}, b'{"usage":\n{"input_tokens":7}}'),
+        # more than the scan reads after the brace
+        ({"usage": {"input_tokens": 7}, "pad": "x" * 5000}, None),
+        # no count in it: the scan goes on to look for Gemini's key
+        ({"usage": {}, "usageMetadata": {"promptTokenCount": 4}}, None),
+        # a "usage" key beside Gemini's: the scan reads it first
+        ({"usageMetadata": {"promptTokenCount": 4}, "x": {"usage": {"input_tokens": 1}}}, None),
+        # a list of strings in it
+        ({"usage": {"input_tokens": 7, "kinds": ["a"]}}, None),
+        ({"usage": None}, None),
+        ("not an object", None),
+    ],
+)
+def test_usage_known_leaves_the_doubtful_cases_to_the_scan(answer: Any, body: bytes | None) -> None:
+    raw = orjson.dumps(answer) if body is None else body
+    assert usage_known(answer, raw) is None
+    usage_in(raw)  # (the scan itself takes any of them)
+
+
+def test_usage_known_agrees_with_the_scan_on_a_raw_upstream_body() -> None:
+    body = b'{"id": "x",\n  "usage" : {"prompt_tokens": 3, "completion_tokens": 8}\n}'
+    answer = orjson.loads(body)
+    assert usage_known(answer, body) == usage_in(body) == (3, 8)

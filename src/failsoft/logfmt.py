@@ -166,6 +166,75 @@ def _object_at(body: bytes, brace: int) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
+def usage_known(answer: Any, body: bytes) -> tuple[int | None, int | None] | None:
+    """What `usage_in(body)` finds, read off `answer` (`body` parsed, or the object it was
+    serialized from) without scanning for and parsing the usage object again; None when
+    only the scan can tell (then call it).
+
+    The router parsed or built the answer already, so its usage is there for the access
+    line. It is taken from the parsed object only where the scan is sure to read the very
+    same object: one bare `"usage"` key in the body (the answer's own, since no `\\u`
+    escape can spell another), a usage object `_object_at` delimits right (no brace in
+    any of its strings, and whole within `_SCAN` bytes), and counts found in it; else the
+    scan decides, a nested or repeated key included.
+    """
+    if type(answer) is not dict:
+        return None
+    at = body.find(b'"usage"')
+    if at >= 0:
+        key = _USAGE_KEYS[0]
+        usage = answer.get("usage")
+    else:
+        at = body.find(_GEMINI)
+        if at < 0:
+            return None, None  # neither key: the scan finds nothing either
+        key = _GEMINI
+        usage = answer.get("usageMetadata")
+    if type(usage) is not dict or body.find(key, at + len(key)) >= 0:
+        return None
+    opening = _OPENINGS[0][1] if key is _USAGE_KEYS[0] else _OPENINGS[1][1]
+    match = opening.match(body, at)
+    if (
+        match is None
+        or len(body) - match.end() >= _SCAN
+        or body.find(b"\\u") >= 0
+        or not _braceless(usage)
+    ):
+        return None
+    found_in = _first_int(usage, _INPUT, None)
+    found_out = _first_int(usage, _OUTPUT, None)
+    if found_in is None and found_out is None and key is not _GEMINI:
+        return None  # the scan would go on to look for `"usageMetadata"`
+    return found_in, found_out
+
+
+def _braceless(obj: dict[str, Any]) -> bool:
+    """No key or string in `obj` (a usage object: counts, a few small objects and lists)
+    holds a brace, so counting braces finds where its JSON text ends."""
+    for name, item in obj.items():
+        if "{" in name or "}" in name:
+            return False
+        kind = type(item)
+        if kind is int or kind is float or kind is bool or item is None:
+            continue
+        if kind is str:
+            if "{" in item or "}" in item:
+                return False
+        elif kind is dict:
+            if not _braceless(item):
+                return False
+        elif kind is list:
+            for element in item:
+                if type(element) is dict:
+                    if not _braceless(element):
+                        return False
+                elif type(element) is str or type(element) is list:
+                    return False
+        else:
+            return False
+    return True
+
+
 def _first_int(obj: dict[str, Any], names: tuple[str, ...], default: int | None) -> int | None:
     for name in names:
         count = obj.get(name)

@@ -164,6 +164,9 @@ def direct(logger: logging.Logger) -> _Handler | None:
     return handler
 
 
+_NS = sys.version_info >= (3, 13)
+"""A `LogRecord`'s time comes from `time.time_ns()` (3.13 on), else `time.time()`."""
+
 if sys.version_info >= (3, 13):
 
     def now() -> tuple[float, int]:
@@ -191,6 +194,26 @@ def text_line(created: float, msecs: int, prefix: str, message: str) -> str:
         _stamp[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
         _stamp[0] = second
     return f"{_stamp[1]},{msecs:03d} {prefix}{message}\n"
+
+
+_MSECS = tuple(f"{ms:03d}" for ms in range(1000))
+
+
+def text_now(prefix: str, message: str) -> str:
+    """`text_line` for a record made now (`now()`'s time): one call, not two."""
+    if _NS:
+        ns = time.time_ns()
+        created = ns / 1e9
+        msecs = (ns % 1_000_000_000) // 1_000_000
+    else:
+        created = time.time()
+        msecs = int((created - int(created)) * 1000)
+    second = int(created)
+    stamp = _stamp
+    if stamp[0] != second:
+        stamp[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        stamp[0] = second
+    return f"{stamp[1]},{_MSECS[msecs]} {prefix}{message}\n"
 
 
 def json_record(created: float, level: str, name: str, summary: str, fields: dict[str, Any]) -> str:

@@ -431,8 +431,9 @@ class Attempt:
 
     # ------------------------------------------------------------------ non-streaming
 
-    async def complete(self) -> tuple[bytes, Upstream]:
-        """A whole non-streaming answer body (the upstream's headers come along).
+    async def complete(self) -> tuple[bytes, Upstream, Any]:
+        """A whole non-streaming answer body (the upstream's headers come along), and
+        the object it is the JSON of (`Answer.parsed`: its usage for the access line).
 
         The upstream streams; after the first content event the rest is only collected
         (each read bounded by `idle`), then parsed and assembled in one pass, because
@@ -493,9 +494,9 @@ class Attempt:
             upstream.close()
             raise
         upstream.finish()
-        return orjson.dumps(answer), upstream
+        return orjson.dumps(answer), upstream, answer
 
-    async def _complete_plain(self) -> tuple[bytes, Upstream]:
+    async def _complete_plain(self) -> tuple[bytes, Upstream, Any]:
         """Forward a non-streaming request as is; only the overall deadline bounds the wait."""
         body = self._body(stream=False)
         pool = self._pool()
@@ -551,12 +552,13 @@ class Attempt:
                 self.meter.answer(answer)
             if self.translation is not None:
                 try:
-                    data = orjson.dumps(self.translation.response(answer))
+                    answer = self.translation.response(answer)
+                    data = orjson.dumps(answer)
                 except (AttributeError, TypeError, KeyError, ValueError) as exc:
                     message = f"the answer does not have the documented shape ({exc})"
                     raise BadResponse(message) from None
             upstream.finish()
-            return data, upstream
+            return data, upstream, answer
         except UpstreamError:
             if upstream is not None:
                 upstream.close()

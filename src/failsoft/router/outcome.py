@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from failsoft.errors import UpstreamError
 from failsoft.policy.classify import Verdict
@@ -23,6 +23,10 @@ class Answer:
     upstream_request_id: str | None
     warnings: tuple[str, ...] = ()
     """What translating the request for the answering target could not carry."""
+    parsed: Any = None
+    """The object `body` is the JSON of, when the router parsed or built it (None for a
+    stored or static answer): the access line reads the token counts off it
+    (`logfmt.usage_known`) rather than scanning `body` for them."""
 
 
 class Outcome(Generic[T]):

@@ -377,9 +377,9 @@ class Run(Generic[T]):
         once = self.once
         try:
             if once is None:
-                body, upstream = await attempt.complete()
+                body, upstream, parsed = await attempt.complete()
                 rid = upstream.headers.get(provider.wire.request_id_header)
-                answer = Answer(body, target, self.attempts, rid, attempt.warnings)
+                answer = Answer(body, target, self.attempts, rid, attempt.warnings, parsed)
                 result = cast(T, answer)
             else:
                 result = await once(attempt, self.attempts)

@@ -39,17 +39,14 @@ from failsoft.errors import (
     UnsupportedMediaType,
     Untranslatable,
 )
-from failsoft.logfmt import clean, json_line, usage_in, value
-from failsoft.logjson import FIELDS, SUMMARY, direct, json_record, now, text_line
+from failsoft.logfmt import usage_in, usage_known
+from failsoft.server.access_line import write as write_line
 from failsoft.server.asgi import Message, Scope, Send
 from failsoft.server.refusals import RefusalLog
 from failsoft.types import trail
 from failsoft.usage.meter import request_tokens
 
 access_log = logging.getLogger("failsoft.access")
-_NAME = access_log.name
-_PREFIX_TEXT = f"{'INFO':<7} {_NAME}: "
-"""What the text format puts between an access line's time and its message."""
 
 EXCHANGE = "failsoft.exchange"
 """The scope key under which a handler finds its request's `Exchange`."""
@@ -134,6 +131,7 @@ class Exchange:
     """One request's `send`, and what the access line and `/metrics` need to know of it."""
 
     __slots__ = (
+        "_counted",
         "_log",
         "_scope",
         "_send",
@@ -191,6 +189,8 @@ class Exchange:
         self.cut: str | None = None
         """failsoft ended the request itself: `slow_reader`, `deadline` or `shutdown`."""
         self._scope: Scope | None = None
+        self._counted: bytes | None = None
+        """An answer body whose token counts were handed over (`counted`): not scanned."""
         self.ticket: Ticket | None = None
         """The caller key's rate-limit ticket (auth/limits.py): its headers go on the
         answer, its slot is given back and its tokens charged at `finish`."""
@@ -237,12 +237,31 @@ class Exchange:
                 self.first = time.perf_counter()
             # `find`, not `in`: `bytes in bytes` first tries the needle as an int and
             # raises (and clears) a TypeError, ~2,000 instructions each time.
-            if body.find(b"usage") >= 0:
+            if body is not self._counted and body.find(b"usage") >= 0:
                 self._count_tokens(body)
             if self.trace is not None:
                 self.trace.body(body)
-        elif self.ticket is not None and self.ticket.tokens and body.find(b"usage") >= 0:
+        elif (
+            self.ticket is not None
+            and self.ticket.tokens
+            and body is not self._counted
+            and body.find(b"usage") >= 0
+        ):
             self._count_tokens(body)
+
+    def counted(self, answer: Any, body: bytes) -> None:
+        """`body`, about to be sent whole, is the JSON of `answer` (the router parsed or
+        built it): its token counts are read off `answer` (`usage_known`), and `body` is
+        not scanned for them, when that is sure to give what the scan would."""
+        if self.detail or (self.ticket is not None and self.ticket.tokens):
+            known = usage_known(answer, body)
+            if known is not None:
+                self._counted = body
+                found_in, found_out = known
+                if found_in is not None:
+                    self.input_tokens = found_in
+                if found_out is not None:
+                    self.output_tokens = found_out
 
     def _read_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
         fields = _HEADERS
@@ -316,7 +335,7 @@ class Exchange:
         status = self.status or CLIENT_CLOSED
         self._log.count(self.surface, status, elapsed)
         if self.logged:
-            self._log.write(self, status, elapsed)
+            write_line(self, status, elapsed, self._log.json)
         if self.trace is not None:
             self.trace.finish(self, status)
 
@@ -359,91 +378,7 @@ class AccessLog:
         self.sums[surface] += elapsed
 
     def write(self, ex: Exchange, status: int, elapsed: float) -> None:
-        ms = round(elapsed * 1000, 1)
-        ttft = None
-        if ex.stream and ex.first is not None:
-            ttft = round((ex.first - ex.started) * 1000, 1)
-        answered = _label(ex.provider, ex.answered)
-        handler = direct(access_log)
-        kind = None if handler is None else handler.direct_format()
-        if self.json:
-            fields = clean(
-                {
-                    "rid": ex.rid,
-                    "surface": ex.surface,
-                    "method": ex.method,
-                    "path": ex.path,
-                    "model": ex.model,
-                    "status": status,
-                    "attempts": _int(ex.attempts),
-                    "answered": answered,
-                    "trail": ex.trail or None,
-                    "ms": ms,
-                    "ttft_ms": ttft,
-                    "in": ex.input_tokens,
-                    "out": ex.output_tokens,
-                    "cache": ex.cache,
-                    "rung": ex.rung,
-                    "stream": ex.stream,
-                    "broken": ex.broken,
-                    "disconnect": ex.disconnected,
-                    "refused": ex.refused,
-                    "cut": ex.cut,
-                    "key": ex.caller,
-                }
-            )
-            summary = f"{ex.method} {ex.path} {status}"
-            if handler is not None and kind is not None:
-                created, msecs = now()
-                if kind == "json":
-                    handler.write_soon(json_record(created, "INFO", _NAME, summary, fields))
-                else:
-                    handler.write_soon(text_line(created, msecs, _PREFIX_TEXT, json_line(fields)))
-                return
-            text = json_line(fields)
-            # With `log.format: json` the fields go in the line's own object, not a string.
-            extra: dict[str, Any] | None = {FIELDS: fields, SUMMARY: summary}
-        else:
-            # One f-string, not logfmt.line over a dict: this runs once per request. The
-            # surface, status, numbers and flags are failsoft's own; the rest is escaped.
-            # The words that repeat from one request to the next (method, path, model,
-            # trail, ...) are escaped once and looked up after; the id and numbers are not.
-            v = value
-            c = _WORDS.get
-            tokens_in = ex.input_tokens  # ints (usage_in's, never bools) or None
-            tokens_out = ex.output_tokens
-            w = _word
-            text = (
-                f"rid={v(ex.rid)} surface={ex.surface} method={c(ex.method) or w(ex.method)} "
-                f"path={c(ex.path) or w(ex.path)} model={c(ex.model) or w(ex.model)} "
-                f"status={status} attempts={c(ex.attempts) or w(ex.attempts)} "
-                f"answered={c(answered) or w(answered)} "
-                f"trail={c(ex.trail or None) or w(ex.trail or None)} ms={ms} "
-                f"ttft_ms={'-' if ttft is None else ttft} "
-                f"in={'-' if tokens_in is None else tokens_in} "
-                f"out={'-' if tokens_out is None else tokens_out} "
-                f"cache={c(ex.cache) or w(ex.cache)} rung={c(ex.rung) or w(ex.rung)} "
-                f"stream={_BOOL[ex.stream]} broken={_BOOL[ex.broken]} "
-                f"disconnect={_BOOL[ex.disconnected]} refused={c(ex.refused) or w(ex.refused)} "
-                f"cut={c(ex.cut) or w(ex.cut)}"
-            )
-            if ex.caller is not None:
-                text += f" key={c(ex.caller) or w(ex.caller)}"
-            if handler is not None and kind is not None:
-                created, msecs = now()
-                if kind == "text":
-                    handler.write_soon(text_line(created, msecs, _PREFIX_TEXT, text))
-                else:
-                    handler.write_soon(json_record(created, "INFO", _NAME, text, {}))
-                return
-            extra = None
-        # failsoft's own stderr handler alone takes the line as it is (above); anything
-        # else gets a record. makeRecord + handle, not info(): the caller's file and line
-        # (a stack walk) say nothing about a request, and the level was checked when the
-        # request began.
-        access_log.handle(
-            access_log.makeRecord(access_log.name, logging.INFO, "", 0, text, (), None, None, extra)
-        )
+        write_line(ex, status, elapsed, self.json)
 
     def metrics(self) -> Iterator[Metric]:
         """`failsoft_http_requests_total{surface, class}` and the duration histogram."""
@@ -484,32 +419,4 @@ class AccessLog:
 
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds: from a cached answer to a long streamed one."""
-_BOOL = ("false", "true")
 _CLASSES = ("1xx", "1xx", "2xx", "3xx", "4xx", "5xx")
-
-
-_WORDS: dict[str | bytes | None, str] = {None: "-"}
-"""Text or bytes (never numbers: `True == 1`) → its logfmt value, for `_word`."""
-
-
-def _word(raw: str | bytes | None) -> str:
-    """`value(raw)`, remembered: a few thousand distinct words at most are kept."""
-    text = value(raw)
-    if len(_WORDS) >= 4096:
-        _WORDS.clear()
-        _WORDS[None] = "-"
-    _WORDS[raw] = text
-    return text
-
-
-def _int(raw: bytes | str | None) -> int | None:
-    if raw is None:
-        return None
-    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
-    return int(text) if text.isdigit() else None
-
-
-def _label(provider: bytes | None, model: bytes | None) -> str | None:
-    if provider is None or model is None:
-        return None
-    return f"{provider.decode('latin-1')}/{model.decode('latin-1')}"

@@ -200,6 +200,8 @@ class ChatEndpoint:
                 if turn is not None and self.conversations is not None and _kept(served):
                     await self.conversations.answered(turn, answer.body)
                 watch.finished = True
+                if exchange is not None and answer.parsed is not None:
+                    exchange.counted(answer.parsed, answer.body)
                 await send_bytes(send, 200, out, answer.body)
         except RequestError as exc:
             watch.finished = True
