@@ -6,7 +6,8 @@ read-only.
 
 Subscribers are plain callables run inline, so they must be cheap and must not raise
 (a failing subscriber is logged and skipped, never allowed to break a request). When no
-one subscribes, the router skips building events at all (`EventHub.active`).
+one subscribes to a kind of event, the router skips building it at all (`EventHub.attempts`,
+`requests`, `breakers`; `active` for any).
 """
 
 from __future__ import annotations
@@ -88,19 +89,29 @@ class EventHub:
     def __init__(self) -> None:
         self._subscribers: dict[type[Any], list[Callable[[Any], None]]] = {}
         self.active = False
+        """Anyone subscribes to anything."""
+        self.attempts = self.requests = self.breakers = False
+        """Anyone subscribes to `AttemptFinished`, `RequestFinished`, `BreakerChanged`."""
 
     def subscribe(self, kind: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
         """Call `callback` for every event of `kind`; returns a function that unsubscribes."""
         self._subscribers.setdefault(kind, []).append(callback)
-        self.active = True
+        self._listening()
 
         def unsubscribe() -> None:
             callbacks = self._subscribers.get(kind, [])
             if callback in callbacks:
                 callbacks.remove(callback)
-            self.active = any(self._subscribers.values())
+            self._listening()
 
         return unsubscribe
+
+    def _listening(self) -> None:
+        subscribers = self._subscribers
+        self.attempts = bool(subscribers.get(AttemptFinished))
+        self.requests = bool(subscribers.get(RequestFinished))
+        self.breakers = bool(subscribers.get(BreakerChanged))
+        self.active = any(subscribers.values())
 
     def emit(self, event: Event) -> None:
         for callback in self._subscribers.get(type(event), ()):

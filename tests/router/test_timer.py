@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from failsoft.router import timer as timer_module
 from failsoft.router.timer import PhaseTimer
 
 
@@ -57,3 +58,88 @@ async def test_an_outside_cancellation_stays_one() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+# ---------------------------------------------------------------------- the alarms underneath
+# Every PhaseTimer and race deadline is an alarm on its loop's one handle (`Alarms`).
+
+
+async def _ordering() -> list[object]:
+    loop = asyncio.get_running_loop()
+    alarms = timer_module.alarms(loop)
+    now = loop.time()
+    ran: list[object] = []
+    done = asyncio.Event()
+    alarms.at(now + 0.03, lambda: ran.append("third"))
+    alarms.at(now + 0.01, lambda: ran.append("first"))
+    alarms.at(now + 0.02, lambda: ran.append("second, a"))
+    alarms.at(now + 0.02, lambda: ran.append("second, b"))  # same time: in the order set
+    alarms.cancel(alarms.at(now + 0.015, lambda: ran.append("cancelled")))
+    alarms.at(now + 0.04, done.set)
+    await done.wait()
+    return ran
+
+
+async def test_alarms_run_in_time_order_and_cancelled_ones_never() -> None:
+    assert await _ordering() == ["first", "second, a", "second, b", "third"]
+
+
+def test_alarms_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    assert uvloop.run(_ordering()) == ["first", "second, a", "second, b", "third"]
+
+
+async def test_many_cancelled_alarms_leave_the_pending_ones() -> None:
+    loop = asyncio.get_running_loop()
+    alarms = timer_module.alarms(loop)
+    now = loop.time()
+    ran: list[int] = []
+    each = [alarms.at(now + 0.01 + i * 0.0001, lambda i=i: ran.append(i)) for i in range(300)]
+    for alarm in each[::3] + each[1::3]:  # most of them: the heap is rebuilt meanwhile
+        alarms.cancel(alarm)
+    done = asyncio.Event()
+    alarms.at(now + 0.1, done.set)
+    await done.wait()
+    assert ran == list(range(2, 300, 3))
+
+
+async def test_a_failing_alarm_is_reported_and_the_others_run() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[BaseException] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["exception"]))
+    try:
+        alarms = timer_module.alarms(loop)
+        now = loop.time()
+        done = asyncio.Event()
+
+        def fail() -> None:
+            raise ValueError("boom")
+
+        alarms.at(now + 0.01, fail)
+        alarms.at(now + 0.01, done.set)  # due at the same moment, run after it
+        await done.wait()
+    finally:
+        loop.set_exception_handler(None)
+    assert [type(e) for e in reported] == [ValueError]
+
+
+async def test_an_alarm_set_from_an_alarm_runs_later() -> None:
+    loop = asyncio.get_running_loop()
+    alarms = timer_module.alarms(loop)
+    done = asyncio.Event()
+    alarms.at(loop.time() + 0.01, lambda: alarms.at(loop.time() + 0.01, done.set))
+    await done.wait()
+
+
+async def test_an_alarm_cancelled_by_one_due_with_it_does_not_run() -> None:
+    loop = asyncio.get_running_loop()
+    alarms = timer_module.alarms(loop)
+    now = loop.time()
+    ran: list[str] = []
+    done = asyncio.Event()
+    second: list[timer_module.Alarm] = []
+    alarms.at(now + 0.01, lambda: alarms.cancel(second[0]))
+    second.append(alarms.at(now + 0.01, lambda: ran.append("cancelled")))
+    alarms.at(now + 0.02, done.set)
+    await done.wait()
+    assert ran == []

@@ -36,40 +36,42 @@ class DirectComponents:
     """Targets no plan names that became components (they answered), least recently seen
     first."""
 
-    __slots__ = ("_order",)
+    __slots__ = ("order",)
 
     def __init__(self) -> None:
-        self._order: OrderedDict[Target, None] = OrderedDict()
+        self.order: OrderedDict[Target, None] = OrderedDict()
+        """Least recently seen first (read-only outside: the monitor's hot path looks
+        into it only when it holds anything)."""
 
     def __contains__(self, target: object) -> bool:
-        return target in self._order
+        return target in self.order
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self.order)
 
     def seen(self, target: Target) -> None:
         """An attempt reached it (hot path: one dict operation)."""
-        self._order.move_to_end(target)
+        self.order.move_to_end(target)
 
     def admit(self, target: Target, limit: int) -> list[Target]:
         """Keep `target`; the targets forgotten to stay within `limit`."""
         evicted = []
-        while self._order and len(self._order) >= limit:
-            evicted.append(self._order.popitem(last=False)[0])
-        self._order[target] = None
+        while self.order and len(self.order) >= limit:
+            evicted.append(self.order.popitem(last=False)[0])
+        self.order[target] = None
         return evicted
 
     def keep_only(self, labels: set[str]) -> list[Target]:
         """Forget (and return) those whose label is not in `labels`."""
-        gone = [t for t in self._order if t.label not in labels]
+        gone = [t for t in self.order if t.label not in labels]
         for target in gone:
-            del self._order[target]
+            del self.order[target]
         return gone
 
     def discard(self, target: Target) -> None:
-        self._order.pop(target, None)
+        self.order.pop(target, None)
 
     def clear(self) -> list[Target]:
-        gone = list(self._order)
-        self._order.clear()
+        gone = list(self.order)
+        self.order.clear()
         return gone

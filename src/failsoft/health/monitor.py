@@ -109,7 +109,7 @@ class HealthMonitor(HealthReading):
                     return
                 self._admit(key, event.target)
             stats = self._stats[event.target] = self.passive.stats(key)
-        elif event.target in self._direct:
+        elif self._direct.order and event.target in self._direct.order:
             self._direct.seen(event.target)
         stats.record(self.clock.monotonic(), event.outcome, event.duration, event.first_token)
         if not event.ok and classify(event.outcome) in FAILURES:

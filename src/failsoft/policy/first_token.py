@@ -81,7 +81,10 @@ class FirstTokenLimits:
         else:
             slowest = max(found.recent, default=0.0)
             base = max(config.cold, config.factor * slowest, 2.0 * found.lost)
-        return min(base * scale(config, body_bytes), config.ceiling)
+        # (`scale`, written out: asked on every request)
+        return min(
+            base * (1.0 + body_bytes / BYTES_PER_TOKEN / config.tokens_per_step), config.ceiling
+        )
 
     def samples(self, target: Target) -> int:
         found = self._targets.get(target)
@@ -91,8 +94,11 @@ class FirstTokenLimits:
         self, config: AdaptiveFirstToken, target: Target, first_token: float, body_bytes: int
     ) -> None:
         """A first token arrived after `first_token` seconds."""
-        samples = self._get(target)
-        samples.recent.append(first_token / scale(config, body_bytes))
+        samples = self._targets.get(target) or self._get(target)
+        # (`scale`, written out: told on every request)
+        samples.recent.append(
+            first_token / (1.0 + body_bytes / BYTES_PER_TOKEN / config.tokens_per_step)
+        )
         samples.fresh += 1
 
     def lost(

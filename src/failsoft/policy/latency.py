@@ -29,7 +29,7 @@ class LatencyStats:
         return found
 
     def observe(self, target: Target, first_token: float) -> None:
-        stats = self._get(target)
+        stats = self._targets.get(target) or self._get(target)
         stats.ewma = (
             first_token
             if stats.ewma is None

@@ -66,8 +66,15 @@ class SilenceWatch:
         self.enabled = config.enabled
 
     def threshold(self, target: Target, first_byte: float) -> float:
-        config = self._config
+        return self._threshold(self._targets.get(target), first_byte)
+
+    def outlook(self, target: Target, first_byte: float) -> tuple[float, bool]:
+        """`threshold` and `flagged` together: what a request's race needs, in one look."""
         watch = self._targets.get(target)
+        return self._threshold(watch, first_byte), watch is not None and watch.flagged
+
+    def _threshold(self, watch: _Watch | None, first_byte: float) -> float:
+        config = self._config
         if watch is None or len(watch.recent) < _COLD_SAMPLES:
             return min(config.cold, first_byte)
         if watch.fresh >= _REFRESH or len(watch.recent) <= _REFRESH:

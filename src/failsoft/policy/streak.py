@@ -118,7 +118,9 @@ class Streak:
         if started < self._good:
             return
         self._good = started
-        self._drop(bisect_right(self._starts, started))
+        count = bisect_right(self._starts, started)
+        if count:
+            self._drop(count)
 
     def released(self, started: float | None) -> None:
         """The attempt ended with no verdict on the target (cancelled, the caller's
@@ -143,7 +145,8 @@ class Streak:
 
     def _drop(self, count: int) -> None:
         """Forget the `count` attempts that began first."""
-        self.failures -= sum(self._failed[:count])
+        if self.failures:  # (the failures among them: none when there are none at all)
+            self.failures -= sum(self._failed[:count])
         del self._starts[:count]
         del self._failed[:count]
 

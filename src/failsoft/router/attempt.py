@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -66,11 +67,6 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 """The largest one SSE event may be (less when `server.max_answer_bytes` is less)."""
 
 
-def event_limit(answer_limit: int) -> int:
-    """The most one SSE event may hold under an answer limit of `answer_limit` bytes."""
-    return min(answer_limit, MAX_EVENT_BYTES)
-
-
 class Attempt:
     __slots__ = (
         "_native_parts",
@@ -82,6 +78,7 @@ class Attempt:
         "limits",
         "meter",
         "output_limit",
+        "pool",
         "probe",
         "probe_settled",
         "provider",
@@ -111,6 +108,7 @@ class Attempt:
         translation: Translation | None = None,
         probe: bool = False,
         watch: Watch | None = None,
+        pool: Pool | None = None,
     ) -> None:
         self.target = target
         self.provider = provider
@@ -145,6 +143,8 @@ class Attempt:
         self.strip_usage = False
         """The upstream's usage chunk is failsoft's (asked for the meter), not the caller's."""
         self._native_parts: tuple[dict[str, Any], bytes, str | None] | None = None
+        self.pool = pool
+        """Its provider's connection pool (the run looked it up already: None, look here)."""
         self.span: Any = None
         """This attempt's span (tracing.otel.AttemptSpan) when the request is traced: its
         `traceparent` goes upstream with the request."""
@@ -228,8 +228,11 @@ class Attempt:
         return parts
 
     def _pool(self) -> Pool:
-        provider = self.provider
-        return self.transport.pool(provider.name, provider.config.max_connections)
+        pool = self.pool
+        if pool is None:
+            provider = self.provider
+            pool = self.pool = self.transport.pool(provider.name, provider.config.max_connections)
+        return pool
 
     async def _wait(self, pool: Pool) -> None:
         """All of the provider's connections are in use: wait a little for one
@@ -244,20 +247,31 @@ class Attempt:
             self.queued = False
             self.waited = self.clock.monotonic() - began
 
-    async def _send(self, body: bytes, pool: Pool, stream: bool = True) -> Upstream:
-        """Send holding a slot of `pool`, which goes with the answer (or back to the pool)."""
+    def _send(self, body: bytes, pool: Pool, stream: bool = True) -> Awaitable[Upstream]:
+        """Send holding a slot of `pool`, which goes with the answer (or back to the pool).
+
+        A plain function handing back the transport's coroutine: one frame fewer between
+        the attempt and the upstream on every wait for it."""
         try:
             connect, _ = self.deadline.cap(self.limits.connect)
-            url = self.provider.url_for(self.target.model, stream)
-            headers = self.provider.headers(self.request.forwarded)
+            provider = self.provider
+            url = provider.url_for(self.target.model, stream)
+            headers = provider.headers(self.request.forwarded)
             if self.span is not None:
                 headers = {**headers, **self.span.carrier}
         except BaseException:
             pool.give()
             raise
-        return await self.transport.post(
+        return self.transport.post(
             url, headers, body, connect_timeout=max(connect, 0.001), pool=pool
         )
+
+    def _usable(self, upstream: Upstream, *, sse: bool) -> bool:
+        """A 200 of the expected kind (the usual answer: no coroutine for it); else
+        `_check_status` says what is wrong."""
+        if upstream.status != 200:
+            return False
+        return not sse or upstream.content_type == "text/event-stream"
 
     async def _check_status(self, upstream: Upstream, *, sse: bool) -> None:
         """Raise the right error for anything but a usable 200."""
@@ -334,19 +348,22 @@ class Attempt:
         try:
             with PhaseTimer(loop, loop.time() + limit) as timer:
                 upstream = await self._send(body, pool)
-                await self._check_status(upstream, sse=True)
-                self._metered()
+                if not self._usable(upstream, sse=True):
+                    await self._check_status(upstream, sse=True)
+                if self.request.meter is not None:
+                    self._metered()
                 self.headers_at = self.clock.monotonic()
-                if self.watch is not None:
-                    self.watch.headers(self)
+                watch = self.watch
+                if watch is not None:
+                    watch.headers(self)
                 # Headers are in: from here only the overall deadline bounds the wait for
                 # the first content (the router races another target at the first-token
                 # limit, when there is one).
                 phase = "first_token"
-                limit, binding = self.deadline.cap(math.inf)
+                limit, binding = self.deadline.remaining(), True  # (`cap(math.inf)`)
                 timer.move(loop.time() + limit)
                 cap = self.transport.max_answer_bytes
-                decoder = SSEDecoder(event_limit(cap))
+                decoder = SSEDecoder(cap if cap < MAX_EVENT_BYTES else MAX_EVENT_BYTES)
                 tracker = wire.tracker()
                 head: list[bytes] = []
                 head_events: list[tuple[bytes, Any]] = []
@@ -378,8 +395,8 @@ class Attempt:
                             continue
                         if kind in (CONTENT, TERMINAL):
                             self.first_token_at = self.clock.monotonic()
-                            if self.watch is not None:
-                                self.watch.first_token(self)
+                            if watch is not None:
+                                watch.first_token(self)
                             return Opened(
                                 upstream,
                                 decoder,
@@ -431,16 +448,20 @@ class Attempt:
 
     # ------------------------------------------------------------------ non-streaming
 
-    async def complete(self) -> tuple[bytes, Upstream, Any]:
-        """A whole non-streaming answer body (the upstream's headers come along), and
-        the object it is the JSON of (`Answer.parsed`: its usage for the access line).
+    def complete(self) -> Awaitable[tuple[bytes, Upstream, Any]]:
+        """A whole non-streaming answer body (the upstream's headers come along), and the
+        object it is the JSON of (`Answer.parsed`: its usage for the access line):
+        streamed and assembled, or (`always_stream: false`) asked for as it is. A plain
+        function handing back the coroutine that does it: one frame fewer on every wait."""
+        if not self.provider.config.always_stream:
+            return self._complete_plain()
+        return self._complete_assembled()
 
-        The upstream streams; after the first content event the rest is only collected
+    async def _complete_assembled(self) -> tuple[bytes, Upstream, Any]:
+        """The upstream streams; after the first content event the rest is only collected
         (each read bounded by `idle`), then parsed and assembled in one pass, because
         per-event work on an answer nobody sees before it is complete is wasted.
         """
-        if not self.provider.config.always_stream:
-            return await self._complete_plain()
         wire = self.provider.wire
         if self.translation is not None:
             body = self.translation.body(self.target.model, True, self.output_limit)
@@ -518,11 +539,13 @@ class Attempt:
                 # for the headers' limit if they take longer).
                 with PhaseTimer(loop, now + limit, now + self.limits.idle) as timer:
                     upstream = await self._send(body, pool, stream=False)
-                    await self._check_status(upstream, sse=False)
+                    if upstream.status != 200:
+                        await self._check_status(upstream, sse=False)
                     declared = upstream.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > self.transport.max_answer_bytes:
                         raise AnswerTooLarge(self.transport.max_answer_bytes)
-                    self._metered()
+                    if self.request.meter is not None:
+                        self._metered()
                     self.first_token_at = self.clock.monotonic()
                     parts: list[bytes] = []
                     cap = self.transport.max_answer_bytes

@@ -33,7 +33,7 @@ class Outcome(Generic[T]):
     """A result, or an error and what it means; neither when the target was skipped (at
     its cap) or a race was lost."""
 
-    __slots__ = ("attempt", "error", "result", "verdict")
+    __slots__ = ("attempt", "error", "ok", "result", "verdict")
 
     def __init__(
         self,
@@ -46,10 +46,8 @@ class Outcome(Generic[T]):
         self.result = result
         self.error = error
         self.verdict = verdict
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.attempt is not None
+        self.ok = error is None and attempt is not None
+        """A result (an attribute, not a property: read once or twice per request)."""
 
 
 async def discard(result: object) -> None:

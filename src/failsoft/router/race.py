@@ -35,6 +35,7 @@ from failsoft.router.attempt import Attempt
 from failsoft.router.outcome import Outcome, discard
 from failsoft.router.phases import Watch
 from failsoft.router.state import RouterState
+from failsoft.router.timer import Alarm, alarms
 from failsoft.translate import Translation
 from failsoft.types import AttemptRecord, ChatRequest, Target
 
@@ -83,6 +84,7 @@ class Racer(Protocol[T]):
 
 class Race(Generic[T]):
     __slots__ = (
+        "_alarms",
         "_check_at",
         "_hedge_at",
         "_loop",
@@ -91,6 +93,7 @@ class Race(Generic[T]):
         "_timer",
         "current",
         "done",
+        "headers",
         "interrupted",
         "kind",
         "late",
@@ -123,6 +126,9 @@ class Race(Generic[T]):
         silent: bool,
     ) -> None:
         self.run = run
+        self.headers = run._hooks.headers
+        """Response headers (for either side): as for any attempt (the run's own hook,
+        called directly)."""
         self.target = target
         self.probe = probe
         self.kind = kind
@@ -148,8 +154,9 @@ class Race(Generic[T]):
         self.task: asyncio.Task[Any] | None = None
         """The request's task, which runs the first attempt inline."""
         self.silence_after = silence_after
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Alarm | None = None
         self._loop = asyncio.get_running_loop()
+        self._alarms = alarms(self._loop)
         start = self._loop.time()
         self._hedge_at = None if hedge is None else start + hedge
         race_at = None if first_token is None else start + first_token
@@ -180,7 +187,8 @@ class Race(Generic[T]):
                     raise
             finally:
                 self.done = True
-                self._cancel_timer()
+                if self._timer is not None:  # (cancelled already when content came)
+                    self._cancel_timer()
                 if self.late:
                     run.state.silence.gone(self.target, self.primary)
             if not self.partners:  # the usual race, never run: no coroutines to await
@@ -204,10 +212,6 @@ class Race(Generic[T]):
         self.current = None
 
     # ------------------------------------------------------------------ an attempt's moments
-
-    def headers(self, attempt: Attempt) -> None:
-        """Response headers (for either side): as for any attempt."""
-        self.run._hooks.headers(attempt)
 
     def first_token(self, attempt: Attempt) -> None:
         """First content (for either side): it wins, or it lost and stops here."""
@@ -389,11 +393,11 @@ class Race(Generic[T]):
             if other is not None and (when is None or other < when):
                 when = other
         if when is not None and not self.done and self.winner is None:
-            self._timer = self._loop.call_at(when, self._on_timer)
+            self._timer = self._alarms.at(when, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._alarms.cancel(self._timer)
             self._timer = None
 
     def _on_timer(self) -> None:

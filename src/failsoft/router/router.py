@@ -288,7 +288,7 @@ class Router:
         resumed: bool = False,
         failed: bool = False,
     ) -> None:
-        if not self.hub.active:
+        if not self.hub.requests:
             return
         if attempts is None:
             attempts = getattr(error, "attempts", None) or []
@@ -305,7 +305,7 @@ class Router:
                 error is None and not failed and not cancelled,
                 status,
                 target,
-                _made(attempts),
+                (1 if attempts[0].made else 0) if len(attempts) == 1 else _made(attempts),
                 self.clock.monotonic() - started,
                 broken,
                 shed,
@@ -335,9 +335,8 @@ class _Value:
 
 
 def _made(attempts: list[AttemptRecord]) -> int:
-    """How many of `attempts` went upstream (one, usually: no generator for it)."""
-    if len(attempts) == 1:
-        return 1 if attempts[0].made else 0
+    """How many of `attempts` went upstream (`_request_finished` counts the usual one
+    itself)."""
     return sum(1 for a in attempts if a.made)
 
 

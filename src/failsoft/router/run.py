@@ -126,18 +126,20 @@ class Run(Generic[T]):
         """The request for `target` if it speaks another dialect (None if not), or why it
         cannot be sent there; worked out when first needed, so a primary of the caller's
         dialect that answers costs no translation at all."""
-        if target in self._translations:
-            return self._translations[target]
         provider = self.providers[target.provider]
-        found: Translation | Untranslatable | None = None
-        if provider.dialect != self.request.dialect:
-            try:
-                found = translate(self.request, provider.options)
-            except Untranslatable as exc:
-                found = exc
-                detail = f"{self.request.dialect} → {provider.dialect}: {exc.message}"
-                self._skip(target, "untranslatable", detail, transient=False)
-        self._translations[target] = found
+        if provider.dialect == self.request.dialect:
+            return None  # the caller's own dialect: nothing to work out, or remember
+        known = self._translations
+        if target in known:
+            return known[target]
+        found: Translation | Untranslatable
+        try:
+            found = translate(self.request, provider.options)
+        except Untranslatable as exc:
+            found = exc
+            detail = f"{self.request.dialect} → {provider.dialect}: {exc.message}"
+            self._skip(target, "untranslatable", detail, transient=False)
+        known[target] = found
         return found
 
     async def _on_target(self, target: Target, queue: list[Target]) -> T | None:
@@ -158,11 +160,12 @@ class Run(Generic[T]):
                     return None
                 # Whether another target could take it matters only to a breaker that is
                 # not closed (a last-resort trial): don't look on every attempt.
-                closed = self.state.breakers[target].state is State.CLOSED
-                admit = self.state.admit(target, held, not closed and not self._others(queue))
+                breaker = self.state.breakers[target]
+                closed = breaker.state is State.CLOSED
+                admit = breaker.admit(held, not closed and not self._others(queue))
                 held = None
                 if admit is Admit.DENY:
-                    wait = self.state.breakers[target].reopens_in()
+                    wait = breaker.reopens_in()
                     why = self.state.opened_because.get(target)
                     because = f": {why};" if why else ","
                     self._skip(target, "open", f"breaker open{because} next probe in {wait:.1f}s")
@@ -171,7 +174,9 @@ class Run(Generic[T]):
                 kind = (
                     "probe" if probe else "retry" if tries else "fallback" if self.made else "first"
                 )
-                if not spent and not self._spend(target, tries, probe):
+                # (A first try at the request's first target is never extra: no look.)
+                extra = tries or self.made or self.request.client_retries
+                if extra and not spent and not self._spend(target, tries, probe):
                     return None
                 spent = False
                 tries += 1
@@ -257,15 +262,16 @@ class Run(Generic[T]):
             return self._attempt(target, probe, kind, translation)
         streamed = self.request.stream or self.providers[target.provider].config.always_stream
         hedge = None
-        if first and not probe:
-            hedge = hedge_delay(self.policies.hedge, target, self.state.latency)
+        policies = self.policies
+        if first and not probe and policies.hedge.enabled:
+            hedge = hedge_delay(policies.hedge, target, self.state.latency)
         if not streamed:
             if hedge is None:
                 return self._attempt(target, probe, kind, translation)
             race = Race(self, target, probe, kind, translation, queue, hedge=hedge,
                         first_token=None, silence_after=None, silent=False)  # fmt: skip
             return race()
-        deadlines = self.policies.deadlines
+        deadlines = policies.deadlines
         if deadlines.first_token == "auto":
             limit = self.state.first_tokens.limit(
                 deadlines.adaptive, target, len(self.request.body)
@@ -273,11 +279,11 @@ class Run(Generic[T]):
         else:
             limit = deadlines.first_token
         silence = self.state.silence
-        after = None
+        after, silent = None, False  # (`silent` matters only with a threshold)
         if silence.enabled:
-            after = silence.threshold(target, deadlines.first_byte)
+            after, silent = silence.outlook(target, deadlines.first_byte)
         race = Race(self, target, probe, kind, translation, queue, hedge=hedge, first_token=limit,
-                    silence_after=after, silent=silence.flagged(target))  # fmt: skip
+                    silence_after=after, silent=silent)  # fmt: skip
         return race()
 
     def _race_partner(
@@ -333,16 +339,18 @@ class Run(Generic[T]):
         state = self.state
         provider = self.providers[target.provider]
         busy: str | None = None
+        pool = None
         if not state.limits.enter_target(target):
             busy = "at its limit of attempts in flight"
         else:
             pool = self.transport.pool(target.provider, provider.config.max_connections)
-            refused = pool.refused(self.transport.pool_wait)
-            if refused is not None:
-                # Every connection in use and as many requests waiting: busy without an
-                # attempt (a flood's thousands of requests cost the least possible here).
-                state.limits.leave_target(target)
-                busy = refused.detail
+            # Every connection in use and as many requests waiting: busy without an
+            # attempt (a flood's thousands of requests cost the least possible here).
+            if pool.in_use >= pool.limit:  # (else `refused` is None: no call to say so)
+                refused = pool.refused(self.transport.pool_wait)
+                if refused is not None:
+                    state.limits.leave_target(target)
+                    busy = refused.detail
         if busy is not None:
             if race is not None:
                 race.skipped(target)  # given back here, not again when the race ends
@@ -366,6 +374,7 @@ class Run(Generic[T]):
             translation=translation,
             probe=probe,
             watch=race if race is not None else self._hooks,
+            pool=pool,
         )
         if race is not None:
             race.begin(attempt)
@@ -441,7 +450,8 @@ class Run(Generic[T]):
             state.limits.leave_target(target)
             settled = attempt.probe_settled
             state.succeeded(target, probe and not settled, first_token, attempt.started, settled)
-            state.counters.add("dropped_events", target, attempt.dropped)
+            if attempt.dropped:
+                state.counters.add("dropped_events", target, attempt.dropped)
         duration = state.clock.monotonic() - attempt.started
         record = AttemptRecord(target, "200", duration=duration, kind=kind)
         self._record(record, attempt, ok=True)
@@ -491,7 +501,7 @@ class Run(Generic[T]):
         if not ok and attempt.span is not None:
             attempt.span.end(record, False)
         hub = self.state.hub
-        if hub.active:
+        if hub.attempts:
             hub.emit(
                 AttemptFinished(
                     self.request.request_id,

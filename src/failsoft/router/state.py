@@ -128,7 +128,8 @@ class RouterState:
         if settled:
             breaker.end_probation(True)
         breaker.success(probe, started)
-        self.budget(target).record_success()
+        budget = self._budgets.get(target) or self.budget(target)
+        budget.record_success()
         if self.witness is not None:
             self.witness.succeeded(target, started)
         if first_token is not None:
@@ -194,7 +195,7 @@ class RouterState:
             self.opened_because[change.target] = change.reason
         for watcher in self.watchers:
             watcher(change)
-        if self.hub.active:
+        if self.hub.breakers:
             self.hub.emit(
                 BreakerChanged(
                     change.target,
