@@ -88,7 +88,7 @@ def test_two_instances_share_tokens_and_slots(stack: ExitStack, sim: SimServer) 
         def charged_on_b() -> bool:  # the charge is sent in the background
             try:
                 raw = on_b.chat.completions.with_raw_response.create(model="gpt", messages=HI)  # type: ignore[arg-type]
-            except openai.RateLimitError:  # A's slot given back in the background too
+            except openai.RateLimitError:  # not expected: the slot is back before the answer ends
                 return False
             return int(raw.headers["x-ratelimit-remaining-tokens"]) <= 1000 - used
 
@@ -102,6 +102,31 @@ def test_two_instances_share_tokens_and_slots(stack: ExitStack, sim: SimServer) 
         stream.close()
         sim.set_model("gpt-4o", chunk_delay=0.0, answer_words=12)
         assert poll(lambda: post(b) == 200)
+
+
+def test_a_slot_is_back_in_redis_before_the_answer_ends(stack: ExitStack, sim: SimServer) -> None:
+    """A caller with `concurrency: 1` that goes on as soon as it has its answer, each time
+    on the other process, is never refused: the slot is back in Redis before the last byte
+    (no window: the hash is read once the answer is in, and must already be empty)."""
+    require("Redis", "127.0.0.1", 6379)
+    prefix = unique_prefix()
+    a, b = two(stack, sim, prefix, "concurrency: 1")
+    client = redis.Redis.from_url(SHARED_REDIS)
+    try:
+        for gw in [a, b] * 5:
+            assert post(gw) == 200
+            assert not any(int(n) for n in client.hvals(f"{prefix}limits:conc:shared"))
+        sim.set_model("gpt-4o", answer_words=300)
+        with openai.OpenAI(base_url=a.url + "/v1", api_key=KEY, max_retries=0) as on_a:
+            for _ in range(3):  # a stream too: given back before its last chunk
+                stream = on_a.chat.completions.create(model="gpt", messages=HI, stream=True)  # type: ignore[arg-type]
+                assert sum(1 for _ in stream) > 1
+                assert not any(int(n) for n in client.hvals(f"{prefix}limits:conc:shared"))
+                assert post(b) == 200
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 def test_a_dead_process_slots_do_not_count(stack: ExitStack, sim: SimServer) -> None:

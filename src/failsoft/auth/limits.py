@@ -12,7 +12,9 @@ and forgotten a window after a key's last request. Each limit is counted per key
 - `concurrency`: requests in flight, held from admission until the response's last byte
   (a stream until its end), and released when the caller disconnects or the handler
   fails (`Ticket.done`, called from the access exchange's `finish`, which runs on every
-  way out).
+  way out). Shared through Redis, the release is in Redis before the last byte is sent
+  (`Ticket.done` hands back its task for the response's end to await): a caller that
+  has its answer may go on at once, on any process.
 
 Across processes: with `state.url` the counts live in Redis (limits_shared.py), exact for
 the fleet; a Redis that does not answer within `state.timeout` admits the request (fail
@@ -23,6 +25,7 @@ when the kernel spreads its requests unevenly over the workers (docs/security.md
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -106,17 +109,23 @@ class Ticket:
         """Counted in Redis (False when Redis was away and the request went unchecked)."""
         self.standing = standing
 
-    def done(self, input_tokens: int | None, output_tokens: int | None) -> None:
-        """The response ended, however it ended. Idempotent."""
+    def done(
+        self, input_tokens: int | None, output_tokens: int | None
+    ) -> asyncio.Task[None] | None:
+        """The response ended, however it ended. Idempotent. Hands back the release of a
+        slot counted in Redis (a task already running), for a response's last bytes to
+        wait on; None when there is nothing to wait for."""
         limiter = self.limiter
+        given_back = None
         if self.held:
             self.held = False
-            limiter.release(self)
+            given_back = limiter.release(self)
         if self.tokens:
             self.tokens = False
             # TPM is charged here: what the request's upstreams billed (usage/meter.py), or
             # for an answer no upstream billed (a cached one) the usage it carries.
             limiter.charge(self.name, (input_tokens or 0) + (output_tokens or 0))
+        return given_back
 
 
 class _KeyState:
@@ -226,14 +235,15 @@ class Limiter:
         key = (label, limit)
         self.refused[key] = self.refused.get(key, 0) + 1
 
-    def release(self, ticket: Ticket) -> None:
-        """A concurrency slot given back."""
+    def release(self, ticket: Ticket) -> asyncio.Task[None] | None:
+        """A concurrency slot given back: at once in this process; in Redis by the task
+        handed back."""
         if ticket.shared and self.shared is not None:
-            self.shared.release(ticket.name)
-            return
+            return self.shared.release(ticket.name)
         state = self._keys.get(ticket.name)
         if state is not None and state.inflight > 0:
             state.inflight -= 1
+        return None
 
     def charge(self, caller_name: str, tokens: int) -> None:
         """`tokens` (input + output) spent by key `caller_name` now: counted against its

@@ -11,9 +11,13 @@ A limit check needs an answer before the request may go on, so this is the one R
 call on a request's path. It is bounded by `state.timeout`; past it, or on any Redis
 error, the request is admitted unchecked (fail open), the fault is logged once, counted
 in `failsoft_key_limits_unchecked_total`, and Redis is not asked again for `COOL_OFF`
-seconds, so an away Redis costs at most one timeout per cool-off. Giving a slot back and
-charging tokens happen in the background; a release that is lost is corrected by the
-next lease renewal, which rewrites this process's own counts.
+seconds, so an away Redis costs at most one timeout per cool-off. Charging tokens happens
+in the background. Giving a slot back is sent at once, and a response's last bytes wait
+for Redis to have it (server/access.py): the caller may send its next request to another
+process as soon as it has read them, and that process must not still count the slot
+(back-to-back requests of a key with `concurrency: 1` would get spurious 429s). A release
+that is lost (Redis slow or away) is corrected by the next lease renewal, which rewrites
+this process's own counts.
 """
 
 from __future__ import annotations
@@ -262,25 +266,35 @@ class SharedLimits:
     def _unhold(self, name: str) -> None:
         self.held[name] = max(0, self.held.get(name, 0) - 1)
 
-    def release(self, name: str) -> None:
-        """A slot given back: this process's count, rewritten in the background (a
-        rewrite that arrives out of order is mended by the next lease renewal)."""
+    def release(self, name: str) -> asyncio.Task[None] | None:
+        """A slot given back: this process's count, rewritten in Redis by the task handed
+        back (None when there is nothing to send). A response's end awaits it, so the slot
+        is free for the whole fleet before the caller can ask again; it runs to its end even
+        when its awaiter is cancelled (a rewrite that is lost or arrives out of order is
+        mended by the next lease renewal). Within a fault's cool-off it is still sent but
+        not handed back: no response waits on a Redis that just failed."""
         self._unhold(name)
-        self._background("release", [self._key("conc", name)], [self.process, self.held[name]])
+        task = self._background(
+            "release", [self._key("conc", name)], [self.process, self.held[name]]
+        )
+        return None if self.clock.monotonic() < self._away_until else task
 
     def charge(self, name: str, tokens: int) -> None:
         self._background("charge", [self._key("tpm", name)], [self._window_ms, tokens])
 
-    def _background(self, script: str, keys: list[str], args: list[Any]) -> None:
+    def _background(
+        self, script: str, keys: list[str], args: list[Any]
+    ) -> asyncio.Task[None] | None:
         if self._client is None:
-            return
+            return None
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return
+            return None
         task = loop.create_task(self._call(script, keys, args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _call(self, script: str, keys: list[str], args: list[Any]) -> None:
         try:

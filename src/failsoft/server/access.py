@@ -19,6 +19,7 @@ bodies.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from bisect import bisect_left
@@ -226,8 +227,18 @@ class Exchange:
             if body:
                 self.note_body(body)
             if not message.get("more_body", False) and not self.done:
-                self.finish()
+                given_back = self.finish()
+                if given_back is not None:
+                    return self._after(given_back, message)
         return self._send(message)
+
+    async def _after(self, given_back: asyncio.Task[None], message: Message) -> None:
+        """The last body message once the key's slot is back in Redis (bounded by
+        `state.timeout`): a caller that has read the last byte may send its next request
+        to another process, which must not still count this one. Shielded: the release
+        runs to its end even if the handler is cancelled meanwhile."""
+        await asyncio.shield(given_back)
+        await self._send(message)
 
     def note_body(self, body: bytes) -> None:
         """What a (non-empty) body message tells the line: also called for the stream
@@ -316,21 +327,24 @@ class Exchange:
                 self.trail = trail(attempts)
                 self.attempts = str(sum(1 for a in attempts if a.made))
 
-    def finish(self) -> None:
-        """The response ended (or never will): count it, and write its line."""
+    def finish(self) -> asyncio.Task[None] | None:
+        """The response ended (or never will): count it, and write its line. Hands back
+        the release of a slot counted in Redis (`Ticket.done`), for the last bytes to
+        wait on."""
         if self.done:
-            return
+            return None
         self.done = True
         ticket = self.ticket
+        given_back = None
         if ticket is not None:
             if ticket.tokens:
                 billed = None if self._scope is None else request_tokens(self._scope)
                 if billed is not None:
-                    ticket.done(billed, 0)
+                    given_back = ticket.done(billed, 0)
                 else:
-                    ticket.done(self.input_tokens, self.output_tokens)
+                    given_back = ticket.done(self.input_tokens, self.output_tokens)
             else:
-                ticket.done(None, None)
+                given_back = ticket.done(None, None)
         elapsed = time.perf_counter() - self.started
         status = self.status or CLIENT_CLOSED
         self._log.count(self.surface, status, elapsed)
@@ -338,6 +352,7 @@ class Exchange:
             write_line(self, status, elapsed, self._log.json)
         if self.trace is not None:
             self.trace.finish(self, status)
+        return given_back
 
 
 class AccessLog:
