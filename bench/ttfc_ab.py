@@ -121,19 +121,7 @@ def main() -> None:
             port = args.port + offset
             child = procs.start_child(
                 name,
-                procs.python_cmd(
-                    "-m",
-                    "failsoft",
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ),
+                procs.serve_cmd(config, port, "warning"),
                 pin.gateway_core,
                 pin,
                 work,

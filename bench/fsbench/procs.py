@@ -163,3 +163,20 @@ def wait_ready(child: Child, port: int, path: str, timeout: float = 20.0) -> Non
 
 def python_cmd(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def serve_cmd(config: Path, port: int, log_level: str) -> list[str]:
+    """`failsoft serve` on 127.0.0.1 with this config, port and log level."""
+    return python_cmd(
+        "-m",
+        "failsoft",
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--log-level",
+        log_level,
+    )

@@ -164,19 +164,7 @@ class Setup:
     def _gateway(self, name: str, config: Path, port: int, src: Path) -> Child:
         child = procs.start_child(
             name,
-            procs.python_cmd(
-                "-m",
-                "failsoft",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--log-level",
-                self.log_level,
-            ),
+            procs.serve_cmd(config, port, self.log_level),
             self.pinning.gateway_core,
             self.pinning,
             self.workdir,
