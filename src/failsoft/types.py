@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 Dialect = Literal["openai", "anthropic", "gemini", "responses"]
 DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "gemini", "responses")
@@ -13,26 +15,43 @@ CALLER_DIALECTS: tuple[Dialect, ...] = ("openai", "anthropic", "responses", "gem
 same dialect."""
 
 
-@dataclass(frozen=True, slots=True)
+_TARGETS: weakref.WeakValueDictionary[tuple[str, str], Target] = weakref.WeakValueDictionary()
+"""The one live `Target` per (provider, model): weak, so it holds no more targets than the
+policies' own (bounded) tables and the config do."""
+_MAKING = threading.Lock()
+"""Taken only to register a new target, so that two threads making the same one at once
+cannot both register theirs."""
+
+
+@final
+@dataclass(frozen=True, slots=True, eq=False, init=False, weakref_slot=True)
 class Target:
     """One upstream model at one provider: the unit the router tries.
 
     Every policy keeps its state per target in a dict, so a request looks targets up a
-    dozen times; the hash is computed once (a frozen dataclass's own `__hash__` is a Python
-    function that builds a tuple on every call)."""
+    dozen times. Targets are interned, one object per (provider, model) while any is alive,
+    so that equality by value is identity and the hash is the object's: both are the C slots
+    `object` has, where a Python `__hash__` or a dataclass `__eq__` is a Python call on
+    every lookup. Every way of making one (a call, `dataclasses.replace`, pickle and copy
+    through `__reduce__`) goes through `__new__`, which returns the registered object."""
 
     provider: str
     model: str
-    _hash: int = field(init=False, repr=False, compare=False, default=0)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.provider, self.model)))
-
-    def __hash__(self) -> int:
-        return self._hash
+    def __new__(cls, provider: str, model: str) -> Target:
+        key = (provider, model)
+        found = _TARGETS.get(key)
+        if found is not None:
+            return found
+        made = object.__new__(cls)
+        object.__setattr__(made, "provider", provider)
+        object.__setattr__(made, "model", model)
+        with _MAKING:
+            # No finalizer makes targets, so nothing re-enters while the lock is held.
+            return _TARGETS.setdefault(key, made)
 
     def __reduce__(self) -> tuple[type[Target], tuple[str, str]]:
-        # The cached hash must not travel: another process salts string hashes differently.
+        # Unpickled (or copied) through `__new__`: the receiving process's own object.
         return (Target, (self.provider, self.model))
 
     @property
