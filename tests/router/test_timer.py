@@ -143,3 +143,27 @@ async def test_an_alarm_cancelled_by_one_due_with_it_does_not_run() -> None:
     alarms.at(now + 0.02, done.set)
     await done.wait()
     assert ran == []
+
+
+async def _tasks_seen() -> tuple[bool, object]:
+    """`current_task(loop)` in a task (and in a callback of the loop, outside any task)."""
+    loop = asyncio.get_running_loop()
+    in_callback: list[object] = []
+    done = asyncio.Event()
+
+    def callback() -> None:
+        in_callback.append(timer_module.current_task(loop))
+        done.set()
+
+    loop.call_soon(callback)
+    await done.wait()
+    return timer_module.current_task(loop) is asyncio.current_task(), in_callback[0]
+
+
+async def test_current_task_is_asyncios() -> None:
+    assert await _tasks_seen() == (True, None)
+
+
+def test_current_task_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    assert uvloop.run(_tasks_seen()) == (True, None)

@@ -9,11 +9,20 @@ from failsoft.types import Target
 
 
 class TargetLatency:
-    __slots__ = ("ewma", "recent")
+    __slots__ = ("alpha", "ewma", "recent")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, alpha: float = 0.2) -> None:
+        self.alpha = alpha
         self.ewma: float | None = None
         self.recent: deque[float] = deque(maxlen=size)
+
+    def observe(self, first_token: float) -> None:
+        """A first token after `first_token` seconds (told on every answer: the router
+        holds this object, `LatencyStats.of`, rather than look the target up each time)."""
+        ewma = self.ewma
+        alpha = self.alpha
+        self.ewma = first_token if ewma is None else alpha * first_token + (1 - alpha) * ewma
+        self.recent.append(first_token)
 
 
 class LatencyStats:
@@ -22,20 +31,15 @@ class LatencyStats:
         self._window = window
         self._targets: dict[Target, TargetLatency] = {}
 
-    def _get(self, target: Target) -> TargetLatency:
+    def of(self, target: Target) -> TargetLatency:
+        """`target`'s figures (made on first use; kept as long as these stats are)."""
         found = self._targets.get(target)
         if found is None:
-            found = self._targets[target] = TargetLatency(self._window)
+            found = self._targets[target] = TargetLatency(self._window, self._alpha)
         return found
 
     def observe(self, target: Target, first_token: float) -> None:
-        stats = self._targets.get(target) or self._get(target)
-        stats.ewma = (
-            first_token
-            if stats.ewma is None
-            else self._alpha * first_token + (1 - self._alpha) * stats.ewma
-        )
-        stats.recent.append(first_token)
+        self.of(target).observe(first_token)
 
     def penalize(self, target: Target, seconds: float) -> None:
         """A failed attempt counts as a slow one, so least-latency steers away from it."""

@@ -11,6 +11,22 @@ from __future__ import annotations
 from failsoft.config import Admission
 from failsoft.types import Target
 
+MAX_IDLE = 4096
+"""Targets with nothing in flight whose count is kept at most (beyond, those are dropped)."""
+
+
+class InFlight:
+    """One target's attempts in flight. An attempt holds its target's (`Limits.take`) and
+    gives its place back through it (`leave`): no lookup by target either way."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def leave(self) -> None:
+        self.count -= 1
+
 
 class Limits:
     __slots__ = ("_config", "_per_target", "in_flight")
@@ -18,7 +34,7 @@ class Limits:
     def __init__(self, config: Admission) -> None:
         self._config = config
         self.in_flight = 0
-        self._per_target: dict[Target, int] = {}
+        self._per_target: dict[Target, InFlight] = {}
 
     def reconfigure(self, config: Admission) -> None:
         """New bounds (a config reload); what is in flight stays counted."""
@@ -37,19 +53,32 @@ class Limits:
     def leave(self) -> None:
         self.in_flight -= 1
 
+    def take(self, target: Target) -> InFlight | None:
+        """A place among `target`'s attempts in flight, to `leave` when the attempt ends
+        (None: the target is at its `per_target` cap)."""
+        place = self._per_target.get(target)
+        if place is None:
+            place = self._add(target)
+        if place.count >= self._config.per_target:
+            return None
+        place.count += 1
+        return place
+
+    def _add(self, target: Target) -> InFlight:
+        counts = self._per_target
+        if len(counts) >= MAX_IDLE:  # (targets named once and never again: forget them)
+            counts = self._per_target = {t: c for t, c in counts.items() if c.count > 0}
+        place = counts[target] = InFlight()
+        return place
+
     def enter_target(self, target: Target) -> bool:
-        count = self._per_target.get(target, 0)
-        if count >= self._config.per_target:
-            return False
-        self._per_target[target] = count + 1
-        return True
+        return self.take(target) is not None
 
     def leave_target(self, target: Target) -> None:
-        count = self._per_target.get(target, 1) - 1
-        if count:
-            self._per_target[target] = count
-        else:
-            self._per_target.pop(target, None)
+        place = self._per_target.get(target)
+        if place is not None and place.count > 0:
+            place.count -= 1
 
     def target_in_flight(self, target: Target) -> int:
-        return self._per_target.get(target, 0)
+        place = self._per_target.get(target)
+        return 0 if place is None else place.count

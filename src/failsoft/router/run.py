@@ -17,6 +17,7 @@ Every attempt reports to `RouterState`, which feeds the breakers, budgets and la
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar, cast
 
@@ -41,7 +42,7 @@ from failsoft.router.exhaustion import credentials_rejected, exhausted
 from failsoft.router.outcome import Answer, Outcome
 from failsoft.router.phases import Watch
 from failsoft.router.race import Race, RaceLost
-from failsoft.router.state import RouterState
+from failsoft.router.state import RouterState, TargetState
 from failsoft.router.streaming import CommittedStream
 from failsoft.translate import Translation, translate
 from failsoft.transport import Transport
@@ -95,9 +96,11 @@ class Run(Generic[T]):
 
     async def run(self) -> T:
         queue = self._candidates()
+        monotonic = self.state.clock.monotonic
+        deadline = self.deadline
         while queue:
             target = queue.pop(0)
-            if self.deadline.expired:
+            if monotonic() >= deadline.expires:  # (`deadline.expired`, written out)
                 self._skip(target, "deadline", "the request's deadline ran out first")
                 break
             result = await self._on_target(target, queue)
@@ -107,13 +110,13 @@ class Run(Generic[T]):
 
     def _candidates(self) -> list[Target]:
         plan = self.plan
-        ordered = balance.order(
-            self.policies.balance.strategy,
-            plan.targets,
-            plan.weights,
-            self.state.rng,
-            self.state.latency,
-        )
+        strategy = self.policies.balance.strategy
+        if strategy == "ordered":
+            ordered = list(plan.targets)  # (what `balance.order` does for it, without a call)
+        else:
+            ordered = balance.order(
+                strategy, plan.targets, plan.weights, self.state.rng, self.state.latency
+            )
         demoted = self.state.demoted
         if demoted:
             # A provider declared these down (health.demote_on_declared): try them last.
@@ -147,6 +150,7 @@ class Run(Generic[T]):
         translation = self._translation(target)
         if isinstance(translation, Untranslatable):
             return None
+        found = self.state.target(target)
         retry = self.policies.retry
         tries = 0
         held: float | None = None
@@ -158,9 +162,11 @@ class Run(Generic[T]):
                 if tries and self.deadline.expired:
                     self._skip(target, "deadline", "the request's deadline ran out first")
                     return None
+                if not found.current:  # (the router's state was reset meanwhile)
+                    found = self.state.target(target)
+                breaker = found.breaker
                 # Whether another target could take it matters only to a breaker that is
                 # not closed (a last-resort trial): don't look on every attempt.
-                breaker = self.state.breakers[target]
                 closed = breaker.state is State.CLOSED
                 admit = breaker.admit(held, not closed and not self._others(queue))
                 held = None
@@ -180,7 +186,33 @@ class Run(Generic[T]):
                     return None
                 spent = False
                 tries += 1
-                outcome = await self._once(target, probe, kind, translation, queue, tries == 1)
+                race = self._race(target, probe, queue, tries == 1) if queue else None
+                if race is None:
+                    outcome = await self._attempt(target, probe, kind, translation, None, found)
+                else:
+                    # The race's first attempt, awaited here rather than in a coroutine
+                    # of the race's: most races never start a partner.
+                    raced: Outcome[T] | None = None
+                    try:
+                        try:
+                            raced = await self._attempt(
+                                target, probe, kind, translation, race, found
+                            )
+                        except asyncio.CancelledError:
+                            if not race.interrupted():
+                                raise
+                            # (a partner won: its outcome is the race's)
+                        finally:
+                            race.ended()
+                        if race.partners is not None:
+                            raced = await race.settle(raced)
+                    finally:
+                        if race.partners is None:
+                            race.release()
+                        else:
+                            await race.close()
+                    assert raced is not None
+                    outcome = raced
                 if outcome.ok:
                     return outcome.result
                 error, verdict = outcome.error, outcome.verdict
@@ -246,20 +278,12 @@ class Run(Generic[T]):
         self._skip(target, "budget", _BUDGET_SPENT)
         return False
 
-    def _once(
-        self,
-        target: Target,
-        probe: bool,
-        kind: str,
-        translation: Translation | None,
-        queue: list[Target],
-        first: bool,
-    ) -> Awaitable[Outcome[T]]:
-        """One attempt, raced by the next target if it is slow to its first content (a
-        plain function handing back the attempt's or the race's coroutine: one frame fewer
-        between the run and the upstream's answer)."""
-        if not queue:
-            return self._attempt(target, probe, kind, translation)
+    def _race(
+        self, target: Target, probe: bool, queue: list[Target], first: bool
+    ) -> Race[T] | None:
+        """The race that watches the attempt on `target` while `queue` holds another
+        target to start beside it if it is slow to its first content (None: nothing can
+        race it, the attempt runs unwatched)."""
         streamed = self.request.stream or self.providers[target.provider].config.always_stream
         hedge = None
         policies = self.policies
@@ -267,10 +291,8 @@ class Run(Generic[T]):
             hedge = hedge_delay(policies.hedge, target, self.state.latency)
         if not streamed:
             if hedge is None:
-                return self._attempt(target, probe, kind, translation)
-            race = Race(self, target, probe, kind, translation, queue, hedge=hedge,
-                        first_token=None, silence_after=None, silent=False)  # fmt: skip
-            return race()
+                return None
+            return Race(self, target, queue, hedge, None, None, False)
         deadlines = policies.deadlines
         if deadlines.first_token == "auto":
             limit = self.state.first_tokens.limit(
@@ -282,9 +304,7 @@ class Run(Generic[T]):
         after, silent = None, False  # (`silent` matters only with a threshold)
         if silence.enabled:
             after, silent = silence.outlook(target, deadlines.first_byte)
-        race = Race(self, target, probe, kind, translation, queue, hedge=hedge, first_token=limit,
-                    silence_after=after, silent=silent)  # fmt: skip
-        return race()
+        return Race(self, target, queue, hedge, limit, after, silent)
 
     def _race_partner(
         self, queue: list[Target], budget: bool
@@ -334,13 +354,16 @@ class Run(Generic[T]):
         kind: str,
         translation: Translation | None,
         race: Race[T] | None = None,
+        found: TargetState | None = None,
     ) -> Outcome[T]:
-        """One attempt and its bookkeeping; never raises an UpstreamError."""
+        """One attempt and its bookkeeping; never raises an UpstreamError. (`found`: the
+        target's state, when the caller has it at hand.)"""
         state = self.state
         provider = self.providers[target.provider]
         busy: str | None = None
         pool = None
-        if not state.limits.enter_target(target):
+        place = state.limits.take(target)
+        if place is None:
             busy = "at its limit of attempts in flight"
         else:
             pool = self.transport.pool(target.provider, provider.config.max_connections)
@@ -349,7 +372,7 @@ class Run(Generic[T]):
             if pool.in_use >= pool.limit:  # (else `refused` is None: no call to say so)
                 refused = pool.refused(self.transport.pool_wait)
                 if refused is not None:
-                    state.limits.leave_target(target)
+                    place.leave()
                     busy = refused.detail
         if busy is not None:
             if race is not None:
@@ -358,6 +381,7 @@ class Run(Generic[T]):
             self._refund(target)
             self._skip(target, "busy", busy)
             return Outcome(None)
+        assert place is not None
         charged = False
         marks = self._charged
         if marks is not None and target in marks:
@@ -393,7 +417,7 @@ class Run(Generic[T]):
             else:
                 result = await once(attempt, self.attempts)
         except BaseException as exc:
-            state.limits.leave_target(target)
+            place.leave()
             if isinstance(exc, PoolBusy):
                 # Nothing was sent: failsoft's own limit, not the target's failure. No
                 # breaker, budget, streak or health window hears of it (no event either).
@@ -444,12 +468,16 @@ class Run(Generic[T]):
         if isinstance(result, CommittedStream):
             # A relayed stream keeps its target busy until it ends, and its verdict waits
             # for the end too: a stream that breaks after its first tokens is a failure.
-            result.on_close.append(lambda: state.limits.leave_target(target))
+            result.on_close.append(place.leave)
             state.committed(target, first_token)
         else:
-            state.limits.leave_target(target)
+            place.leave()
             settled = attempt.probe_settled
-            state.succeeded(target, probe and not settled, first_token, attempt.started, settled)
+            if found is None:
+                found = state.target(target)
+            state.answered(
+                found, target, probe and not settled, first_token, attempt.started, settled
+            )
             if attempt.dropped:
                 state.counters.add("dropped_events", target, attempt.dropped)
         duration = state.clock.monotonic() - attempt.started

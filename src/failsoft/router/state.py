@@ -13,17 +13,21 @@ from typing import Any, Protocol
 from failsoft.clock import Clock
 from failsoft.config import Config
 from failsoft.events import BreakerChanged, EventHub
-from failsoft.policy.breaker import Admit, BreakerChange, Breakers, State
+from failsoft.policy.breaker import Admit, Breaker, BreakerChange, Breakers, State
 from failsoft.policy.budget import RetryBudget
 from failsoft.policy.classify import Verdict
 from failsoft.policy.first_token import FirstTokenLimits
-from failsoft.policy.latency import LatencyStats
+from failsoft.policy.latency import LatencyStats, TargetLatency
 from failsoft.policy.limits import Limits
 from failsoft.policy.silence import SilenceWatch
 from failsoft.router.counters import Counters
 from failsoft.types import Target
 
 log = logging.getLogger("failsoft.router")
+
+MAX_TARGETS = 4096
+"""Targets whose `TargetState` is kept at most (the oldest go first: each holds only
+objects its policies keep anyway, so one made again finds the same)."""
 
 
 class Witness(Protocol):
@@ -35,6 +39,21 @@ class Witness(Protocol):
     def failed(self, target: Target, started: float) -> None: ...
 
     def spent(self, target: Target) -> None: ...
+
+
+class TargetState:
+    """One target's breaker, retry budget and latency figures, looked up together: a
+    `Target` key's hash is a Python call, and an attempt reports to all three."""
+
+    __slots__ = ("breaker", "budget", "current", "latency")
+
+    def __init__(self, breaker: Breaker, budget: RetryBudget, latency: TargetLatency) -> None:
+        self.breaker = breaker
+        self.budget = budget
+        self.latency = latency
+        self.current = True
+        """False once the state it was made from is gone (`reset`, new budgets): a request
+        that still holds it looks the target up again."""
 
 
 class RouterState:
@@ -66,6 +85,7 @@ class RouterState:
         self.hooks: Any = None
         """What every attempt's moments report to (`run._Hooks`, stateless but for this
         object): made by the first run, shared by all."""
+        self._targets: dict[Target, TargetState] = {}
 
     def reset(self) -> None:
         """Forget everything learnt about targets (breakers closed, budgets and stats empty)."""
@@ -78,6 +98,7 @@ class RouterState:
         self.prefill_refused.clear()
         self.opened_because.clear()
         self._budgets.clear()
+        self._forget_targets()
         self.demoted = frozenset()
 
     def reconfigure(self, config: Config) -> None:
@@ -92,6 +113,7 @@ class RouterState:
         budget = config.policies.retry.budget
         if budget.window != self._budget_config.window:
             self._budgets.clear()
+            self._forget_targets()
         else:
             for each in self._budgets.values():
                 each.reconfigure(budget)
@@ -105,6 +127,22 @@ class RouterState:
             budget = RetryBudget(self._budget_config, self.clock, spent)
             self._budgets[target] = budget
         return budget
+
+    def target(self, target: Target) -> TargetState:
+        """`target`'s breaker, budget and latency figures, in one lookup."""
+        found = self._targets.get(target)
+        if found is None:
+            targets = self._targets
+            if len(targets) >= MAX_TARGETS:
+                del targets[next(iter(targets))]
+            found = TargetState(self.breakers[target], self.budget(target), self.latency.of(target))
+            targets[target] = found
+        return found
+
+    def _forget_targets(self) -> None:
+        for each in self._targets.values():
+            each.current = False
+        self._targets.clear()
 
     def available(self, target: Target) -> bool:
         """Whether `target` could take a request now (without claiming a probe slot)."""
@@ -124,22 +162,35 @@ class RouterState:
     ) -> None:
         """An attempt's answer is complete (`settled`: it was a probe that already closed
         the breaker at its first content, on probation)."""
-        breaker = self.breakers[target]
+        self.answered(self.target(target), target, probe, first_token, started, settled)
+
+    def answered(
+        self,
+        found: TargetState,
+        target: Target,
+        probe: bool,
+        first_token: float | None,
+        started: float,
+        settled: bool,
+    ) -> None:
+        """`succeeded`, for a caller that has the target's `TargetState` at hand."""
+        if not found.current:
+            found = self.target(target)
+        breaker = found.breaker
         if settled:
             breaker.end_probation(True)
         breaker.success(probe, started)
-        budget = self._budgets.get(target) or self.budget(target)
-        budget.record_success()
+        found.budget.record_success()
         if self.witness is not None:
             self.witness.succeeded(target, started)
         if first_token is not None:
-            self.latency.observe(target, first_token)
+            found.latency.observe(first_token)
 
     def committed(self, target: Target, first_token: float | None) -> None:
         """A stream reached its first content; its verdict comes when it ends
         (`succeeded` or `failed`), since a stream that breaks later is a failure."""
         if first_token is not None:
-            self.latency.observe(target, first_token)
+            self.latency.of(target).observe(first_token)
 
     def failed(
         self,

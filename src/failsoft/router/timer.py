@@ -119,6 +119,27 @@ class Alarms:
             self._arm(heap[0][0])
 
 
+def _task_lookup() -> Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]:
+    """`asyncio.current_task(loop)` without its Python frame: C from 3.12 on; in 3.11 that
+    function reads the C tasks' own dict of running tasks, read here directly."""
+    try:
+        import _asyncio
+    except ImportError:  # (a Python without the C tasks: theirs is the only way)
+        return asyncio.current_task
+    found = getattr(_asyncio, "current_task", None)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    running = getattr(asyncio.tasks, "_current_tasks", None)
+    if isinstance(running, dict):
+        return running.get
+    return asyncio.current_task
+
+
+current_task = _task_lookup()
+"""The running task of a loop (`asyncio.current_task(loop)`), asked for once or twice per
+request."""
+
+
 class _Current(threading.local):
     """Each thread's loop and its alarms, as last asked for (a thread runs one loop at a
     time): found without a lookup."""
@@ -175,7 +196,7 @@ class PhaseTimer:
         self.expired = False
 
     def __enter__(self) -> PhaseTimer:
-        task = asyncio.current_task(self._loop)
+        task = current_task(self._loop)
         if task is None:
             raise RuntimeError("PhaseTimer should be used inside a task")
         self._task = task
