@@ -312,3 +312,72 @@ async def test_an_endless_or_crowded_response_head_is_refused() -> None:
             with pytest.raises(BadResponse, match="unreadable response"):
                 await post(transport, server.url)
         assert transport.idle_connections == 0
+
+
+async def test_headers_keep_each_names_first_value_whatever_its_case() -> None:
+    """A repeated name (in any case) keeps its first value, as aiohttp's `get` did; names
+    are iterated as sent."""
+    extra = b"X-Id: one\r\nx-id: two\r\nX-ID: three\r\nRetry-After: 7\r\nretry-after: 9\r\n"
+    async with serve(keep_answering([], answer(extra=extra))) as server:
+        async with Transport() as transport:
+            upstream = await transport.post(server.url, HEADERS, BODY, connect_timeout=5)
+            await upstream.read()
+            upstream.finish()
+    headers = upstream.headers
+    assert headers["x-id"] == headers.get("X-Id") == "one"
+    assert headers.get("RETRY-AFTER") == "7"
+    assert "content-type" in headers and "nothing" not in headers
+    if current_client() == "native":
+        assert list(headers) == ["Content-Type", "X-Id", "Retry-After", "Content-Length"]
+
+
+async def test_poll_gives_what_readany_would_without_waiting() -> None:
+    """`poll`: the body bytes already read, b"" at the end, None while a read must wait
+    (always None with the aiohttp client, whose reads are `readany`'s)."""
+    go_on = asyncio.Event()
+
+    async def halves(peer: Peer) -> None:
+        await peer.request()
+        peer.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nabc")
+        await go_on.wait()
+        peer.writer.write(b"def")
+
+    async with serve(halves) as server, Transport() as transport:
+        upstream = await transport.post(server.url, HEADERS, BODY, connect_timeout=5)
+        conn = upstream.connection
+        if conn is not None:  # the native client: its reads are polled
+            await until(lambda: bool(conn._chunks))
+            assert upstream.poll() == b"abc"
+        else:
+            assert upstream.poll() is None
+            assert await upstream.readany() == b"abc"
+        assert upstream.poll() is None  # the rest is not here yet
+        go_on.set()
+        assert await upstream.readany() == b"def"
+        if conn is not None:
+            assert upstream.poll() == b""  # the body ended with that read
+        assert await upstream.readany() == b""
+        upstream.finish()
+        assert upstream.poll() is None  # finished: `readany` says what is wrong
+        assert transport.idle_connections == 1
+
+
+async def test_endless_trailers_are_refused() -> None:
+    """A chunked body's trailers are bounded like a head's names: an upstream sending
+    thousands of them is a broken answer, not a process that grows with them."""
+    only_native("aiohttp refuses these with its own error")
+    from failsoft.transport.h1 import MAX_HEADERS
+
+    async def trailers(peer: Peer) -> None:
+        await peer.request()
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+        lines = b"".join(b"x-%d: v\r\n" % i for i in range(MAX_HEADERS + 1))
+        peer.writer.write(head + lines + b"\r\n")
+
+    async with serve(trailers) as server, Transport() as transport:
+        upstream = await transport.post(server.url, HEADERS, BODY, connect_timeout=5)
+        with pytest.raises((ConnectionLost, BadResponse)):
+            while await upstream.readany():
+                pass
+        upstream.close()
+        assert transport.idle_connections == 0

@@ -27,7 +27,7 @@ import aiohttp
 from failsoft.errors import BadResponse, ConnectError, ConnectionLost, ConnectTimeout
 from failsoft.transport.fetch import why as reason
 from failsoft.transport.h1 import READ_BUFSIZE
-from failsoft.transport.http import Upstream
+from failsoft.transport.http import Upstream, must_wait
 from failsoft.transport.origins import Route, default_tls, refusal
 from failsoft.transport.pool import Pool
 from failsoft.transport.proxies import Proxy
@@ -134,6 +134,7 @@ class AioUpstream(Upstream):
         self._pool = pool
         self.status = resp.status
         self.headers = resp.headers
+        self.poll = must_wait
 
     def __del__(self) -> None:
         # Dropped without release or close (a bug elsewhere, or a read that raised): the

@@ -15,12 +15,12 @@ bytes of body wait unread, and resumes when they are read
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import httptools
 
 from failsoft.errors import BadResponse, ConnectionLost, UpstreamError
+from failsoft.transport.headers import Headers
 
 READ_BUFSIZE = 1 << 16
 """Unread body bytes above which reading pauses (one socket read may come on top)."""
@@ -33,46 +33,12 @@ MAX_HEAD_BYTES = 256 << 10
 may take: an upstream that never ends its headers must not grow the process (aiohttp
 capped lines at 8 KiB and headers at 128; real heads are a few KiB)."""
 MAX_HEADERS = 256
-"""The most header lines one response head may have."""
+"""The most header names one response head may have (a repeated name keeps its first value
+and takes no room: `MAX_HEAD_BYTES` bounds its lines)."""
 
+_CROWDED = f"the response has more than {MAX_HEADERS} header names"
 BEFORE = "the server closed the connection before answering"
 MIDDLE = "the connection closed in the middle of the response"
-
-
-class Headers(Mapping[str, str]):
-    """Response headers: names as sent, looked up regardless of case (the first of a
-    repeated name wins, as with aiohttp's multidict `get`)."""
-
-    __slots__ = ("_index", "_names")
-
-    def __init__(self, items: list[tuple[str, str]]) -> None:
-        index: dict[str, str] = {}
-        names: dict[str, str] = {}
-        for name, value in items:
-            low = name.lower()
-            if low not in index:
-                index[low] = value
-                names[low] = name
-        self._index = index
-        self._names = names
-
-    def __getitem__(self, name: str) -> str:
-        return self._index[name.lower()]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._index.get(name.lower(), default)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names.values())
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __repr__(self) -> str:
-        return f"Headers({dict(zip(self._names.values(), self._index.values(), strict=True))!r})"
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -99,6 +65,8 @@ class Connection(asyncio.BufferedProtocol):
         """httptools calls this for every piece of body, and every SSE event of a stream is
         one HTTP chunk: a bound `list.append` runs no Python frame per event (the list is
         emptied in place, never replaced); `data_received` counts and wakes once per read."""
+        self._raw: dict[bytes, bytes] = {}
+        self.on_header = self._raw.setdefault  # no Python frame per header line
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
@@ -119,7 +87,6 @@ class Connection(asyncio.BufferedProtocol):
         self._error: UpstreamError | None = None
         self._buffered = 0
         self._paused = False
-        self._header_list: list[tuple[str, str]] = []
         self._sink: Callable[[bytes], None] | None = None
         """Relay mode (`relay_to`): body pieces go here as they are parsed."""
         self._flush: Callable[[], None] | None = None
@@ -174,6 +141,8 @@ class Connection(asyncio.BufferedProtocol):
                     self._body_received(before)
                 else:
                     self._to_sink(before)
+            if len(self._raw) > MAX_HEADERS:  # a head or trailers spread over reads
+                self._unreadable(BadResponse(_CROWDED))
         flush = self._flush
         if flush is not None:
             flush()  # relay mode: the pieces of this read, handled at once
@@ -243,24 +212,24 @@ class Connection(asyncio.BufferedProtocol):
     def on_message_begin(self) -> None:
         if self._complete:  # a second response to one request: stop parsing here
             raise BadResponse("more than one response to one request")
-        self._header_list = []
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(self._header_list) >= MAX_HEADERS:
-            raise BadResponse(f"the response has more than {MAX_HEADERS} header lines")
-        self._header_list.append((name.decode("latin-1"), value.decode("latin-1")))
+        self._raw.clear()
 
     def on_headers_complete(self) -> None:
+        raw = self._raw
+        if len(raw) > MAX_HEADERS:
+            raise BadResponse(_CROWDED)
         status = self.parser.get_status_code()
         if status < 200:
             self._informational = True  # 100 Continue and the like: the answer follows
             return
-        headers = self.headers = Headers(self._header_list)
+        headers = self.headers = Headers.parsed(raw)
+        index = headers._index  # (lower-case names: no call per lookup)
+        raw.clear()  # trailers, if any, come next
         self.status = status
         self._until_close = (
             status not in (204, 304)
-            and "content-length" not in headers
-            and "chunked" not in headers.get("transfer-encoding", "").lower()
+            and "content-length" not in index
+            and "chunked" not in index.get("transfer-encoding", "").lower()
         )
         self._head_done = True
         self._wake()
@@ -269,6 +238,8 @@ class Connection(asyncio.BufferedProtocol):
         if self._informational:
             self._informational = False
             return
+        if len(self._raw) > MAX_HEADERS:  # trailers: a broken answer, as a head's would be
+            raise BadResponse(_CROWDED)
         self._complete = True
         self._keep = self.parser.should_keep_alive() and not self._until_close
         self._wake()
@@ -301,14 +272,36 @@ class Connection(asyncio.BufferedProtocol):
         server that read it and then closed would have had to answer or reset."""
         return self.exchanges > 1 and not self._received and self._closed_quietly
 
-    async def head(self) -> None:
-        """Wait for the response's status and headers."""
-        while not self._head_done:
-            if self._error is not None:
-                raise self._error
-            if self.closed:
-                raise ConnectionLost(BEFORE)
-            await self._wait()
+    def head_in(self) -> bool:
+        """Whether the response's head is in (raises what ended the exchange before it):
+        the sender awaits `waiter()` until it is, with no frame of ours in between."""
+        if self._head_done:
+            return True
+        if self._error is not None:
+            raise self._error
+        if self.closed:
+            raise ConnectionLost(BEFORE)
+        return False
+
+    def waiter(self) -> asyncio.Future[None]:
+        """Resolved by the exchange's next event (whose wait is cancelled closes `self`)."""
+        waiter = self._waiter = self.loop.create_future()
+        return waiter
+
+    def poll(self) -> bytes | None:
+        """`readany` without waiting: the bytes here, b"" at a clean end, else None (it
+        would wait or raise). A usual answer comes whole in one read: no coroutine then."""
+        chunks = self._chunks
+        if not chunks:
+            return b"" if self._complete else None
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        return data
 
     async def readany(self) -> bytes:
         """The body bytes available now, waiting for some; b"" at a clean end."""
@@ -320,7 +313,13 @@ class Connection(asyncio.BufferedProtocol):
                 raise self._error
             if self.closed:
                 raise ConnectionLost(MIDDLE)
-            await self._wait()
+            waiter = self._waiter = self.loop.create_future()
+            try:
+                await waiter
+            except BaseException:
+                # Cancelled mid-exchange: what follows on the wire is unknown to anyone.
+                self._keep = False
+                raise
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
-from types import MappingProxyType, TracebackType
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 import aiohttp
 
 from failsoft.errors import ConnectError, ConnectionLost
 from failsoft.transport.h1 import READ_BUFSIZE, Connection
-from failsoft.transport.origins import Origins, Route, refusal
+from failsoft.transport.head import request as _request
+from failsoft.transport.origins import Origins, refusal
 from failsoft.transport.pool import Pool
 from failsoft.transport.proxies import Proxies
 
@@ -60,7 +61,7 @@ class Upstream:
     """One upstream response whose body is still to be read; it holds its pool's slot
     (and its connection) until it is finished, released or closed."""
 
-    __slots__ = ("_conn", "_origins", "_pool", "headers", "status")
+    __slots__ = ("_conn", "_origins", "_pool", "headers", "poll", "status")
 
     def __init__(self, conn: Connection, origins: Origins, pool: Pool | None = None) -> None:
         self._conn: Connection | None = conn
@@ -68,6 +69,10 @@ class Upstream:
         self._pool = pool
         self.status = conn.status
         self.headers: Mapping[str, str] = conn.headers
+        self.poll: Callable[[], bytes | None] = conn.poll
+        """What `readany` would return without waiting (b"" at the end of the body), or
+        None when it must wait: `Connection.poll` itself, one call for the usual read of
+        an answer already here, instead of a coroutine."""
 
     def __del__(self) -> None:
         # Dropped without release or close (a bug elsewhere): the connection is dropped
@@ -84,6 +89,7 @@ class Upstream:
     def _end(self, keep: bool) -> None:
         conn, pool = self._conn, self._pool
         self._conn = self._pool = None
+        self.poll = must_wait
         if conn is not None:
             if keep and conn.reusable:
                 self._origins.put(conn)
@@ -110,12 +116,13 @@ class Upstream:
         committed relay reads it in relay mode (`Connection.relay_to`)."""
         return self._conn
 
-    async def readany(self) -> bytes:
-        """The next bytes available; b"" at a clean end of body."""
+    def readany(self) -> Awaitable[bytes]:
+        """The next bytes available; b"" at a clean end of body. A plain function handing
+        back the connection's coroutine: one frame fewer on every wait for a read."""
         conn = self._conn
         if conn is None:
             raise ConnectionLost("the response was already closed")
-        return await conn.readany()
+        return conn.readany()
 
     async def read(self, limit: int = 1 << 20) -> bytes:
         """The whole body, or its first `limit` bytes (error bodies are only excerpted)."""
@@ -133,9 +140,19 @@ class Upstream:
         """Done reading: keep the connection if the body already ended cleanly, else drop it.
 
         The terminal event usually arrives with the end of the chunked body, so the
-        connection goes back to the pool without waiting for anything more.
+        connection goes back to the pool without waiting for anything more. (`_end`
+        inlined: every answer ends here.)
         """
-        self._end(keep=True)
+        conn, pool = self._conn, self._pool
+        self._conn = self._pool = None
+        self.poll = must_wait
+        if conn is not None:
+            if conn.reusable:
+                self._origins.put(conn)
+            else:
+                conn.close()
+        if pool is not None:
+            pool.give()
 
     def release(self) -> None:
         """Return the connection to the pool (only after the body was read to its end;
@@ -145,6 +162,11 @@ class Upstream:
     def close(self) -> None:
         """Drop the connection: the only safe end for a response abandoned mid-body."""
         self._end(keep=False)
+
+
+def must_wait() -> None:
+    """`Upstream.poll` of a response finished, closed, or read by aiohttp: `readany` says."""
+    return None
 
 
 def _drop(conn: Connection | None, pool: Pool | None) -> None:
@@ -318,7 +340,9 @@ class Transport:
             if conn is not None:
                 conn.send(data)
                 try:
-                    await conn.head()
+                    # (the wait for the head inlined: no frames between here and the loop)
+                    while not conn.head_in():
+                        await conn.waiter()
                 except ConnectionLost:
                     conn.close()
                     if not conn.stale:
@@ -331,7 +355,8 @@ class Transport:
                 conn = await origins.connect(route, connect_timeout)
                 conn.send(data)
                 try:
-                    await conn.head()
+                    while not conn.head_in():
+                        await conn.waiter()
                 except BaseException:
                     conn.close()
                     raise
@@ -344,67 +369,6 @@ class Transport:
                 pool.give()
             raise
         return Upstream(conn, origins, pool)
-
-
-_SET_BY_US = frozenset({"host", "content-length", "transfer-encoding"})
-
-_HEADS: dict[int, tuple[Route, Mapping[str, str], bytes]] = {}
-"""The head of each (route, read-only header mapping) sent to, up to its Content-Length
-value, by `id` of the route: a provider's headers are the same object on every request
-(`Provider.headers`), so its head is written once, not per request."""
-
-
-def _request(route: Route, headers: Mapping[str, str], body: bytes) -> bytes:
-    """The request's head and body, for one write.
-
-    The same headers as aiohttp sent: Host (the caller's, if given), the given headers,
-    `Accept: */*` and `Content-Type: application/octet-stream` when not given, and
-    Content-Length; no User-Agent, no Accept-Encoding. A read-only mapping (a
-    `MappingProxyType`, which nobody can change through it) has its head remembered with
-    its route, both held so that neither id is reused; any other mapping (a span's
-    carrier merged in, forwarded caller headers) is written afresh.
-    """
-    found = _HEADS.get(id(route))
-    if found is not None and found[0] is route and found[1] is headers:
-        head = found[2]
-    else:
-        head = _head(route, headers)
-        if type(headers) is MappingProxyType:
-            if len(_HEADS) >= 256:  # routes of caller-named URLs are not a fixed set
-                _HEADS.clear()
-            _HEADS[id(route)] = (route, headers, head)
-    return b"%s%d\r\n\r\n%s" % (head, len(body), body)
-
-
-def _head(route: Route, headers: Mapping[str, str]) -> bytes:
-    """The request's head up to (and with) `Content-Length: `."""
-    host = route.host_header
-    lines = [f"POST {route.target} HTTP/1.1"]
-    accept = ctype = False
-    for name, value in headers.items():
-        low = name.lower()
-        if low in _SET_BY_US:
-            if low == "host":
-                host = value
-            continue
-        if low == "accept":
-            accept = True
-        elif low == "content-type":
-            ctype = True
-        lines.append(f"{name}: {value}")
-    lines.insert(1, f"Host: {host}")
-    if not accept:
-        lines.append("Accept: */*")
-    if not ctype:
-        lines.append("Content-Type: application/octet-stream")
-    proxy = route.proxy
-    if proxy is not None and proxy.authorization is not None and route.scheme == "http":
-        lines.append(f"Proxy-Authorization: {proxy.authorization}")
-    lines.append("Content-Length: ")
-    head = "\r\n".join(lines)
-    if head.count("\n") != len(lines) - 1 or head.count("\r") != len(lines) - 1:
-        raise ValueError("a newline or carriage return in a header name or value")
-    return head.encode("utf-8")
 
 
 # The control plane's calls (fetch.py), importable from here as before.
