@@ -7,9 +7,8 @@ decompression, payload objects) the proxied path never uses. This connection doe
 exchange at a time: it writes a request in one `write` and hands the response's status,
 headers and body pieces to whoever waits, with failsoft's own errors.
 
-Memory stays bounded per stream as before: reading pauses while more than `READ_BUFSIZE`
-bytes of body wait unread, and resumes when they are read
-(docs/operations.md#memory-per-stream).
+Memory stays bounded per stream: reading pauses while more than `READ_BUFSIZE` bytes of
+body wait unread, and resumes when they are read (docs/operations.md#memory-per-stream).
 """
 
 from __future__ import annotations
@@ -62,9 +61,8 @@ class Connection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._chunks: list[bytes] = []
         self.on_body = self._chunks.append
-        """httptools calls this for every piece of body, and every SSE event of a stream is
-        one HTTP chunk: a bound `list.append` runs no Python frame per event (the list is
-        emptied in place, never replaced); `data_received` counts and wakes once per read."""
+        """Called for every piece of body (every SSE event is one HTTP chunk): no Python frame
+        per event (the list is emptied in place); `data_received` counts once per read."""
         self._raw: dict[bytes, bytes] = {}
         self.on_header = self._raw.setdefault  # no Python frame per header line
         self.parser = httptools.HttpResponseParser(self)
@@ -148,14 +146,15 @@ class Connection(asyncio.BufferedProtocol):
             flush()  # relay mode: the pieces of this read, handled at once
 
     def _body_received(self, before: int) -> None:
-        """Count the body pieces one read added (`on_body` only appends them), pause
-        reading above `READ_BUFSIZE` unread bytes, wake the reader."""
+        """Count the pieces one read added (`on_body` appends them), pause reading above
+        `READ_BUFSIZE` unread bytes, wake the reader (`_wake` inlined, as in the callbacks)."""
         chunks = self._chunks
         self._buffered += sum(map(len, chunks[before:])) if before else sum(map(len, chunks))
         if self._buffered > READ_BUFSIZE and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
+        if (waiter := self._waiter) is not None and not waiter.done():  # (`_wake`)
+            waiter.set_result(None)
 
     def _to_sink(self, before: int) -> None:
         """Relay mode: the pieces one read added go to the sink instead of waiting for
@@ -232,7 +231,8 @@ class Connection(asyncio.BufferedProtocol):
             and "chunked" not in index.get("transfer-encoding", "").lower()
         )
         self._head_done = True
-        self._wake()
+        if (waiter := self._waiter) is not None and not waiter.done():  # (`_wake`)
+            waiter.set_result(None)
 
     def on_message_complete(self) -> None:
         if self._informational:
@@ -242,7 +242,8 @@ class Connection(asyncio.BufferedProtocol):
             raise BadResponse(_CROWDED)
         self._complete = True
         self._keep = self.parser.should_keep_alive() and not self._until_close
-        self._wake()
+        if (waiter := self._waiter) is not None and not waiter.done():  # (`_wake`)
+            waiter.set_result(None)
 
     # -- the exchange ------------------------------------------------------------------
 
