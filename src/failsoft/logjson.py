@@ -183,17 +183,27 @@ else:
 
 
 _stamp: list[Any] = [None, ""]
-"""The last whole second `text_line` formatted, and its text (the formatter's asctime)."""
+"""The last whole second a text line's time was formatted for, and its text (the
+formatter's asctime)."""
+
+
+def _stamp_for(created: float) -> str:
+    """`created`'s `%Y-%m-%d %H:%M:%S` in local time, formatted once a second. The
+    callers look in `_stamp` first and call this only when the second has changed (a
+    call per line would cost as much as the rest of `text_now`)."""
+    second = int(created)
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+    _stamp[0] = second
+    _stamp[1] = text
+    return text
 
 
 def text_line(created: float, msecs: int, prefix: str, message: str) -> str:
     """The text handler's line for a record made at `created`: `prefix` is the level
     (padded as `%(levelname)-7s`) and the logger's name, e.g. `INFO    failsoft.access: `."""
-    second = int(created)
-    if _stamp[0] != second:
-        _stamp[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
-        _stamp[0] = second
-    return f"{_stamp[1]},{msecs:03d} {prefix}{message}\n"
+    stamp = _stamp
+    text = stamp[1] if stamp[0] == int(created) else _stamp_for(created)
+    return f"{text},{msecs:03d} {prefix}{message}\n"
 
 
 _MSECS = tuple(f"{ms:03d}" for ms in range(1000))
@@ -205,15 +215,14 @@ def text_now(prefix: str, message: str) -> str:
         ns = time.time_ns()
         created = ns / 1e9
         msecs = (ns % 1_000_000_000) // 1_000_000
+        second = int(created)
     else:
         created = time.time()
-        msecs = int((created - int(created)) * 1000)
-    second = int(created)
+        second = int(created)
+        msecs = int((created - second) * 1000)
     stamp = _stamp
-    if stamp[0] != second:
-        stamp[1] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
-        stamp[0] = second
-    return f"{stamp[1]},{_MSECS[msecs]} {prefix}{message}\n"
+    text = stamp[1] if stamp[0] == second else _stamp_for(created)
+    return f"{text},{_MSECS[msecs]} {prefix}{message}\n"
 
 
 def json_record(created: float, level: str, name: str, summary: str, fields: dict[str, Any]) -> str:

@@ -34,12 +34,12 @@ def header_map(scope: Scope, wanted: frozenset[bytes]) -> dict[bytes, bytes]:
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
     """The whole request body, refusing anything above `limit` bytes before buffering it."""
     if declared is not None and declared > limit:
-        raise PayloadTooLarge(_too_large(declared, limit))
+        raise PayloadTooLarge(too_large(declared, limit))
     first = await receive()
     body: bytes = first.get("body", b"")
     if not first.get("more_body"):
         if len(body) > limit:
-            raise PayloadTooLarge(_too_large(len(body), limit))
+            raise PayloadTooLarge(too_large(len(body), limit))
         return body
     parts = [body]
     size = len(body)
@@ -50,13 +50,14 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(_too_large(size, limit))
+            raise PayloadTooLarge(too_large(size, limit))
         parts.append(chunk)
         if not message.get("more_body"):
             return b"".join(parts)
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large(size: int, limit: int) -> str:
+    """The 413's message."""
     return f"the request body ({size} bytes) exceeds this gateway's limit of {limit} bytes"
 
 

@@ -46,7 +46,7 @@ from failsoft.server.asgi import (
     read_body,
     send_bytes,
 )
-from failsoft.server.direct import direct_send
+from failsoft.server.direct import body_now, direct_send, whole_answer
 from failsoft.server.drain import Drain, Flight
 from failsoft.server.ids import new_request_id
 from failsoft.translate.errors import client_fault_body
@@ -193,8 +193,10 @@ class ChatEndpoint:
                     control = _control(scope, headers)
                     answer, served = await cache.complete(request, control, found)
                 out = self._headers(answer.target, answer.attempts, request_id)
-                _add_served(out, served)
-                _add_warnings(out, answer.warnings)
+                if served is not _UNCACHED:
+                    _add_served(out, served)
+                if answer.warnings:
+                    _add_warnings(out, answer.warnings)
                 out.append((b"content-type", b"application/json"))
                 self._add_request_id(out, answer.upstream_request_id or request_id)
                 if turn is not None and self.conversations is not None and _kept(served):
@@ -202,7 +204,8 @@ class ChatEndpoint:
                 watch.finished = True
                 if exchange is not None and answer.parsed is not None:
                     exchange.counted(answer.parsed, answer.body)
-                await send_bytes(send, 200, out, answer.body)
+                if not whole_answer(send, 200, out, answer.body):  # one write, no messages
+                    await send_bytes(send, 200, out, answer.body)
         except RequestError as exc:
             watch.finished = True
             await self._request_error(send, exc, request_id, exchange)
@@ -255,12 +258,11 @@ class ChatEndpoint:
             raise UnsupportedMediaType(
                 f"expected content-type application/json, got {ctype.decode('latin-1')!r}"
             )
-        declared = headers.get(b"content-length")
-        body = await read_body(
-            receive,
-            self.max_body_bytes,
-            int(declared) if declared is not None and declared.isdigit() else None,
-        )
+        length = headers.get(b"content-length")
+        declared = int(length) if length is not None and length.isdigit() else None
+        body = body_now(receive, self.max_body_bytes, declared)
+        if body is None:
+            body = await read_body(receive, self.max_body_bytes, declared)
         payload, model, stream = self.surface.parse(body)
         if routed is not None:
             model, stream = routed

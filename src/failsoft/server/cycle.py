@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from failsoft.server.door import STATUS_LINE
 
 if TYPE_CHECKING:
+    from failsoft.server.access import Exchange
     from failsoft.server.protocol import HttpProtocol
 
 HIGH_WATER = 65536
@@ -148,6 +149,19 @@ class Cycle:
         self.body = b""
         return {"type": "http.request", "body": body, "more_body": self.more_body}
 
+    def take(self) -> bytes | None:
+        """The whole body, when it has all arrived and `receive()` would hand it over at
+        once as its one message (no `100 Continue` to write): taken as `receive` takes it,
+        without the message; None otherwise (then call `receive`)."""
+        if not self.ready or self.more_body or self.waiting_100 or self.disconnected:
+            return None
+        if self.complete:
+            return None
+        self.ready = False
+        body = self.body
+        self.body = b""
+        return body
+
     async def send(self, message: dict[str, Any]) -> None:
         conn = self.conn
         if conn.write_paused and not self.disconnected:
@@ -204,6 +218,47 @@ class Cycle:
             if not self.keep_alive:
                 self.transport.close()
             conn.answered()
+
+    def answer(self, status: int, headers: Any, body: bytes, exchange: Exchange | None) -> None:
+        """`send` of a response start and then of its one, final, body message, when the
+        connection's writes are not paused and the client is still there (server/direct.py
+        checks): the same state, the same write and the same order (head built, then the
+        exchange notes the body and writes its line, then the one write), without two
+        messages, two coroutines and a head flush scheduled for the loop's next turn. The
+        exchange has noted the status and headers already, as for the start message."""
+        self.started = True
+        self.waiting_100 = False
+        head = self._head(status, headers)
+        if exchange is not None:
+            if body:
+                exchange.note_body(body)
+            if not exchange.done:
+                exchange.finish()
+        parts = [head]
+        if self.head:
+            self.left = 0
+        elif self.chunked:
+            if body:
+                parts += (b"%x\r\n" % len(body), body, b"\r\n")
+            parts.append(LAST_CHUNK)
+        else:
+            size = len(body)
+            if size > self.left:
+                raise RuntimeError("Response content longer than Content-Length")
+            self.left -= size
+            if size:
+                parts.append(body)
+        self.transport.write(head if len(parts) == 1 else b"".join(parts))
+        if self.left:
+            raise RuntimeError("Response content shorter than Content-Length")
+        self.complete = True
+        if self.waiters is not None:
+            self.wake()
+        else:
+            self.ready = True
+        if not self.keep_alive:
+            self.transport.close()
+        self.conn.answered()
 
     # Response head
 

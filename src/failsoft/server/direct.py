@@ -9,13 +9,21 @@ chunk on failsoft's own server connection (server/cycle.py). Whenever that is no
 (the caller's writes are paused, the head still pending, another server's `send`), the
 writer declines and the relay hands the bytes to `send` as before, which waits (timed by
 the drain's slow-reader watch) and writes them.
+
+The same holds for a whole answer (`whole_answer`: its start and one final body message, the
+chat endpoints' non-streaming 200) and for a request body that has all arrived
+(`body_now`): done directly when that is exactly what the ASGI messages would do, else
+left to them. Per request that saves three message dicts, five coroutines and the head's
+flush scheduled for the loop's next turn.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from failsoft.errors import PayloadTooLarge
 from failsoft.server.access import Exchange
+from failsoft.server.asgi import too_large
 from failsoft.server.cycle import Cycle
 from failsoft.server.drain import Flight
 
@@ -63,3 +71,52 @@ def direct_send(send: Any) -> DirectSend | None:
     if not cycle.started or not cycle.chunked or cycle.head:
         return None
     return DirectSend(cycle, exchange)
+
+
+def whole_answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """`asgi.send_bytes(send, status, headers, body)` (its content-length appended to
+    `headers`, its start and its one final body message sent) through the request's
+    `Flight` and `Exchange` to failsoft's own connection, done directly (`Cycle.answer`):
+    True once it is done; False, with nothing done, when either message could do more than
+    be noted and written (the caller's writes are paused, the client is gone, a rate-limit
+    ticket adds headers or waits, another server's `send`): then call `send_bytes`."""
+    owner = getattr(send, "__self__", None)
+    if type(owner) is Flight and getattr(send, "__func__", None) is Flight.send:
+        send = owner._send
+    exchange: Exchange | None = None
+    if type(send) is Exchange:
+        exchange = send
+        if exchange.ticket is not None or exchange.done:
+            return False
+        send = send._send
+    cycle = getattr(send, "__self__", None)
+    if (
+        type(cycle) is not Cycle
+        or getattr(send, "__func__", None) is not Cycle.send
+        or cycle.started
+        or cycle.disconnected
+        or cycle.conn.write_paused
+    ):
+        return False
+    headers.append((b"content-length", str(len(body)).encode()))
+    if exchange is not None:  # what `Exchange.__call__` notes of the start message
+        exchange.status = status
+        if exchange.detail:
+            exchange._read_headers(headers)
+    cycle.answer(status, headers, body, exchange)
+    return True
+
+
+def body_now(receive: Any, limit: int, declared: int | None) -> bytes | None:
+    """The whole request body as `asgi.read_body(receive, limit, declared)` would return
+    it (or refuse it: `PayloadTooLarge`), when it is all there on failsoft's own connection
+    (`Cycle.take`): no coroutine, no message. None when only `read_body` can tell."""
+    cycle = getattr(receive, "__self__", None)
+    if type(cycle) is not Cycle or getattr(receive, "__func__", None) is not Cycle.receive:
+        return None
+    if declared is not None and declared > limit:
+        return None  # refused unread by `read_body`
+    body = cycle.take()
+    if body is not None and len(body) > limit:
+        raise PayloadTooLarge(too_large(len(body), limit))
+    return body

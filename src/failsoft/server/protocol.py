@@ -308,11 +308,20 @@ class HttpProtocol(Limits):
             task.add_done_callback(tasks.discard)
 
     async def _serve(self, cycle: Cycle | None) -> None:
-        """The connection's requests, one after the other, until it closes."""
+        """The connection's requests, one after the other, until it closes. The app is
+        called here, not in a coroutine of its own per request; what goes wrong is handled
+        by `_failed` and `_returned`."""
+        app = self.app
         try:
             while cycle is not None:
-                if not await self._run(cycle):
-                    return
+                try:
+                    result = await app(cycle.scope, cycle.receive, cycle.send)
+                except BaseException as exc:
+                    if not await self._failed(cycle, exc):
+                        return
+                else:
+                    if result is not None or not cycle.complete:
+                        await self._returned(cycle, result)
                 self.current = None
                 if TRACE_IDS.get() is not None:
                     # The task outlives the request: what it set in its context must not
@@ -328,39 +337,39 @@ class HttpProtocol(Limits):
         finally:
             self._task = self._next = None
 
-    async def _run(self, cycle: Cycle) -> bool:
-        """Run the app for one request; False if the connection must not serve more."""
-        try:
-            result = await self.app(cycle.scope, cycle.receive, cycle.send)
-        except BaseException as exc:
-            log.error("Exception in ASGI application\n", exc_info=exc)
-            if not cycle.started:
-                await send_500(cycle)
-            else:
-                cycle.flush()
-                self.transport.close()
-            if not isinstance(exc, Exception):  # cancelled (shutdown backstop) or exiting
-                self.transport.close()
-                return False
+    async def _failed(self, cycle: Cycle, exc: BaseException) -> bool:
+        """The app raised: False if the connection must not serve more."""
+        log.error("Exception in ASGI application\n", exc_info=exc)
+        if not cycle.started:
+            await send_500(cycle)
         else:
-            if result is not None:
-                log.error("ASGI callable should return None, but returned '%s'.", result)
-                cycle.flush()
-                self.transport.close()
-            elif not cycle.started and not cycle.disconnected:
-                log.error("ASGI callable returned without starting response.")
-                await send_500(cycle)
-            elif not cycle.complete and not cycle.disconnected:
-                log.error("ASGI callable returned without completing response.")
-                cycle.flush()
-                self.transport.close()
+            cycle.flush()
+            self.transport.close()
+        if not isinstance(exc, Exception):  # cancelled (shutdown backstop) or exiting
+            self.transport.close()
+            return False
         return True
+
+    async def _returned(self, cycle: Cycle, result: object) -> None:
+        """The app returned something, or without completing its response."""
+        if result is not None:
+            log.error("ASGI callable should return None, but returned '%s'.", result)
+            cycle.flush()
+            self.transport.close()
+        elif not cycle.started and not cycle.disconnected:
+            log.error("ASGI callable returned without starting response.")
+            await send_500(cycle)
+        elif not cycle.complete and not cycle.disconnected:
+            log.error("ASGI callable returned without completing response.")
+            cycle.flush()
+            self.transport.close()
 
     def answered(self) -> None:
         """A response is complete (from `Cycle.send`)."""
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.resume_reading()
+        if self.read_paused:
+            self.resume_reading()
         if self._phase == IDLE and self.parsing is None and not self.queue:
             self._arm(KEPT, self.keep_alive_timeout)
