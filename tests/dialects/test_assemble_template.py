@@ -426,3 +426,33 @@ def test_an_event_that_ends_inside_its_text_costs_one_scan() -> None:
     texts = [b"Hi", b"there", b"a" * 200_000 + b'"']
     body = templated_anthropic_body(texts).replace(b'a"' + ANTHROPIC_SHAPES[0][1], b"a")
     assert outcome(anthropic.assemble, body) == outcome(anthropic.assemble_generic, body)
+
+
+def _sse(name: bytes, data: bytes) -> bytes:
+    return b"event: " + name + b"\ndata: " + data + b"\n\n"
+
+
+def test_a_line_of_no_field_inside_an_event_is_no_delta() -> None:
+    """A line without a field name inside an event (a broken upstream) is ignored by the
+    generic path however much it looks like a text delta: the fast path must not read it as
+    one, before, inside or after the run of text deltas."""
+    stray = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"X"}}'
+
+    def delta(text: bytes) -> bytes:
+        return stray.replace(b'"X"', b'"' + text + b'"')
+
+    start = b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
+    stop = b'{"type":"message_delta","delta":{"stop_reason":"end_turn"}}'
+    opening = b'{"type":"message_start","message":{"id":"m"}}'
+    for at in range(5):
+        events = [
+            _sse(b"message_start", opening),
+            _sse(b"content_block_start", start),
+            _sse(b"content_block_delta", delta(b"a")),
+            _sse(b"content_block_delta", delta(b"b")),
+            _sse(b"message_delta", stop),
+        ]
+        events[at] = events[at][:-1] + stray + b"\n\n"
+        body = b"".join(events)
+        assert outcome(anthropic.assemble, body) == outcome(anthropic.assemble_generic, body)
+        assert anthropic.assemble(body)["content"] == [{"type": "text", "text": "ab"}]

@@ -105,10 +105,12 @@ def _decode(body: bytes) -> Events | None:
     """The body's events, each run of text deltas decoded at once (`decode_lines`)."""
     if b"\r" in body or body[-2:] != b"\n\n":
         return None
+    merged = body.count(_SEP)
     pieces = body.replace(_SEP, b"\n").split(b"\n\n")
     if pieces.pop():
         return None
     out: Events = []
+    lines_seen = 0
     for piece in pieces:
         rest = block_data(piece)
         if rest is None:
@@ -134,5 +136,10 @@ def _decode(body: bytes) -> Events | None:
                 return None
             if len(deltas) != newlines + 1:
                 return None  # an empty line, or a line holding more than one value
+            lines_seen += newlines + 1
         out.append((obj, deltas))
+    if lines_seen != merged:
+        # A line more than the delta events merged: a line of no field inside an event,
+        # which the generic path ignores however much it looks like a delta.
+        return None
     return out
