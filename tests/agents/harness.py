@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,11 @@ def agent_gateway(
         logger.setLevel(previous)
 
 
+def _kill_group(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def run_agent(
     command: Sequence[str],
     env: Mapping[str, str],
@@ -222,23 +228,30 @@ def run_agent(
     requests = seen.requests if seen else []
     access = seen.access if seen else []
     started = time.monotonic()
+    # A session of its own, killed whole: Gemini CLI relaunches itself as a child process,
+    # which outlived its parent (and kept running) when only the parent was killed.
+    process = subprocess.Popen(
+        list(command),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    returncode: int | None
     try:
-        done = subprocess.run(
-            list(command),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            check=False,
-        )
-        returncode: int | None = done.returncode
-        stdout, stderr = done.stdout, done.stderr
-    except subprocess.TimeoutExpired as expired:
+        stdout, stderr = process.communicate(timeout=RUN_TIMEOUT)
+        returncode = process.returncode
+    except subprocess.TimeoutExpired:
         returncode = None
-        stdout = _text(expired.stdout)
-        stderr = _text(expired.stderr) + f"\n[killed after {RUN_TIMEOUT:.0f} s]"
+        _kill_group(process.pid)
+        stdout, stderr = process.communicate()
+        stderr = _text(stderr) + f"\n[killed after {RUN_TIMEOUT:.0f} s]"
+        stdout = _text(stdout)
+    finally:
+        _kill_group(process.pid)  # whatever it left behind once it ended
     seconds = time.monotonic() - started
     by_request: dict[str, list[str]] = defaultdict(list)
     for attempt in list(attempts):
