@@ -54,10 +54,9 @@ class DirectSend:
         return True
 
 
-def direct_send(send: Any) -> DirectSend | None:
-    """The direct writer under a request's `send` (its `Flight`, then its `Exchange`,
-    then failsoft's `Cycle.send`), once a chunked response has started; None for any
-    other `send`, which the relay then uses for every event."""
+def _own_chain(send: Any) -> tuple[Exchange | None, Cycle | None]:
+    """The request's `Exchange` (if any) and failsoft's own `Cycle` under `send` (its
+    `Flight`, then its `Exchange`, then `Cycle.send`); no `Cycle` for any other `send`."""
     owner = getattr(send, "__self__", None)
     if type(owner) is Flight and getattr(send, "__func__", None) is Flight.send:
         send = owner._send
@@ -67,6 +66,16 @@ def direct_send(send: Any) -> DirectSend | None:
         send = send._send
     cycle = getattr(send, "__self__", None)
     if type(cycle) is not Cycle or getattr(send, "__func__", None) is not Cycle.send:
+        return exchange, None
+    return exchange, cycle
+
+
+def direct_send(send: Any) -> DirectSend | None:
+    """The direct writer under a request's `send` (its `Flight`, then its `Exchange`,
+    then failsoft's `Cycle.send`), once a chunked response has started; None for any
+    other `send`, which the relay then uses for every event."""
+    exchange, cycle = _own_chain(send)
+    if cycle is None:
         return None
     if not cycle.started or not cycle.chunked or cycle.head:
         return None
@@ -80,23 +89,10 @@ def whole_answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], bod
     True once it is done; False, with nothing done, when either message could do more than
     be noted and written (the caller's writes are paused, the client is gone, a rate-limit
     ticket adds headers or waits, another server's `send`): then call `send_bytes`."""
-    owner = getattr(send, "__self__", None)
-    if type(owner) is Flight and getattr(send, "__func__", None) is Flight.send:
-        send = owner._send
-    exchange: Exchange | None = None
-    if type(send) is Exchange:
-        exchange = send
-        if exchange.ticket is not None or exchange.done:
-            return False
-        send = send._send
-    cycle = getattr(send, "__self__", None)
-    if (
-        type(cycle) is not Cycle
-        or getattr(send, "__func__", None) is not Cycle.send
-        or cycle.started
-        or cycle.disconnected
-        or cycle.conn.write_paused
-    ):
+    exchange, cycle = _own_chain(send)
+    if exchange is not None and (exchange.ticket is not None or exchange.done):
+        return False
+    if cycle is None or cycle.started or cycle.disconnected or cycle.conn.write_paused:
         return False
     headers.append((b"content-length", str(len(body)).encode()))
     if exchange is not None:  # what `Exchange.__call__` notes of the start message

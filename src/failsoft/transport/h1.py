@@ -292,17 +292,9 @@ class Connection(asyncio.BufferedProtocol):
     def poll(self) -> bytes | None:
         """`readany` without waiting: the bytes here, b"" at a clean end, else None (it
         would wait or raise). A usual answer comes whole in one read: no coroutine then."""
-        chunks = self._chunks
-        if not chunks:
+        if not self._chunks:
             return b"" if self._complete else None
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self._buffered = 0
-        if self._paused:
-            self._paused = False
-            if self.transport is not None:
-                self.transport.resume_reading()
-        return data
+        return self._take()
 
     async def readany(self) -> bytes:
         """The body bytes available now, waiting for some; b"" at a clean end."""
@@ -321,6 +313,11 @@ class Connection(asyncio.BufferedProtocol):
                 # Cancelled mid-exchange: what follows on the wire is unknown to anyone.
                 self._keep = False
                 raise
+        return self._take()
+
+    def _take(self) -> bytes:
+        """The body bytes buffered (some are), reading resumed if it was paused for them."""
+        chunks = self._chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
         self._buffered = 0
