@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -408,18 +409,51 @@ def workers_of(supervisor: int) -> set[int]:
     return found
 
 
-def open_in_every_worker(url: str, sim: SimServer, target_model: str, workers: int) -> None:
+@contextmanager
+def only(worker: int, supervisor: int) -> Iterator[None]:
+    """Only `worker` can take a new connection meanwhile: the others are stopped.
+
+    The workers share one listening socket, and Linux does not share its connections out
+    evenly (the worker that accepted last tends to accept next), so under load one worker
+    could take every call for many seconds (seen once in CI). A stopped worker cannot
+    accept; uvicorn's supervisor tolerates a silent worker for 5 s, so the stop is kept
+    short."""
+    others = workers_of(supervisor) - {worker}
+    for pid in others:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in others:
+            os.kill(pid, signal.SIGCONT)
+
+
+def open_in_every_worker(url: str, sim: SimServer, target_model: str, supervisor: int) -> None:
     """Open `target_model`'s breaker in each worker the way traffic does: it fails once
-    per worker (`failures: 1`), then no worker sends it anything."""
+    in each worker (`failures: 1`), then no worker sends it anything."""
     sim.set_fault(target_model, {"kind": "status", "status": 500})
     try:
-        until(
-            lambda: (
-                request(url + "/v1/chat/completions", body=chat("m")).status == 200
-                and sim.attempts(target_model) >= workers
-            ),
-            what=f"{target_model}'s breaker open in {workers} workers",
-        )
+        workers = sorted(workers_of(supervisor))
+        for number, worker in enumerate(workers, start=1):
+            done: list[int] = []
+
+            def call(done: list[int] = done) -> None:
+                done.append(request(url + "/v1/chat/completions", body=chat("m")).status)
+
+            caller = threading.Thread(target=call)
+            with only(worker, supervisor):
+                caller.start()
+                until(
+                    partial(lambda n: sim.attempts(target_model) >= n, number),
+                    timeout=3.0,
+                    what=f"{target_model} tried by worker {worker}",
+                )
+            caller.join(20)
+            assert done == [200]  # answered by the next target
+        # Each worker now has the breaker open: no call reaches the model again.
+        for _ in range(4):
+            assert request(url + "/v1/chat/completions", body=chat("m")).status == 200
+        assert sim.attempts(target_model) == len(workers)
     finally:
         sim.clear_faults(target_model)
 
@@ -434,7 +468,7 @@ def test_sighup_to_the_supervisor_reloads_every_worker(tmp_path: Path, slow_old:
         up(url, proc, config, workers=2)
         until(lambda: len(workers_of(proc.pid)) == 2, what="two workers")
         before = workers_of(proc.pid)
-        open_in_every_worker(url, sim, "gpt-4.1", 2)
+        open_in_every_worker(url, sim, "gpt-4.1", proc.pid)
         write(config, sim, OLD)  # the same targets, gpt-4o first (breakers kept meanwhile)
         proc.send_signal(signal.SIGHUP)
         until(lambda: output(config).count("config reload: applied") == 2, what="2 reloads")
