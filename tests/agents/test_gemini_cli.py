@@ -53,6 +53,11 @@ def gemini_env(home: Path, url: str, proxy: str) -> dict[str, str]:
     env = base_env(home, proxy)
     env["GOOGLE_GEMINI_BASE_URL"] = url
     env["GEMINI_API_KEY"] = CALLER_KEY
+    # One process: otherwise Gemini CLI relaunches itself as a child (with a larger heap)
+    # and that child, which has this variable set, does the work. A CI run once hung
+    # 90 s with the child sending no request; one process less to go wrong, and what a
+    # tool that wraps Gemini CLI sets (the CLI reads it in its relaunch check).
+    env["GEMINI_CLI_NO_RELAUNCH"] = "true"
     return env
 
 
