@@ -92,3 +92,43 @@ def test_threads_making_the_same_target_get_one_object() -> None:
     for i in range(200):
         same = {id(t) for t in made if t.model == f"model-{i}"}
         assert len(same) == 1
+
+
+def test_attempt_record_is_the_frozen_dataclass_its_fields_say() -> None:
+    """`AttemptRecord` writes its own `__init__` (a cheaper one than a frozen dataclass's):
+    the same parameters, in field order, with the fields' defaults; immutable, equal and
+    hashed by value, replaceable, picklable."""
+    import inspect
+
+    params = list(inspect.signature(AttemptRecord).parameters.values())
+    fields = dataclasses.fields(AttemptRecord)
+    assert [p.name for p in params] == [f.name for f in fields]
+    for param, each in zip(params, fields, strict=True):
+        assert param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        expected = inspect.Parameter.empty if each.default is dataclasses.MISSING else each.default
+        assert param.default == expected and type(param.default) is type(expected)
+    target = Target("sim", "gpt-4o")
+    record = AttemptRecord(target, "529", "busy", False, 1.5, 2.0, "retry", False)
+    assert (record.target, record.outcome, record.detail, record.transient) == (
+        target,
+        "529",
+        "busy",
+        False,
+    )
+    assert (record.duration, record.retry_after, record.kind, record.made) == (
+        1.5,
+        2.0,
+        "retry",
+        False,
+    )
+    same = AttemptRecord(target, "529", "busy", False, 1.5, 2.0, "retry", False)
+    assert record == same and hash(record) == hash(same)
+    assert AttemptRecord(target, "200") == AttemptRecord(
+        target, "200", "", True, 0.0, None, "first", True
+    )
+    assert dataclasses.replace(record, outcome="200").outcome == "200"
+    assert pickle.loads(pickle.dumps(record)) == record
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.outcome = "200"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        AttemptRecord(target)  # type: ignore[call-arg]

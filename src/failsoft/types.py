@@ -65,9 +65,14 @@ is also what an attempt cut short by the request's deadline says: `AttemptRecord
 tells the two apart, a trail read back from the header cannot)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AttemptRecord:
-    """What one attempt did; the trail header and exhaustion messages are built from these."""
+    """What one attempt did; the trail header and exhaustion messages are built from these.
+
+    Frozen, but not through the `__init__` a frozen dataclass generates: that one sets each
+    field with `object.__setattr__` (~1,200 instructions a field, ~14,000 a record, made for
+    every attempt); this one calls each slot's own setter, with the same signature and
+    defaults (`tests/test_types.py` holds them to the fields')."""
 
     target: Target
     outcome: str
@@ -85,9 +90,46 @@ class AttemptRecord:
     spent, at its cap, untranslatable, the deadline gone); `x-failsoft-attempts` counts
     these."""
 
+    def __init__(
+        self,
+        target: Target,
+        outcome: str,
+        detail: str = "",
+        transient: bool = True,
+        duration: float = 0.0,
+        retry_after: float | None = None,
+        kind: str = "first",
+        made: bool = True,
+    ) -> None:
+        _set_target(self, target)
+        _set_outcome(self, outcome)
+        _set_detail(self, detail)
+        _set_transient(self, transient)
+        _set_duration(self, duration)
+        _set_retry_after(self, retry_after)
+        _set_kind(self, kind)
+        _set_made(self, made)
+
     def describe(self) -> str:
         text = f"{self.target.label} → {self.outcome}"
         return f"{text} ({self.detail})" if self.detail else text
+
+
+(
+    _set_target,
+    _set_outcome,
+    _set_detail,
+    _set_transient,
+    _set_duration,
+    _set_retry_after,
+    _set_kind,
+    _set_made,
+) = (
+    AttemptRecord.__dict__[name].__set__
+    for name in (
+        "target", "outcome", "detail", "transient", "duration", "retry_after", "kind", "made"
+    )
+)  # fmt: skip
 
 
 def trail(attempts: list[AttemptRecord] | tuple[AttemptRecord, ...]) -> str:
