@@ -62,6 +62,7 @@ class Attempt:
         "first_token_at",
         "headers_at",
         "limits",
+        "loop",
         "meter",
         "output_limit",
         "pool",
@@ -90,11 +91,11 @@ class Attempt:
         limits: Deadlines,
         clock: Clock,
         transport: Transport,
-        *,
         translation: Translation | None = None,
         probe: bool = False,
         watch: Watch | None = None,
         pool: Pool | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.target = target
         self.provider = provider
@@ -134,6 +135,10 @@ class Attempt:
         self.span: Any = None
         """This attempt's span (tracing.otel.AttemptSpan) when the request is traced: its
         `traceparent` goes upstream with the request."""
+        self.loop = loop if loop is not None else asyncio.get_running_loop()
+        """The loop it runs on, as its run found it once for all its attempts: on Python
+        3.11 every `asyncio.get_running_loop()` costs a `getpid` system call, and its
+        timers (`PhaseTimer`, `IdleTimer`) need the loop."""
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -239,14 +244,16 @@ class Attempt:
             body = upstream_body(self, stream=True)
             if self.translation is not None:
                 converter = self.translation.converter(caller_include_usage(self.request))
-        pool = self._pool()
+        pool = self.pool
+        if pool is None:
+            pool = self._pool()
         if not pool.take():
             await self._wait(pool)
         self.sent = True
         # From here the slot is held: `_send` hands it to the answer or gives it back.
         phase = "first_byte"
         limit, binding = self.deadline.cap(self.limits.first_byte)
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         upstream: Upstream | None = None
         try:
             with PhaseTimer(loop, loop.time() + limit) as timer:

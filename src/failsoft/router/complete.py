@@ -6,7 +6,6 @@ Split from `attempt.py`, which keeps the attempt itself and the opening of a str
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +54,7 @@ async def assembled(attempt: Attempt) -> tuple[bytes, Upstream, Any]:
     size = len(head) + len(pending)
     try:
         if not done:  # often the first read held the whole answer: no timer then
-            with PhaseTimer(asyncio.get_running_loop(), math.inf) as timer:
+            with PhaseTimer(attempt.loop, math.inf) as timer:
                 idle = IdleTimer(timer, attempt)
                 while not done:
                     chunk = upstream.poll()
@@ -108,7 +107,7 @@ async def plain(attempt: Attempt) -> tuple[bytes, Upstream, Any]:
     deadline = attempt.deadline
     limit, _ = deadline.cap(deadline.seconds)
     upstream: Upstream | None = None
-    loop = asyncio.get_running_loop()
+    loop = attempt.loop
     now = loop.time()
     reading = False
     """In an idle phase (a read of the body), not the wait for the headers."""

@@ -6,7 +6,6 @@ Split from `attempt.py` so that the committed relay (`streaming.py`) and the rac
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -93,7 +92,7 @@ class IdleTimer:
     def __init__(self, timer: PhaseTimer, attempt: Attempt) -> None:
         self._timer = timer
         self._attempt = attempt
-        self._loop = asyncio.get_running_loop()
+        self._loop = attempt.loop
         self._slack = attempt.limits.idle * 0.05
         self._armed = -math.inf
         self._when = math.inf

@@ -55,6 +55,7 @@ class Racer(Protocol[T]):
     """What a race needs of the request's run (`run.Run`)."""
 
     state: RouterState
+    loop: asyncio.AbstractEventLoop
     attempts: list[AttemptRecord]
     policies: Policies
     request: ChatRequest
@@ -153,7 +154,7 @@ class Race(Generic[T]):
         self.done = False
         """The first attempt has finished (its outcome is known)."""
         self.silence_after = silence_after
-        loop = asyncio.get_running_loop()
+        loop = run.loop
         self.task: asyncio.Task[Any] | None = current_task(loop)
         """The request's task, which runs the first attempt inline."""
         self._alarms = found = alarms(loop)

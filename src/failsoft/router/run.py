@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 from failsoft.config import Policies, VirtualModel
 from failsoft.errors import (
@@ -91,10 +91,14 @@ class Run(Generic[T]):
         self._charged: set[Target] | None = None
         """Targets whose next attempt took a token of their retry budget (given back if
         that attempt turns out busy); None until a request makes an extra attempt."""
+        self.loop: asyncio.AbstractEventLoop
+        """The loop the run runs on (set by `run`), found once for its races and attempts:
+        on Python 3.11 each `asyncio.get_running_loop()` costs a `getpid` system call."""
 
     # ------------------------------------------------------------------ the loop
 
     async def run(self) -> T:
+        self.loop = asyncio.get_running_loop()
         queue = self._candidates()
         monotonic = self.state.clock.monotonic
         deadline = self.deadline
@@ -387,19 +391,13 @@ class Run(Generic[T]):
         if marks is not None and target in marks:
             marks.discard(target)  # from here the attempt is made or given back below
             charged = True
+        # Every argument by position: a class called with keywords has them packed into
+        # a dict and unpacked again (~550 instructions each).
+        watch = race if race is not None else self._hooks
         attempt = Attempt(
-            target,
-            provider,
-            self.request,
-            self.deadline,
-            self.policies.deadlines,
-            state.clock,
-            self.transport,
-            translation=translation,
-            probe=probe,
-            watch=race if race is not None else self._hooks,
-            pool=pool,
-        )
+            target, provider, self.request, self.deadline, self.policies.deadlines,
+            state.clock, self.transport, translation, probe, watch, pool, self.loop,
+        )  # fmt: skip
         if race is not None:
             race.begin(attempt)
         self.made += 1
@@ -408,12 +406,13 @@ class Run(Generic[T]):
             breaker = state.breakers[target].state.value
             attempt.span = trace.attempt(attempt, kind, self.made, breaker)
         once = self.once
+        result: T
         try:
             if once is None:
                 body, upstream, parsed = await attempt.complete()
                 rid = upstream.headers.get(provider.wire.request_id_header)
                 answer = Answer(body, target, self.attempts, rid, attempt.warnings, parsed)
-                result = cast(T, answer)
+                result = answer  # type: ignore[assignment]  # (T is Answer: no `cast` call)
             else:
                 result = await once(attempt, self.attempts)
         except BaseException as exc:
@@ -481,7 +480,7 @@ class Run(Generic[T]):
             if attempt.dropped:
                 state.counters.add("dropped_events", target, attempt.dropped)
         duration = state.clock.monotonic() - attempt.started
-        record = AttemptRecord(target, "200", duration=duration, kind=kind)
+        record = AttemptRecord(target, "200", "", True, duration, None, kind)  # (by position)
         self._record(record, attempt, ok=True)
         span = attempt.span
         if span is not None:
@@ -490,7 +489,7 @@ class Run(Generic[T]):
                 result.on_close.append(lambda: span.end_stream(result))
             else:
                 span.end(record, True)
-        return Outcome(attempt, result=result)
+        return Outcome(attempt, result)
 
     # ------------------------------------------------------------------ records
 

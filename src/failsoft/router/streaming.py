@@ -21,7 +21,6 @@ other broken event is a break.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -181,7 +180,7 @@ class CommittedStream:
                 # One timer for the whole relay, re-armed per read. It is disarmed before
                 # every yield: the caller's own pace must not count as an upstream gap, and a
                 # timer firing while the consumer runs would cancel the consumer instead.
-                with PhaseTimer(asyncio.get_running_loop(), math.inf) as timer:
+                with PhaseTimer(attempt.loop, math.inf) as timer:
                     idle = IdleTimer(timer, attempt)
                     direct = self._direct(timer, idle, size, cap)
                     while True:
