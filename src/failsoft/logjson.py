@@ -82,16 +82,21 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         """The loop a `flush_pending` is scheduled on (a loop that stopped before running
         it does not keep the next loop's lines waiting)."""
 
-    def write_soon(self, text: str) -> None:
+    def write_soon(self, text: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Write `text` (whole lines, terminators included) at the end of this loop
-        iteration; at once outside a running loop."""
+        iteration; at once outside a running loop.
+
+        A caller that runs in a loop it knows (a connection's) hands it over as `loop`:
+        it is not looked up then (on Python 3.11 each `get_running_loop` costs a `getpid`
+        system call)."""
         with self.lock:  # type: ignore[union-attr]
             self._pending.append(text)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush_pending()
-            return
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush_pending()
+                return
         if self._flush_on is not loop:
             self._flush_on = loop
             loop.call_soon(self.flush_pending)

@@ -43,6 +43,7 @@ from failsoft.errors import (
 from failsoft.logfmt import usage_in, usage_known
 from failsoft.server.access_line import write as write_line
 from failsoft.server.asgi import Message, Scope, Send
+from failsoft.server.cycle import Cycle
 from failsoft.server.refusals import RefusalLog
 from failsoft.types import trail
 from failsoft.usage.meter import request_tokens
@@ -349,7 +350,11 @@ class Exchange:
         status = self.status or CLIENT_CLOSED
         self._log.count(self.surface, status, elapsed)
         if self.logged:
-            write_line(self, status, elapsed, self._log.json)
+            # On failsoft's own connection (`Cycle.send`) this runs in the connection's
+            # loop: handed down, not looked up (a `getpid` system call on Python 3.11).
+            owner = getattr(self._send, "__self__", None)
+            loop = owner.conn.loop if type(owner) is Cycle else None
+            write_line(self, status, elapsed, self._log.json, loop)
         if self.trace is not None:
             self.trace.finish(self, status)
         return given_back

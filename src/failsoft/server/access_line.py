@@ -10,6 +10,7 @@ test_access_direct.py and test_access_line.py hold it to that).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,16 @@ _EXACT = 1e15
 turns to an exponent only from 1e16), with one float formatting instead of three."""
 
 
-def write(ex: Exchange, status: int, elapsed: float, as_json: bool) -> None:
+def write(
+    ex: Exchange,
+    status: int,
+    elapsed: float,
+    as_json: bool,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
     """Write `ex`'s line: straight to failsoft's own handler when it is the one place the
-    line goes (`logjson.direct`), else as a record through the logging module."""
+    line goes (`logjson.direct`), else as a record through the logging module. `loop` is
+    the running loop when the caller knows it (`_Handler.write_soon`)."""
     handler = direct(access_log)
     kind = None if handler is None else handler.direct_format()
     extra: dict[str, Any] | None = None
@@ -49,9 +57,9 @@ def write(ex: Exchange, status: int, elapsed: float, as_json: bool) -> None:
         if handler is not None and kind is not None:
             if kind == "json":
                 created, _ = now()
-                handler.write_soon(json_record(created, "INFO", _NAME, summary, fields))
+                handler.write_soon(json_record(created, "INFO", _NAME, summary, fields), loop)
             else:
-                handler.write_soon(text_now(_PREFIX_TEXT, json_line(fields)))
+                handler.write_soon(text_now(_PREFIX_TEXT, json_line(fields)), loop)
             return
         text = json_line(fields)
         # With `log.format: json` the fields go in the line's own object, not a string.
@@ -60,10 +68,10 @@ def write(ex: Exchange, status: int, elapsed: float, as_json: bool) -> None:
         text = line(ex, status, elapsed)
         if handler is not None and kind is not None:
             if kind == "text":
-                handler.write_soon(text_now(_PREFIX_TEXT, text))
+                handler.write_soon(text_now(_PREFIX_TEXT, text), loop)
             else:
                 created, _ = now()
-                handler.write_soon(json_record(created, "INFO", _NAME, text, {}))
+                handler.write_soon(json_record(created, "INFO", _NAME, text, {}), loop)
             return
     # failsoft's own stderr handler alone takes the line as it is (above); anything
     # else gets a record. makeRecord + handle, not info(): the caller's file and line
@@ -97,12 +105,15 @@ def line(ex: Exchange, status: int, elapsed: float) -> str:
     tokens_in = ex.input_tokens  # ints (usage_in's, never bools) or None
     tokens_out = ex.output_tokens
     trail = ex.trail or None
-    text = (
+    # Two f-strings, not one: past 30 parts an f-string is built as a list and joined.
+    start = (
         f"rid={rid.decode('latin-1') if rid is not None and _RID(rid) else value(rid)} "
         f"{head} model={c(ex.model) or w(ex.model)} "
         f"status={status} attempts={c(ex.attempts) or w(ex.attempts)} "
-        f"answered={answered} trail={c(trail) or w(trail)} "
-        f"ms={f'{ms:.1f}' if -_EXACT < ms < _EXACT else round(ms, 1)} "
+        f"answered={answered} trail={c(trail) or w(trail)}"
+    )
+    text = (
+        f"{start} ms={f'{ms:.1f}' if -_EXACT < ms < _EXACT else round(ms, 1)} "
         f"ttft_ms={ttft} "
         f"in={'-' if tokens_in is None else tokens_in} "
         f"out={'-' if tokens_out is None else tokens_out} "
