@@ -135,3 +135,22 @@ def test_pending_lines_go_out_before_the_next_record(handler: _Handler) -> None:
         written = asyncio.run(both())
     assert written.startswith("first\n") and written.rstrip().endswith("second")
     assert stream.getvalue().endswith("third\n")
+
+
+def test_a_line_handed_its_loop_waits_for_the_iteration_end(handler: _Handler) -> None:
+    """A caller that knows its loop (the connection's, `Exchange.finish`) hands it over
+    instead of having it looked up: its line goes out at the same moment, in order."""
+    stream = io.StringIO()
+    handler.setStream(stream)
+
+    async def both() -> tuple[str, str]:
+        handler.write_soon("first\n", asyncio.get_running_loop())
+        handler.write_soon("second\n")
+        before = stream.getvalue()
+        await asyncio.sleep(0)
+        return before, stream.getvalue()
+
+    with alone(handler):
+        assert asyncio.run(both()) == ("", "first\nsecond\n")
+        handler.write_soon("outside\n")  # no loop: at once
+        assert stream.getvalue().endswith("second\noutside\n")
