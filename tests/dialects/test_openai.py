@@ -32,6 +32,33 @@ def test_rewrite_model_splices_bytes() -> None:
     assert out == b'{"messages":[],  "model" : "real/model:8b", "x": 1.50}'
 
 
+@pytest.mark.parametrize(
+    ("spelled", "value"),
+    [
+        (b'"model":"virt"', "virt"),  # as orjson writes it: no pattern match needed
+        (b'"model": "virt"', "virt"),
+        (b'"model": "a\\"b\\\\c"', 'a"b\\c'),  # escapes as orjson writes them
+        (b'"model":"\xc3\xa9"', "é"),
+        (b'"model":"\\u00e9"', "é"),  # escaped otherwise: the pattern path, same splice
+        (b'"model":\t"virt"', "virt"),
+        (b'"model" :"virt"', "virt"),
+        (b'"model":  "virt"', "virt"),
+    ],
+)
+def test_rewrite_model_splices_every_spelling(spelled: bytes, value: str) -> None:
+    body = b'{"messages":[],' + spelled + b',"x":1.50}'
+    payload = orjson.loads(body)
+    assert payload["model"] == value
+    start = body.index(b'"', body.index(b'"model"') + 7)
+    end = body.index(b',"x"')
+    out = rewrite_model(payload, body, "real")
+    assert out == body[:start] + b'"real"' + body[end:]
+    # A payload whose model is not the one the bytes hold: re-encoded, never spliced.
+    other = rewrite_model({**payload, "model": value + "z"}, body, "real")
+    assert orjson.loads(other) == {**payload, "model": "real"}
+    assert other.startswith(b'{"messages":[],"model":"real"')
+
+
 def test_rewrite_model_falls_back_to_reencoding() -> None:
     body = b'{"model":"virt","tools":[{"schema":{"model":"virt"}}]}'
     payload = orjson.loads(body)

@@ -170,6 +170,20 @@ def rewrite_model(payload: dict[str, Any], body: bytes, model: str) -> bytes:
     """
     if body.count(b'"model"') == 1:
         at = body.index(b'"model"') + 7
+        name = payload.get("model")
+        if type(name) is str:
+            # The usual spelling, `"model":"…"` or `"model": "…"` with the name as orjson
+            # writes it: that JSON string is the value the pattern below would find, and
+            # it holds `name`. Said with two byte comparisons instead of a regex match
+            # and a parse (~2,500 instructions per attempt).
+            start = at + 1 if body.startswith(b':"', at) else at + 2
+            try:
+                token = orjson.dumps(name)
+            except orjson.JSONEncodeError:  # (a lone surrogate: in no JSON text)
+                token = b""
+            spaced = start == at + 1 or body.startswith(b": ", at)
+            if token and spaced and body.startswith(token, start):
+                return body[:start] + orjson.dumps(model) + body[start + len(token) :]
         match = _MODEL_VALUE.match(body, at)
         if match is not None:
             try:
