@@ -229,7 +229,9 @@ class HttpProtocol(Limits):
         method = METHODS.get(raw) or raw.decode("ascii")
         version = parser.get_http_version()
         url = self.url
-        if url[:1] == b"/" and b"#" not in url:
+        # (`find`, not `in`: `bytes in bytes` first tries the needle as an int, a
+        # TypeError raised and cleared, ~1,000 instructions more per request)
+        if url[:1] == b"/" and url.find(b"#") < 0:
             raw_path, _, query = url.partition(b"?")
         else:
             parsed = httptools.parse_url(url)
