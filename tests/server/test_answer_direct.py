@@ -5,6 +5,7 @@ sockets against failsoft's own HTTP protocol, one request written each way."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -20,7 +21,7 @@ from failsoft.logfmt import parse
 from failsoft.readiness import Readiness
 from failsoft.server.access import AccessLog
 from failsoft.server.asgi import send_bytes
-from failsoft.server.direct import whole_answer
+from failsoft.server.direct import running_task, whole_answer
 from failsoft.server.drain import Drain
 from failsoft.server.protocol import HttpProtocol
 from failsoft.server.refusals import RefusalLog
@@ -59,11 +60,13 @@ class App:
         self.access = AccessLog(LogConfig(), RefusalLog())
         self.drain = Drain(Readiness(), 30.0, 5.0)
         self.direct: list[bool] = []
+        self.tasks: list[bool] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         exchange = self.access.begin(scope, send)
+        self.tasks.append(running_task(receive) is asyncio.current_task())
         try:
             while (await receive()).get("more_body"):
                 pass
@@ -170,6 +173,7 @@ def test_an_answer_written_at_once_is_the_two_messages(
     # A length the body does not fill (or overflows) raises where `send` would.
     assert app.direct == ([] if path in ("/short", "/long") else [True])
     assert seen[""] == seen["?direct"]
+    assert app.tasks and all(app.tasks)  # found through the connection, the same task
 
 
 def test_another_servers_send_takes_the_messages(app: App) -> None:
@@ -179,3 +183,15 @@ def test_another_servers_send_takes_the_messages(app: App) -> None:
         pass
 
     assert whole_answer(other_send, 200, [], b"") is False
+
+
+def test_the_running_task_of_another_servers_receive() -> None:
+    """Not failsoft's own connection: asked of asyncio, the same task."""
+
+    async def other_receive() -> dict[str, Any]:
+        return {}
+
+    async def main() -> bool:
+        return running_task(other_receive) is asyncio.current_task()
+
+    assert asyncio.run(main()) is True

@@ -77,6 +77,10 @@ async def send_bytes(send: Send, status: int, headers: Headers, body: bytes) -> 
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+WATCH_DELAY = 0.05
+"""How long a request runs before its `DisconnectWatch` starts watching."""
+
+
 class DisconnectWatch:
     """Cancels the handler's task when the client goes away before the response ends.
 
@@ -93,7 +97,7 @@ class DisconnectWatch:
     def __init__(
         self,
         receive: Receive,
-        delay: float = 0.05,
+        delay: float = WATCH_DELAY,
         starter: WatchStarter | None = None,
         task: asyncio.Task[Any] | None = None,
     ) -> None:

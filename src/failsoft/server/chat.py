@@ -34,6 +34,7 @@ from failsoft.router.streaming import CommittedStream
 from failsoft.server.access import EXCHANGE, Exchange
 from failsoft.server.asgi import (
     HEADERS,
+    WATCH_DELAY,
     ClientGone,
     DisconnectWatch,
     Headers,
@@ -46,7 +47,7 @@ from failsoft.server.asgi import (
     read_body,
     send_bytes,
 )
-from failsoft.server.direct import body_now, direct_send, whole_answer
+from failsoft.server.direct import body_now, direct_send, running_task, whole_answer
 from failsoft.server.drain import Drain, Flight
 from failsoft.server.ids import new_request_id
 from failsoft.translate.errors import client_fault_body
@@ -174,8 +175,8 @@ class ChatEndpoint:
                 trace = tracer.request(request, scope["headers"], arrived)
                 request.trace = exchange.trace = trace
                 TRACE_IDS.set(trace.ids)  # this request's task only
-        task = asyncio.current_task()  # found once: each look costs a getpid system call
-        watch = DisconnectWatch(receive, starter=self._watches, task=task)
+        task = running_task(receive)  # found once (see there)
+        watch = DisconnectWatch(receive, WATCH_DELAY, self._watches, task)  # (no kwargs dict)
         flight = self.drain.enter(send, request_id, task) if self.drain is not None else None
         if flight is not None:
             send = flight.send

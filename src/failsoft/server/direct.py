@@ -19,9 +19,11 @@ flush scheduled for the loop's next turn.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from failsoft.errors import PayloadTooLarge
+from failsoft.router.timer import current_task
 from failsoft.server.access import Exchange
 from failsoft.server.asgi import too_large
 from failsoft.server.cycle import Cycle
@@ -116,3 +118,14 @@ def body_now(receive: Any, limit: int, declared: int | None) -> bytes | None:
     if body is not None and len(body) > limit:
         raise PayloadTooLarge(too_large(len(body), limit))
     return body
+
+
+def running_task(receive: Any) -> asyncio.Task[Any] | None:
+    """`asyncio.current_task()`, found through failsoft's own connection when `receive` is
+    its `Cycle`'s: the app runs on that connection's loop, whose running task is then a
+    dict read, where `asyncio.current_task()` (Python 3.11) is a Python frame and a
+    `getpid` system call (`get_running_loop` checks the process)."""
+    cycle = getattr(receive, "__self__", None)
+    if type(cycle) is Cycle:
+        return current_task(cycle.conn.loop)
+    return asyncio.current_task()
