@@ -324,7 +324,8 @@ def _end(assembler: Assembler) -> dict[str, Any]:
 
 def ends_stream(tail: bytes) -> bool:
     """Whether bytes that end a stream body hold its terminal event (a cheap early check)."""
-    return tail.endswith(b"\n\n") and b"message_stop" in tail[-80:]
+    # (`find`, not `in`: see translate/native.py)
+    return tail.endswith(b"\n\n") and tail.find(b"message_stop", -80) >= 0
 
 
 def harmless(event: SSEEvent, tracker: Tracker) -> bool:

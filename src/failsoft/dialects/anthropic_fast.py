@@ -56,7 +56,8 @@ def decode(body: bytes) -> Events | None:
     The first run of plain text deltas is read as one (`template`), the events before and
     after it as below (`_decode`)."""
     at = body.find(_SEP)
-    if at < 0 or b"\r" in body:
+    # (`find`, not `in`: see translate/native.py)
+    if at < 0 or body.find(b"\r") >= 0:
         return _decode(body)
     start = at + 2
     end = body.find(b"\n\n", start)
@@ -103,7 +104,7 @@ def _shape(event: bytes) -> tuple[BlockDelta, template.Shape] | None:
 
 def _decode(body: bytes) -> Events | None:
     """The body's events, each run of text deltas decoded at once (`decode_lines`)."""
-    if b"\r" in body or body[-2:] != b"\n\n":
+    if body.find(b"\r") >= 0 or body[-2:] != b"\n\n":
         return None
     merged = body.count(_SEP)
     pieces = body.replace(_SEP, b"\n").split(b"\n\n")

@@ -56,7 +56,8 @@ def sse_events(body: bytes) -> Events | None:
     if body[:7] != b"data: {" or body[-len(end) - 1 :] != b"}" + end:
         return None
     events = Events(body[6 : -len(end)].split(b"}" + end + b"data: {"))
-    if b"\n" in events.lines or b"\r" in events.lines:
+    # (`find`, not `in`: see translate/native.py)
+    if events.lines.find(b"\n") >= 0 or events.lines.find(b"\r") >= 0:
         return None  # a separator without its braces, a blank line, a multi-line event
     return events
 

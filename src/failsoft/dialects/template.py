@@ -109,7 +109,8 @@ def slot(event: bytes, key: bytes, value: str) -> tuple[bytes, bytes] | None:
     The caller must still check that the slot is the value it decoded (a later duplicate
     key would override it): parse `prefix + suffix` and compare."""
     raw = value.encode()
-    if not raw or b'"' in raw or b"\\" in raw or b"\n" in event:
+    # (`find`, not `in`: see translate/native.py)
+    if not raw or raw.find(b'"') >= 0 or raw.find(b"\\") >= 0 or event.find(b"\n") >= 0:
         return None
     start = event.find(key) + len(key)
     if start < len(key) or event.find(key, start) >= 0:
