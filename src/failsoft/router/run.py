@@ -55,6 +55,9 @@ COMPLETE = None
 made by the run itself (no coroutine of its own between the run and the attempt)."""
 
 _BUDGET_SPENT = "retry budget spent: extra attempts would add load"
+_CLOSED, _PROBE, _DENY = State.CLOSED, Admit.PROBE, Admit.DENY
+"""Read on every attempt: a module global, not `State.CLOSED` (on 3.11 an enum member's
+look-up goes through the enum type's `__getattr__` slot, ~800 instructions each)."""
 
 
 class Run(Generic[T]):
@@ -171,16 +174,16 @@ class Run(Generic[T]):
                 breaker = found.breaker
                 # Whether another target could take it matters only to a breaker that is
                 # not closed (a last-resort trial): don't look on every attempt.
-                closed = breaker.state is State.CLOSED
+                closed = breaker.state is _CLOSED
                 admit = breaker.admit(held, not closed and not self._others(queue))
                 held = None
-                if admit is Admit.DENY:
+                if admit is _DENY:
                     wait = breaker.reopens_in()
                     why = self.state.opened_because.get(target)
                     because = f": {why};" if why else ","
                     self._skip(target, "open", f"breaker open{because} next probe in {wait:.1f}s")
                     return None
-                probe = admit is Admit.PROBE
+                probe = admit is _PROBE
                 kind = (
                     "probe" if probe else "retry" if tries else "fallback" if self.made else "first"
                 )
