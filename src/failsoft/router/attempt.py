@@ -217,7 +217,7 @@ class Attempt:
             pool.give()
             raise
         return self.transport.post(
-            url, headers, body, connect_timeout=max(connect, 0.001), pool=pool
+            url, headers, body, connect_timeout=max(connect, 0.001), pool=pool, loop=self.loop
         )
 
     def _timeout_error(self, phase: str, limit: float, binding: bool) -> UpstreamError:

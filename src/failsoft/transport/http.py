@@ -317,6 +317,7 @@ class Transport:
         *,
         connect_timeout: float,
         pool: Pool | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> Upstream:
         """Send a POST and wait for the response headers.
 
@@ -327,10 +328,15 @@ class Transport:
         `Connection.stale`). A reset, or any byte of answer, is the upstream's failure.
         A 407 from a proxy asked in absolute form is the proxy's refusal, a `ConnectError`
         naming it, never an answer of the upstream's.
+
+        `loop`: the running loop, when the caller knows it (an attempt does): not looked
+        up then (on Python 3.11 `get_running_loop` is a `getpid` system call).
         """
         try:
             origins = self._origins
-            if origins is None or origins.loop is not asyncio.get_running_loop():
+            if loop is None:
+                loop = asyncio.get_running_loop()
+            if origins is None or origins.loop is not loop:
                 origins = self._origins_here()
             route = origins.route(url)
             if self.client != "native":
