@@ -93,12 +93,13 @@ def _shape(event: bytes) -> tuple[BlockDelta, template.Shape] | None:
     if found is None:
         return None
     prefix, suffix = found
-    emptied = msgspec.structs.replace(delta, delta=TextDelta(type="text_delta", text=""))
-    try:
-        if DELTA.decode(prefix + suffix) != emptied:
-            return None  # the slot is not the text that counts (a duplicate key)
-    except ERRORS:
-        return None
+    if not template.counts(data, _TEXT_KEY):
+        emptied = msgspec.structs.replace(delta, delta=TextDelta(type="text_delta", text=""))
+        try:
+            if DELTA.decode(prefix + suffix) != emptied:
+                return None  # the slot is not the text that counts (a duplicate key)
+        except ERRORS:
+            return None
     return delta, template.Shape(_EVENT + prefix, suffix)
 
 

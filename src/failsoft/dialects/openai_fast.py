@@ -41,6 +41,8 @@ _SEP = b"\n\ndata: "
 _SEGMENT = 48 * 1024
 _TEMPLATE_TRIES = 4
 """Events looked at for the first plain text event (a role or tool event may come first)."""
+_CONTENT = b'"content":"'
+_OBFUSCATION = b'"obfuscation":"'
 ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
@@ -232,26 +234,29 @@ def _shape(event: bytes) -> tuple[Chunk, template.Shape] | None:
     delta = choices[0].delta
     if delta is None or not delta.content:
         return None
-    found = template.slot(event, b'"content":"', delta.content)
+    found = template.slot(event, _CONTENT, delta.content)
     if found is None:
         return None
     prefix, suffix = found
     middle = b""
     if chunk.obfuscation:
-        other = template.slot(suffix, b'"obfuscation":"', chunk.obfuscation)
+        other = template.slot(suffix, _OBFUSCATION, chunk.obfuscation)
         if other is not None:
             middle, suffix = other
-    emptied = msgspec.structs.replace(delta, content="")
-    expected = msgspec.structs.replace(
-        chunk,
-        choices=[msgspec.structs.replace(choices[0], delta=emptied)],
-        obfuscation="" if middle else chunk.obfuscation,
-    )
-    try:
-        if _ONE.decode(prefix + middle + suffix) != expected:
-            return None  # a slot is not the value that counts (a duplicate key)
-    except ERRORS:
-        return None
+    if not template.counts(event, _CONTENT) or (
+        middle and not template.counts(event, _OBFUSCATION)
+    ):
+        emptied = msgspec.structs.replace(delta, content="")
+        expected = msgspec.structs.replace(
+            chunk,
+            choices=[msgspec.structs.replace(choices[0], delta=emptied)],
+            obfuscation="" if middle else chunk.obfuscation,
+        )
+        try:
+            if _ONE.decode(prefix + middle + suffix) != expected:
+                return None  # a slot is not the value that counts (a duplicate key)
+        except ERRORS:
+            return None
     return chunk, template.Shape(b"data: " + prefix, suffix, middle)
 
 

@@ -107,7 +107,7 @@ def slot(event: bytes, key: bytes, value: str) -> tuple[bytes, bytes] | None:
     when that string is written plainly (no escapes) and the key occurs once, else None.
 
     The caller must still check that the slot is the value it decoded (a later duplicate
-    key would override it): parse `prefix + suffix` and compare."""
+    key would override it): `counts`, else parse `prefix + suffix` and compare."""
     raw = value.encode()
     # (`find`, not `in`: see translate/native.py)
     if not raw or raw.find(b'"') >= 0 or raw.find(b"\\") >= 0 or event.find(b"\n") >= 0:
@@ -119,6 +119,18 @@ def slot(event: bytes, key: bytes, value: str) -> tuple[bytes, bytes] | None:
     if event[start:end] != raw or event[end : end + 1] != b'"':
         return None
     return event[:start], event[end:]
+
+
+def counts(event: bytes, key: bytes) -> bool:
+    """Whether the string `slot` found after `key` in the parsed `event` is surely the value
+    that counts, without parsing the event again with that string emptied.
+
+    With no backslash in the event, no name is written with escapes: a member named like
+    the key can only be written as it (`"content"`), and it is written once, at the slot.
+    So the decoded field (non-empty: `slot` refuses an empty one) comes from the slot: no
+    duplicate key overrides it. Else the caller asks the decoder (the emptied event must
+    parse as the parsed one with the string emptied)."""
+    return b"\\" not in event and event.count(key[:-2]) == 1
 
 
 def strings(
